@@ -1,0 +1,29 @@
+# Two entry points do all set-up on a fresh machine with Python 3.11:
+#   make demo   the main job on the bundled sample
+#   make test   the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint clean
+
+# torch is installed first and pinned: the CPU build on local disk. An unpinned
+# torch pulled in by a dependency would fetch a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[dev,sb3]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/fin-hgrpo data info sample
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,111 @@
+"""The ``fin-hgrpo`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from fin_hgrpo.errors import FinHgrpoError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; bad input prints one line and exits 2 (a traceback with --debug)."""
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except FinHgrpoError as exc:
+        if args.debug:
+            raise
+        print(f"fin-hgrpo: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into a reader that stopped early, e.g. head
+        sys.stderr.close()
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+
+    parser = argparse.ArgumentParser(prog="fin-hgrpo", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="fetch and inspect market data")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+
+    fetch = data_commands.add_parser("fetch", parents=[common],
+                                     help="download prices with yfinance into the cache")
+    fetch.add_argument("tickers", nargs="+", metavar="TICKER")
+    fetch.add_argument("--start", required=True, help="first date (inclusive)")
+    fetch.add_argument("--end", help="last date (exclusive, as in yfinance); default today")
+    fetch.add_argument("--interval", default="1d")
+    fetch.add_argument("--cache-dir", default="data/cache")
+    fetch.set_defaults(run=_data_fetch)
+
+    info = data_commands.add_parser("info", parents=[common], help="summarise a data source")
+    info.add_argument("source", help="sample | csv:PATH | parquet:PATH | "
+                                     "yfinance:T1,T2[@START[:END]] | synthetic:KIND")
+    info.add_argument("--json", action="store_true", help="print a JSON object")
+    info.add_argument("--align", choices=("inner", "ffill", "strict"), default="inner",
+                      help="missing prices: keep shared dates, forward-fill, or fail")
+    info.add_argument("--ffill-limit", type=int, default=5, help="longest gap to fill (days)")
+    info.add_argument("--cache-dir", default="data/cache")
+    info.add_argument("--offline", action="store_true", help="yfinance: use the cache only")
+    info.set_defaults(run=_data_info)
+    return parser
+
+
+def _data_fetch(args: argparse.Namespace) -> int:
+    from fin_hgrpo.data import fetch_yfinance
+
+    frames, report = fetch_yfinance(args.tickers, args.start, args.end, args.interval,
+                                    args.cache_dir)
+    for line in report.lines():
+        print(line)
+    print(f"cache: {args.cache_dir}")
+    return 0
+
+
+def _data_info(args: argparse.Namespace) -> int:
+    from fin_hgrpo.data import load_source
+
+    panel = load_source(args.source, align=args.align, ffill_limit=args.ffill_limit,
+                        cache_dir=args.cache_dir, offline=args.offline)
+    report = panel.report
+    summary = {
+        "source": panel.source,
+        "assets": list(panel.tickers),
+        "n_assets": panel.n_assets,
+        "n_rows": len(panel),
+        "start": str(panel.dates[0].date()),
+        "end": str(panel.dates[-1].date()),
+        "fields": list(panel.fields),
+        "signals": [] if panel.signals is None else list(panel.signals.columns),
+        "align": report.policy,
+        "filled": report.filled,
+        "dropped": report.n_dropped,
+        "notes": list(report.notes),
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    returns = panel.returns("log")
+    annual_vol = returns.std() * 252**0.5
+    print(f"source     {summary['source']}")
+    print(f"assets     {summary['n_assets']}: {', '.join(summary['assets'])}")
+    print(f"dates      {summary['start']} .. {summary['end']} ({summary['n_rows']} rows)")
+    print(f"fields     {', '.join(summary['fields'])}")
+    if summary["signals"]:
+        print(f"signals    {', '.join(summary['signals'])}")
+    print(f"alignment  {report.summary()}")
+    print("\nper asset: annualised log growth and volatility")
+    for ticker in panel.tickers:
+        growth = returns[ticker].mean() * 252
+        print(f"  {ticker:<8} growth {growth:+7.2%}   volatility {annual_vol[ticker]:6.2%}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,225 @@
+"""MarketPanel: the one aligned, validated, immutable view of market data the rest reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from fin_hgrpo.data.formats import to_fields
+from fin_hgrpo.data.validation import (
+    FIELDS,
+    Align,
+    AlignmentReport,
+    check_dates,
+    check_history,
+    check_values,
+    parse_dates,
+)
+from fin_hgrpo.data.validation import align as align_fields
+from fin_hgrpo.errors import DataError
+
+
+def _frozen(frame: pd.DataFrame) -> np.ndarray:
+    values = np.array(frame.to_numpy(dtype=np.float64), copy=True)
+    values.flags.writeable = False
+    return values
+
+
+class MarketPanel:
+    """Aligned daily market data: trading dates x tickers, one array per field.
+
+    Dates are tz-naive, unique and strictly increasing; every ticker has a positive,
+    finite adjusted close on every date. ``open``, ``high``, ``low``, ``close`` and
+    ``volume`` are present where the source had them. ``signals`` holds optional
+    observable series per date (e.g. a synthetic market's predictive signal).
+    The panel never changes: every accessor returns a fresh copy.
+    """
+
+    __slots__ = ("_dates", "_tickers", "_fields", "_signals", "report", "source")
+
+    def __init__(
+        self,
+        adj_close: pd.DataFrame,
+        *,
+        fields: Mapping[str, pd.DataFrame] | None = None,
+        signals: pd.DataFrame | None = None,
+        report: AlignmentReport | None = None,
+        source: str = "memory",
+    ) -> None:
+        dates = parse_dates(adj_close.index, source)
+        check_dates(dates, source)
+        if len(dates) == 0:
+            raise DataError(f"{source}: the panel has no dates")
+        tickers = tuple(str(t) for t in adj_close.columns)
+        if len(set(tickers)) != len(tickers) or not tickers:
+            raise DataError(f"{source}: tickers must be unique and non-empty, got {tickers}")
+        arrays = {"adj_close": adj_close}
+        for name, frame in (fields or {}).items():
+            if name not in FIELDS:
+                raise DataError(f"{source}: unknown field {name!r}; expected one of {FIELDS}")
+            if frame.shape != adj_close.shape:
+                raise DataError(f"{source}: field {name} has shape {frame.shape}, "
+                                f"adj_close has {adj_close.shape}")
+            arrays[name] = frame
+        for name, frame in arrays.items():
+            frame = pd.DataFrame(frame.to_numpy(dtype=float), index=dates, columns=tickers)
+            check_values(name, frame, source)
+            if frame.isna().to_numpy().any():
+                row, col = (int(i[0]) for i in np.nonzero(frame.isna().to_numpy()))
+                raise DataError(f"{source}: missing {name} for ticker {tickers[col]} on "
+                                f"{dates[row].date()}; align the data first")
+        if signals is not None:
+            if not signals.index.equals(adj_close.index):
+                raise DataError(f"{source}: signals must have the same dates as the prices")
+            if not np.isfinite(signals.to_numpy(dtype=float)).all():
+                raise DataError(f"{source}: signals must be finite")
+            signals = signals.astype(float).copy()
+            signals.index = dates
+        self._dates = dates
+        self._tickers = tickers
+        self._fields = {name: _frozen(frame) for name, frame in arrays.items()}
+        self._signals = signals
+        self.report = report or AlignmentReport()
+        self.source = source
+
+    # ---- construction -------------------------------------------------------------------
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        *,
+        tickers: Iterable[str] | None = None,
+        start: object = None,
+        end: object = None,
+        align: Align = "inner",
+        ffill_limit: int = 5,
+        source: str = "frame",
+    ) -> MarketPanel:
+        """Build a panel from a long, wide or yfinance-layout frame (detected).
+
+        ``tickers`` picks columns, ``start``/``end`` (inclusive) pick dates before
+        alignment; ``align`` is the policy for missing prices (see ``validation.align``).
+        """
+        fields, notes = to_fields(frame, source)
+        if tickers is not None:
+            wanted = [str(t) for t in tickers]
+            unknown = [t for t in wanted if t not in fields["adj_close"].columns]
+            if unknown:
+                raise DataError(f"{source}: unknown tickers {unknown}; available: "
+                                f"{list(fields['adj_close'].columns)}")
+            fields = {name: f[wanted] for name, f in fields.items()}
+        fields = {name: f.loc[start:end] for name, f in fields.items()}
+        for name, f in fields.items():
+            check_values(name, f, source)
+        check_history(fields["adj_close"], start, source)
+        aligned, report = align_fields(fields, source, align, ffill_limit, tuple(notes))
+        prices = aligned.pop("adj_close")
+        return cls(prices, fields=aligned, report=report, source=source)
+
+    # ---- accessors ----------------------------------------------------------------------
+    @property
+    def dates(self) -> pd.DatetimeIndex:
+        return self._dates
+
+    @property
+    def tickers(self) -> tuple[str, ...]:
+        return self._tickers
+
+    @property
+    def n_assets(self) -> int:
+        return len(self._tickers)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._dates)
+
+    def field(self, name: str) -> pd.DataFrame:
+        """One field (dates x tickers) as a new DataFrame."""
+        if name not in self._fields:
+            raise DataError(f"{self.source}: no field {name!r}; this panel has {self.fields}")
+        return pd.DataFrame(self._fields[name].copy(), index=self._dates,
+                            columns=pd.Index(self._tickers, name="ticker"))
+
+    @property
+    def prices(self) -> pd.DataFrame:
+        """Adjusted close, dates x tickers."""
+        return self.field("adj_close")
+
+    @property
+    def signals(self) -> pd.DataFrame | None:
+        return None if self._signals is None else self._signals.copy()
+
+    def price_array(self) -> np.ndarray:
+        """Adjusted close as a read-only (dates, tickers) float64 array, no copy."""
+        return self._fields["adj_close"]
+
+    def returns(self, kind: Literal["simple", "log"] = "simple") -> pd.DataFrame:
+        """Returns from each date to the next; the first date has none and is left out."""
+        prices = self._fields["adj_close"]
+        relatives = prices[1:] / prices[:-1]
+        if kind == "simple":
+            values = relatives - 1.0
+        elif kind == "log":
+            values = np.log(relatives)
+        else:
+            raise ValueError(f"kind must be 'simple' or 'log', got {kind!r}")
+        return pd.DataFrame(values, index=self._dates[1:],
+                            columns=pd.Index(self._tickers, name="ticker"))
+
+    # ---- views --------------------------------------------------------------------------
+    def slice(self, start: object = None, end: object = None) -> MarketPanel:
+        """The dates from ``start`` to ``end``, both inclusive."""
+        lo, hi = self._dates.slice_locs(start, end)
+        if hi <= lo:
+            raise DataError(f"{self.source}: no dates between {start} and {end} "
+                            f"(panel covers {self._dates[0].date()} .. {self._dates[-1].date()})")
+        return self._take(slice(lo, hi), list(range(self.n_assets)))
+
+    def select(self, tickers: Iterable[str]) -> MarketPanel:
+        """The given tickers, in the given order."""
+        wanted = [str(t) for t in tickers]
+        unknown = [t for t in wanted if t not in self._tickers]
+        if unknown:
+            raise DataError(f"{self.source}: unknown tickers {unknown}; "
+                            f"available: {list(self._tickers)}")
+        return self._take(slice(None), [self._tickers.index(t) for t in wanted])
+
+    def _take(self, rows: slice, cols: list[int]) -> MarketPanel:
+        dates = self._dates[rows]
+        tickers = [self._tickers[c] for c in cols]
+        frames = {
+            name: pd.DataFrame(values[rows][:, cols], index=dates, columns=tickers)
+            for name, values in self._fields.items()
+        }
+        signals = None if self._signals is None else self._signals.iloc[rows]
+        return MarketPanel(frames.pop("adj_close"), fields=frames, signals=signals,
+                           report=self.report, source=self.source)
+
+    # ---- conversion ---------------------------------------------------------------------
+    def to_frame(self) -> pd.DataFrame:
+        """Long format: a (date, ticker) index and one column per field."""
+        index = pd.MultiIndex.from_product([self._dates, self._tickers], names=["date", "ticker"])
+        return pd.DataFrame({name: values.reshape(-1) for name, values in self._fields.items()},
+                            index=index)
+
+    def equals(self, other: MarketPanel) -> bool:
+        """Same dates, tickers, fields and values (reports and sources are not compared)."""
+        return (
+            self._dates.equals(other._dates)
+            and self._tickers == other._tickers
+            and self._fields.keys() == other._fields.keys()
+            and all(np.array_equal(v, other._fields[k]) for k, v in self._fields.items())
+        )
+
+    def __repr__(self) -> str:
+        shown = ", ".join(self._tickers[:8]) + (", ..." if self.n_assets > 8 else "")
+        return (f"MarketPanel({self.n_assets} assets [{shown}], "
+                f"{self._dates[0].date()} .. {self._dates[-1].date()}, {len(self)} rows, "
+                f"source={self.source})")
+

@@ -1,0 +1,51 @@
+"""The bundled real sample: daily adjusted closes of 19 US stocks and SPY (see data/sample/)."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+
+from fin_hgrpo.data.panel import MarketPanel
+from fin_hgrpo.data.validation import Align
+from fin_hgrpo.errors import DataError
+
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
+STOCKS_FILE = "us_stocks_daily.csv"
+BENCHMARK_FILE = "spy_daily.csv"
+BENCHMARK_TICKER = "SPY"
+SAMPLE_TICKERS = (
+    "AAPL", "AMD", "AMZN", "BABA", "BAC", "BBY", "GE", "GM", "GOOG", "JPM",
+    "MA", "META", "PFE", "RRC", "SBUX", "T", "UAA", "WMT", "XOM",
+)  # fmt: skip
+
+
+def load_sample(
+    tickers: list[str] | tuple[str, ...] | None = None,
+    *,
+    start: object = None,
+    end: object = None,
+    align: Align = "inner",
+    ffill_limit: int = 5,
+) -> MarketPanel:
+    """The bundled sample; by default its 19 stocks (``"SPY"`` may be asked for too).
+
+    Tickers start trading on different dates (META in 2012, BABA in 2014); the default
+    ``align="inner"`` keeps the dates all chosen tickers share, and the panel's report
+    says how many were dropped. Pick fewer tickers or a later ``start`` for more history.
+    """
+    wanted = list(tickers) if tickers is not None else list(SAMPLE_TICKERS)
+    return MarketPanel.from_frame(_raw_sample(), tickers=wanted, start=start, end=end,
+                                  align=align, ffill_limit=ffill_limit, source="sample")
+
+
+@cache
+def _raw_sample() -> pd.DataFrame:
+    frames = []
+    for name in (STOCKS_FILE, BENCHMARK_FILE):
+        path = SAMPLE_DIR / name
+        if not path.is_file():
+            raise DataError(f"{path}: bundled sample file not found (is this a full checkout?)")
+        frames.append(pd.read_csv(path, index_col="date", parse_dates=["date"]))
+    return pd.concat(frames, axis=1).rename_axis("date")

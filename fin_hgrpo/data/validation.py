@@ -1,0 +1,178 @@
+"""Checks that market data can be trusted, and the explicit policy for missing prices.
+
+Every error names the source (file or loader), the ticker and the date at fault.
+Prices are never invented silently: alignment either drops dates or forward-fills
+short gaps up to a limit, and reports what it did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from fin_hgrpo.errors import DataError
+
+PRICE_FIELDS = ("open", "high", "low", "close", "adj_close")
+FIELDS = (*PRICE_FIELDS, "volume")
+
+Align = Literal["inner", "ffill", "strict"]
+ALIGN_POLICIES: tuple[str, ...] = ("inner", "ffill", "strict")
+
+# A requested start may fall on a weekend or a run of holidays.
+_START_GRACE = pd.Timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class AlignmentReport:
+    """What alignment did to the raw data: dates dropped, cells forward-filled."""
+
+    policy: str = "strict"
+    dropped: pd.DatetimeIndex = field(default_factory=lambda: pd.DatetimeIndex([]))
+    filled: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def n_dropped(self) -> int:
+        return len(self.dropped)
+
+    @property
+    def n_filled(self) -> int:
+        return sum(self.filled.values())
+
+    def summary(self) -> str:
+        parts = [f"align={self.policy}"]
+        if self.n_dropped:
+            parts.append(
+                f"dropped {self.n_dropped} dates "
+                f"({self.dropped[0].date()} .. {self.dropped[-1].date()})"
+            )
+        if self.filled:
+            cells = ", ".join(f"{t}: {n}" for t, n in self.filled.items())
+            parts.append(f"forward-filled {self.n_filled} cells ({cells})")
+        parts.extend(self.notes)
+        return "; ".join(parts)
+
+
+def parse_dates(values: object, source: str) -> pd.DatetimeIndex:
+    """Parse trading dates; refuse tz-aware, mixed or unparseable values."""
+    if isinstance(values, pd.DatetimeIndex):
+        index = values
+    else:
+        try:
+            index = pd.DatetimeIndex(pd.to_datetime(pd.Index(values), format="mixed"))
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"{source}: dates could not be parsed ({exc})") from None
+    if index.tz is not None:
+        raise DataError(
+            f"{source}: dates are tz-aware ({index.tz}); trading dates must be tz-naive "
+            "(convert with index.tz_localize(None))"
+        )
+    if index.hasnans:
+        position = int(np.flatnonzero(index.isna())[0])
+        raise DataError(f"{source}: missing date at row {position}")
+    return index.rename("date")
+
+
+def check_dates(index: pd.DatetimeIndex, source: str, ticker: str | None = None) -> None:
+    """Dates must be unique and strictly increasing."""
+    where = f"{source}, ticker {ticker}" if ticker else source
+    duplicated = index[index.duplicated()]
+    if len(duplicated):
+        raise DataError(f"{where}: duplicate date {duplicated[0].date()}")
+    if not index.is_monotonic_increasing:
+        position = int(np.flatnonzero(np.diff(index.asi8) < 0)[0]) + 1
+        raise DataError(
+            f"{where}: dates are not sorted: {index[position].date()} "
+            f"comes after {index[position - 1].date()}"
+        )
+
+
+def check_values(name: str, frame: pd.DataFrame, source: str) -> None:
+    """Prices must be positive and finite where present; volume finite and non-negative."""
+    values = frame.to_numpy(dtype=float)
+    present = ~np.isnan(values)
+    bad = present & ~np.isfinite(values)
+    problem = "non-finite"
+    if not bad.any():
+        bad = present & ((values <= 0) if name != "volume" else (values < 0))
+        problem = "non-positive" if name != "volume" else "negative"
+    if bad.any():
+        row, col = (int(i[0]) for i in np.nonzero(bad))
+        raise DataError(
+            f"{source}: {problem} {name} {values[row, col]!r} for ticker "
+            f"{frame.columns[col]} on {frame.index[row].date()}"
+        )
+
+
+def check_history(adj_close: pd.DataFrame, start: object, source: str) -> None:
+    """Each ticker needs prices, and prices from the requested start if one was given."""
+    for ticker in adj_close.columns:
+        first = adj_close[ticker].first_valid_index()
+        if first is None:
+            raise DataError(f"{source}: no prices for ticker {ticker}")
+        if start is not None and first > pd.Timestamp(start) + _START_GRACE:
+            raise DataError(
+                f"{source}: ticker {ticker} has too little history for the request: "
+                f"first price on {first.date()}, requested start {pd.Timestamp(start).date()}"
+            )
+
+
+def align(
+    fields: dict[str, pd.DataFrame],
+    source: str,
+    policy: Align = "inner",
+    ffill_limit: int = 5,
+    notes: tuple[str, ...] = (),
+) -> tuple[dict[str, pd.DataFrame], AlignmentReport]:
+    """Make every field complete on one set of dates by the caller's policy.
+
+    - ``strict``: any missing adjusted close is an error naming ticker and date.
+    - ``inner``: keep only the dates on which every ticker has a price.
+    - ``ffill``: carry the last price forward over gaps of at most ``ffill_limit``
+      days (never before a ticker's first price), then keep only complete dates.
+
+    Optional fields (open, high, ..., volume) follow the rows chosen for the adjusted
+    close; one still incomplete after that is left out and noted in the report,
+    after the caller's own ``notes`` on how the data was read.
+    """
+    if policy not in ALIGN_POLICIES:
+        raise DataError(f"{source}: unknown align policy {policy!r}; use one of {ALIGN_POLICIES}")
+    prices = fields["adj_close"]
+    missing = prices.isna().to_numpy()
+    filled: dict[str, int] = {}
+    if policy == "strict" and missing.any():
+        row, col = (int(i[0]) for i in np.nonzero(missing))
+        raise DataError(
+            f"{source}: missing adj_close for ticker {prices.columns[col]} on "
+            f"{prices.index[row].date()} (choose align='inner' or 'ffill' to handle gaps)"
+        )
+    if policy == "ffill" and ffill_limit > 0:
+        was_filled = prices.isna() & prices.ffill(limit=ffill_limit).notna()
+        fields = {
+            # Nothing traded on a filled day: its volume is zero, not yesterday's.
+            name: frame.mask(was_filled & frame.isna(), 0.0)
+            if name == "volume"
+            else frame.ffill(limit=ffill_limit)
+            for name, frame in fields.items()
+        }
+        counts = was_filled.to_numpy().sum(axis=0)
+        filled = {str(t): int(n) for t, n in zip(prices.columns, counts, strict=True) if n}
+        missing = fields["adj_close"].isna().to_numpy()
+    keep = ~missing.any(axis=1)
+    dropped = prices.index[~keep]
+    out = {"adj_close": fields["adj_close"].loc[keep]}
+    notes = list(notes)
+    for name, frame in fields.items():
+        if name == "adj_close":
+            continue
+        kept = frame.loc[keep]
+        if kept.isna().to_numpy().any():
+            notes.append(f"{name} left out: incomplete on the kept dates")
+        else:
+            out[name] = kept
+    if out["adj_close"].empty:
+        raise DataError(f"{source}: no dates on which all tickers have a price")
+    return out, AlignmentReport(policy, dropped, filled, tuple(notes))
