@@ -64,8 +64,9 @@ def to_fields(frame: pd.DataFrame, source: str) -> tuple[dict[str, pd.DataFrame]
 def _with_date_column(frame: pd.DataFrame) -> pd.DataFrame:
     """Move a date (or date, ticker) index into columns; rename the structural columns
     (date, ticker, price fields) to their canonical names, leaving tickers as they are."""
-    index_names = [normalise_name(n) for n in frame.index.names if n is not None]
-    if isinstance(frame.index, pd.DatetimeIndex) or "date" in index_names:
+    if isinstance(frame.index, pd.DatetimeIndex):
+        frame = frame.rename_axis("date").reset_index()
+    elif "date" in [normalise_name(n) for n in frame.index.names if n is not None]:
         frame = frame.reset_index()
     structural = {"date", "ticker", *FIELDS}
     renamed = {c: normalise_name(c) for c in frame.columns if normalise_name(c) in structural}

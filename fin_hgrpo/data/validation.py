@@ -102,7 +102,7 @@ def check_values(name: str, frame: pd.DataFrame, source: str) -> None:
     if bad.any():
         row, col = (int(i[0]) for i in np.nonzero(bad))
         raise DataError(
-            f"{source}: {problem} {name} {values[row, col]!r} for ticker "
+            f"{source}: {problem} {name} {float(values[row, col])!r} for ticker "
             f"{frame.columns[col]} on {frame.index[row].date()}"
         )
 

@@ -1,0 +1,173 @@
+"""The yfinance loader, without network: yfinance.download is replaced by a recorder that
+answers in the layout yfinance 1.7 really returns, from a fixed history of real prices."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import yfinance
+import yfinance.utils
+
+from fin_hgrpo.data import fetch_yfinance, load_sample, load_yfinance
+from fin_hgrpo.data.yahoo import PriceCache
+from fin_hgrpo.errors import DataError
+
+HISTORY = load_sample(["AAPL", "JPM", "XOM"], start="2023-01-03", end="2023-03-31").prices
+
+
+def _history(ticker: str, start: str, end: str) -> pd.DataFrame:
+    """One ticker as Ticker.history(auto_adjust=False) gives it: OHLC, Adj Close, Volume."""
+    adj = HISTORY[ticker].loc[(HISTORY.index >= start) & (HISTORY.index < end)]
+    close = adj * 1.02  # unadjusted close sits above the dividend-adjusted one
+    frame = pd.DataFrame({"Open": close * 0.99, "High": close * 1.01, "Low": close * 0.98,
+                          "Close": close, "Adj Close": adj,
+                          "Volume": np.arange(len(adj), dtype=np.int64) + 1_000_000})
+    frame.index = pd.DatetimeIndex(adj.index, name="Date")
+    return frame
+
+
+class Recorder:
+    """Stands in for yfinance.download and remembers each call."""
+
+    def __init__(self, fail_times: int = 0, unknown=("TYPO",)) -> None:
+        self.calls: list[tuple[list[str], str, str]] = []
+        self.fail_times = fail_times
+        self.unknown = set(unknown)
+
+    def __call__(self, tickers, start=None, end=None, multi_level_index=True, **kwargs):
+        assert kwargs["auto_adjust"] is False and kwargs["progress"] is False
+        tickers = [tickers] if isinstance(tickers, str) else list(tickers)
+        self.calls.append((sorted(tickers), start, end))
+        failing = self.fail_times > 0
+        self.fail_times -= 1
+        dfs = {}
+        for ticker in tickers:
+            if failing or ticker in self.unknown:
+                dfs[ticker] = yfinance.utils.empty_df()
+            else:
+                dfs[ticker] = _history(ticker, start, end)
+        # as yfinance.multi._download_impl assembles them
+        index = None
+        for df in dfs.values():
+            if not df.empty:
+                index = df.index if index is None else index.union(df.index)
+        index = pd.DatetimeIndex([]) if index is None else index
+        dfs = {k: v.reindex(index) for k, v in dfs.items()}
+        data = pd.concat(dfs.values(), axis=1, sort=True, keys=dfs.keys(),
+                         names=["Ticker", "Price"])
+        data.columns = data.columns.swaplevel(0, 1)
+        data = data.sort_index(level=0, axis=1)
+        if not multi_level_index and len(tickers) == 1:
+            data = data.droplevel(1, axis=1).rename_axis(None, axis=1)
+        return data
+
+
+@pytest.fixture
+def recorder(monkeypatch):
+    fake = Recorder()
+    monkeypatch.setattr(yfinance, "download", fake)
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    return fake
+
+
+def test_recorded_layout_is_yfinances(recorder):
+    raw = recorder(["AAPL", "JPM"], "2023-01-03", "2023-01-10", auto_adjust=False,
+                   progress=False)
+    assert raw.columns.names == ["Price", "Ticker"]
+    assert ("Adj Close", "AAPL") in raw.columns and raw.index.name == "Date"
+
+
+def test_download_gives_the_adjusted_prices_and_ohlcv(recorder, tmp_path):
+    panel = load_yfinance(["AAPL", "JPM"], "2023-01-03", "2023-02-01", cache_dir=tmp_path)
+    expected = HISTORY.loc["2023-01-03":"2023-01-31", ["AAPL", "JPM"]]
+    np.testing.assert_allclose(panel.prices.to_numpy(), expected.to_numpy())
+    assert set(panel.fields) == {"adj_close", "open", "high", "low", "close", "volume"}
+    assert recorder.calls == [(["AAPL", "JPM"], "2023-01-03", "2023-02-01")]
+    assert PriceCache(tmp_path, "1d").path("AAPL").is_file()
+
+
+def test_cache_is_reused_and_only_missing_ranges_are_fetched(recorder, tmp_path):
+    load_yfinance(["AAPL", "JPM"], "2023-02-01", "2023-03-01", cache_dir=tmp_path)
+    frames, report = fetch_yfinance(["AAPL", "JPM"], "2023-02-01", "2023-03-01",
+                                    cache_dir=tmp_path)
+    assert len(recorder.calls) == 1 and report.downloaded == {"AAPL": 0, "JPM": 0}
+    # a wider request fetches the two missing ends only
+    panel = load_yfinance(["AAPL", "JPM"], "2023-01-17", "2023-03-15", cache_dir=tmp_path)
+    assert recorder.calls[1:] == [(["AAPL", "JPM"], "2023-01-17", "2023-02-01"),
+                                  (["AAPL", "JPM"], "2023-03-01", "2023-03-15")]
+    expected = HISTORY.loc["2023-01-17":"2023-03-14", ["AAPL", "JPM"]]
+    np.testing.assert_allclose(panel.prices.to_numpy(), expected.to_numpy())
+    # a new ticker alongside cached ones is fetched on its own
+    load_yfinance(["AAPL", "XOM"], "2023-02-01", "2023-03-01", cache_dir=tmp_path)
+    assert recorder.calls[-1] == (["XOM"], "2023-02-01", "2023-03-01")
+
+
+def test_offline_uses_the_cache_or_fails_at_once_naming_tickers(recorder, tmp_path):
+    load_yfinance(["AAPL"], "2023-01-03", "2023-02-01", cache_dir=tmp_path)
+    panel = load_yfinance(["AAPL"], "2023-01-05", "2023-01-20", cache_dir=tmp_path,
+                          offline=True)
+    assert panel.dates[0] == pd.Timestamp("2023-01-05") and len(recorder.calls) == 1
+    with pytest.raises(DataError, match=r"offline.*does not cover.*\['JPM'\]"):
+        load_yfinance(["AAPL", "JPM"], "2023-01-05", "2023-01-20", cache_dir=tmp_path,
+                      offline=True)
+    assert len(recorder.calls) == 1
+
+
+def test_unknown_ticker_is_named_after_retries(recorder, tmp_path):
+    with pytest.raises(DataError, match=r"no data for tickers \['TYPO'\]"):
+        load_yfinance(["AAPL", "TYPO"], "2023-01-03", "2023-02-01", cache_dir=tmp_path,
+                      retries=2)
+    assert [c[0] for c in recorder.calls] == [["AAPL", "TYPO"], ["TYPO"], ["TYPO"]]
+
+
+def test_transient_failures_are_retried_with_backoff(monkeypatch, tmp_path):
+    fake = Recorder(fail_times=2)
+    sleeps: list[float] = []
+    monkeypatch.setattr(yfinance, "download", fake)
+    monkeypatch.setattr("time.sleep", sleeps.append)
+    panel = load_yfinance("AAPL JPM", "2023-01-03", "2023-02-01", cache_dir=tmp_path,
+                          backoff_s=0.5)
+    assert panel.tickers == ("AAPL", "JPM") and len(fake.calls) == 3
+    assert sleeps == [0.5, 1.0]
+
+
+def test_no_network_fails_within_the_time_limit(monkeypatch, tmp_path):
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("Could not resolve host")
+
+    clock = iter(range(0, 10_000, 7))
+    monkeypatch.setattr(yfinance, "download", unreachable)
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    monkeypatch.setattr("time.monotonic", lambda: float(next(clock)))
+    with pytest.raises(DataError, match=r"\['AAPL'\].*ConnectionError: Could not resolve"):
+        load_yfinance(["AAPL"], "2023-01-03", "2023-02-01", cache_dir=tmp_path, retries=50,
+                      timeout_s=60)
+
+
+def test_single_ticker_with_flat_columns_is_understood(monkeypatch, tmp_path):
+    fake = Recorder()
+    monkeypatch.setattr(yfinance, "download",
+                        lambda *a, **k: fake(*a, **{**k, "multi_level_index": False}))
+    panel = load_yfinance("XOM", "2023-01-03", "2023-01-20", cache_dir=tmp_path)
+    assert panel.tickers == ("XOM",) and len(panel) == 12
+
+
+def test_an_empty_recent_gap_for_a_cached_ticker_is_not_an_error(recorder, tmp_path):
+    load_yfinance(["AAPL"], "2023-01-03", "2023-03-27", cache_dir=tmp_path)
+    recorder.unknown = {"AAPL"}  # nothing new: e.g. a weekend, or the data ends
+    panel = load_yfinance(["AAPL"], "2023-01-03", "2023-04-01", cache_dir=tmp_path)
+    assert panel.dates[-1] == pd.Timestamp("2023-03-24") and len(recorder.calls) == 2
+
+
+def test_cache_files_are_replaced_atomically(recorder, tmp_path):
+    load_yfinance(["AAPL"], "2023-01-03", "2023-02-01", cache_dir=tmp_path)
+    load_yfinance(["AAPL"], "2023-01-03", "2023-03-01", cache_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["AAPL_1d.parquet"]
+    bars, start, end = PriceCache(tmp_path, "1d").read("AAPL")
+    assert (start, end) == (pd.Timestamp("2023-01-03"), pd.Timestamp("2023-03-01"))
+    assert bars.index.is_unique and bars.index.is_monotonic_increasing
+
+
+def test_corrupt_cache_file_is_named(recorder, tmp_path):
+    PriceCache(tmp_path, "1d").path("AAPL").write_text("garbage")
+    with pytest.raises(DataError, match="AAPL_1d.parquet: unreadable cache file"):
+        load_yfinance(["AAPL"], "2023-01-03", "2023-02-01", cache_dir=tmp_path)

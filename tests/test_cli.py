@@ -1,0 +1,62 @@
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yfinance
+
+from fin_hgrpo.cli import main
+from tests.data.test_yahoo import Recorder
+
+
+def test_data_info_sample_json(capsys):
+    assert main(["data", "info", "sample", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["n_assets"] >= 10 and summary["n_rows"] >= 2500
+    assert summary["assets"][0] == "AAPL" and summary["start"] == "2014-09-19"
+    assert summary["dropped"] > 0 and summary["filled"] == {}
+
+
+def test_data_info_readable_summary_of_a_synthetic_market(capsys):
+    assert main(["data", "info", "synthetic:signal"]) == 0
+    out = capsys.readouterr().out
+    assert "5: S0, S1, S2, S3, S4" in out and "signals    signal" in out
+
+
+def test_data_info_ffill_reports_what_it_filled(tmp_path, capsys):
+    path = tmp_path / "gappy.csv"
+    pd.DataFrame({"date": ["2024-01-02", "2024-01-03", "2024-01-04"], "A": [1.0, None, 1.2],
+                  "B": [2.0, 2.1, 2.2]}).to_csv(path, index=False)
+    assert main(["data", "info", f"csv:{path}", "--json", "--align", "ffill"]) == 0
+    assert json.loads(capsys.readouterr().out)["filled"] == {"A": 1}
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [("csv:missing.csv", "missing.csv: file not found"),
+     ("parquet", "unknown data source 'parquet'"),
+     ("synthetic:garch", "unknown kind 'garch'"),
+     ("yfinance:AAPL", "give a start date")],
+)
+def test_bad_input_exits_non_zero_with_one_line(source, message, capsys):
+    assert main(["data", "info", source]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_debug_shows_the_traceback():
+    run = subprocess.run([sys.executable, "-m", "fin_hgrpo.cli", "data", "info", "csv:nope.csv",
+                          "--debug"], capture_output=True, text=True)
+    assert run.returncode != 0 and "Traceback" in run.stderr
+
+
+def test_data_fetch_says_what_came_from_where(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(yfinance, "download", Recorder())
+    args = ["data", "fetch", "AAPL", "JPM", "--start", "2023-01-03", "--end", "2023-02-01",
+            "--cache-dir", str(tmp_path)]
+    assert main(args) == 0
+    assert "AAPL: 0 rows from cache, downloaded 20 rows (2023-01-03..2023-02-01)" in \
+        capsys.readouterr().out
+    assert main(args) == 0
+    assert "JPM: 20 rows from cache, nothing downloaded" in capsys.readouterr().out
