@@ -1,0 +1,115 @@
+"""Environment specs (``envs/*.toml``): data, features, costs, reward, constraints, episodes."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from fin_hgrpo.config import load_spec
+from fin_hgrpo.data import DEFAULT_FEATURES, FeatureSpec, MarketPanel, SyntheticMarket
+from fin_hgrpo.data.sources import load_source
+from fin_hgrpo.data.synthetic import synthetic_market
+from fin_hgrpo.envs.rewards import Penalty, Reward, RewardKind
+from fin_hgrpo.envs.sim import ActionTransform, PortfolioSim
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSpec(_Spec):
+    """Where prices come from and which part of them the environment sees.
+
+    ``source``: sample | csv:PATH | parquet:PATH | yfinance:T1,T2@START | synthetic:KIND.
+    """
+
+    source: str = "sample"
+    tickers: list[str] | None = None
+    start: date | None = None
+    end: date | None = None
+    align: Literal["inner", "ffill", "strict"] = "inner"
+    ffill_limit: int = Field(default=5, ge=0)
+    cache_dir: str = "data/cache"
+    offline: bool = False
+    # synthetic markets only
+    seed: int = 0
+    n_assets: int = Field(default=5, ge=2)
+    n_days: int = Field(default=2520, ge=2)
+
+
+class CostSpec(_Spec):
+    bps: float | list[float] = Field(default=10.0)  # proportional, one value or one per asset
+    min_bps: float = Field(default=0.0, ge=0.0)  # minimum per traded asset, bps of wealth
+    cash_rate: float = 0.0  # daily return of cash
+
+
+class RewardSpec(_Spec):
+    kind: RewardKind = "log_return"
+    eta: float = Field(default=0.01, gt=0.0, le=1.0)
+    lam: float = Field(default=0.0, ge=0.0)
+    penalty: Penalty = "variance"
+
+
+class ConstraintSpec(_Spec):
+    max_weight: float = Field(default=1.0, gt=0.0, le=1.0)
+    cash: bool = True
+    action_transform: ActionTransform = "softmax"
+
+
+class EpisodeSpec(_Spec):
+    horizon: int = Field(default=252, ge=1)
+    random_start: bool = True
+    observation: Literal["flat", "dict"] = "flat"
+
+
+class EnvSpec(_Spec):
+    """One environment: market data plus the rules of the portfolio game."""
+
+    data: DataSpec = DataSpec()
+    features: list[FeatureSpec] = list(DEFAULT_FEATURES)
+    window: int = Field(default=20, ge=1)
+    normalize_features: bool = True
+    costs: CostSpec = CostSpec()
+    reward: RewardSpec = RewardSpec()
+    constraints: ConstraintSpec = ConstraintSpec()
+    episode: EpisodeSpec = EpisodeSpec()
+
+    @classmethod
+    def load(cls, path: str | Path) -> EnvSpec:
+        return load_spec(path, cls)
+
+    def load_market(self) -> MarketPanel | SyntheticMarket:
+        """The panel, or for synthetic sources the market with its ground truth."""
+        d = self.data
+        kind, _, rest = d.source.partition(":")
+        if kind == "synthetic":
+            return synthetic_market(rest, n_assets=d.n_assets, n_days=d.n_days, seed=d.seed)
+        return load_source(d.source, tickers=d.tickers, start=d.start, end=d.end,
+                           align=d.align, ffill_limit=d.ffill_limit, cache_dir=d.cache_dir,
+                           offline=d.offline)
+
+    def load_panel(self) -> MarketPanel:
+        market = self.load_market()
+        panel = market.panel if isinstance(market, SyntheticMarket) else market
+        if isinstance(market, SyntheticMarket) and (self.data.start or self.data.end):
+            panel = panel.slice(self.data.start, self.data.end)
+        return panel
+
+    def build_sim(self, panel: MarketPanel | None = None, *, dtype: torch.dtype = torch.float64,
+                  device: str = "cpu") -> PortfolioSim:
+        return PortfolioSim(
+            panel if panel is not None else self.load_panel(),
+            features=self.features, window=self.window, cost_bps=self.costs.bps,
+            min_cost_bps=self.costs.min_bps, cash_rate=self.costs.cash_rate,
+            max_weight=self.constraints.max_weight, allow_cash=self.constraints.cash,
+            action_transform=self.constraints.action_transform,
+            normalize_features=self.normalize_features, dtype=dtype, device=device,
+        )
+
+    def build_reward(self) -> Reward:
+        r = self.reward
+        return Reward(r.kind, eta=r.eta, lam=r.lam, penalty=r.penalty)

@@ -1,0 +1,90 @@
+"""Episodes: the batched state of many portfolio episodes over one PortfolioSim.
+
+The gymnasium env (a batch of one), the vector env and the trainers all step this, so
+every one of them computes wealth through ``PortfolioSim.score``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from fin_hgrpo.envs.rewards import Reward
+from fin_hgrpo.envs.sim import PortfolioSim, Scored
+
+
+class Step(NamedTuple):
+    """What one step of every episode produced; (B,) tensors."""
+
+    reward: torch.Tensor
+    terminated: torch.Tensor
+    truncated: torch.Tensor
+    scored: Scored  # the simulator's outcome, N = 1 squeezed
+
+
+class Episodes:
+    """``n`` episodes: decision day, holdings (assets + cash), wealth, reward state.
+
+    An episode starts all in cash on a random decision day (``random_start``) or on the
+    first one, makes at most ``horizon`` decisions (then it is truncated) and ends when
+    the data ends (terminated).
+    """
+
+    def __init__(self, sim: PortfolioSim, reward: Reward, n: int, *, horizon: int,
+                 random_start: bool) -> None:
+        self.sim, self.reward, self.n = sim, reward, n
+        self.horizon, self.random_start = horizon, random_start
+        dtype, device = sim.dtype, sim.device
+        self.t = torch.full((n,), sim.first_decision, dtype=torch.long, device=device)
+        self.steps = torch.zeros(n, dtype=torch.long, device=device)
+        self.holdings = torch.zeros(n, sim.n_weights, dtype=dtype, device=device)
+        self.holdings[:, -1] = 1.0
+        self.wealth = torch.ones(n, dtype=dtype, device=device)
+        self.reward_state = reward.initial_state(n, dtype, device)
+
+    def latest_start(self) -> int:
+        """The last day an episode can start on and still make ``horizon`` decisions."""
+        return max(self.sim.first_decision, self.sim.last_decision - self.horizon + 1)
+
+    def reset(self, rng: np.random.Generator, which: torch.Tensor | None = None,
+              start: int | None = None) -> None:
+        """Start the chosen episodes (all by default) afresh, all in cash."""
+        index = torch.arange(self.n) if which is None else torch.nonzero(which).squeeze(-1)
+        if len(index) == 0:
+            return
+        if start is not None:
+            if not self.sim.first_decision <= start <= self.sim.last_decision:
+                raise ValueError(f"start day {start} is outside the decision days "
+                                 f"{self.sim.first_decision}..{self.sim.last_decision}")
+            days = np.full(len(index), start)
+        elif self.random_start:
+            days = rng.integers(self.sim.first_decision, self.latest_start() + 1, len(index))
+        else:
+            days = np.full(len(index), self.sim.first_decision)
+        self.t[index] = torch.as_tensor(days, dtype=torch.long, device=self.t.device)
+        self.steps[index] = 0
+        self.holdings[index] = 0.0
+        self.holdings[index, -1] = 1.0
+        self.wealth[index] = 1.0
+        self.reward_state[index] = 0.0
+
+    def observe(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Feature windows (B, window, A, F) ending today, and current holdings (B, A+1)."""
+        return self.sim.observe(self.t), self.holdings
+
+    def step(self, weights: torch.Tensor) -> Step:
+        """Trade every episode to its target ``weights`` (B, A+1) and move one day on."""
+        scored = self.sim.score(self.t, self.holdings, weights[:, None, :])
+        scored = Scored(*(x.squeeze(1) for x in scored))
+        reward, state = self.reward.apply(self.reward_state, scored.net_return[:, None],
+                                          scored.log_return[:, None])
+        self.reward_state = state.squeeze(1)
+        self.holdings = scored.holdings
+        self.wealth = self.wealth * (1.0 + scored.net_return)
+        self.t = self.t + 1
+        self.steps = self.steps + 1
+        terminated = self.t > self.sim.last_decision
+        truncated = (self.steps >= self.horizon) & ~terminated
+        return Step(reward.squeeze(1), terminated, truncated, scored)

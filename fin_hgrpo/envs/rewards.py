@@ -1,0 +1,71 @@
+"""Rewards from the simulator's outcome of a step; pure functions of (state, outcome).
+
+The state is a small tensor per episode (running moments, drawdown), so candidates at
+one state can be scored without advancing it: ``apply`` broadcasts a (B, S) state over
+(B, N) outcomes and returns (B, N) rewards and (B, N, S) next states.
+
+- ``log_return``: log(1 + net return), whose sum over an episode is log wealth;
+- ``simple_return``: the net return;
+- ``differential_sharpe``: Moody and Saffell's differential Sharpe ratio with
+  adaptation rate ``eta``: D = (B dA - A dB / 2) / (B - A^2)^(3/2) over the EMAs A, B of
+  returns and squared returns;
+- ``risk_adjusted``: log return minus ``lam`` times a penalty: ``variance`` (squared
+  deviation from the EMA of log returns) or ``drawdown`` (the increase of the drawdown
+  of log wealth from its running peak).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+RewardKind = Literal["log_return", "simple_return", "differential_sharpe", "risk_adjusted"]
+Penalty = Literal["variance", "drawdown"]
+REWARD_KINDS: tuple[str, ...] = ("log_return", "simple_return", "differential_sharpe",
+                                 "risk_adjusted")
+_VARIANCE_FLOOR = 1e-8
+
+# State columns: EMA of returns, EMA of squared returns, log wealth, running peak of it.
+STATE_SIZE = 4
+
+
+class Reward:
+    """A reward rule with its parameters; stateless itself, state passed explicitly."""
+
+    def __init__(self, kind: RewardKind = "log_return", *, eta: float = 0.01,
+                 lam: float = 0.0, penalty: Penalty = "variance") -> None:
+        if kind not in REWARD_KINDS:
+            raise ValueError(f"reward must be one of {REWARD_KINDS}, got {kind!r}")
+        if penalty not in ("variance", "drawdown"):
+            raise ValueError(f"penalty must be 'variance' or 'drawdown', got {penalty!r}")
+        self.kind, self.eta, self.lam, self.penalty = kind, eta, lam, penalty
+
+    def initial_state(self, batch: int, dtype: torch.dtype = torch.float64,
+                      device: str | torch.device = "cpu") -> torch.Tensor:
+        return torch.zeros(batch, STATE_SIZE, dtype=dtype, device=device)
+
+    def apply(self, state: torch.Tensor, net_return: torch.Tensor,
+              log_return: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rewards (B, N) and next states (B, N, S) for outcomes (B, N) from states (B, S)."""
+        mean, square, wealth, peak = (state[:, None, i] for i in range(STATE_SIZE))
+        new_wealth = wealth + log_return
+        new_peak = torch.maximum(peak, new_wealth)
+        returns = log_return if self.kind == "risk_adjusted" else net_return
+        new_mean = mean + self.eta * (returns - mean)
+        new_square = square + self.eta * (returns**2 - square)
+        if self.kind == "log_return":
+            reward = log_return
+        elif self.kind == "simple_return":
+            reward = net_return
+        elif self.kind == "differential_sharpe":
+            variance = (square - mean**2).clamp(min=_VARIANCE_FLOOR)
+            reward = (square * (returns - mean) - 0.5 * mean * (returns**2 - square)) \
+                / variance**1.5
+        elif self.penalty == "variance":
+            reward = log_return - self.lam * (log_return - mean) ** 2
+        else:
+            drawdown_rise = (new_peak - new_wealth) - (peak - wealth)
+            reward = log_return - self.lam * drawdown_rise.clamp(min=0.0)
+        next_state = torch.stack([new_mean, new_square, new_wealth, new_peak], dim=-1)
+        return reward, next_state

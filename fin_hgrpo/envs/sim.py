@@ -1,0 +1,228 @@
+"""PortfolioSim: the one place where rebalancing, costs, drift and returns are computed.
+
+Weights have ``A + 1`` entries, the assets then cash (last). At the close of decision
+day t the portfolio holds ``w_prev`` (yesterday's target, drifted by today's prices); it
+trades to a target ``w``, paying a proportional cost on the traded value, and holds
+``w`` until the close of t+1:
+
+    turnover = sum_i |w_i - w_prev_i|               (assets only; cash moves for free)
+    cost     = sum_i max(c_i |w_i - w_prev_i|, m)   (m applies to assets traded at all)
+    net      = (1 - cost) * (w . X_{t+1}) - 1       X: price relatives, cash 1 + r_f
+    log      = log(1 + net)
+    w_next   = w * X_{t+1} / (w . X_{t+1})          (holdings drifted to the next close)
+
+A price-taker does not move prices, so ``X_{t+1}`` is the same for every candidate:
+``score`` evaluates any number of candidate targets per state in one batched call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, NamedTuple
+
+import numpy as np
+import torch
+
+from fin_hgrpo.data import DEFAULT_FEATURES, FeatureSpec, MarketPanel, compute_features
+from fin_hgrpo.errors import DataError
+
+ActionTransform = Literal["softmax", "normalize"]
+_NORMALIZE_MIN_PERIODS = 20
+_FEATURE_CLIP = 10.0  # standardised features beyond 10 sd are clipped
+_RAW_FEATURE_CLIP = 1e6
+_TRADE_EPS = 1e-12
+
+
+class Scored(NamedTuple):
+    """Outcome of holding each candidate from t to t+1; (B, N) or (B, N, A+1) tensors."""
+
+    turnover: torch.Tensor
+    cost: torch.Tensor
+    net_return: torch.Tensor
+    log_return: torch.Tensor
+    holdings: torch.Tensor
+
+
+class PortfolioSim:
+    """Batched portfolio arithmetic over one market panel.
+
+    ``window`` days of causal features make an observation; decisions are possible on
+    days ``first_decision .. last_decision`` (the last has a next day to earn on).
+    ``dtype``: float32 for training, float64 (default) for backtests.
+    """
+
+    def __init__(
+        self,
+        panel: MarketPanel,
+        *,
+        features: Sequence[FeatureSpec | dict] = DEFAULT_FEATURES,
+        window: int = 20,
+        cost_bps: float | Sequence[float] = 10.0,
+        min_cost_bps: float = 0.0,
+        cash_rate: float = 0.0,
+        max_weight: float = 1.0,
+        allow_cash: bool = True,
+        action_transform: ActionTransform = "softmax",
+        normalize_features: bool = True,
+        dtype: torch.dtype = torch.float64,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        n = panel.n_assets
+        if window < 1:
+            raise DataError(f"window must be >= 1, got {window}")
+        if not 0.0 < max_weight <= 1.0 or (not allow_cash and max_weight * n < 1.0 - 1e-12):
+            raise DataError(f"max_weight {max_weight} cannot hold a fully invested portfolio "
+                            f"of {n} assets" + ("" if allow_cash else " without cash"))
+        costs = np.asarray(cost_bps, dtype=float)
+        if costs.ndim == 0:
+            costs = np.full(n, float(costs))
+        elif costs.shape != (n,):
+            raise DataError(f"cost_bps needs one value or one per asset ({n}), "
+                            f"got {costs.size}")
+        if (costs < 0).any() or min_cost_bps < 0:
+            raise DataError("costs must be non-negative")
+        if action_transform not in ("softmax", "normalize"):
+            raise DataError(f"action_transform must be 'softmax' or 'normalize', "
+                            f"got {action_transform!r}")
+        self.panel = panel
+        self.dtype, self.device = dtype, torch.device(device)
+        self.window = window
+        self.action_transform = action_transform
+        self.allow_cash = allow_cash
+        self.cash_rate = cash_rate
+        as_tensor = self._tensor
+        self._uniform_cost = bool(np.all(costs == costs[0]))
+        self.cost_rate = as_tensor(costs / 1e4)
+        self.min_cost = min_cost_bps / 1e4
+        caps = np.r_[np.full(n, max_weight), 1.0 if allow_cash else 0.0]
+        self.caps = as_tensor(caps)
+        self._capped = bool(max_weight < 1.0 or not allow_cash)
+
+        prices = panel.price_array()
+        relatives = np.column_stack([prices[1:] / prices[:-1], np.full(len(prices) - 1,
+                                                                       1.0 + cash_rate)])
+        self.relatives = as_tensor(relatives)  # row t: from the close of t to t+1
+        feats = compute_features(panel, features)
+        values = _causal_zscore(feats.values) if normalize_features else feats.values
+        self.feature_names = feats.names
+        self.feature_bound = _FEATURE_CLIP if normalize_features else _RAW_FEATURE_CLIP
+        values = np.clip(np.nan_to_num(values), -self.feature_bound, self.feature_bound)
+        self.features = as_tensor(values)  # (T, A, F), zero during warm-up
+        ready = feats.warmup + (_NORMALIZE_MIN_PERIODS if normalize_features else 0)
+        self.first_decision = max(ready, window - 1)
+        self.last_decision = len(panel) - 2
+        if self.first_decision > self.last_decision:
+            raise DataError(f"{panel.source}: {len(panel)} days are too few for window {window} "
+                            f"and features needing {ready} days of history")
+        self._windows = self.features.unfold(0, window, 1).permute(0, 3, 1, 2)
+
+    # ---- shapes ---------------------------------------------------------------------------
+    @property
+    def n_assets(self) -> int:
+        return self.panel.n_assets
+
+    @property
+    def n_weights(self) -> int:
+        return self.panel.n_assets + 1
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    @property
+    def dates(self):
+        return self.panel.dates
+
+    def _tensor(self, values) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(values), dtype=self.dtype, device=self.device)
+
+    # ---- observations -------------------------------------------------------------------
+    def observe(self, t: torch.Tensor) -> torch.Tensor:
+        """Feature windows ending at each day t: (B, window, A, F), data up to t only."""
+        return self._windows[t - (self.window - 1)]
+
+    # ---- weights ------------------------------------------------------------------------
+    def to_weights(self, actions: torch.Tensor) -> torch.Tensor:
+        """Map raw actions (..., A+1) to target weights on the (capped) simplex.
+
+        ``softmax``: softmax of the values as logits. ``normalize``: negative values are
+        set to zero and the rest scaled to sum to one (all zero means equal weights).
+        Without cash its entry is ignored; with ``max_weight`` the result is projected
+        onto the capped simplex (Euclidean projection).
+        """
+        actions = torch.as_tensor(actions, dtype=self.dtype, device=self.device)
+        if actions.shape[-1] != self.n_weights:
+            raise DataError(f"actions need {self.n_weights} values (assets, then cash), "
+                            f"got shape {tuple(actions.shape)}")
+        if not torch.isfinite(actions).all():
+            raise DataError("action contains NaN or inf")
+        allowed = self.caps > 0
+        if self.action_transform == "softmax":
+            weights = torch.softmax(actions.masked_fill(~allowed, -torch.inf), dim=-1)
+        else:
+            positive = actions.clamp(min=0.0) * allowed
+            total = positive.sum(-1, keepdim=True)
+            equal = allowed / allowed.sum()
+            tiny = torch.finfo(self.dtype).tiny
+            weights = torch.where(total > 0, positive / total.clamp(min=tiny), equal)
+        if self._capped:
+            weights = project_capped_simplex(weights, self.caps)
+        return weights
+
+    # ---- the portfolio arithmetic -------------------------------------------------------
+    def score(self, t: torch.Tensor, w_prev: torch.Tensor, candidates: torch.Tensor) -> Scored:
+        """Hold each candidate target from t to t+1, trading from ``w_prev``.
+
+        ``t``: (B,) decision days; ``w_prev``: (B, A+1); ``candidates``: (B, N, A+1),
+        already on the simplex. N = 1 is the ordinary step.
+        """
+        relatives = self.relatives[t]  # (B, A+1)
+        n = self.n_assets
+        assets, held = candidates[..., :n], w_prev[:, None, :n]
+        if self.min_cost == 0 and self._uniform_cost:
+            # L1 distance without materialising the (B, N, A) differences
+            turnover = torch.cdist(assets, held, p=1).squeeze(-1)
+            cost = turnover * self.cost_rate[0]
+        else:
+            traded = (assets - held).abs_()
+            turnover = traded.sum(-1)
+            per_asset = traded * self.cost_rate
+            if self.min_cost > 0:
+                per_asset = torch.maximum(per_asset, (traded > _TRADE_EPS) * self.min_cost)
+            cost = per_asset.sum(-1)
+        gross = torch.bmm(candidates, relatives[..., None]).squeeze(-1)  # (B, N)
+        factor = (1.0 - cost).mul_(gross)
+        holdings = candidates * relatives[:, None, :]
+        holdings /= gross[..., None]
+        return Scored(turnover, cost, factor - 1.0, torch.log(factor), holdings)
+
+
+def project_capped_simplex(values: torch.Tensor, caps: torch.Tensor,
+                           iterations: int = 100) -> torch.Tensor:
+    """Euclidean projection of each row onto {w : 0 <= w <= caps, sum w = 1}.
+
+    The projection is clamp(v - tau, 0, caps) for the tau that makes it sum to one;
+    tau is found by bisection to machine precision.
+    """
+    lo = values.amin(-1, keepdim=True) - 1.0
+    hi = values.amax(-1, keepdim=True)
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        over = (values - mid).clamp(min=0.0).minimum(caps).sum(-1, keepdim=True) > 1.0
+        lo = torch.where(over, mid, lo)
+        hi = torch.where(over, hi, mid)
+    weights = (values - (lo + hi) / 2).clamp(min=0.0).minimum(caps)
+    return weights / weights.sum(-1, keepdim=True)
+
+
+def _causal_zscore(values: np.ndarray) -> np.ndarray:
+    """Standardise each feature by its mean and std over all assets and days up to t."""
+    present = np.isfinite(values)
+    filled = np.where(present, values, 0.0)
+    count = np.cumsum(present.sum(axis=1), axis=0)  # (T, F)
+    total = np.cumsum(filled.sum(axis=1), axis=0)
+    squares = np.cumsum((filled**2).sum(axis=1), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+        return (values - mean[:, None, :]) / np.where(std > 0, std, np.nan)[:, None, :]
