@@ -160,9 +160,10 @@ class PortfolioSim:
         if self.action_transform == "softmax":
             weights = torch.softmax(actions.masked_fill(~allowed, -torch.inf), dim=-1)
         else:
-            positive = actions.clamp(min=0.0) * allowed
+            mask = allowed.to(self.dtype)
+            positive = actions.clamp(min=0.0) * mask
             total = positive.sum(-1, keepdim=True)
-            equal = allowed / allowed.sum()
+            equal = mask / mask.sum()
             tiny = torch.finfo(self.dtype).tiny
             weights = torch.where(total > 0, positive / total.clamp(min=tiny), equal)
         if self._capped:
@@ -188,7 +189,8 @@ class PortfolioSim:
             turnover = traded.sum(-1)
             per_asset = traded * self.cost_rate
             if self.min_cost > 0:
-                per_asset = torch.maximum(per_asset, (traded > _TRADE_EPS) * self.min_cost)
+                per_asset = torch.where(traded > _TRADE_EPS,
+                                        per_asset.clamp(min=self.min_cost), per_asset)
             cost = per_asset.sum(-1)
         gross = torch.bmm(candidates, relatives[..., None]).squeeze(-1)  # (B, N)
         factor = (1.0 - cost).mul_(gross)

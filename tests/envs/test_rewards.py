@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+import torch
+
+from fin_hgrpo.envs import Reward
+
+
+def _run(reward: Reward, returns: list[float]) -> list[float]:
+    state = reward.initial_state(1)
+    out = []
+    for r in returns:
+        net = torch.tensor([[r]], dtype=torch.float64)
+        value, next_state = reward.apply(state, net, torch.log1p(net))
+        state = next_state[:, 0]
+        out.append(value.item())
+    return out
+
+
+def test_log_and_simple_returns():
+    assert _run(Reward("log_return"), [0.1]) == [pytest.approx(np.log(1.1))]
+    assert _run(Reward("simple_return"), [0.1]) == [pytest.approx(0.1)]
+
+
+def test_differential_sharpe_by_hand():
+    eta, r = 0.5, [0.02, -0.01]
+    rewards = _run(Reward("differential_sharpe", eta=eta), r)
+    a1, b1 = eta * r[0], eta * r[0] ** 2  # moments after the first step
+    expected = (b1 * (r[1] - a1) - 0.5 * a1 * (r[1] ** 2 - b1)) / (b1 - a1**2) ** 1.5
+    assert rewards[0] == 0.0
+    assert rewards[1] == pytest.approx(expected, rel=1e-12)
+
+
+def test_drawdown_penalty_charges_only_new_drawdown():
+    rewards = _run(Reward("risk_adjusted", lam=2.0, penalty="drawdown"), [0.1, -0.1, 0.05])
+    assert rewards[0] == pytest.approx(np.log(1.1))
+    assert rewards[1] == pytest.approx(np.log(0.9) * 3)  # drawdown deepens by -log(0.9)
+    assert rewards[2] == pytest.approx(np.log(1.05))  # recovering is not charged
+
+
+def test_variance_penalty():
+    rewards = _run(Reward("risk_adjusted", lam=10.0, eta=1.0, penalty="variance"), [0.1, 0.1])
+    assert rewards[0] == pytest.approx(np.log(1.1) - 10.0 * np.log(1.1) ** 2)
+    assert rewards[1] == pytest.approx(np.log(1.1))  # no deviation from the (eta=1) mean
+
+
+def test_candidates_share_the_state_without_advancing_it():
+    reward = Reward("differential_sharpe")
+    state = torch.tensor([[0.001, 0.0002, 0.0, 0.0]], dtype=torch.float64)
+    net = torch.tensor([[0.01, -0.02, 0.0]], dtype=torch.float64)
+    values, states = reward.apply(state, net, torch.log1p(net))
+    assert values.shape == (1, 3) and states.shape == (1, 3, 4)
+    for i in range(3):
+        alone, _ = reward.apply(state, net[:, i : i + 1], torch.log1p(net[:, i : i + 1]))
+        assert alone.item() == values[0, i].item()
+
+
+def test_unknown_reward():
+    with pytest.raises(ValueError, match="reward must be one of"):
+        Reward("sortino")

@@ -1,0 +1,122 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from fin_hgrpo.data import MarketPanel
+from fin_hgrpo.envs import PortfolioSim, project_capped_simplex
+from fin_hgrpo.errors import DataError
+from tests.envs.conftest import TINY_FEATURES, tiny_sim
+
+T1 = torch.tensor([1])
+
+
+def _score(sim, w_prev, *targets):
+    return sim.score(T1, torch.tensor([w_prev], dtype=torch.float64),
+                     torch.tensor([targets], dtype=torch.float64))
+
+
+def test_two_asset_rebalance_by_hand(sim):
+    """From (0.2, 0.3, cash 0.5) to (0.5, 0.25, 0.25); A +10%, B flat; 10 bps."""
+    out = _score(sim, [0.2, 0.3, 0.5], [0.5, 0.25, 0.25])
+    assert out.turnover.item() == pytest.approx(0.35, abs=1e-15)
+    assert out.cost.item() == pytest.approx(0.00035, abs=1e-15)
+    assert out.net_return.item() == pytest.approx(0.9996500 * 1.05 - 1, abs=1e-15)
+    assert out.log_return.item() == pytest.approx(np.log(0.99965 * 1.05), abs=1e-15)
+    np.testing.assert_allclose(out.holdings[0, 0], [0.55 / 1.05, 0.25 / 1.05, 0.25 / 1.05],
+                               atol=1e-15)
+
+
+def test_per_asset_costs_minimum_fee_and_cash_rate():
+    sim = tiny_sim(cost_bps=[10.0, 30.0], min_cost_bps=5.0, cash_rate=0.0001)
+    out = _score(sim, [0.1, 0.3, 0.6], [0.7, 0.3, 0.0])
+    # A trades 0.6 at 10 bps = 6 bps, above the minimum; B does not trade: no fee at all
+    assert out.cost.item() == pytest.approx(0.0006, abs=1e-15)
+    out = _score(sim, [0.2, 0.3, 0.5], [0.201, 0.3, 0.499])
+    assert out.cost.item() == pytest.approx(0.0005, abs=1e-15)  # the minimum fee binds
+    cash = _score(sim, [0.0, 0.0, 1.0], [0.0, 0.0, 1.0])
+    assert cash.net_return.item() == pytest.approx(0.0001, abs=1e-15)
+
+
+def test_holding_still_drifts_and_costs_nothing(sim):
+    out = _score(sim, [0.5, 0.5, 0.0], [0.5, 0.5, 0.0])
+    assert out.cost.item() == 0.0
+    np.testing.assert_allclose(out.holdings[0, 0], [0.55 / 1.05, 0.5 / 1.05, 0.0])
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 6), seed=st.integers(0, 2**16), uniform=st.booleans())
+def test_scoring_n_candidates_equals_n_single_calls(n, seed, uniform):
+    rng = np.random.default_rng(seed)
+    sim = tiny_sim(cost_bps=10.0 if uniform else [10.0, 25.0],
+                   min_cost_bps=0.0 if uniform else 2.0)
+    t = torch.tensor([1, 2, 1])
+    w_prev = torch.tensor(rng.dirichlet(np.ones(3), 3))
+    candidates = torch.tensor(rng.dirichlet(np.ones(3), (3, n)))
+    together = sim.score(t, w_prev, candidates)
+    for i in range(n):
+        alone = sim.score(t, w_prev, candidates[:, i : i + 1])
+        for a, b in zip(together, alone, strict=True):
+            torch.testing.assert_close(a[:, i : i + 1], b, rtol=0, atol=1e-14)
+
+
+@settings(max_examples=60, deadline=None)
+@given(actions=arrays(np.float64, (4, 6), elements=st.floats(-1e6, 1e6)),
+       cap=st.sampled_from([1.0, 0.5, 0.3, 0.21]), cash=st.booleans(),
+       transform=st.sampled_from(["softmax", "normalize"]))
+def test_weights_are_always_on_the_capped_simplex(actions, cap, cash, transform):
+    dates = pd.bdate_range("2024-01-01", periods=4)
+    panel = MarketPanel(pd.DataFrame(np.ones((4, 5)) * 10, index=dates,
+                                     columns=list("ABCDE")))
+    sim = PortfolioSim(panel, features=TINY_FEATURES, window=1, normalize_features=False,
+                       max_weight=cap, allow_cash=cash, action_transform=transform)
+    w = sim.to_weights(torch.tensor(actions))
+    assert torch.all(w >= 0)
+    torch.testing.assert_close(w.sum(-1), torch.ones(4, dtype=w.dtype), rtol=0, atol=1e-12)
+    assert torch.all(w[:, :5] <= cap + 1e-12)
+    if not cash:
+        assert torch.all(w[:, 5] == 0)
+
+
+def test_capped_projection_is_the_euclidean_projection():
+    values = torch.tensor([[0.7, 0.2, 0.1, 0.0]], dtype=torch.float64)
+    caps = torch.tensor([0.4, 0.4, 0.4, 1.0], dtype=torch.float64)
+    w = project_capped_simplex(values, caps)
+    # excess 0.3 above the cap is spread equally over the uncapped: tau = -0.1
+    torch.testing.assert_close(w, torch.tensor([[0.4, 0.3, 0.2, 0.1]], dtype=torch.float64))
+
+
+def test_bad_actions_and_settings_are_refused(sim):
+    with pytest.raises(DataError, match="NaN or inf"):
+        sim.to_weights(torch.tensor([[0.1, float("nan"), 0.3]]))
+    with pytest.raises(DataError, match="actions need 3 values"):
+        sim.to_weights(torch.tensor([[0.1, 0.3]]))
+    with pytest.raises(DataError, match="cannot hold a fully invested portfolio"):
+        tiny_sim(max_weight=0.4, allow_cash=False)
+    with pytest.raises(DataError, match="one value or one per asset"):
+        tiny_sim(cost_bps=[1.0, 2.0, 3.0])
+    with pytest.raises(DataError, match="too few"):
+        tiny_sim(window=10)
+
+
+@settings(max_examples=20, deadline=None)
+@given(t=st.integers(60, 118), seed=st.integers(0, 2**16))
+def test_observations_up_to_t_ignore_every_later_price(t, seed):
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2021-01-01", periods=120)
+    prices = pd.DataFrame(np.exp(np.cumsum(rng.normal(0, 0.02, (120, 3)), axis=0)),
+                          index=dates, columns=list("ABC"))
+    changed = prices.copy()
+    changed.iloc[t + 1:] *= rng.uniform(0.5, 2.0, changed.iloc[t + 1:].shape)
+    days = torch.arange(40, t + 1)
+    before = PortfolioSim(MarketPanel(prices), window=5).observe(days)
+    after = PortfolioSim(MarketPanel(changed), window=5).observe(days)
+    torch.testing.assert_close(before, after, rtol=0, atol=0)
+
+
+def test_float32_for_training_and_float64_for_backtests(sim):
+    fast = tiny_sim(dtype=torch.float32)
+    assert fast.relatives.dtype == torch.float32 and sim.relatives.dtype == torch.float64
