@@ -111,6 +111,7 @@ class MarketPanel:
                 raise DataError(f"{source}: unknown tickers {unknown}; available: "
                                 f"{list(fields['adj_close'].columns)}")
             fields = {name: f[wanted] for name, f in fields.items()}
+        start, end = _timestamp(start), _timestamp(end)
         fields = {name: f.loc[start:end] for name, f in fields.items()}
         for name, f in fields.items():
             check_values(name, f, source)
@@ -175,7 +176,7 @@ class MarketPanel:
     # ---- views --------------------------------------------------------------------------
     def slice(self, start: object = None, end: object = None) -> MarketPanel:
         """The dates from ``start`` to ``end``, both inclusive."""
-        lo, hi = self._dates.slice_locs(start, end)
+        lo, hi = self._dates.slice_locs(_timestamp(start), _timestamp(end))
         if hi <= lo:
             raise DataError(f"{self.source}: no dates between {start} and {end} "
                             f"(panel covers {self._dates[0].date()} .. {self._dates[-1].date()})")
@@ -223,3 +224,12 @@ class MarketPanel:
                 f"{self._dates[0].date()} .. {self._dates[-1].date()}, {len(self)} rows, "
                 f"source={self.source})")
 
+
+def _timestamp(value: object) -> pd.Timestamp | None:
+    """Dates given as strings, date or datetime objects, as pandas Timestamps."""
+    if value is None:
+        return None
+    try:
+        return pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise DataError(f"not a date: {value!r}") from None

@@ -68,7 +68,7 @@ def _action_weights(sim: PortfolioSim, actions: torch.Tensor, scale: float) -> t
 def _info(episodes: Episodes, step: Step | None, weights: torch.Tensor | None) -> dict:
     info: dict[str, Any] = {
         "wealth": episodes.wealth.numpy(force=True).copy(),
-        "date": episodes.sim.dates.to_numpy()[episodes.t.numpy(force=True)],
+        "date": episodes.sim.date_values[episodes.t.numpy(force=True)],
         "holdings": episodes.holdings.numpy(force=True).copy(),
     }
     if step is not None:

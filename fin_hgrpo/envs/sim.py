@@ -85,6 +85,7 @@ class PortfolioSim:
             raise DataError(f"action_transform must be 'softmax' or 'normalize', "
                             f"got {action_transform!r}")
         self.panel = panel
+        self.date_values = panel.dates.to_numpy()  # for labelling steps without pandas
         self.dtype, self.device = dtype, torch.device(device)
         self.window = window
         self.action_transform = action_transform

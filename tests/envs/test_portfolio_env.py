@@ -131,3 +131,12 @@ def test_shipped_specs_load(name):
     spec = EnvSpec.load(f"envs/{name}.toml")
     sim = spec.build_sim()
     assert sim.last_decision - sim.first_decision > 1000
+
+
+def test_an_env_never_holds_prices_after_its_end_date():
+    spec = EnvSpec.model_validate({"data": {"source": "sample", "tickers": ["AAPL", "XOM"],
+                                            "start": "2010-01-04", "end": "2015-06-30"}})
+    env = PortfolioEnv.from_spec(spec, random_start=False, horizon=10_000)
+    assert env.sim.dates[-1] <= np.datetime64("2015-06-30")
+    _, infos, terminated, _ = _episode(env, seed=0)
+    assert terminated and str(infos[-1]["date"])[:10] == "2015-06-30"
