@@ -17,6 +17,7 @@ knows the current regime, which an agent only infers: its figures are an upper b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -127,19 +128,32 @@ def synthetic_market(
     start: str = "2010-01-04",
     cash_return: float = 0.0,
     n_draws: int = 8192,
+    annual_drift: Sequence[float] | None = None,
+    annual_vol: Sequence[float] | None = None,
 ) -> SyntheticMarket:
     """Simulate a market of the given kind; its parameters are drawn from ``seed``.
 
-    Drifts and volatilities (daily, in ``params``) make the assets differ clearly in
-    growth, so that the oracle beats 1/N by a margin worth learning. ``cash_return``
-    is the daily return of cash; ``n_draws`` the size of the quadrature.
+    Drifts and volatilities (annualised log returns, in ``params``) are drawn so that
+    assets differ in growth; ``annual_drift`` and ``annual_vol`` (one value per asset)
+    set them instead, for ``iid`` and ``signal`` markets (the signal's mean level).
+    ``cash_return`` is the daily return of cash; ``n_draws`` the size of the quadrature.
     """
     if kind not in KINDS:
         raise DataError(f"synthetic: unknown kind {kind!r}; use one of {KINDS}")
     if n_assets < 2 or n_days < 2:
         raise DataError("synthetic: need at least 2 assets and 2 days")
+    overrides = {}
+    for name, values in (("drift", annual_drift), ("vol", annual_vol)):
+        if values is not None:
+            if kind == "regime":
+                raise DataError(f"synthetic: annual_{name} applies to iid and signal markets")
+            if len(values) != n_assets:
+                raise DataError(f"synthetic: annual_{name} needs {n_assets} values, "
+                                f"got {len(values)}")
+            overrides[name] = np.asarray(values, dtype=float)
     rng = np.random.default_rng(seed)
-    components, transition, mixture, levels, params = _BUILDERS[kind](rng, n_assets)
+    components, transition, mixture, levels, params = _BUILDERS[kind](rng, n_assets,
+                                                                      **overrides)
     states = _markov_chain(rng, transition, n_days)
     # The component of day t+1's return given the state at day t's close: the one
     # distribution (iid), the regime the chain moves to (regime), the signal's level.
@@ -219,15 +233,16 @@ def _covariance(annual_vol: np.ndarray, corr: float) -> np.ndarray:
     return correlation * np.outer(daily, daily)
 
 
-def _iid(rng: np.random.Generator, n: int):
-    drift = rng.uniform(-0.05, 0.30, n)
-    vol = rng.uniform(0.15, 0.35, n)
+def _iid(rng: np.random.Generator, n: int, drift=None, vol=None):
+    drawn_drift, drawn_vol = rng.uniform(-0.05, 0.30, n), rng.uniform(0.15, 0.35, n)
+    drift = drawn_drift if drift is None else drift
+    vol = drawn_vol if vol is None else vol
     comp = _Component(drift / _TRADING_DAYS, _covariance(vol, 0.3))
     params = {"annual_drift": drift.tolist(), "annual_vol": vol.tolist(), "corr": 0.3}
     return [comp], np.ones((1, 1)), np.ones((1, 1)), None, params
 
 
-def _regime(rng: np.random.Generator, n: int):
+def _regime(rng: np.random.Generator, n: int):  # drift and vol per regime are drawn
     bull_drift, bull_vol = rng.uniform(0.05, 0.35, n), rng.uniform(0.12, 0.25, n)
     bear_drift, bear_vol = rng.uniform(-0.60, -0.10, n), rng.uniform(0.30, 0.50, n)
     components = [
@@ -245,9 +260,11 @@ def _regime(rng: np.random.Generator, n: int):
     return components, transition, transition, None, params
 
 
-def _signal(rng: np.random.Generator, n: int, levels: int = 5, rho: float = 0.95):
-    drift = rng.uniform(0.0, 0.10, n)
-    vol = rng.uniform(0.15, 0.30, n)
+def _signal(rng: np.random.Generator, n: int, drift=None, vol=None, levels: int = 5,
+            rho: float = 0.95):
+    drawn_drift, drawn_vol = rng.uniform(0.0, 0.10, n), rng.uniform(0.15, 0.30, n)
+    drift = drawn_drift if drift is None else drift
+    vol = drawn_vol if vol is None else vol
     beta = rng.normal(0.0, 0.002, n)  # daily log-return shift per unit of signal
     z, transition = _rouwenhorst(levels, rho, 1.0)
     cov = _covariance(vol, 0.3)

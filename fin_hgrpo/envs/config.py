@@ -39,6 +39,8 @@ class DataSpec(_Spec):
     seed: int = 0
     n_assets: int = Field(default=5, ge=2)
     n_days: int = Field(default=2520, ge=2)
+    annual_drift: list[float] | None = None  # iid and signal markets: set, not drawn
+    annual_vol: list[float] | None = None
 
 
 class CostSpec(_Spec):
@@ -87,7 +89,8 @@ class EnvSpec(_Spec):
         d = self.data
         kind, _, rest = d.source.partition(":")
         if kind == "synthetic":
-            return synthetic_market(rest, n_assets=d.n_assets, n_days=d.n_days, seed=d.seed)
+            return synthetic_market(rest, n_assets=d.n_assets, n_days=d.n_days, seed=d.seed,
+                                    annual_drift=d.annual_drift, annual_vol=d.annual_vol)
         return load_source(d.source, tickers=d.tickers, start=d.start, end=d.end,
                            align=d.align, ffill_limit=d.ffill_limit, cache_dir=d.cache_dir,
                            offline=d.offline)

@@ -80,11 +80,15 @@ class Episodes:
         scored = Scored(*(x.squeeze(1) for x in scored))
         reward, state = self.reward.apply(self.reward_state, scored.net_return[:, None],
                                           scored.log_return[:, None])
-        self.reward_state = state.squeeze(1)
+        return self.advance(scored, reward.squeeze(1), state.squeeze(1))
+
+    def advance(self, scored: Scored, reward: torch.Tensor, reward_state: torch.Tensor) -> Step:
+        """Move every episode on by an outcome already scored (one per episode)."""
+        self.reward_state = reward_state
         self.holdings = scored.holdings
         self.wealth = self.wealth * (1.0 + scored.net_return)
         self.t = self.t + 1
         self.steps = self.steps + 1
         terminated = self.t > self.sim.last_decision
         truncated = (self.steps >= self.horizon) & ~terminated
-        return Step(reward.squeeze(1), terminated, truncated, scored)
+        return Step(reward, terminated, truncated, scored)

@@ -167,9 +167,11 @@ class PortfolioSim:
             equal = mask / mask.sum()
             tiny = torch.finfo(self.dtype).tiny
             weights = torch.where(total > 0, positive / total.clamp(min=tiny), equal)
-        if self._capped:
-            weights = project_capped_simplex(weights, self.caps)
-        return weights
+        return self.constrain(weights)
+
+    def constrain(self, weights: torch.Tensor) -> torch.Tensor:
+        """Weights already on the simplex, projected onto the capped one if there are caps."""
+        return project_capped_simplex(weights, self.caps) if self._capped else weights
 
     # ---- the portfolio arithmetic -------------------------------------------------------
     def score(self, t: torch.Tensor, w_prev: torch.Tensor, candidates: torch.Tensor) -> Scored:

@@ -1,0 +1,39 @@
+"""PPO, GRPO and Hybrid GRPO on one trainer core."""
+
+from fin_hgrpo.algos.config import (
+    AgentConfig,
+    GRPOConfig,
+    HybridGRPOConfig,
+    PPOConfig,
+    agent_config,
+    load_agent_config,
+)
+from fin_hgrpo.algos.core import Agent, Rollout, Targets
+from fin_hgrpo.algos.grpo import GRPO
+from fin_hgrpo.algos.hybrid_grpo import HybridGRPO
+from fin_hgrpo.algos.ppo import PPO
+
+ALGORITHMS: dict[str, type[Agent]] = {"ppo": PPO, "grpo": GRPO, "hybrid_grpo": HybridGRPO}
+
+
+def make_agent(sim, config, reward=None) -> Agent:
+    """The agent of the config's algorithm, on a float32 (or float64) simulator."""
+    return ALGORITHMS[config.algorithm](sim, config, reward)
+
+
+__all__ = [
+    "ALGORITHMS",
+    "GRPO",
+    "PPO",
+    "Agent",
+    "AgentConfig",
+    "GRPOConfig",
+    "HybridGRPO",
+    "HybridGRPOConfig",
+    "PPOConfig",
+    "Rollout",
+    "Targets",
+    "agent_config",
+    "load_agent_config",
+    "make_agent",
+]

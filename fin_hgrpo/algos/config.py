@@ -1,0 +1,121 @@
+"""Agent hyperparameters: one typed object per algorithm, each field with its meaning.
+
+Defaults follow CleanRL's continuous PPO where the portfolio setting does not argue
+otherwise; the departures and their reasons:
+
+- rollouts of 32 parallel episodes x 8 steps (256 states, not 2,048) in 4 minibatches,
+  at learning rate 1e-3 (not 3e-4): market states are cheap to revisit and the signal
+  in one day's reward is faint next to the market's noise, so many small updates learn
+  more per state. On a 3-asset i.i.d. market after 20,000 states, skill rose from
+  -0.06 / 0.08 / 0.06 (PPO / GRPO / Hybrid GRPO, CleanRL's batch and rate) to
+  0.20 / 0.61 / 0.69;
+- rewards are normalised (daily log returns are ~1e-3);
+- ``entropy_coef`` 0.001 instead of 0: a Dirichlet policy collapses onto a corner of
+  the simplex quickly without it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fin_hgrpo.algos.normalization import Method, Scope
+from fin_hgrpo.algos.policies import DistributionKind, Encoder
+from fin_hgrpo.config import load_spec, validate_spec
+
+
+class AgentConfig(BaseModel):
+    """What every algorithm shares."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # networks
+    encoder: Encoder = "mlp"  # mlp over the flat window, or conv over time per asset
+    distribution: DistributionKind = "dirichlet"  # or logistic_normal
+    hidden: int = Field(default=64, ge=1)  # width of the policy and value trunks
+    # rollouts
+    n_envs: int = Field(default=32, ge=1)  # parallel episodes
+    n_steps: int = Field(default=8, ge=1)  # steps of each episode per iteration
+    group_size: int = Field(default=1, ge=1)  # actions sampled and scored per state
+    sub_steps: int = Field(default=1, ge=1)  # steps each sample is scored over (k)
+    horizon: int = Field(default=252, ge=1)  # training episodes restart after this many days
+    # optimisation
+    learning_rate: float = Field(default=1e-3, gt=0)
+    anneal_lr: bool = True  # linear decay to zero over the run
+    epochs: int = Field(default=10, ge=1)
+    minibatches: int = Field(default=4, ge=1)
+    clip: float = Field(default=0.2, gt=0)  # ratio clip range
+    max_grad_norm: float = Field(default=0.5, gt=0)
+    gamma: float = Field(default=0.99, ge=0, le=1)
+    entropy_coef: float = Field(default=0.001, ge=0)
+    entropy_target: float | None = None  # tune the entropy coefficient to keep this entropy
+    normalize_advantages: bool = True
+    target_kl: float | None = Field(default=None, gt=0)  # stop an update's epochs past this
+    # adaptive reward normalisation
+    reward_norm: Method = "welford"  # welford | ema | none
+    reward_norm_scope: Scope = "batch"  # batch (running) | group (within each group)
+    reward_clip: float = Field(default=5.0, gt=0)
+    reward_ema_decay: float = Field(default=0.99, gt=0, lt=1)
+    # run
+    seed: int = 0
+    device: str = "cpu"
+
+    @property
+    def states_per_iteration(self) -> int:
+        return self.n_envs * self.n_steps
+
+
+class PPOConfig(AgentConfig):
+    """PPO: one action per state, GAE(lambda) from a learned V(s)."""
+
+    algorithm: Literal["ppo"] = "ppo"
+    group_size: Literal[1] = 1
+    sub_steps: Literal[1] = 1
+    gae_lambda: float = Field(default=0.95, ge=0, le=1)
+    value_coef: float = Field(default=0.5, ge=0)
+    clip_value: bool = True
+
+
+class GRPOConfig(AgentConfig):
+    """DeepSeekMath's GRPO: G scored actions per state, group-standardised, no critic."""
+
+    algorithm: Literal["grpo"] = "grpo"
+    group_size: int = Field(default=8, ge=2)
+    kl_coef: float = Field(default=0.04, ge=0)  # beta, on the k3 estimate of KL(pi || ref)
+    ref_update_every: int = Field(default=10, ge=1)  # iterations between reference refreshes
+    scale_rewards: bool = True  # divide by the group's std (TRL's scale_rewards)
+
+
+class HybridGRPOConfig(AgentConfig):
+    """Hybrid GRPO: G exactly scored actions per state plus a learned critic."""
+
+    algorithm: Literal["hybrid_grpo"] = "hybrid_grpo"
+    group_size: int = Field(default=8, ge=2)
+    advantage: Literal["paper", "per_sample", "group_baseline"] = "per_sample"
+    alpha: float | None = Field(default=None, ge=0, le=1)  # blend per_sample and paper
+    reward_transform: Literal["normalize", "tanh", "identity"] = "normalize"
+    tanh_scale: float = Field(default=0.01, gt=0)  # f(r) = tanh(r / scale) for "tanh"
+    selection: Literal["random", "value"] = "random"  # which sample advances the episode
+    value_coef: float = Field(default=0.5, ge=0)
+    clip_value: bool = True
+
+
+AnyAgentConfig = Annotated[PPOConfig | GRPOConfig | HybridGRPOConfig,
+                           Field(discriminator="algorithm")]
+
+
+class _AgentSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    agent: AnyAgentConfig
+
+
+def load_agent_config(path: str | Path) -> PPOConfig | GRPOConfig | HybridGRPOConfig:
+    """An agent spec file: ``[agent]`` with ``algorithm = "ppo" | "grpo" | "hybrid_grpo"``."""
+    return load_spec(path, _AgentSpec).agent
+
+
+def agent_config(data: dict, source: str = "agent config"):
+    """Validate a dict of agent hyperparameters (with ``algorithm``)."""
+    return validate_spec({"agent": data}, _AgentSpec, source).agent

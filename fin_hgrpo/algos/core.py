@@ -1,0 +1,405 @@
+"""The trainer core PPO, GRPO and Hybrid GRPO share.
+
+An iteration collects a rollout of ``n_steps`` steps of ``n_envs`` parallel episodes
+through ``Episodes`` (no Python loop over episodes). At each state the policy samples
+``group_size`` actions; ``PortfolioSim.score`` prices all of them at once against the
+same next-day returns, and ``sub_steps > 1`` follows each for k-1 more steps under the
+current policy (again batched). One sample per state advances its episode. Then the
+algorithm turns the rollout into advantages (and value targets), and every sample gets
+the clipped-ratio update over epochs of shuffled minibatches.
+
+An observation is (day t, holdings): features are a function of t, so rollouts keep
+indices and holdings and re-read the feature windows from the simulator.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from fin_hgrpo.algos.config import AgentConfig
+from fin_hgrpo.algos.normalization import RewardNormalizer
+from fin_hgrpo.algos.policies import Policy, ValueNet
+from fin_hgrpo.envs import Episodes, PortfolioSim, Reward, Scored
+
+_MIN_DIRICHLET = 1e-6
+
+
+@dataclass
+class Rollout:
+    """One iteration's experience; leading dims (T, E), then G samples, then k sub-steps."""
+
+    t: torch.Tensor  # (T, E) decision day
+    holdings: torch.Tensor  # (T, E, A+1) holdings before trading
+    actions: torch.Tensor  # (T, E, G, D) sampled actions
+    log_probs: torch.Tensor  # (T, E, G) under the sampling policy
+    rewards: torch.Tensor  # (T, E, G, k) raw rewards of each sample's k scored steps
+    alive: torch.Tensor  # (T, E, G, k) whether sub-step j happened (data may end)
+    final_t: torch.Tensor  # (T, E, G) day reached after the k steps
+    final_holdings: torch.Tensor  # (T, E, G, A+1) holdings then
+    final_terminal: torch.Tensor  # (T, E, G) the data ended within the k steps
+    executed: torch.Tensor  # (T, E) which sample advanced the episode
+    terminated: torch.Tensor  # (T, E)
+    ended: torch.Tensor  # (T, E) terminated or truncated
+    log_growth: torch.Tensor  # (T, E) log return of the executed sample
+
+
+@dataclass
+class Targets:
+    """What an algorithm derives from a rollout: per-sample advantages, value targets."""
+
+    advantages: torch.Tensor  # (T, E, G)
+    returns: torch.Tensor | None = None  # (T, E) value targets; None without a critic
+    values: torch.Tensor | None = None  # (T, E) V(s) at collection, for value clipping
+
+
+class Agent(ABC):
+    """Base of PPO, GRPO and Hybrid GRPO; subclasses supply ``targets`` (and flags).
+
+    ``learn`` trains, ``predict``/``act`` give deterministic weights, ``save``/``load``
+    keep everything a resumed run needs (networks, optimiser, normaliser, RNG states).
+    """
+
+    config_class: type[AgentConfig] = AgentConfig
+    uses_critic = True
+    uses_reference = False
+
+    def __init__(self, sim: PortfolioSim, config: AgentConfig | None = None,
+                 reward: Reward | None = None) -> None:
+        self.config = config if config is not None else self.config_class()
+        if not isinstance(self.config, self.config_class):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}")
+        cfg = self.config
+        self.device = torch.device(cfg.device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("device 'cuda' was asked for but CUDA is not available")
+        if sim.device != self.device:
+            raise ValueError(f"the simulator lives on {sim.device}, the agent on {self.device}")
+        torch.manual_seed(cfg.seed)
+        self.sim, self.reward = sim, reward or Reward()
+        self.rng = np.random.default_rng(cfg.seed)
+        shape = (sim.window, sim.n_assets, sim.n_features)
+        self.policy = Policy(*shape, hidden=cfg.hidden, encoder=cfg.encoder,
+                             distribution=cfg.distribution).to(self.device)
+        params = list(self.policy.parameters())
+        self.value: ValueNet | None = None
+        if self.uses_critic:
+            self.value = ValueNet(*shape, hidden=cfg.hidden, encoder=cfg.encoder).to(self.device)
+            params += list(self.value.parameters())
+        self.reference = copy.deepcopy(self.policy) if self.uses_reference else None
+        self.optimizer = torch.optim.Adam(params, lr=cfg.learning_rate, eps=1e-5)
+        self.log_entropy_coef = torch.tensor(float(np.log(max(cfg.entropy_coef, 1e-8))),
+                                             requires_grad=cfg.entropy_target is not None)
+        self.entropy_optimizer = (torch.optim.Adam([self.log_entropy_coef], lr=1e-3)
+                                  if cfg.entropy_target is not None else None)
+        self.normalizer = RewardNormalizer(cfg.reward_norm, cfg.reward_norm_scope,
+                                           clip=cfg.reward_clip, decay=cfg.reward_ema_decay)
+        self.episodes = Episodes(sim, self.reward, cfg.n_envs, horizon=cfg.horizon,
+                                 random_start=True)
+        self.episodes.reset(self.rng)
+        self.iteration = 0
+        self.states_seen = 0
+        self.actions_scored = 0
+        self.history: list[dict[str, float]] = []
+
+    # ---- what subclasses supply ---------------------------------------------------------
+    @abstractmethod
+    def targets(self, rollout: Rollout) -> Targets:
+        """Per-sample advantages (and value targets) from a rollout: the algorithm."""
+
+    # ---- acting -------------------------------------------------------------------------
+    def values_at(self, t: torch.Tensor, holdings: torch.Tensor) -> torch.Tensor:
+        """V at days ``t`` (any shape) with ``holdings`` (same shape + (A+1,))."""
+        flat_t = t.reshape(-1)
+        flat_h = holdings.reshape(-1, holdings.shape[-1])
+        return self.value(self.sim.observe(flat_t), flat_h).reshape(t.shape)
+
+    @torch.no_grad()
+    def act(self, t: torch.Tensor, holdings: torch.Tensor,
+            deterministic: bool = True) -> torch.Tensor:
+        """Target weights (B, A+1) at days ``t`` given ``holdings`` (B, A+1)."""
+        dist = self.policy(self.sim.observe(t), holdings)
+        action = self.policy.deterministic(dist) if deterministic else self._sample(dist, 1)[:, 0]
+        return self.sim.constrain(self.policy.weights(action))
+
+    @torch.no_grad()
+    def predict(self, features: torch.Tensor, holdings: torch.Tensor,
+                deterministic: bool = True) -> torch.Tensor:
+        """Target weights from raw observations: (B, window, A, F) and (B, A+1)."""
+        dist = self.policy(features, holdings)
+        action = self.policy.deterministic(dist) if deterministic else self._sample(dist, 1)[:, 0]
+        return self.sim.constrain(self.policy.weights(action))
+
+    def _sample(self, dist, n: int) -> torch.Tensor:
+        """n actions per state: (B, n, D); Dirichlet samples kept off the exact boundary."""
+        actions = dist.sample((n,)).transpose(0, 1)
+        if self.policy.distribution == "dirichlet":
+            actions = actions.clamp(min=_MIN_DIRICHLET)
+            actions = actions / actions.sum(-1, keepdim=True)
+        return actions
+
+    @staticmethod
+    def _log_prob(dist, actions: torch.Tensor) -> torch.Tensor:
+        """log pi(a) for (B, n, D) actions -> (B, n)."""
+        return dist.log_prob(actions.transpose(0, 1)).transpose(0, 1)
+
+    # ---- collecting ---------------------------------------------------------------------
+    @torch.no_grad()
+    def collect(self) -> Rollout:
+        cfg, sim, episodes = self.config, self.sim, self.episodes
+        steps, n, g, k = cfg.n_steps, cfg.n_envs, cfg.group_size, cfg.sub_steps
+        rows: dict[str, list[torch.Tensor]] = {name: [] for name in Rollout.__annotations__}
+        for _ in range(steps):
+            t, holdings = episodes.t.clone(), episodes.holdings.clone()
+            dist = self.policy(sim.observe(t), holdings)
+            actions = self._sample(dist, g)
+            log_probs = self._log_prob(dist, actions)
+            weights = sim.constrain(self.policy.weights(actions))
+            scored = sim.score(t, holdings, weights)
+            rewards, states = self.reward.apply(episodes.reward_state, scored.net_return,
+                                                scored.log_return)
+            sub = self._score_ahead(t, scored, rewards, states, k)
+            executed = self._select(rewards, sub)
+            every = torch.arange(n, device=executed.device)
+            chosen = Scored(*(x[every, executed] for x in scored))
+            step = episodes.advance(chosen, rewards[every, executed], states[every, executed])
+            ended = step.terminated | step.truncated
+            episodes.reset(self.rng, ended)
+            for name, value in (("t", t), ("holdings", holdings), ("actions", actions),
+                                ("log_probs", log_probs), ("executed", executed),
+                                ("terminated", step.terminated), ("ended", ended),
+                                ("log_growth", chosen.log_return), *sub.items()):
+                rows[name].append(value)
+        self.states_seen += steps * n
+        self.actions_scored += steps * n * g * k
+        return Rollout(**{name: torch.stack(values) for name, values in rows.items()})
+
+    def _score_ahead(self, t, scored, rewards, states, k) -> dict[str, torch.Tensor]:
+        """Follow every sample for k-1 more steps under the current policy, batched."""
+        n, g = rewards.shape
+        day = (t[:, None] + 1).expand(n, g).reshape(-1)
+        holdings = scored.holdings.reshape(n * g, -1)
+        reward_state = states.reshape(n * g, -1)
+        all_rewards, alive = [rewards.reshape(-1)], [torch.ones_like(day, dtype=torch.bool)]
+        live = day <= self.sim.last_decision
+        for _ in range(k - 1):
+            safe = day.clamp(max=self.sim.last_decision)
+            weights = self.sim.constrain(self.policy.weights(
+                self._sample(self.policy(self.sim.observe(safe), holdings), 1)[:, 0]))
+            out = self.sim.score(safe, holdings, weights[:, None])
+            reward, next_state = self.reward.apply(reward_state, out.net_return, out.log_return)
+            all_rewards.append(torch.where(live, reward[:, 0], 0.0))
+            alive.append(live.clone())
+            holdings = torch.where(live[:, None], out.holdings[:, 0], holdings)
+            reward_state = torch.where(live[:, None], next_state[:, 0], reward_state)
+            day = torch.where(live, day + 1, day)
+            live = live & (day <= self.sim.last_decision)
+        return {
+            "rewards": torch.stack(all_rewards, -1).reshape(n, g, k),
+            "alive": torch.stack(alive, -1).reshape(n, g, k),
+            "final_t": day.clamp(max=self.sim.last_decision + 1).reshape(n, g),
+            "final_holdings": holdings.reshape(n, g, -1),
+            "final_terminal": (day > self.sim.last_decision).reshape(n, g),
+        }
+
+    def _select(self, rewards: torch.Tensor, sub: dict) -> torch.Tensor:
+        """Which sample advances each episode: uniformly at random by default."""
+        n, g = rewards.shape
+        return torch.as_tensor(self.rng.integers(0, g, n), device=rewards.device)
+
+    # ---- helpers for targets -----------------------------------------------------------
+    def transformed(self, rewards: torch.Tensor) -> torch.Tensor:
+        """Rewards after adaptive normalisation (statistics updated by ``learn``)."""
+        return self.normalizer(rewards)
+
+    def discounted(self, rewards: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+        """sum_j gamma^j r_j over the last axis (the k scored steps)."""
+        k = rewards.shape[-1]
+        powers = self.config.gamma ** torch.arange(k, dtype=rewards.dtype, device=rewards.device)
+        return (rewards * alive * powers).sum(-1)
+
+    # ---- learning -----------------------------------------------------------------------
+    def learn(self, total_states: int,
+              callback: Callable[[Agent, dict[str, float]], bool | None] | None = None) -> Agent:
+        """Train until ``total_states`` market states have been visited in all.
+
+        ``callback(agent, metrics)`` runs after every iteration; returning False stops.
+        """
+        per_iteration = self.config.states_per_iteration
+        total_iterations = max(1, -(-total_states // per_iteration))
+        while self.iteration < total_iterations:
+            if self.config.anneal_lr:
+                fraction = 1.0 - self.iteration / total_iterations
+                for group in self.optimizer.param_groups:
+                    group["lr"] = fraction * self.config.learning_rate
+            metrics = self.train_iteration()
+            if callback is not None and callback(self, metrics) is False:
+                break
+        return self
+
+    def train_iteration(self) -> dict[str, float]:
+        """Collect one rollout and update on it; returns the iteration's diagnostics."""
+        start = time.perf_counter()
+        rollout = self.collect()
+        self.normalizer.update(rollout.rewards[rollout.alive])
+        if self.reference is not None and self.iteration % self.config.ref_update_every == 0:
+            self.reference.load_state_dict(self.policy.state_dict())
+        targets = self.targets(rollout)
+        metrics = self._update(rollout, targets)
+        self.iteration += 1
+        elapsed = time.perf_counter() - start
+        metrics.update(
+            iteration=self.iteration, states=self.states_seen, actions_scored=self.actions_scored,
+            mean_reward=float(rollout.rewards[..., 0].mean()),
+            mean_log_growth=float(rollout.log_growth.mean()),
+            lr=self.optimizer.param_groups[0]["lr"],
+            states_per_second=self.config.states_per_iteration / elapsed,
+        )
+        self.history.append(metrics)
+        return metrics
+
+    def _update(self, rollout: Rollout, targets: Targets) -> dict[str, float]:
+        cfg = self.config
+        t = rollout.t.reshape(-1)
+        holdings = rollout.holdings.reshape(len(t), -1)
+        actions = rollout.actions.reshape(len(t), cfg.group_size, -1)
+        old_log_probs = rollout.log_probs.reshape(len(t), -1)
+        advantages = targets.advantages.reshape(len(t), -1)
+        returns = None if targets.returns is None else targets.returns.reshape(-1)
+        old_values = None if targets.values is None else targets.values.reshape(-1)
+        size = max(1, len(t) // cfg.minibatches)
+        stats: dict[str, list[float]] = {"policy_loss": [], "value_loss": [], "entropy": [],
+                                         "approx_kl": [], "clip_fraction": [], "ref_kl": []}
+        for _ in range(cfg.epochs):
+            order = torch.as_tensor(self.rng.permutation(len(t)), device=t.device)
+            for lo in range(0, len(t), size):
+                mb = order[lo:lo + size]
+                features = self.sim.observe(t[mb])
+                dist = self.policy(features, holdings[mb])
+                log_probs = self._log_prob(dist, actions[mb])
+                log_ratio = log_probs - old_log_probs[mb]
+                ratio = log_ratio.exp()
+                adv = advantages[mb]
+                if cfg.normalize_advantages and adv.numel() > 1:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                policy_loss = -torch.min(ratio * adv,
+                                         ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * adv).mean()
+                entropy = dist.entropy().mean()
+                loss = policy_loss - self.log_entropy_coef.exp().detach() * entropy
+                if self.value is not None:
+                    value_loss = self._value_loss(self.value(features, holdings[mb]),
+                                                  returns[mb], old_values[mb])
+                    loss = loss + cfg.value_coef * value_loss
+                    stats["value_loss"].append(value_loss.detach().item())
+                if self.reference is not None:
+                    with torch.no_grad():
+                        ref_log_probs = self._log_prob(self.reference(features, holdings[mb]),
+                                                       actions[mb])
+                    log_ref_ratio = ref_log_probs - log_probs
+                    ref_kl = (log_ref_ratio.exp() - log_ref_ratio - 1).mean()  # k3 estimator
+                    loss = loss + cfg.kl_coef * ref_kl
+                    stats["ref_kl"].append(ref_kl.item())
+                self.optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups
+                                          for p in g["params"]], cfg.max_grad_norm)
+                self.optimizer.step()
+                if self.entropy_optimizer is not None:
+                    entropy_loss = -self.log_entropy_coef * (float(entropy) - cfg.entropy_target)
+                    self.entropy_optimizer.zero_grad()
+                    entropy_loss.backward()
+                    self.entropy_optimizer.step()
+                with torch.no_grad():
+                    stats["approx_kl"].append(float(((ratio - 1) - log_ratio).mean()))
+                    stats["clip_fraction"].append(float(((ratio - 1).abs() > cfg.clip)
+                                                        .float().mean()))
+                stats["policy_loss"].append(policy_loss.item())
+                stats["entropy"].append(entropy.item())
+            if cfg.target_kl is not None and np.mean(stats["approx_kl"][-cfg.minibatches:]) \
+                    > cfg.target_kl:
+                break
+        metrics = {name: float(np.mean(v)) if v else float("nan") for name, v in stats.items()}
+        metrics["entropy_coef"] = float(self.log_entropy_coef.exp())
+        if returns is not None:
+            variance = float(returns.var())
+            metrics["explained_variance"] = float("nan") if variance == 0 else \
+                1.0 - float((returns - old_values).var()) / variance
+        return metrics
+
+    def _value_loss(self, values: torch.Tensor, returns: torch.Tensor,
+                    old_values: torch.Tensor) -> torch.Tensor:
+        unclipped = (values - returns) ** 2
+        if not getattr(self.config, "clip_value", False):
+            return 0.5 * unclipped.mean()
+        clipped = old_values + (values - old_values).clamp(-self.config.clip, self.config.clip)
+        return 0.5 * torch.max(unclipped, (clipped - returns) ** 2).mean()
+
+    # ---- persistence --------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything to resume exactly: networks, optimisers, normaliser, counters, RNGs."""
+        return {
+            "algorithm": type(self).__name__,
+            "config": self.config.model_dump(),
+            "policy": self.policy.state_dict(),
+            "value": None if self.value is None else self.value.state_dict(),
+            "reference": None if self.reference is None else self.reference.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "log_entropy_coef": self.log_entropy_coef.detach().clone(),
+            "entropy_optimizer": None if self.entropy_optimizer is None else
+            self.entropy_optimizer.state_dict(),
+            "normalizer": self.normalizer.state_dict(),
+            "counters": {"iteration": self.iteration, "states_seen": self.states_seen,
+                         "actions_scored": self.actions_scored},
+            "episodes": {"t": self.episodes.t, "steps": self.episodes.steps,
+                         "holdings": self.episodes.holdings, "wealth": self.episodes.wealth,
+                         "reward_state": self.episodes.reward_state},
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": _numpy_state(self.rng),
+            "history": self.history,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.policy.load_state_dict(state["policy"])
+        if self.value is not None:
+            self.value.load_state_dict(state["value"])
+        if self.reference is not None:
+            self.reference.load_state_dict(state["reference"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        with torch.no_grad():
+            self.log_entropy_coef.copy_(state["log_entropy_coef"])
+        if self.entropy_optimizer is not None:
+            self.entropy_optimizer.load_state_dict(state["entropy_optimizer"])
+        self.normalizer.load_state_dict(state["normalizer"])
+        counters = state["counters"]
+        self.iteration = counters["iteration"]
+        self.states_seen = counters["states_seen"]
+        self.actions_scored = counters["actions_scored"]
+        for name, value in state["episodes"].items():
+            setattr(self.episodes, name, value.clone())
+        torch.set_rng_state(state["torch_rng"])
+        self.rng = _numpy_generator(state["numpy_rng"])
+        self.history = list(state["history"])
+
+
+def _numpy_state(rng: np.random.Generator) -> dict:
+    """The PCG64 state as tensors and strings, so that ``weights_only`` loading accepts it."""
+    state = rng.bit_generator.state
+    return {"state": str(state["state"]["state"]), "inc": str(state["state"]["inc"]),
+            "has_uint32": int(state["has_uint32"]), "uinteger": int(state["uinteger"])}
+
+
+def _numpy_generator(saved: dict) -> np.random.Generator:
+    rng = np.random.default_rng()
+    rng.bit_generator.state = {
+        "bit_generator": "PCG64",
+        "state": {"state": int(saved["state"]), "inc": int(saved["inc"])},
+        "has_uint32": saved["has_uint32"], "uinteger": saved["uinteger"],
+    }
+    return rng

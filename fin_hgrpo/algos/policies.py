@@ -1,0 +1,115 @@
+"""Policies over the simplex and value networks, reading (feature window, holdings).
+
+Encoders: ``mlp`` flattens the window; ``conv`` runs a 1-D convolution over time for
+every asset (weights shared across assets), pools it, and flattens the per-asset
+summaries. Either feeds an MLP trunk, with the current holdings appended.
+
+Distributions (log-probabilities and entropies exact for the distribution sampled):
+
+- ``dirichlet``: the action is the weight vector itself, w ~ Dirichlet(alpha),
+  alpha = softplus(head) + alpha_min; the deterministic action is the mean.
+- ``logistic_normal``: the action is a vector z of A additive logits,
+  z ~ N(mu, diag(sigma^2)), and the weights are softmax([z, 0]) (cash is the reference
+  category). Log-probabilities and entropy are those of z; the Jacobian to w is the
+  same under every policy, so it cancels in probability ratios. The deterministic
+  action is mu.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.distributions import Dirichlet, Distribution, Independent, Normal
+
+Encoder = Literal["mlp", "conv"]
+DistributionKind = Literal["dirichlet", "logistic_normal"]
+_ALPHA_MIN = 1e-3
+_LOG_STD_BOUNDS = (-5.0, 2.0)
+
+
+class ObservationEncoder(nn.Module):
+    """(B, window, A, F) features and (B, A+1) holdings -> (B, hidden)."""
+
+    def __init__(self, window: int, n_assets: int, n_features: int, hidden: int,
+                 kind: Encoder = "mlp", channels: int = 16) -> None:
+        super().__init__()
+        self.kind = kind
+        if kind == "conv":
+            kernel = min(3, window)
+            self.temporal = nn.Sequential(nn.Conv1d(n_features, channels, kernel), nn.ReLU())
+            flat = n_assets * channels
+        elif kind == "mlp":
+            flat = window * n_assets * n_features
+        else:
+            raise ValueError(f"encoder must be 'mlp' or 'conv', got {kind!r}")
+        self.trunk = nn.Sequential(
+            nn.Linear(flat + n_assets + 1, hidden), nn.Tanh(),
+            nn.Linear(hidden, hidden), nn.Tanh(),
+        )
+
+    def forward(self, features: torch.Tensor, holdings: torch.Tensor) -> torch.Tensor:
+        batch, window, assets, n_features = features.shape
+        if self.kind == "conv":
+            series = features.permute(0, 2, 3, 1).reshape(batch * assets, n_features, window)
+            summary = self.temporal(series).mean(-1).reshape(batch, -1)
+        else:
+            summary = features.reshape(batch, -1)
+        return self.trunk(torch.cat([summary, holdings], dim=-1))
+
+
+class Policy(nn.Module):
+    """pi(action | features, holdings) over portfolio weights."""
+
+    def __init__(self, window: int, n_assets: int, n_features: int, *, hidden: int = 64,
+                 encoder: Encoder = "mlp", distribution: DistributionKind = "dirichlet") -> None:
+        super().__init__()
+        self.encoder = ObservationEncoder(window, n_assets, n_features, hidden, encoder)
+        self.distribution = distribution
+        if distribution == "dirichlet":
+            self.head = nn.Linear(hidden, n_assets + 1)
+            nn.init.zeros_(self.head.weight)
+            nn.init.constant_(self.head.bias, 1.0)  # alpha ~ 1.3: broad at first
+        elif distribution == "logistic_normal":
+            self.head = nn.Linear(hidden, n_assets)
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+            self.log_std = nn.Parameter(torch.zeros(n_assets))
+        else:
+            raise ValueError(f"distribution must be 'dirichlet' or 'logistic_normal', "
+                             f"got {distribution!r}")
+
+    def forward(self, features: torch.Tensor, holdings: torch.Tensor,
+                temperature: float = 1.0) -> Distribution:
+        """The action distribution; ``temperature`` > 1 flattens it (for sampling)."""
+        out = self.head(self.encoder(features, holdings))
+        if self.distribution == "dirichlet":
+            alpha = nn.functional.softplus(out) + _ALPHA_MIN
+            return Dirichlet(alpha / temperature)
+        std = self.log_std.clamp(*_LOG_STD_BOUNDS).exp() * temperature
+        return Independent(Normal(out, std.expand_as(out)), 1)
+
+    def weights(self, actions: torch.Tensor) -> torch.Tensor:
+        """Portfolio weights (assets, then cash) of actions of this policy."""
+        if self.distribution == "dirichlet":
+            return actions
+        zeros = torch.zeros_like(actions[..., :1])
+        return torch.softmax(torch.cat([actions, zeros], dim=-1), dim=-1)
+
+    def deterministic(self, dist: Distribution) -> torch.Tensor:
+        """The action to take when not exploring: the Dirichlet mean, or mu."""
+        return dist.mean
+
+
+class ValueNet(nn.Module):
+    """V(features, holdings), its own network (no parameters shared with the policy)."""
+
+    def __init__(self, window: int, n_assets: int, n_features: int, *, hidden: int = 64,
+                 encoder: Encoder = "mlp") -> None:
+        super().__init__()
+        self.encoder = ObservationEncoder(window, n_assets, n_features, hidden, encoder)
+        self.head = nn.Linear(hidden, 1)
+
+    def forward(self, features: torch.Tensor, holdings: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(features, holdings)).squeeze(-1)
