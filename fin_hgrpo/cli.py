@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from fin_hgrpo.errors import FinHgrpoError
+from fin_hgrpo.errors import FinHgrpoError, SpecError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,6 +54,18 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--cache-dir", default="data/cache")
     info.add_argument("--offline", action="store_true", help="yfinance: use the cache only")
     info.set_defaults(run=_data_info)
+
+    train = commands.add_parser("train", parents=[common],
+                                help="train a PPO, GRPO or Hybrid GRPO agent on an env spec")
+    train.add_argument("spec", nargs="?", help="agent spec, e.g. strategies/hgrpo.toml")
+    train.add_argument("--env", help="env spec, e.g. envs/default.toml")
+    train.add_argument("--steps", type=int, help="market states to visit in all "
+                                                  "(default: 100 iterations)")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--out", help="run directory (default runs/<spec>-<env>-s<seed>)")
+    train.add_argument("--device", choices=("cpu", "cuda"))
+    train.add_argument("--resume", metavar="DIR", help="continue a run from its checkpoint")
+    train.set_defaults(run=_train)
     return parser
 
 
@@ -104,6 +116,28 @@ def _data_info(args: argparse.Namespace) -> int:
     for ticker in panel.tickers:
         growth = returns[ticker].mean() * 252
         print(f"  {ticker:<8} growth {growth:+7.2%}   volatility {annual_vol[ticker]:6.2%}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fin_hgrpo.algos.runs import start_run, train
+
+    if args.resume:
+        run = Path(args.resume)
+    else:
+        if not args.spec or not args.env:
+            raise SpecError("train needs an agent spec and --env ENV_SPEC (or --resume DIR)")
+        seed = "" if args.seed is None else f"-s{args.seed}"
+        out = args.out or f"runs/{Path(args.spec).stem}-{Path(args.env).stem}{seed}"
+        run = start_run(args.spec, args.env, out, states=args.steps, seed=args.seed,
+                        device=args.device)
+    agent = train(run)
+    last = agent.history[-1]
+    print(f"{run}: {agent.iteration} iterations, {agent.states_seen} states, "
+          f"{agent.actions_scored} actions scored; last mean log growth "
+          f"{last['mean_log_growth']:.2e}/day")
     return 0
 
 

@@ -28,8 +28,10 @@ from fin_hgrpo.algos.config import AgentConfig
 from fin_hgrpo.algos.normalization import RewardNormalizer
 from fin_hgrpo.algos.policies import Policy, ValueNet
 from fin_hgrpo.envs import Episodes, PortfolioSim, Reward, Scored
+from fin_hgrpo.errors import FinHgrpoError
 
 _MIN_DIRICHLET = 1e-6
+WALL_CLOCK = ("states_per_second",)  # metrics kept out of checkpoints: they vary by run
 
 
 @dataclass
@@ -79,7 +81,7 @@ class Agent(ABC):
         cfg = self.config
         self.device = torch.device(cfg.device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' was asked for but CUDA is not available")
+            raise FinHgrpoError("device 'cuda' was asked for but CUDA is not available here")
         if sim.device != self.device:
             raise ValueError(f"the simulator lives on {sim.device}, the agent on {self.device}")
         torch.manual_seed(cfg.seed)
@@ -312,7 +314,8 @@ class Agent(ABC):
                                           for p in g["params"]], cfg.max_grad_norm)
                 self.optimizer.step()
                 if self.entropy_optimizer is not None:
-                    entropy_loss = -self.log_entropy_coef * (float(entropy) - cfg.entropy_target)
+                    # SAC-style: the coefficient grows while entropy is below its target
+                    entropy_loss = self.log_entropy_coef * (entropy.item() - cfg.entropy_target)
                     self.entropy_optimizer.zero_grad()
                     entropy_loss.backward()
                     self.entropy_optimizer.step()
@@ -326,7 +329,7 @@ class Agent(ABC):
                     > cfg.target_kl:
                 break
         metrics = {name: float(np.mean(v)) if v else float("nan") for name, v in stats.items()}
-        metrics["entropy_coef"] = float(self.log_entropy_coef.exp())
+        metrics["entropy_coef"] = float(self.log_entropy_coef.detach().exp())
         if returns is not None:
             variance = float(returns.var())
             metrics["explained_variance"] = float("nan") if variance == 0 else \
@@ -362,7 +365,8 @@ class Agent(ABC):
                          "reward_state": self.episodes.reward_state},
             "torch_rng": torch.get_rng_state(),
             "numpy_rng": _numpy_state(self.rng),
-            "history": self.history,
+            "history": [{k: v for k, v in m.items() if k not in WALL_CLOCK}
+                        for m in self.history],
         }
 
     def load_state_dict(self, state: dict) -> None:

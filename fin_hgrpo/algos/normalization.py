@@ -38,7 +38,8 @@ class RewardNormalizer:
         if self.method == "none" or self.scope == "group":
             return
         values = rewards.detach().double().reshape(-1)
-        n, mean, var = float(values.numel()), float(values.mean()), float(values.var(0))
+        n, mean = float(values.numel()), float(values.mean())
+        var = float(values.var(0, unbiased=False))
         if self.method == "ema" and self.count > 0:
             self.mean = self.decay * self.mean + (1 - self.decay) * mean
             self.var = self.decay * self.var + (1 - self.decay) * var

@@ -1,0 +1,145 @@
+"""Training runs on disk: ``fin-hgrpo train`` and ``--resume``.
+
+A run directory holds ``config.json`` (the resolved agent and env specs, seed, budget),
+``checkpoint.pt`` (everything to resume exactly; ``torch.save`` of state dicts, read
+back with ``weights_only=True``), ``metrics.csv`` (one row per iteration) and
+``learning_curve.png``. Every file is replaced atomically, so a killed run leaves the
+last complete checkpoint and can resume from it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from fin_hgrpo.algos import ALGORITHMS, Agent, agent_config, load_agent_config
+from fin_hgrpo.algos.core import WALL_CLOCK
+from fin_hgrpo.envs import EnvSpec
+from fin_hgrpo.errors import SpecError
+from fin_hgrpo.io import atomic_write, atomic_write_text
+
+CHECKPOINT = "checkpoint.pt"
+CONFIG = "config.json"
+METRICS = "metrics.csv"
+CURVE = "learning_curve.png"
+
+
+def start_run(agent_spec: str | Path, env_spec: str | Path, out: str | Path, *,
+              states: int | None = None, seed: int | None = None,
+              device: str | None = None) -> Path:
+    """Write a new run's resolved config; ``train`` then does the work."""
+    config = load_agent_config(agent_spec)
+    overrides = {k: v for k, v in (("seed", seed), ("device", device)) if v is not None}
+    config = config.model_copy(update=overrides)
+    env = EnvSpec.load(env_spec)
+    out = Path(out)
+    if (out / CHECKPOINT).exists():
+        raise SpecError(f"{out}: already holds a run; resume it with --resume {out}")
+    resolved = {"agent": config.model_dump(), "env": env.model_dump(mode="json"),
+                "states": states or 100 * config.states_per_iteration,
+                "agent_spec": str(agent_spec), "env_spec": str(env_spec)}
+    atomic_write_text(out / CONFIG, json.dumps(resolved, indent=2))
+    return out
+
+
+def train(run: str | Path, *, progress: bool = True,
+          max_iterations: int | None = None) -> Agent:
+    """Train (or go on training) the run in ``run`` until its state budget is spent.
+
+    ``max_iterations`` stops this session after that many iterations (the run can be
+    resumed later), e.g. for time-sliced jobs.
+    """
+    run = Path(run)
+    if not (run / CONFIG).is_file():
+        raise SpecError(f"{run}: no {CONFIG}; start a run with fin-hgrpo train SPEC --env ENV")
+    resolved = json.loads((run / CONFIG).read_text())
+    config = agent_config(resolved["agent"], str(run / CONFIG))
+    env = EnvSpec.model_validate(resolved["env"])
+    sim = env.build_sim(dtype=torch.float32, device=config.device)
+    agent = ALGORITHMS[config.algorithm](sim, config, env.build_reward())
+    if (run / CHECKPOINT).is_file():
+        agent.load_state_dict(torch.load(run / CHECKPOINT, weights_only=True,
+                                         map_location=config.device))
+        _restore_wall_clock(agent, run / METRICS)
+    total = resolved["states"]
+    iterations = max(1, -(-total // config.states_per_iteration))
+    done_here = 0
+    bar = tqdm(total=iterations, initial=agent.iteration, desc=config.algorithm,
+               disable=not progress, unit="it")
+
+    def after_iteration(agent: Agent, metrics: dict) -> bool:
+        nonlocal done_here
+        done_here += 1
+        bar.update(1)
+        bar.set_postfix(reward=f"{metrics['mean_log_growth']:.1e}",
+                        kl=f"{metrics['approx_kl']:.3f}", entropy=f"{metrics['entropy']:.2f}",
+                        sps=f"{metrics['states_per_second']:.0f}")
+        save(agent, run)
+        return max_iterations is None or done_here < max_iterations
+
+    agent.learn(total, callback=after_iteration)
+    bar.close()
+    save(agent, run, curve=True)
+    return agent
+
+
+def save(agent: Agent, run: Path, curve: bool = False) -> None:
+    """Checkpoint and metrics, each written atomically."""
+    buffer = io.BytesIO()  # a fixed archive name inside the file, not the temp file's
+    torch.save(agent.state_dict(), buffer)
+    atomic_write(run / CHECKPOINT, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+    metrics = pd.DataFrame(agent.history)
+    atomic_write(run / METRICS, lambda tmp: metrics.to_csv(tmp, index=False))
+    if curve and not metrics.empty:
+        atomic_write(run / CURVE, lambda tmp: plot_learning_curve(metrics, tmp))
+
+
+def _restore_wall_clock(agent: Agent, metrics_csv: Path) -> None:
+    """Timings live in metrics.csv only; put them back beside the checkpoint's history."""
+    if not metrics_csv.is_file():
+        return
+    recorded = pd.read_csv(metrics_csv).to_dict("records")
+    for metrics, row in zip(agent.history, recorded, strict=False):
+        for key in WALL_CLOCK:
+            metrics.setdefault(key, row.get(key, float("nan")))
+
+
+def load_agent(run: str | Path, device: str = "cpu") -> Agent:
+    """The trained agent of a run directory, on its own env's simulator."""
+    run = Path(run)
+    resolved = json.loads((run / CONFIG).read_text())
+    config = agent_config({**resolved["agent"], "device": device}, str(run / CONFIG))
+    env = EnvSpec.model_validate(resolved["env"])
+    agent = ALGORITHMS[config.algorithm](env.build_sim(dtype=torch.float32, device=device),
+                                         config, env.build_reward())
+    agent.load_state_dict(torch.load(run / CHECKPOINT, weights_only=True, map_location=device))
+    return agent
+
+
+def plot_learning_curve(metrics: pd.DataFrame, path: Path) -> None:
+    """Mean log growth per day (smoothed) against market states visited and actions scored."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    smooth = metrics["mean_log_growth"].rolling(10, min_periods=1).mean()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    axes[0].plot(metrics["states"], smooth)
+    axes[0].set_xlabel("market states visited")
+    axes[0].set_ylabel("mean log growth per day")
+    axes[1].plot(metrics["actions_scored"], smooth)
+    axes[1].set_xlabel("actions scored")
+    axes[2].plot(metrics["states"], metrics["entropy"])
+    axes[2].set_xlabel("market states visited")
+    axes[2].set_ylabel("policy entropy")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=100)
+    plt.close(fig)

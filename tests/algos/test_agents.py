@@ -1,0 +1,132 @@
+"""Agents against the known optimum of synthetic markets, determinism, resumption and
+each of the paper's extensions. Budgets are CI-sized: seconds per agent."""
+
+import io
+
+import pytest
+import torch
+
+from fin_hgrpo.algos import GRPO, PPO, HybridGRPO, agent_config, make_agent
+from fin_hgrpo.algos.evaluation import allocation_path, skill
+from fin_hgrpo.envs import EnvSpec
+
+FEATURES = [{"name": "log_return"}, {"name": "momentum", "window": 10}]
+
+
+def _market(kind: str):
+    data = {"source": f"synthetic:{kind}", "n_assets": 3, "n_days": 2520, "seed": 1}
+    features = list(FEATURES)
+    if kind == "iid":  # an optimum that seven years of data can pin down
+        data.update(annual_drift=[0.4, 0.05, -0.1], annual_vol=[0.15, 0.15, 0.15])
+    else:
+        features.append({"name": "signal"})
+    spec = EnvSpec.model_validate({"data": data, "features": features, "window": 5})
+    market = spec.load_market()
+    split = market.panel.dates[int(len(market.panel) * 0.7)]
+    train = spec.build_sim(market.panel.slice(None, split), dtype=torch.float32)
+    return market, split, train, spec.build_sim(market.panel)
+
+
+@pytest.fixture(scope="module")
+def iid():
+    return _market("iid")
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "grpo", "hybrid_grpo"])
+def test_every_algorithm_learns_the_iid_market(iid, algorithm):
+    market, split, train, full = iid
+    agent = make_agent(train, agent_config({"algorithm": algorithm}))
+    agent.learn(20_000)
+    assert skill(agent, market, full, split) > 0.1  # held-out days, vs 1/N and the oracle
+
+
+def test_hybrid_grpo_learns_the_predictable_signal():
+    market, split, train, full = _market("signal")
+    agent = HybridGRPO(train, agent_config({"algorithm": "hybrid_grpo"}))
+    agent.learn(30_000)
+    assert skill(agent, market, full, split) > 0.1
+
+
+def _params(agent):
+    return torch.cat([p.detach().reshape(-1) for p in agent.policy.parameters()])
+
+
+def test_same_seed_same_agent_and_another_seed_another(iid):
+    _, _, train, _ = iid
+    runs = [HybridGRPO(train, agent_config({"algorithm": "hybrid_grpo", "seed": s})).learn(1024)
+            for s in (3, 3, 4)]
+    assert torch.equal(_params(runs[0]), _params(runs[1]))
+    assert not torch.equal(_params(runs[0]), _params(runs[2]))
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "grpo", "hybrid_grpo"])
+def test_a_killed_run_resumes_exactly(iid, algorithm):
+    _, _, train, _ = iid
+    config = agent_config({"algorithm": algorithm, "seed": 5})
+    whole = make_agent(train, config).learn(4 * 256)
+    halted = make_agent(train, config).learn(4 * 256, callback=lambda a, m: a.iteration < 2)
+    buffer = io.BytesIO()
+    torch.save(halted.state_dict(), buffer)
+    buffer.seek(0)
+    resumed = make_agent(train, config)
+    resumed.load_state_dict(torch.load(buffer, weights_only=True))
+    resumed.learn(4 * 256)
+    assert resumed.iteration == whole.iteration == 4
+    assert torch.equal(_params(resumed), _params(whole))
+
+
+def test_value_based_selection_executes_the_best_scored_sample(iid):
+    _, _, train, _ = iid
+    agent = HybridGRPO(train, agent_config({"algorithm": "hybrid_grpo", "selection": "value"}))
+    rollout = agent.collect()
+    q = agent.sample_values(rollout.rewards, rollout.alive, rollout.final_t,
+                            rollout.final_holdings, rollout.final_terminal)
+    assert torch.equal(rollout.executed, q.argmax(-1))
+
+
+def test_multi_step_scoring_follows_each_sample_and_stops_at_the_data_end(iid):
+    _, _, train, _ = iid
+    agent = HybridGRPO(train, agent_config({"algorithm": "hybrid_grpo", "sub_steps": 3}))
+    agent.episodes.t[:] = train.last_decision - 1  # two decision days left
+    rollout = agent.collect()
+    first = rollout.alive[0]
+    assert first.shape[-1] == 3
+    assert first[..., :2].all() and not first[..., 2].any()
+    assert rollout.final_terminal[0].all()
+    assert (rollout.rewards[0][..., 2] == 0).all()
+    grpo = GRPO(train, agent_config({"algorithm": "grpo", "sub_steps": 3}))
+    grpo.learn(256)  # multi-step group scoring trains
+
+
+def test_entropy_target_tunes_the_entropy_coefficient(iid):
+    _, _, train, _ = iid
+    config = agent_config({"algorithm": "hybrid_grpo", "entropy_target": 10.0})
+    agent = HybridGRPO(train, config).learn(3 * 256)
+    # the Dirichlet's entropy is far below 10, so the coefficient must have grown
+    assert agent.history[-1]["entropy_coef"] > agent.history[0]["entropy_coef"] > 0.001
+
+
+@pytest.mark.parametrize("options", [
+    {"advantage": "paper"}, {"advantage": "group_baseline"}, {"alpha": 0.5},
+    {"reward_transform": "tanh"}, {"reward_norm": "ema"}, {"reward_norm_scope": "group"},
+    {"distribution": "logistic_normal", "encoder": "conv"},
+])
+def test_every_variant_trains_and_allocates_on_the_simplex(iid, options):
+    market, split, train, full = iid
+    agent = HybridGRPO(train, agent_config({"algorithm": "hybrid_grpo", **options}))
+    agent.learn(512)
+    weights = allocation_path(agent, full, split)
+    assert (weights.to_numpy() >= 0).all()
+    assert weights.sum(axis=1).sub(1).abs().max() < 1e-5
+    assert len(agent.history) == 2 and "explained_variance" in agent.history[-1]
+
+
+def test_configs_refuse_what_does_not_apply():
+    with pytest.raises(Exception, match="group_size"):
+        agent_config({"algorithm": "ppo", "group_size": 8})
+    with pytest.raises(Exception, match="kl_coef"):
+        agent_config({"algorithm": "hybrid_grpo", "kl_coef": 0.1})
+    with pytest.raises(Exception, match="algorithm"):
+        agent_config({"algorithm": "a2c"})
+    with pytest.raises(TypeError, match="PPOConfig"):
+        PPO(_market("iid")[2], agent_config({"algorithm": "grpo"}))

@@ -1,0 +1,83 @@
+import json
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from fin_hgrpo.algos.runs import load_agent, start_run, train
+from fin_hgrpo.cli import main
+
+ARGS = ["strategies/hgrpo.toml", "--env", "envs/synthetic_iid.toml", "--steps", "1024"]
+
+
+def test_train_writes_checkpoint_config_metrics_and_curve(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *ARGS, "--seed", "3", "--out", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} == {"checkpoint.pt", "config.json", "metrics.csv",
+                                               "learning_curve.png"}
+    config = json.loads((out / "config.json").read_text())
+    assert config["agent"]["seed"] == 3 and config["agent"]["algorithm"] == "hybrid_grpo"
+    assert config["env"]["data"]["source"] == "synthetic:iid" and config["states"] == 1024
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert list(metrics["iteration"]) == [1, 2, 3, 4]
+    assert {"mean_log_growth", "approx_kl", "entropy", "states_per_second",
+            "actions_scored"} <= set(metrics.columns)
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["counters"]["iteration"] == 4
+    agent = load_agent(out)
+    weights = agent.act(torch.tensor([agent.sim.first_decision]),
+                        torch.tensor([[0.0, 0, 0, 0, 0, 1]]))
+    assert weights.sum().item() == pytest.approx(1.0, abs=1e-6)
+    assert "4 iterations, 1024 states, 8192 actions scored" in capsys.readouterr().out
+
+
+def test_same_seed_and_inputs_give_byte_identical_checkpoints(tmp_path):
+    for name in ("a", "b"):
+        assert main(["train", *ARGS, "--out", str(tmp_path / name)]) == 0
+    assert (tmp_path / "a/checkpoint.pt").read_bytes() == \
+        (tmp_path / "b/checkpoint.pt").read_bytes()
+
+
+def test_a_killed_run_resumes_to_the_same_checkpoint(tmp_path):
+    assert main(["train", *ARGS, "--out", str(tmp_path / "whole")]) == 0
+    run = start_run("strategies/hgrpo.toml", "envs/synthetic_iid.toml", tmp_path / "cut",
+                    states=1024)
+    train(run, progress=False, max_iterations=2)  # as if killed after two iterations
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["counters"]["iteration"] == 2
+    assert main(["train", "--resume", str(run)]) == 0
+    _assert_same(torch.load(run / "checkpoint.pt", weights_only=True),
+                 torch.load(tmp_path / "whole/checkpoint.pt", weights_only=True))
+    assert pd.read_csv(run / "metrics.csv")["states_per_second"].notna().all()
+
+
+def _assert_same(a, b, path="checkpoint"):
+    """Equal content: every tensor, number (NaN equal to NaN) and key, recursively."""
+    assert type(a) is type(b), path
+    if isinstance(a, dict):
+        assert list(a) == list(b), path
+        for key in a:
+            _assert_same(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same(x, y, f"{path}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), path
+    elif isinstance(a, float) and math.isnan(a):
+        assert math.isnan(b), path
+    else:
+        assert a == b, path
+
+
+def test_bad_train_input_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[agent]\nalgorithm = "hybrid_grpo"\nadvantage = "best"\n')
+    assert main(["train", str(bad), "--env", "envs/default.toml"]) == 2
+    assert "bad.toml: key agent.hybrid_grpo.advantage" in capsys.readouterr().err
+    assert main(["train", "strategies/ppo.toml"]) == 2
+    assert "--env" in capsys.readouterr().err
+    out = tmp_path / "twice"
+    assert main(["train", *ARGS, "--out", str(out)]) == 0
+    assert main(["train", *ARGS, "--out", str(out)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
