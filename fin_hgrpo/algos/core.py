@@ -118,10 +118,13 @@ class Agent(ABC):
 
     # ---- acting -------------------------------------------------------------------------
     def values_at(self, t: torch.Tensor, holdings: torch.Tensor) -> torch.Tensor:
-        """V at days ``t`` (any shape) with ``holdings`` (same shape + (A+1,))."""
+        """V at days ``t`` (any shape) for ``holdings`` shaped t's shape + (A+1,), or
+        t's shape + (G, A+1) for G portfolios on each day (features read once)."""
         flat_t = t.reshape(-1)
-        flat_h = holdings.reshape(-1, holdings.shape[-1])
-        return self.value(self.sim.observe(flat_t), flat_h).reshape(t.shape)
+        grouped = holdings.dim() == t.dim() + 2
+        flat_h = holdings.reshape(len(flat_t), *holdings.shape[t.dim():])
+        values = self.value(self.sim.observe(flat_t), flat_h)
+        return values.reshape(*t.shape, *(holdings.shape[-2:-1] if grouped else ()))
 
     @torch.no_grad()
     def act(self, t: torch.Tensor, holdings: torch.Tensor,

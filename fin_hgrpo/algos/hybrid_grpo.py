@@ -36,9 +36,12 @@ class HybridGRPO(Agent):
 
     def sample_values(self, rewards, alive, final_t, final_holdings,
                       final_terminal) -> torch.Tensor:
-        """q_i for every sample: its k transformed rewards, then the critic."""
+        """q_i for every sample: its k transformed rewards, then the critic.
+
+        The G samples of a state move in step, so they reach the same day."""
         k = rewards.shape[-1]
-        bootstrap = self.values_at(final_t, final_holdings) * (~final_terminal)
+        day = final_t[..., 0]
+        bootstrap = self.values_at(day, final_holdings) * (~final_terminal)
         return self.discounted(self.transform(rewards), alive) + \
             self.config.gamma**k * bootstrap
 

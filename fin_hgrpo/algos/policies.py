@@ -30,7 +30,12 @@ _LOG_STD_BOUNDS = (-5.0, 2.0)
 
 
 class ObservationEncoder(nn.Module):
-    """(B, window, A, F) features and (B, A+1) holdings -> (B, hidden)."""
+    """(B, window, A, F) features and (B, A+1) holdings -> (B, hidden).
+
+    Holdings may carry a group axis, (B, G, A+1) -> (B, G, hidden): G portfolios on the
+    same day. The first layer is linear in [features; holdings], so the features are
+    encoded once per day and each portfolio only adds its holdings term.
+    """
 
     def __init__(self, window: int, n_assets: int, n_features: int, hidden: int,
                  kind: Encoder = "mlp", channels: int = 16) -> None:
@@ -44,10 +49,9 @@ class ObservationEncoder(nn.Module):
             flat = window * n_assets * n_features
         else:
             raise ValueError(f"encoder must be 'mlp' or 'conv', got {kind!r}")
-        self.trunk = nn.Sequential(
-            nn.Linear(flat + n_assets + 1, hidden), nn.Tanh(),
-            nn.Linear(hidden, hidden), nn.Tanh(),
-        )
+        self.features_in = nn.Linear(flat, hidden)
+        self.holdings_in = nn.Linear(n_assets + 1, hidden, bias=False)
+        self.trunk = nn.Sequential(nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh())
 
     def forward(self, features: torch.Tensor, holdings: torch.Tensor) -> torch.Tensor:
         batch, window, assets, n_features = features.shape
@@ -56,7 +60,10 @@ class ObservationEncoder(nn.Module):
             summary = self.temporal(series).mean(-1).reshape(batch, -1)
         else:
             summary = features.reshape(batch, -1)
-        return self.trunk(torch.cat([summary, holdings], dim=-1))
+        encoded = self.features_in(summary)
+        if holdings.dim() == 3:
+            encoded = encoded[:, None, :]
+        return self.trunk(encoded + self.holdings_in(holdings))
 
 
 class Policy(nn.Module):

@@ -115,7 +115,8 @@ class PortfolioSim:
         if self.first_decision > self.last_decision:
             raise DataError(f"{panel.source}: {len(panel)} days are too few for window {window} "
                             f"and features needing {ready} days of history")
-        self._windows = self.features.unfold(0, window, 1).permute(0, 3, 1, 2)
+        # every window laid out once, so that reading a batch of them is one gather
+        self._windows = self.features.unfold(0, window, 1).permute(0, 3, 1, 2).contiguous()
 
     # ---- shapes ---------------------------------------------------------------------------
     @property

@@ -1,0 +1,205 @@
+"""Learning curves of PPO, GRPO and Hybrid GRPO, and stable-baselines3's PPO as an
+external reference, on the synthetic markets (scored against their known optimum)
+and on the bundled real sample; several seeds; one table of ratios.
+
+    python bench/agents.py [--states N] [--seeds K] [--markets iid,regime,signal,sample]
+
+Each run trains on the first 70% of the market's days and is scored on the rest:
+skill = (growth - 1/N's) / (oracle's - 1/N's) on synthetic markets (expected log
+growth of the weights chosen along the held-out path), and on the real sample the
+out-of-sample annualised log growth in excess of 1/N (there is no oracle). Curves
+are kept against market states visited, actions scored and wall-clock (training
+only; evaluation time is excluded). SB3 PPO uses its defaults with the same number
+of epochs (10) on the same gymnasium env. Writes bench/results/agents.{csv,md,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from fin_hgrpo.algos import agent_config, make_agent
+from fin_hgrpo.algos.evaluation import allocation_path
+from fin_hgrpo.data import SyntheticMarket
+from fin_hgrpo.envs import EnvSpec, PortfolioEnv
+
+RESULTS = Path(__file__).parent / "results"
+ALGORITHMS = ("ppo", "grpo", "hybrid_grpo", "sb3_ppo")
+SPECS = {"iid": "envs/synthetic_iid.toml", "regime": "envs/synthetic_regime.toml",
+         "signal": "envs/synthetic_signal.toml", "sample": "envs/default.toml"}
+
+
+class Market:
+    """A market split in time: train on the start, score on the rest."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.spec = name, EnvSpec.load(SPECS[name])
+        loaded = self.spec.load_market()
+        self.truth = loaded if isinstance(loaded, SyntheticMarket) else None
+        panel = loaded.panel if self.truth is not None else loaded
+        self.split = panel.dates[int(len(panel) * 0.7)]
+        self.train = self.spec.build_sim(panel.slice(None, self.split), dtype=torch.float32)
+        self.full = self.spec.build_sim(panel)
+
+    def score(self, weights: pd.DataFrame) -> float:
+        if self.truth is not None:
+            return self.truth.skill(weights)
+        relatives = self.full.relatives[self.full.dates.searchsorted(weights.index)].numpy()
+        growth = np.log((weights.to_numpy() * relatives).sum(1))
+        equal = np.log(relatives[:, :-1].mean(1))
+        return float((growth - equal).mean() * 252)  # annualised excess log growth
+
+
+def _curve_row(algorithm, market, seed, states, actions, seconds, score, throughput):
+    return {"algorithm": algorithm, "market": market.name, "seed": seed, "states": states,
+            "actions_scored": actions, "train_seconds": seconds, "score": score,
+            "states_per_second": throughput}
+
+
+def run_ours(algorithm: str, market: Market, seed: int, states: int, every: int) -> list[dict]:
+    agent = make_agent(market.train, agent_config({"algorithm": algorithm, "seed": seed}),
+                       market.spec.build_reward())
+    rows, clock = [], {"train": 0.0, "last": time.perf_counter()}
+
+    def callback(agent, metrics):
+        clock["train"] += time.perf_counter() - clock["last"]
+        if agent.iteration % every == 0 or agent.states_seen >= states:
+            score = market.score(allocation_path(agent, market.full, market.split))
+            rows.append(_curve_row(algorithm, market, seed, agent.states_seen,
+                                   agent.actions_scored, clock["train"], score,
+                                   agent.states_seen / clock["train"]))
+        clock["last"] = time.perf_counter()
+
+    agent.learn(states, callback=callback)
+    return rows
+
+
+def run_sb3(market: Market, seed: int, states: int, every_states: int) -> list[dict]:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    env = PortfolioEnv(market.train, market.spec.build_reward(),
+                       horizon=market.spec.episode.horizon)
+    model = PPO("MlpPolicy", env, n_epochs=10, seed=seed, device="cpu", verbose=0)
+    rows, clock = [], {"train": 0.0, "last": time.perf_counter()}
+
+    class Score(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps % every_states == 0 or self.num_timesteps >= states:
+                clock["train"] += time.perf_counter() - clock["last"]
+                score = market.score(_sb3_path(model, market))
+                rows.append(_curve_row("sb3_ppo", market, seed, self.num_timesteps,
+                                       self.num_timesteps, clock["train"], score,
+                                       self.num_timesteps / clock["train"]))
+                clock["last"] = time.perf_counter()
+            return True
+
+    model.learn(states, callback=Score())
+    return rows
+
+
+def _sb3_path(model, market: Market) -> pd.DataFrame:
+    env = PortfolioEnv(market.full, horizon=len(market.full.dates), random_start=False)
+    obs, _ = env.reset(options={"start": market.split})
+    rows, dates, done = [], [], False
+    while not done:
+        action, _ = model.predict(obs, deterministic=True)
+        dates.append(env.sim.dates[int(env._episodes.t[0])])
+        obs, _, terminated, truncated, info = env.step(action)
+        rows.append(info["weights"])
+        done = terminated or truncated
+    return pd.DataFrame(rows, index=pd.DatetimeIndex(dates),
+                        columns=[*market.full.panel.tickers, "cash"])
+
+
+def summarise(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per market and algorithm: states and seconds to skill 0.9, final score, speed."""
+    rows = []
+    for (market, algorithm), group in curves.groupby(["market", "algorithm"], sort=False):
+        finals = group.groupby("seed").last()
+        reached = group[group["score"] >= 0.9].groupby("seed").first()
+        synthetic = market != "sample"
+        rows.append({
+            "market": market, "algorithm": algorithm, "seeds": len(finals),
+            "states_to_0.9": reached["states"].median() if synthetic and len(reached)
+            else np.nan,
+            "seeds_reaching_0.9": len(reached) if synthetic else np.nan,
+            "seconds_to_0.9": reached["train_seconds"].median() if synthetic and len(reached)
+            else np.nan,
+            "final_score_mean": finals["score"].mean(), "final_score_std": finals["score"].std(),
+            "states_per_second": finals["states_per_second"].mean(),
+        })
+    table = pd.DataFrame(rows)
+    reference = table[table["algorithm"] == "sb3_ppo"].set_index("market")
+    table["throughput_vs_sb3"] = table["states_per_second"] / \
+        table["market"].map(reference["states_per_second"])
+    table["time_to_0.9_vs_sb3"] = table["market"].map(reference["seconds_to_0.9"]) / \
+        table["seconds_to_0.9"]
+    return table
+
+
+def plot(curves: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    markets = list(dict.fromkeys(curves["market"]))
+    fig, axes = plt.subplots(len(markets), 3, figsize=(15, 3.4 * len(markets)), squeeze=False)
+    for row, market in enumerate(markets):
+        for col, x in enumerate(("states", "actions_scored", "train_seconds")):
+            ax = axes[row, col]
+            for algorithm, group in curves[curves["market"] == market].groupby("algorithm"):
+                mean = group.groupby(x if x != "train_seconds" else "states")["score"].mean()
+                xs = mean.index if x != "train_seconds" else \
+                    group.groupby("states")["train_seconds"].mean()
+                ax.plot(xs, mean.to_numpy(), label=algorithm)
+            ax.set_xscale("log" if x != "states" else "linear")
+            ax.set_xlabel(x.replace("_", " "))
+            ax.set_ylabel(f"{market}: " + ("skill" if market != "sample" else
+                                           "excess growth vs 1/N"))
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--states", type=int, default=30_000, help="market states per run")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--markets", default="iid,regime,signal,sample")
+    parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
+    parser.add_argument("--every", type=int, default=10, help="iterations between scores")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    RESULTS.mkdir(exist_ok=True)
+    rows = []
+    for name in args.markets.split(","):
+        market = Market(name)
+        for algorithm in args.algorithms.split(","):
+            for seed in range(args.seeds):
+                start = time.perf_counter()
+                if algorithm == "sb3_ppo":
+                    rows += run_sb3(market, seed, args.states, args.every * 256)
+                else:
+                    rows += run_ours(algorithm, market, seed, args.states, args.every)
+                print(f"{name:7s} {algorithm:12s} seed {seed}: score {rows[-1]['score']:+.3f} "
+                      f"({time.perf_counter() - start:.0f} s)", flush=True)
+    curves = pd.DataFrame(rows)
+    curves.to_csv(RESULTS / "agents_curves.csv", index=False)
+    table = summarise(curves)
+    table.to_csv(RESULTS / "agents.csv", index=False)
+    (RESULTS / "agents.md").write_text(table.to_markdown(index=False, floatfmt=".3g"))
+    plot(curves, RESULTS / "agents.png")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+
+
+if __name__ == "__main__":
+    main()
