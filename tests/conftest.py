@@ -1,5 +1,6 @@
 """Shared test helpers: tiny hand-made panels."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -12,3 +13,15 @@ def wide_prices() -> pd.DataFrame:
         {"AAA": [100.0, 110.0, 99.0, 99.0, 108.9], "BBB": [50.0, 50.0, 55.0, 44.0, 44.0]},
         index=pd.DatetimeIndex(dates, name="date"),
     )
+
+
+def prices_and_perturbed(n_days: int, t: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A random walk of three tickers, and a copy with every price after day t changed:
+    the pair a perturbation test compares to prove that nothing at t looks ahead."""
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2021-01-01", periods=n_days)
+    prices = pd.DataFrame(np.exp(np.cumsum(rng.normal(0, 0.02, (n_days, 3)), axis=0)),
+                          index=dates, columns=["A", "B", "C"])
+    changed = prices.copy()
+    changed.iloc[t + 1:] *= rng.uniform(0.5, 2.0, changed.iloc[t + 1:].shape)
+    return prices, changed

@@ -1,5 +1,4 @@
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -7,6 +6,7 @@ from pydantic import ValidationError
 
 from fin_hgrpo.data import FeatureSpec, MarketPanel, compute_features, synthetic_market
 from fin_hgrpo.errors import DataError
+from tests.conftest import prices_and_perturbed
 
 ALL = [{"name": "log_return"}, {"name": "momentum", "window": 2},
        {"name": "volatility", "window": 3}, {"name": "ma_ratio", "window": 2}]
@@ -47,12 +47,7 @@ def test_bad_specs_are_refused(wide_prices):
 @given(t=st.integers(0, 59), seed=st.integers(0, 2**16))
 def test_features_at_t_ignore_every_price_after_t(t, seed):
     """Perturbation: change every price after day t; nothing up to t may move."""
-    rng = np.random.default_rng(seed)
-    dates = pd.bdate_range("2021-01-01", periods=60)
-    prices = pd.DataFrame(np.exp(np.cumsum(rng.normal(0, 0.02, (60, 3)), axis=0)),
-                          index=dates, columns=["A", "B", "C"])
-    changed = prices.copy()
-    changed.iloc[t + 1:] *= rng.uniform(0.5, 2.0, changed.iloc[t + 1:].shape)
+    prices, changed = prices_and_perturbed(60, t, seed)
     specs = [*ALL, {"name": "volatility", "window": 20}, {"name": "ma_ratio", "window": 10}]
     before = compute_features(MarketPanel(prices), specs).values[: t + 1]
     after = compute_features(MarketPanel(changed), specs).values[: t + 1]

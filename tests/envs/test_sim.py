@@ -9,6 +9,7 @@ from hypothesis.extra.numpy import arrays
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.envs import PortfolioSim, project_capped_simplex
 from fin_hgrpo.errors import DataError
+from tests.conftest import prices_and_perturbed
 from tests.envs.conftest import TINY_FEATURES, tiny_sim
 
 T1 = torch.tensor([1])
@@ -105,12 +106,7 @@ def test_bad_actions_and_settings_are_refused(sim):
 @settings(max_examples=20, deadline=None)
 @given(t=st.integers(60, 118), seed=st.integers(0, 2**16))
 def test_observations_up_to_t_ignore_every_later_price(t, seed):
-    rng = np.random.default_rng(seed)
-    dates = pd.bdate_range("2021-01-01", periods=120)
-    prices = pd.DataFrame(np.exp(np.cumsum(rng.normal(0, 0.02, (120, 3)), axis=0)),
-                          index=dates, columns=list("ABC"))
-    changed = prices.copy()
-    changed.iloc[t + 1:] *= rng.uniform(0.5, 2.0, changed.iloc[t + 1:].shape)
+    prices, changed = prices_and_perturbed(120, t, seed)
     days = torch.arange(40, t + 1)
     before = PortfolioSim(MarketPanel(prices), window=5).observe(days)
     after = PortfolioSim(MarketPanel(changed), window=5).observe(days)
