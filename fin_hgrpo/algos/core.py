@@ -65,8 +65,9 @@ class Targets:
 class Agent(ABC):
     """Base of PPO, GRPO and Hybrid GRPO; subclasses supply ``targets`` (and flags).
 
-    ``learn`` trains, ``predict``/``act`` give deterministic weights, ``save``/``load``
-    keep everything a resumed run needs (networks, optimiser, normaliser, RNG states).
+    ``learn`` trains, ``predict``/``act`` give deterministic weights, ``state_dict`` /
+    ``load_state_dict`` keep everything a resumed run needs (networks, optimisers,
+    normaliser, counters, episode and RNG states); ``algos.runs`` writes them to disk.
     """
 
     config_class: type[AgentConfig] = AgentConfig
@@ -129,10 +130,8 @@ class Agent(ABC):
     @torch.no_grad()
     def act(self, t: torch.Tensor, holdings: torch.Tensor,
             deterministic: bool = True) -> torch.Tensor:
-        """Target weights (B, A+1) at days ``t`` given ``holdings`` (B, A+1)."""
-        dist = self.policy(self.sim.observe(t), holdings)
-        action = self.policy.deterministic(dist) if deterministic else self._sample(dist, 1)[:, 0]
-        return self.sim.constrain(self.policy.weights(action))
+        """Target weights (B, A+1) at days ``t`` of the agent's own simulator."""
+        return self.predict(self.sim.observe(t), holdings, deterministic)
 
     @torch.no_grad()
     def predict(self, features: torch.Tensor, holdings: torch.Tensor,
