@@ -183,31 +183,48 @@ def throughput(states: int = 8192) -> pd.DataFrame:
     return table
 
 
-def normalization_effect(seeds: int, states: int) -> pd.DataFrame:
-    """Hybrid GRPO's held-out skill with and without adaptive reward normalisation on a
-    3-asset i.i.d. market with a clear optimum (the one the tests use)."""
-    spec = EnvSpec.model_validate({
-        "data": {"source": "synthetic:iid", "n_assets": 3, "n_days": 2520, "seed": 1,
-                 "annual_drift": [0.4, 0.05, -0.1], "annual_vol": [0.15, 0.15, 0.15]},
-        "features": [{"name": "log_return"}, {"name": "momentum", "window": 10}],
-        "window": 5})
+CLEAR_IID = {  # the 3-asset i.i.d. market with a clear optimum that the tests use
+    "data": {"source": "synthetic:iid", "n_assets": 3, "n_days": 2520, "seed": 1,
+             "annual_drift": [0.4, 0.05, -0.1], "annual_vol": [0.15, 0.15, 0.15]},
+    "features": [{"name": "log_return"}, {"name": "momentum", "window": 10}],
+    "window": 5}
+ABLATIONS = {
+    # Hybrid GRPO's skill with and without adaptive reward normalisation
+    "normalization": (CLEAR_IID, 20_000, {
+        "none": {"algorithm": "hybrid_grpo", "reward_norm": "none"},
+        "welford": {"algorithm": "hybrid_grpo", "reward_norm": "welford"},
+        "ema": {"algorithm": "hybrid_grpo", "reward_norm": "ema"},
+        "group": {"algorithm": "hybrid_grpo", "reward_norm_scope": "group"},
+        "tanh": {"algorithm": "hybrid_grpo", "reward_transform": "tanh", "reward_norm": "none"},
+    }),
+    # the forms of Hybrid GRPO's advantage, beside GRPO, on the predictable-signal market
+    "advantage": (SPECS["signal"], 30_000, {
+        "grpo": {"algorithm": "grpo"},
+        "paper": {"algorithm": "hybrid_grpo", "advantage": "paper"},
+        "per_sample": {"algorithm": "hybrid_grpo", "advantage": "per_sample"},
+        "group_baseline": {"algorithm": "hybrid_grpo", "advantage": "group_baseline"},
+        "alpha=0.5": {"algorithm": "hybrid_grpo", "alpha": 0.5},
+    }),
+}
+
+
+def ablation(name: str, seeds: int = 3) -> pd.DataFrame:
+    """Held-out skill of each variant of an ablation, over seeds."""
+    spec_source, states, variants = ABLATIONS[name]
+    spec = EnvSpec.load(spec_source) if isinstance(spec_source, str) else \
+        EnvSpec.model_validate(spec_source)
     truth = spec.load_market()
     split = truth.panel.dates[int(len(truth.panel) * 0.7)]
     train = spec.build_sim(truth.panel.slice(None, split), dtype=torch.float32)
     full = spec.build_sim(truth.panel)
     rows = []
-    variants = {"none": {"reward_norm": "none"}, "welford": {"reward_norm": "welford"},
-                "ema": {"reward_norm": "ema"}, "group": {"reward_norm_scope": "group"},
-                "tanh": {"reward_transform": "tanh", "reward_norm": "none"}}
-    for name, options in variants.items():
+    for variant, options in variants.items():
         for seed in range(seeds):
-            config = agent_config({"algorithm": "hybrid_grpo", "seed": seed, **options})
-            agent = make_agent(train, config).learn(states)
-            rows.append({"normalization": name, "seed": seed,
+            agent = make_agent(train, agent_config({**options, "seed": seed})).learn(states)
+            rows.append({name: variant, "seed": seed,
                          "skill": truth.skill(allocation_path(agent, full, split))})
-    table = pd.DataFrame(rows).groupby("normalization", sort=False)["skill"].agg(
+    return pd.DataFrame(rows).groupby(name, sort=False)["skill"].agg(
         ["mean", "std", "min", "max"]).reset_index()
-    return table
 
 
 def plot(curves: pd.DataFrame, path: Path) -> None:
@@ -244,15 +261,15 @@ def main() -> None:
     parser.add_argument("--markets", default="iid,regime,signal,sample")
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
     parser.add_argument("--every", type=int, default=10, help="iterations between scores")
-    parser.add_argument("--normalization", action="store_true",
-                        help="only the reward-normalisation ablation (20,000 states, 3 seeds)")
+    parser.add_argument("--ablation", choices=tuple(ABLATIONS),
+                        help="run only this ablation (3 seeds) instead of the curves")
     args = parser.parse_args()
     torch.set_num_threads(2)
     RESULTS.mkdir(exist_ok=True)
-    if args.normalization:
-        table = normalization_effect(seeds=3, states=20_000)
-        (RESULTS / "agents_normalization.md").write_text(
-            "Command: python bench/agents.py --normalization\n\n"
+    if args.ablation:
+        table = ablation(args.ablation)
+        (RESULTS / f"agents_{args.ablation}.md").write_text(
+            f"Command: python bench/agents.py --ablation {args.ablation}\n\n"
             + table.to_markdown(index=False, floatfmt=".3f") + "\n")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         return
