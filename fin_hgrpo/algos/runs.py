@@ -55,17 +55,10 @@ def train(run: str | Path, *, progress: bool = True,
     resumed later), e.g. for time-sliced jobs.
     """
     run = Path(run)
-    if not (run / CONFIG).is_file():
-        raise SpecError(f"{run}: no {CONFIG}; start a run with fin-hgrpo train SPEC --env ENV")
-    resolved = json.loads((run / CONFIG).read_text())
-    config = agent_config(resolved["agent"], str(run / CONFIG))
-    env = EnvSpec.model_validate(resolved["env"])
-    sim = env.build_sim(dtype=torch.float32, device=config.device)
-    agent = ALGORITHMS[config.algorithm](sim, config, env.build_reward())
+    agent, resolved = _agent_of(run)
     if (run / CHECKPOINT).is_file():
-        agent.load_state_dict(torch.load(run / CHECKPOINT, weights_only=True,
-                                         map_location=config.device))
         _restore_wall_clock(agent, run / METRICS)
+    config = agent.config
     total = resolved["states"]
     iterations = max(1, -(-total // config.states_per_iteration))
     done_here = 0
@@ -112,13 +105,25 @@ def _restore_wall_clock(agent: Agent, metrics_csv: Path) -> None:
 def load_agent(run: str | Path, device: str = "cpu") -> Agent:
     """The trained agent of a run directory, on its own env's simulator."""
     run = Path(run)
+    if not (run / CHECKPOINT).is_file():
+        raise SpecError(f"{run}: no {CHECKPOINT} to load")
+    return _agent_of(run, device)[0]
+
+
+def _agent_of(run: Path, device: str | None = None) -> tuple[Agent, dict]:
+    """The run's agent built from its resolved config, at its checkpoint if it has one."""
+    if not (run / CONFIG).is_file():
+        raise SpecError(f"{run}: no {CONFIG}; start a run with fin-hgrpo train SPEC --env ENV")
     resolved = json.loads((run / CONFIG).read_text())
-    config = agent_config({**resolved["agent"], "device": device}, str(run / CONFIG))
+    agent_data = resolved["agent"] if device is None else {**resolved["agent"], "device": device}
+    config = agent_config(agent_data, str(run / CONFIG))
     env = EnvSpec.model_validate(resolved["env"])
-    agent = ALGORITHMS[config.algorithm](env.build_sim(dtype=torch.float32, device=device),
-                                         config, env.build_reward())
-    agent.load_state_dict(torch.load(run / CHECKPOINT, weights_only=True, map_location=device))
-    return agent
+    sim = env.build_sim(dtype=torch.float32, device=config.device)
+    agent = ALGORITHMS[config.algorithm](sim, config, env.build_reward())
+    if (run / CHECKPOINT).is_file():
+        agent.load_state_dict(torch.load(run / CHECKPOINT, weights_only=True,
+                                         map_location=config.device))
+    return agent, resolved
 
 
 def plot_learning_curve(metrics: pd.DataFrame, path: Path) -> None:

@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from fin_hgrpo.data.formats import normalise_name, to_fields
 from fin_hgrpo.data.panel import MarketPanel
 from fin_hgrpo.data.validation import FIELDS, Align
 from fin_hgrpo.errors import DataError
+from fin_hgrpo.io import atomic_write
 
 _META_KEY = b"fin_hgrpo.coverage"
 # An empty answer for a ticker we already hold may just be a weekend or holidays.
@@ -77,19 +77,11 @@ class PriceCache:
 
     def write(self, ticker: str, frame: pd.DataFrame, start: pd.Timestamp,
               end: pd.Timestamp) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pandas(frame)
         meta = {**(table.schema.metadata or {}),
                 _META_KEY: json.dumps({"start": str(start), "end": str(end)}).encode()}
         table = table.replace_schema_metadata(meta)
-        fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
-        os.close(fd)
-        try:
-            pq.write_table(table, tmp)
-            os.replace(tmp, self.path(ticker))
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write(self.path(ticker), lambda tmp: pq.write_table(table, tmp))
 
 
 def load_yfinance(
