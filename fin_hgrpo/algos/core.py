@@ -236,8 +236,7 @@ class Agent(ABC):
 
         ``callback(agent, metrics)`` runs after every iteration; returning False stops.
         """
-        per_iteration = self.config.states_per_iteration
-        total_iterations = max(1, -(-total_states // per_iteration))
+        total_iterations = self.iterations_for(total_states)
         while self.iteration < total_iterations:
             if self.config.anneal_lr:
                 fraction = 1.0 - self.iteration / total_iterations
@@ -247,6 +246,10 @@ class Agent(ABC):
             if callback is not None and callback(self, metrics) is False:
                 break
         return self
+
+    def iterations_for(self, total_states: int) -> int:
+        """Iterations that visit at least ``total_states`` market states (at least one)."""
+        return max(1, -(-total_states // self.config.states_per_iteration))
 
     def train_iteration(self) -> dict[str, float]:
         """Collect one rollout and update on it; returns the iteration's diagnostics."""

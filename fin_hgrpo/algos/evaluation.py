@@ -19,8 +19,7 @@ def allocation_path(agent: Agent, sim: PortfolioSim, start: object = None) -> pd
     One episode, all in cash at first, trading at ``sim``'s costs; ``sim`` may hold more
     history than the agent trained on (features are causal, so nothing leaks).
     """
-    first = sim.first_decision if start is None else max(
-        sim.first_decision, int(sim.dates.searchsorted(pd.Timestamp(start))))
+    first = sim.first_decision if start is None else max(sim.first_decision, sim.day(start))
     episodes = Episodes(sim, Reward(), 1, horizon=len(sim.dates), random_start=False)
     episodes.reset(np.random.default_rng(0), start=first)
     rows = []

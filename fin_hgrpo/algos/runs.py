@@ -58,11 +58,10 @@ def train(run: str | Path, *, progress: bool = True,
     agent, resolved = _agent_of(run)
     if (run / CHECKPOINT).is_file():
         _restore_wall_clock(agent, run / METRICS)
-    config = agent.config
     total = resolved["states"]
-    iterations = max(1, -(-total // config.states_per_iteration))
     done_here = 0
-    bar = tqdm(total=iterations, initial=agent.iteration, desc=config.algorithm,
+    bar = tqdm(total=agent.iterations_for(total), initial=agent.iteration,
+               desc=agent.config.algorithm,
                disable=not progress, unit="it")
 
     def after_iteration(agent: Agent, metrics: dict) -> bool:

@@ -109,7 +109,7 @@ class PortfolioEnv(gym.Env):
         super().reset(seed=seed)
         start = None
         if options and options.get("start") is not None:
-            start = int(self.sim.dates.searchsorted(np.datetime64(options["start"])))
+            start = self.sim.day(options["start"])
         self._episodes.reset(self.np_random, start=start)
         return self._observation(), {k: v[0] for k, v in _info(self._episodes, None, None).items()}
 

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
 import numpy as np
+import pandas as pd
 import torch
 
 from fin_hgrpo.data import DEFAULT_FEATURES, FeatureSpec, MarketPanel, compute_features
@@ -134,6 +135,10 @@ class PortfolioSim:
     @property
     def dates(self):
         return self.panel.dates
+
+    def day(self, date: object) -> int:
+        """Index of the first trading day on or after ``date``."""
+        return int(self.dates.searchsorted(pd.Timestamp(date)))
 
     def _tensor(self, values) -> torch.Tensor:
         return torch.as_tensor(np.asarray(values), dtype=self.dtype, device=self.device)
