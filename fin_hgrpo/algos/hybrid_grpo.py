@@ -36,12 +36,10 @@ class HybridGRPO(Agent):
 
     def sample_values(self, rewards, alive, final_t, final_holdings,
                       final_terminal) -> torch.Tensor:
-        """q_i for every sample: its k transformed rewards, then the critic.
-
-        The G samples of a state move in step, so they reach the same day."""
+        """q_i for every sample: its k transformed rewards, then the critic at the day
+        all G samples reach (``final_t``), each with its own holdings."""
         k = rewards.shape[-1]
-        day = final_t[..., 0]
-        bootstrap = self.values_at(day, final_holdings) * (~final_terminal)
+        bootstrap = self.values_at(final_t, final_holdings) * (~final_terminal[..., None])
         return self.discounted(self.transform(rewards), alive) + \
             self.config.gamma**k * bootstrap
 

@@ -16,7 +16,7 @@ class PPO(Agent):
     def targets(self, rollout: Rollout) -> Targets:
         rewards = self.transformed(rollout.rewards[..., 0, 0])
         values = self.values_at(rollout.t, rollout.holdings)
-        next_values = self.values_at(rollout.final_t[..., 0], rollout.final_holdings[:, :, 0])
-        advantages, returns = gae(rewards, values, next_values, rollout.final_terminal[..., 0],
+        next_values = self.values_at(rollout.final_t, rollout.final_holdings[:, :, 0])
+        advantages, returns = gae(rewards, values, next_values, rollout.final_terminal,
                                   rollout.ended, self.config.gamma, self.config.gae_lambda)
         return Targets(advantages[..., None], returns, values)
