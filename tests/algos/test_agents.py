@@ -37,8 +37,7 @@ def iid():
 def test_every_algorithm_learns_the_iid_market(iid, algorithm, states):
     """Skill on held-out days, between 1/N (0) and the oracle (1). PPO's one-path
     advantages carry the market's noise, which group scoring at one state cancels: it
-    needs twice the states (seeds 0-2 gave 0.09-0.37 at 40k; GRPO 0.56-0.67 and
-    Hybrid GRPO 0.50-0.82 at 20k)."""
+    needs about twice the states to learn as clearly."""
     market, split, train, full = iid
     agent = make_agent(train, agent_config({"algorithm": algorithm}))
     agent.learn(states)
