@@ -66,6 +66,25 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--device", choices=("cpu", "cuda"))
     train.add_argument("--resume", metavar="DIR", help="continue a run from its checkpoint")
     train.set_defaults(run=_train)
+
+    backtest = commands.add_parser("backtest", parents=[common],
+                                   help="walk-forward backtest of strategies and agents")
+    backtest.add_argument("spec", help="backtest spec, e.g. backtests/default.toml")
+    backtest.add_argument("--quick", action="store_true",
+                          help="fewer folds and training steps (the spec's [quick] table)")
+    backtest.add_argument("--workers", type=int, help="processes (default: the spec's, or "
+                                                      "the number of cores)")
+    backtest.add_argument("--out", help="result folder (default backtests/results/<name>)")
+    backtest.add_argument("--no-tearsheets", action="store_true",
+                          help="skip the quantstats tearsheets")
+    backtest.set_defaults(run=_backtest)
+
+    report = commands.add_parser("report", parents=[common],
+                                 help="rebuild a backtest's report.html from its CSVs")
+    report.add_argument("folder", help="a backtest result folder")
+    report.add_argument("--tearsheets", action="store_true",
+                        help="rebuild the quantstats tearsheets too")
+    report.set_defaults(run=_report)
     return parser
 
 
@@ -138,6 +157,32 @@ def _train(args: argparse.Namespace) -> int:
     print(f"{run}: {agent.iteration} iterations, {agent.states_seen} states, "
           f"{agent.actions_scored} actions scored; last mean log growth "
           f"{last['mean_log_growth']:.2e}/day")
+    return 0
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from fin_hgrpo.backtest import BacktestSpec, run_backtest, save_backtest
+
+    spec = BacktestSpec.load(args.spec)
+    if args.workers is not None and args.workers < 1:
+        raise SpecError(f"--workers must be >= 1, got {args.workers}")
+    out = args.out or f"backtests/results/{spec.name}" + ("-quick" if args.quick else "")
+    result = run_backtest(spec, quick=args.quick, workers=args.workers)
+    save_backtest(result, out, tearsheets=spec.tearsheets and not args.no_tearsheets)
+    shown = result.metrics[["cagr", "volatility", "sharpe", "max_drawdown", "turnover", "dsr"]]
+    print(shown.sort_values("sharpe", ascending=False).to_string(float_format="{:.3f}".format))
+    for error in result.errors:
+        print(f"failed: {error.splitlines()[0]} (traceback in {out}/errors.txt)")
+    print(f"report: {out}/report.html ({result.info['seconds']:.0f} s)")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from fin_hgrpo.backtest import write_report, write_tearsheets
+
+    if args.tearsheets:
+        write_tearsheets(args.folder)
+    print(f"report: {write_report(args.folder)}")
     return 0
 
 

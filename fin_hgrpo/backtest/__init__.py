@@ -1,0 +1,26 @@
+"""Walk-forward backtests: engine, splits, risk metrics, results and reports."""
+
+from fin_hgrpo.backtest.config import BacktestSpec
+from fin_hgrpo.backtest.engine import StrategyRun, rebalance_days, run_strategy
+from fin_hgrpo.backtest.executors import Executor, LocalExecutor
+from fin_hgrpo.backtest.report import write_report, write_tearsheets
+from fin_hgrpo.backtest.results import BacktestResult, read_results
+from fin_hgrpo.backtest.runner import run_backtest, save_backtest
+from fin_hgrpo.backtest.walkforward import Fold, WalkForward
+
+__all__ = [
+    "BacktestResult",
+    "BacktestSpec",
+    "Executor",
+    "Fold",
+    "LocalExecutor",
+    "StrategyRun",
+    "WalkForward",
+    "read_results",
+    "rebalance_days",
+    "run_backtest",
+    "run_strategy",
+    "save_backtest",
+    "write_report",
+    "write_tearsheets",
+]

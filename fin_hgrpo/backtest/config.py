@@ -1,0 +1,107 @@
+"""Backtest specs (``backtests/*.toml``): env, strategies, walk-forward, benchmark, output.
+
+Relative paths in a spec (the env spec, agent specs, user strategy files) are read
+from the working directory, as the CLI's are. ``BacktestSpec.load`` checks that every
+file it names exists and parses before any work starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from fin_hgrpo.backtest.walkforward import WalkForward
+from fin_hgrpo.config import load_spec
+from fin_hgrpo.envs import EnvSpec
+from fin_hgrpo.errors import FinHgrpoError, SpecError
+from fin_hgrpo.strategies.config import (
+    AgentStrategySpec,
+    CustomSpec,
+    Rebalance,
+    StrategySpec,
+    default_name,
+)
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WalkForwardSpec(_Spec):
+    train_days: int = Field(default=756, ge=1)
+    test_days: int = Field(default=252, ge=1)
+    step_days: int | None = Field(default=None, ge=1)  # default: test_days
+    embargo_days: int = Field(default=5, ge=0)
+    mode: Literal["rolling", "expanding"] = "rolling"
+    max_folds: int | None = Field(default=None, ge=1)  # keep the last N folds only
+
+    def splitter(self) -> WalkForward:
+        return WalkForward(self.train_days, self.test_days, self.step_days,
+                           self.embargo_days, self.mode)
+
+
+class QuickSpec(_Spec):
+    """What ``--quick`` changes: the last ``folds`` folds, ``steps`` states per agent."""
+
+    folds: int = Field(default=1, ge=1)
+    steps: int = Field(default=5_000, ge=1)
+
+
+class BacktestSpec(_Spec):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # results go to backtests/results/<name>
+    env: str  # env spec file
+    strategies: list[StrategySpec] = Field(min_length=1)
+    seeds: list[int] = Field(default=[0], min_length=1)  # agents run once per seed
+    rebalance: Rebalance = "daily"
+    benchmark: str | None = "benchmark"  # strategy that beta, alpha and IR refer to
+    baseline: str | None = "equal_weight"  # strategy the significance figures compare with
+    workers: int | None = Field(default=None, ge=1)  # default: the machine's cores
+    tearsheets: bool = True  # a quantstats tearsheet per strategy
+    walk_forward: WalkForwardSpec = WalkForwardSpec()
+    quick: QuickSpec = QuickSpec()
+
+    @model_validator(mode="after")
+    def _unique_seeds(self) -> BacktestSpec:
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds repeat: {self.seeds}")
+        return self
+
+    @classmethod
+    def load(cls, path: str | Path) -> BacktestSpec:
+        """Parse, validate, and check every file the spec names (before any work)."""
+        spec = load_spec(path, cls)
+        spec.check_files(str(path))
+        return spec
+
+    def check_files(self, source: str) -> None:
+        try:
+            EnvSpec.load(self.env)
+        except SpecError as exc:
+            raise SpecError(f"{source}: key env: {exc}") from None
+        names = []
+        for i, strategy in enumerate(self.strategies):
+            key = (f"strategies.{i}.spec" if isinstance(strategy, AgentStrategySpec)
+                   else f"strategies.{i}.path" if isinstance(strategy, CustomSpec)
+                   else f"strategies.{i}")
+            try:
+                names.append(default_name(strategy))
+            except FinHgrpoError as exc:
+                raise SpecError(f"{source}: key {key}: {exc}") from None
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise SpecError(f"{source}: key strategies: names repeat ({', '.join(repeated)}); "
+                            f"give each a distinct name = ...")
+        for key in ("benchmark", "baseline"):
+            wanted = getattr(self, key)
+            if wanted is not None and wanted not in names:
+                raise SpecError(f"{source}: key {key}: no strategy named {wanted!r} "
+                                f"(strategies: {', '.join(names)})")
+        try:
+            self.walk_forward.splitter()
+        except SpecError as exc:
+            raise SpecError(f"{source}: key walk_forward: {exc}") from None
+
+    def env_spec(self) -> EnvSpec:
+        return EnvSpec.load(self.env)

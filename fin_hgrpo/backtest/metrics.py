@@ -1,0 +1,185 @@
+"""Risk metrics of daily net returns, one function each, with quantstats' definitions.
+
+Where quantstats defines the same quantity the formula here is its formula (risk-free
+rate 0, 252 periods a year) and the tests check agreement to 1e-8: ``cagr`` (years =
+days / 252), ``volatility``, ``sharpe``, ``sortino`` (downside deviation over all
+days), ``max_drawdown`` (from a starting wealth of 1), ``calmar``, ``skew``,
+``kurtosis`` (excess), ``cvar_95`` (quantstats' historical method), ``hit_rate``
+(quantstats' ``win_rate``: share of positive days among non-zero ones), ``beta`` and
+``alpha`` (``greeks``), ``psr`` (``probabilistic_sharpe_ratio`` against 0).
+``information_ratio`` is quantstats' annualised by sqrt(252). ``var_95`` is the
+historical 5% quantile (quantstats' own VaR is parametric). The rest follow their
+papers: the deflated Sharpe ratio (Bailey and Lopez de Prado, 2014) and a paired
+moving-block bootstrap of a Sharpe difference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+PERIODS = 252
+EULER_GAMMA = 0.5772156649015329
+
+
+def cagr(returns: pd.Series) -> float:
+    """Compound annual growth rate, a year being 252 trading days."""
+    wealth = float(np.prod(1.0 + returns.to_numpy()))
+    return wealth ** (PERIODS / len(returns)) - 1.0 if wealth > 0 else float("nan")
+
+
+def volatility(returns: pd.Series) -> float:
+    return float(returns.std(ddof=1) * np.sqrt(PERIODS))
+
+
+def sharpe(returns: pd.Series, annualize: bool = True) -> float:
+    ratio = _ratio(returns.mean(), returns.std(ddof=1))
+    return ratio * np.sqrt(PERIODS) if annualize else ratio
+
+
+def sortino(returns: pd.Series) -> float:
+    values = returns.to_numpy()
+    downside = np.sqrt(np.sum(values[values < 0] ** 2) / len(values))
+    return _ratio(values.mean(), downside) * np.sqrt(PERIODS)
+
+
+def drawdown(returns: pd.Series) -> pd.Series:
+    """Wealth below its running peak (<= 0), the peak including the starting wealth 1."""
+    wealth = (1.0 + returns).cumprod()
+    return wealth / np.maximum(wealth.cummax(), 1.0) - 1.0
+
+
+def max_drawdown(returns: pd.Series) -> float:
+    return float(min(drawdown(returns).min(), 0.0))
+
+
+def max_drawdown_days(returns: pd.Series) -> int:
+    """Longest run of trading days spent below a previous peak."""
+    under = (drawdown(returns) < 0).to_numpy()
+    longest = current = 0
+    for below in under:
+        current = current + 1 if below else 0
+        longest = max(longest, current)
+    return longest
+
+
+def calmar(returns: pd.Series) -> float:
+    return _ratio(cagr(returns), abs(max_drawdown(returns)))
+
+
+def var_95(returns: pd.Series) -> float:
+    """Historical value at risk: the 5% quantile of daily returns (a loss is negative)."""
+    return float(returns.quantile(0.05))
+
+
+def cvar_95(returns: pd.Series) -> float:
+    """Expected shortfall: the mean of the days at or below ``var_95``."""
+    return float(returns[returns <= var_95(returns)].mean())
+
+
+def hit_rate(returns: pd.Series) -> float:
+    moved = returns[returns != 0]
+    return float((moved > 0).sum() / len(moved)) if len(moved) else float("nan")
+
+
+def greeks(returns: pd.Series, benchmark: pd.Series) -> tuple[float, float]:
+    """Beta to the benchmark and annualised alpha (mean excess over beta times its mean)."""
+    cov = np.cov(returns.to_numpy(), benchmark.to_numpy())
+    beta = _ratio(cov[0, 1], cov[1, 1])
+    return beta, float((returns.mean() - beta * benchmark.mean()) * PERIODS)
+
+
+def information_ratio(returns: pd.Series, benchmark: pd.Series) -> float:
+    """Mean active return over tracking error, annualised."""
+    active = returns - benchmark
+    return _ratio(active.mean(), active.std(ddof=1)) * np.sqrt(PERIODS)
+
+
+def psr(returns: pd.Series, threshold: float = 0.0) -> float:
+    """Probabilistic Sharpe ratio: P(true daily Sharpe > ``threshold``), given skew and
+    kurtosis of the sample (Bailey and Lopez de Prado, 2012)."""
+    sr = sharpe(returns, annualize=False)
+    skewness, kurt = returns.skew(), returns.kurtosis() + 3.0
+    sigma = np.sqrt((1.0 - skewness * sr + (kurt - 1.0) / 4.0 * sr**2) / (len(returns) - 1))
+    return float(stats.norm.cdf((sr - threshold) / sigma))
+
+
+def expected_max_sharpe(daily_sharpes: np.ndarray) -> float:
+    """The daily Sharpe the best of N independent tries reaches by luck alone.
+
+    sqrt(V[SR]) * ((1 - g) * Z^-1(1 - 1/N) + g * Z^-1(1 - 1/(N e))), g Euler's constant;
+    0 for a single try.
+    """
+    n = len(daily_sharpes)
+    if n < 2:
+        return 0.0
+    spread = np.std(daily_sharpes, ddof=1)
+    return float(spread * ((1 - EULER_GAMMA) * stats.norm.ppf(1 - 1 / n)
+                           + EULER_GAMMA * stats.norm.ppf(1 - 1 / (n * np.e))))
+
+
+def dsr(returns: pd.Series, daily_sharpes: np.ndarray) -> float:
+    """Deflated Sharpe ratio: the PSR against the best Sharpe expected from all the
+    strategies tried (``daily_sharpes``, one per try) by luck alone."""
+    return psr(returns, threshold=expected_max_sharpe(np.asarray(daily_sharpes)))
+
+
+def sharpe_difference_ci(returns: pd.Series, baseline: pd.Series, *, resamples: int = 2000,
+                         block: int = 20, level: float = 0.95,
+                         seed: int = 0) -> tuple[float, float, float]:
+    """Annualised Sharpe(returns) - Sharpe(baseline) with a bootstrap confidence interval.
+
+    Moving-block bootstrap (blocks of ``block`` days keep short-range dependence), the
+    same resampled days for both series (paired). Returns (difference, low, high).
+    """
+    a, b = returns.to_numpy(), baseline.to_numpy()
+    n = len(a)
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, n - block + 1, size=(resamples, -(-n // block)))
+    index = (starts[:, :, None] + np.arange(block)).reshape(resamples, -1)[:, :n]
+
+    def sharpes(x: np.ndarray) -> np.ndarray:
+        sample = x[index]
+        return sample.mean(1) / sample.std(1, ddof=1) * np.sqrt(PERIODS)
+
+    diffs = sharpes(a) - sharpes(b)
+    tail = (1.0 - level) / 2
+    low, high = np.quantile(diffs, [tail, 1.0 - tail])
+    return sharpe(returns) - sharpe(baseline), float(low), float(high)
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator / denominator) if denominator != 0 else float("nan")
+
+
+def summarize(returns: pd.DataFrame, *, turnover: pd.DataFrame | None = None,
+              benchmark: str | None = None) -> pd.DataFrame:
+    """One row of metrics per strategy (a column of ``returns``: daily net returns).
+
+    ``turnover``: daily one-way turnover per strategy (its annualised mean is reported);
+    ``benchmark``: the column that beta, alpha and the information ratio refer to. The
+    deflated Sharpe ratio counts every column as one strategy tried. A column with gaps
+    (a strategy that failed in a fold) is measured on the days it has.
+    """
+    daily_sharpes = np.array([sharpe(returns[c].dropna(), annualize=False) for c in returns])
+    rows = {}
+    for name in returns:
+        r = returns[name].dropna()
+        row = {
+            "cagr": cagr(r), "volatility": volatility(r), "sharpe": sharpe(r),
+            "sortino": sortino(r), "calmar": calmar(r), "max_drawdown": max_drawdown(r),
+            "max_drawdown_days": max_drawdown_days(r), "var_95": var_95(r),
+            "cvar_95": cvar_95(r), "skew": float(r.skew()), "kurtosis": float(r.kurtosis()),
+            "hit_rate": hit_rate(r),
+            "turnover": float(turnover[name].mean() * PERIODS)
+            if turnover is not None and name in turnover else float("nan"),
+        }
+        if benchmark is not None:
+            both = pd.concat([r, returns[benchmark]], axis=1, join="inner").dropna()
+            beta, alpha = greeks(both.iloc[:, 0], both.iloc[:, 1])
+            row |= {"beta": beta, "alpha": alpha,
+                    "information_ratio": information_ratio(both.iloc[:, 0], both.iloc[:, 1])}
+        row |= {"psr": psr(r), "dsr": dsr(r, daily_sharpes)}
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("strategy")

@@ -1,0 +1,193 @@
+"""A walk-forward backtest from a spec: plan the tasks, run them, gather the results.
+
+A task is one strategy (one seed, for agents) over one fold, or over all folds in order
+when an agent warm-starts from the previous fold. In each fold the strategy is fitted
+on the training window only and run on the test window through the engine. A strategy
+that raises in a fold is recorded with its traceback; the rest of the run goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from fin_hgrpo.backtest.config import BacktestSpec
+from fin_hgrpo.backtest.engine import Rebalance, run_strategy
+from fin_hgrpo.backtest.executors import Executor, LocalExecutor, Progress
+from fin_hgrpo.backtest.report import write_report, write_tearsheets
+from fin_hgrpo.backtest.results import BacktestResult, FoldResult, gather, write_results
+from fin_hgrpo.backtest.walkforward import Fold
+from fin_hgrpo.data import MarketPanel, load_source
+from fin_hgrpo.envs import EnvSpec
+from fin_hgrpo.errors import DataError
+from fin_hgrpo.io import atomic_directory
+from fin_hgrpo.strategies.config import (
+    AgentStrategySpec,
+    StrategySpec,
+    build_strategy,
+    default_name,
+)
+
+
+@dataclass(frozen=True)
+class Task:
+    column: str  # the strategy's name in the results
+    spec: StrategySpec
+    seed: int
+    folds: tuple[Fold, ...]
+    universe: str  # key into Context.panels
+    rebalance: Rebalance
+    steps: int | None  # agents: training states per fold, overriding the spec
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every task reads: the env spec and the price panels, by universe."""
+
+    env: EnvSpec
+    panels: dict[str, MarketPanel]
+
+
+DEFAULT_UNIVERSE = ""
+
+
+def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None = None,
+                 executor: Executor | None = None, progress: bool = True) -> BacktestResult:
+    """Run every strategy over every fold and gather the out-of-sample results."""
+    env = spec.env_spec()
+    panel = env.load_panel()
+    folds = spec.walk_forward.splitter().split(panel.dates)
+    max_folds = spec.quick.folds if quick else spec.walk_forward.max_folds
+    if max_folds is not None:
+        folds = folds[-max_folds:]
+    tasks = plan(spec, folds, quick=quick)
+    context = Context(env, _panels(env, panel, tasks))
+    executor = executor or LocalExecutor(workers or spec.workers or os.cpu_count() or 1)
+    started = time.perf_counter()
+    with _Bars(tasks, progress) as bars:
+        outcomes = executor.map(run_task, tasks, context, bars.update)
+    results = [r for outcome in outcomes for r in outcome]
+    return gather(spec, folds, results, seconds=time.perf_counter() - started)
+
+
+def save_backtest(result: BacktestResult, out: str | Path, *, tearsheets: bool = True) -> Path:
+    """Write the result files, tearsheets and report into ``out``, atomically (a killed
+    run leaves the previous folder, or none, never half a new one)."""
+    with atomic_directory(out) as staging:
+        write_results(result, staging)
+        if tearsheets:
+            write_tearsheets(staging)
+        write_report(staging)
+    return Path(out)
+
+
+def plan(spec: BacktestSpec, folds: list[Fold], *, quick: bool = False) -> list[Task]:
+    """The tasks of a run: baselines once per fold, agents once per fold and seed."""
+    tasks = []
+    for strategy in spec.strategies:
+        name = default_name(strategy)
+        agent = isinstance(strategy, AgentStrategySpec)
+        seeds = spec.seeds if agent else [0]
+        probe = build_strategy(strategy, spec.env_spec()) if not agent else None
+        universe = ",".join(probe.universe) if probe and probe.universe else DEFAULT_UNIVERSE
+        steps = spec.quick.steps if quick and agent else None
+        for seed in seeds:
+            column = name if len(seeds) == 1 else f"{name}_seed{seed}"
+            chains = [tuple(folds)] if agent and strategy.warm_start else [(f,) for f in folds]
+            for chain in chains:
+                tasks.append(Task(column, strategy, seed, chain, universe,
+                                  strategy.rebalance or spec.rebalance, steps))
+    return tasks
+
+
+def run_task(task: Task, context: Context, progress: Progress) -> list[FoldResult]:
+    """Fit and run one strategy over its folds (in order); faults stay in their fold."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same arithmetic whatever the executor and workers
+    try:
+        panel = context.panels[task.universe]
+        strategy = build_strategy(task.spec, context.env, seed=task.seed, steps=task.steps,
+                                  progress=lambda n: progress("train", n))
+        results = []
+        for fold in task.folds:
+            started = time.perf_counter()
+            try:
+                run, log = _run_fold(strategy, context.env, panel, fold, task.rebalance)
+                results.append(FoldResult(task.column, fold.index, task.seed, run.daily,
+                                          run.weights, log, None,
+                                          time.perf_counter() - started))
+            except Exception:  # noqa: BLE001 - a strategy's fault is a result, not a crash
+                results.append(FoldResult(task.column, fold.index, task.seed, None, None, None,
+                                          traceback.format_exc(),
+                                          time.perf_counter() - started))
+            progress("fold", 1)
+        return results
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_fold(strategy, env: EnvSpec, panel: MarketPanel, fold: Fold, rebalance: Rebalance):
+    dates = panel.dates
+    after_test = dates[dates.get_loc(fold.test_end) + 1]  # the close the last return ends on
+    strategy.fit(panel.slice(fold.train_start, fold.train_end))
+    sim = env.build_sim(panel.slice(fold.train_start, after_test))
+    first, last = sim.day(fold.test_start), sim.day(fold.test_end)
+    if first < sim.first_decision:
+        raise DataError(f"{fold}: features need {sim.first_decision} days of history, the "
+                        f"training window holds {first}")
+    log = strategy.training_log
+    return run_strategy(strategy, sim, first, last, rebalance), log
+
+
+def _panels(env: EnvSpec, panel: MarketPanel, tasks: list[Task]) -> dict[str, MarketPanel]:
+    """The env's panel, plus one per other universe a strategy trades (the benchmark),
+    loaded from the same source and required to have a price on every date."""
+    panels = {DEFAULT_UNIVERSE: panel}
+    for universe in {t.universe for t in tasks} - {DEFAULT_UNIVERSE}:
+        tickers = universe.split(",")
+        other = load_source(env.data.source, tickers=tickers, start=env.data.start,
+                            end=env.data.end, align=env.data.align,
+                            ffill_limit=env.data.ffill_limit, cache_dir=env.data.cache_dir,
+                            offline=env.data.offline)
+        prices = other.prices.reindex(panel.dates)
+        missing = prices.isna().any(axis=1)
+        if missing.any():
+            raise DataError(f"{env.data.source}: {universe} has no price on "
+                            f"{missing.idxmax().date()}, a trading date of the backtest")
+        panels[universe] = MarketPanel(prices, source=other.source)
+    return panels
+
+
+class _Bars:
+    """Progress bars: folds done, and agents' training iterations."""
+
+    def __init__(self, tasks: list[Task], enabled: bool) -> None:
+        n_folds = sum(len(t.folds) for t in tasks)
+        iterations = 0
+        for task in tasks:
+            if isinstance(task.spec, AgentStrategySpec):
+                config = build_strategy(task.spec, EnvSpec(), steps=task.steps)
+                iterations += config.iterations() * len(task.folds)
+        self.folds = tqdm(total=n_folds, desc="folds", unit="fold", disable=not enabled,
+                          position=0)
+        self.training = tqdm(total=iterations, desc="training", unit="it",
+                             disable=not enabled or iterations == 0, position=1)
+
+    def update(self, kind: str, n: int) -> None:
+        (self.folds if kind == "fold" else self.training).update(n)
+
+    def __enter__(self) -> _Bars:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.training.close()
+        self.folds.close()
+
+
+__all__ = ["Context", "Task", "plan", "run_backtest", "run_task", "save_backtest"]

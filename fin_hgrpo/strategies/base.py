@@ -1,0 +1,83 @@
+"""The ``Strategy`` interface every allocation (baseline, agent, user's own) implements.
+
+A strategy is fitted on a training window, then asked for target weights at each
+rebalance date of a test window. What it may see at a decision is exactly what a
+``Decision`` holds: prices up to and including the close of that day, the portfolio it
+holds now (yesterday's target drifted by today's prices) and the causal feature window
+the agents observe. Nothing later exists in it, so a strategy cannot look ahead.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from fin_hgrpo.data import MarketPanel
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a strategy knows at the close of ``date``.
+
+    ``prices``: adjusted closes, dates x tickers, up to and including ``date``;
+    ``holdings``: current weights, the assets in ``prices``' column order then cash.
+    """
+
+    date: pd.Timestamp
+    prices: pd.DataFrame
+    holdings: np.ndarray
+    _observe: Callable[[], torch.Tensor] = field(repr=False)
+
+    @property
+    def tickers(self) -> list[str]:
+        return list(self.prices.columns)
+
+    def observation(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The agents' view: feature window (1, window, A, F) and holdings (1, A+1)."""
+        return self._observe(), torch.as_tensor(self.holdings)[None]
+
+    def returns(self, days: int) -> pd.DataFrame:
+        """Simple returns of the last ``days`` days (fewer early in the history)."""
+        return self.prices.iloc[-days - 1:].pct_change().iloc[1:]
+
+
+class Strategy(ABC):
+    """Learns in ``fit`` from the training window only; decides in ``weights``.
+
+    ``universe``: the tickers it trades, or None for the backtest's universe (the
+    single-asset benchmark names its own).
+    """
+
+    name: str = "strategy"
+    universe: list[str] | None = None
+
+    def fit(self, train: MarketPanel) -> None:  # noqa: B027 - most baselines learn nothing
+        """Learn from the training window (``train`` holds nothing after it)."""
+
+    @abstractmethod
+    def weights(self, decision: Decision) -> np.ndarray:
+        """Target weights at ``decision.date``: the assets then cash, >= 0, summing to 1."""
+
+    @property
+    def training_log(self) -> pd.DataFrame | None:
+        """Per-iteration training metrics of the last ``fit``, for strategies that train."""
+        return None
+
+
+def cash_weights(n_assets: int) -> np.ndarray:
+    weights = np.zeros(n_assets + 1)
+    weights[-1] = 1.0
+    return weights
+
+
+def equal_weights(n_assets: int, chosen: np.ndarray | None = None) -> np.ndarray:
+    """Equal weights over ``chosen`` assets (a boolean mask; all by default), no cash."""
+    mask = np.ones(n_assets, bool) if chosen is None else chosen
+    weights = np.zeros(n_assets + 1)
+    weights[:n_assets][mask] = 1.0 / mask.sum()
+    return weights

@@ -1,0 +1,149 @@
+"""Strategy specs: one ``[[strategies]]`` table each in a backtest spec.
+
+``kind`` picks the strategy; the other keys are its parameters. Agents name their
+agent spec (``strategies/hgrpo.toml``); a user's own strategy names its file and class
+(``path = "strategies/my_strategy.py:MyStrategy"``) and passes ``params`` to it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fin_hgrpo.algos import load_agent_config
+from fin_hgrpo.envs import EnvSpec
+from fin_hgrpo.errors import SpecError
+from fin_hgrpo.strategies import baselines
+from fin_hgrpo.strategies.base import Strategy
+from fin_hgrpo.strategies.rl import Progress, RLStrategy
+
+Rebalance = Literal["daily", "weekly", "monthly"]
+
+
+class _StrategySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+    rebalance: Rebalance | None = None  # default: the backtest's
+
+
+class EqualWeightSpec(_StrategySpec):
+    kind: Literal["equal_weight"]
+
+
+class BuyAndHoldSpec(_StrategySpec):
+    kind: Literal["buy_and_hold"]
+
+
+class BenchmarkSpec(_StrategySpec):
+    kind: Literal["benchmark"]
+    ticker: str = "SPY"
+
+
+class InverseVolatilitySpec(_StrategySpec):
+    kind: Literal["inverse_volatility"]
+    lookback: int = Field(default=63, ge=2)
+
+
+class MinVarianceSpec(_StrategySpec):
+    kind: Literal["min_variance"]
+    lookback: int = Field(default=252, ge=2)
+
+
+class MaxSharpeSpec(_StrategySpec):
+    kind: Literal["max_sharpe"]
+    lookback: int = Field(default=252, ge=2)
+
+
+class MomentumSpec(_StrategySpec):
+    kind: Literal["momentum"]
+    lookback: int = Field(default=126, ge=2)
+    skip: int = Field(default=21, ge=0)
+    top_k: int = Field(default=5, ge=1)
+
+
+class AgentStrategySpec(_StrategySpec):
+    kind: Literal["agent"]
+    spec: str  # agent spec file, e.g. strategies/hgrpo.toml
+    steps: int = Field(default=50_000, ge=1)  # market states of training per fold
+    warm_start: bool = False  # start each fold from the previous fold's networks
+
+
+class CustomSpec(_StrategySpec):
+    kind: Literal["custom"]
+    path: str = Field(pattern=r"^.+\.py:[A-Za-z_][A-Za-z0-9_]*$")  # FILE.py:Class
+    params: dict = {}
+
+
+StrategySpec = Annotated[
+    EqualWeightSpec | BuyAndHoldSpec | BenchmarkSpec | InverseVolatilitySpec | MinVarianceSpec
+    | MaxSharpeSpec | MomentumSpec | AgentStrategySpec | CustomSpec,
+    Field(discriminator="kind"),
+]
+
+_BASELINES = {
+    "equal_weight": baselines.EqualWeight, "buy_and_hold": baselines.BuyAndHold,
+    "benchmark": baselines.Benchmark, "inverse_volatility": baselines.InverseVolatility,
+    "min_variance": baselines.MinVariance, "max_sharpe": baselines.MaxSharpe,
+    "momentum": baselines.Momentum,
+}
+
+
+def build_strategy(spec: StrategySpec, env: EnvSpec, *, seed: int = 0, steps: int | None = None,
+                   progress: Progress | None = None) -> Strategy:
+    """The strategy a spec describes. ``seed`` and ``steps`` (an override of the spec's
+    training budget) matter to agents only."""
+    if isinstance(spec, AgentStrategySpec):
+        config = load_agent_config(spec.spec).model_copy(update={"seed": seed})
+        strategy: Strategy = RLStrategy(config, env, steps=steps or spec.steps,
+                                        warm_start=spec.warm_start, name=spec.name,
+                                        progress=progress)
+    elif isinstance(spec, CustomSpec):
+        strategy = load_strategy_class(spec.path)(**spec.params)
+    else:
+        params = spec.model_dump(exclude={"kind", "name", "rebalance"})
+        strategy = _BASELINES[spec.kind](**params)
+    if spec.name:
+        strategy.name = spec.name
+    return strategy
+
+
+def default_name(spec: StrategySpec) -> str:
+    """The strategy's name in every result file: the spec's ``name``, else the
+    algorithm (agents), the class name in snake case (user strategies) or the kind."""
+    if spec.name:
+        return spec.name
+    if isinstance(spec, AgentStrategySpec):
+        return load_agent_config(spec.spec).algorithm
+    if isinstance(spec, CustomSpec):
+        cls = load_strategy_class(spec.path)
+        own = getattr(cls, "name", Strategy.name)
+        return own if own != Strategy.name else re.sub(r"(?<!^)(?=[A-Z])", "_",
+                                                        cls.__name__).lower()
+    return spec.kind
+
+
+def load_strategy_class(reference: str) -> type[Strategy]:
+    """The class ``Name`` of ``path/to/file.py:Name``, which must subclass ``Strategy``."""
+    file, _, class_name = reference.rpartition(":")
+    path = Path(file)
+    if not path.is_file():
+        raise SpecError(f"{file}: strategy file not found")
+    module_name = f"fin_hgrpo_user_strategy_{path.stem}"
+    module = sys.modules.get(module_name)
+    if module is None or getattr(module, "__file__", None) != str(path.resolve()):
+        loader = importlib.util.spec_from_file_location(module_name, path.resolve())
+        module = importlib.util.module_from_spec(loader)
+        sys.modules[module_name] = module  # so that pickling its instances works
+        loader.loader.exec_module(module)
+    cls = getattr(module, class_name, None)
+    if not (inspect.isclass(cls) and issubclass(cls, Strategy)):
+        raise SpecError(f"{file}: no class {class_name} implementing "
+                        f"fin_hgrpo.strategies.Strategy")
+    return cls

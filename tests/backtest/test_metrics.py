@@ -1,0 +1,106 @@
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import quantstats as qs
+
+from fin_hgrpo.backtest import metrics
+
+TOL = 1e-8
+
+
+@pytest.fixture(scope="module")
+def pair() -> tuple[pd.Series, pd.Series]:
+    """A fat-tailed strategy and a correlated benchmark over 3 years of business days."""
+    rng = np.random.default_rng(7)
+    dates = pd.bdate_range("2020-01-01", periods=756)
+    bench = 0.0004 + 0.011 * rng.standard_t(4, 756) / np.sqrt(2)
+    strat = 0.0002 + 0.8 * bench + 0.006 * rng.standard_normal(756)
+    strat[::50] = 0.0  # some flat days, as a strategy out of the market has
+    return pd.Series(strat, dates, name="s"), pd.Series(bench, dates, name="b")
+
+
+@pytest.mark.parametrize("ours, theirs", [
+    (metrics.cagr, qs.stats.cagr),
+    (metrics.volatility, qs.stats.volatility),
+    (metrics.sharpe, qs.stats.sharpe),
+    (metrics.sortino, qs.stats.sortino),
+    (metrics.max_drawdown, qs.stats.max_drawdown),
+    (metrics.calmar, qs.stats.calmar),
+    (lambda r: float(r.skew()), qs.stats.skew),
+    (lambda r: float(r.kurtosis()), qs.stats.kurtosis),
+    (metrics.hit_rate, qs.stats.win_rate),
+    (metrics.psr, qs.stats.probabilistic_sharpe_ratio),
+    (metrics.cvar_95, lambda r: qs.stats.cvar(r, method="historical")),
+])
+def test_single_series_metrics_agree_with_quantstats(pair, ours, theirs):
+    strategy, _ = pair
+    assert ours(strategy) == pytest.approx(float(theirs(strategy)), rel=TOL, abs=TOL)
+
+
+def test_benchmark_relative_metrics_agree_with_quantstats(pair):
+    strategy, bench = pair
+    beta, alpha = metrics.greeks(strategy, bench)
+    expected = qs.stats.greeks(strategy, bench)
+    assert beta == pytest.approx(expected["beta"], rel=TOL)
+    assert alpha == pytest.approx(expected["alpha"], rel=TOL)
+    assert metrics.information_ratio(strategy, bench) == pytest.approx(
+        qs.stats.information_ratio(strategy, bench) * np.sqrt(252), rel=TOL)
+
+
+def test_hand_computed_drawdown_and_tail():
+    r = pd.Series([0.10, -0.50, 0.20, 0.50, 0.10, -0.01])
+    # wealth 1.1, .55, .66, .99, 1.089, 1.07811: peak 1.1, trough .55 -> -50%
+    assert metrics.max_drawdown(r) == pytest.approx(-0.5)
+    assert metrics.max_drawdown_days(r) == 5  # below 1.1 from day 2 to the end
+    assert metrics.max_drawdown_days(pd.Series([0.01, 0.02])) == 0
+    # a first-day loss is a drawdown from the starting wealth
+    assert metrics.max_drawdown(pd.Series([-0.1, 0.05])) == pytest.approx(-0.1)
+    values = pd.Series(np.arange(1, 101) / 100.0 - 0.5)  # -0.49 .. 0.50
+    assert metrics.var_95(values) == pytest.approx(np.quantile(values, 0.05))
+    assert metrics.cvar_95(values) == pytest.approx(values.iloc[:5].mean())
+
+
+def test_deflated_sharpe_counts_the_tries():
+    rng = np.random.default_rng(1)
+    r = pd.Series(0.0008 + 0.01 * rng.standard_normal(1000))
+    one = metrics.dsr(r, np.array([metrics.sharpe(r, annualize=False)]))
+    assert one == pytest.approx(metrics.psr(r))  # one try: nothing to deflate
+    sharpes = rng.normal(0.0, 0.03, size=50)
+    threshold = metrics.expected_max_sharpe(sharpes)
+    # Bailey and Lopez de Prado's approximation, computed from scratch
+    from scipy.stats import norm
+    spread = sharpes.std(ddof=1)
+    expected = spread * ((1 - np.euler_gamma) * norm.ppf(1 - 1 / 50)
+                         + np.euler_gamma * norm.ppf(1 - 1 / (50 * np.e)))
+    assert threshold == pytest.approx(expected)
+    assert metrics.dsr(r, sharpes) < metrics.psr(r)
+    assert metrics.dsr(r, sharpes) == pytest.approx(metrics.psr(r, threshold))
+
+
+def test_bootstrap_interval_covers_the_difference_and_is_seeded():
+    rng = np.random.default_rng(3)
+    base = pd.Series(0.0003 + 0.01 * rng.standard_normal(750))
+    better = base + 0.0005
+    diff, low, high = metrics.sharpe_difference_ci(better, base)
+    assert low < diff < high
+    assert low > 0  # a constant daily edge with the same noise is significant
+    assert metrics.sharpe_difference_ci(better, base) == (diff, low, high)
+    same = metrics.sharpe_difference_ci(base, base)
+    assert same == (0.0, 0.0, 0.0)
+
+
+def test_summary_table(pair):
+    strategy, bench = pair
+    frame = pd.DataFrame({"s": strategy, "benchmark": bench})
+    turnover = pd.DataFrame({"s": 0.01, "benchmark": 0.0}, index=frame.index)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = metrics.summarize(frame, turnover=turnover, benchmark="benchmark")
+    assert list(table.index) == ["s", "benchmark"]
+    assert table.loc["s", "turnover"] == pytest.approx(2.52)
+    assert table.loc["benchmark", "beta"] == pytest.approx(1.0)
+    for column in ("cagr", "volatility", "sharpe", "sortino", "calmar", "max_drawdown",
+                   "var_95", "cvar_95", "turnover", "psr", "dsr"):
+        assert column in table
