@@ -23,7 +23,7 @@ from fin_hgrpo.backtest.executors import Executor, LocalExecutor, Progress
 from fin_hgrpo.backtest.report import write_report, write_tearsheets
 from fin_hgrpo.backtest.results import BacktestResult, FoldResult, gather, write_results
 from fin_hgrpo.backtest.walkforward import Fold
-from fin_hgrpo.data import MarketPanel, load_source
+from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import DataError
 from fin_hgrpo.io import atomic_directory
@@ -146,15 +146,17 @@ def _run_fold(strategy, env: EnvSpec, panel: MarketPanel, fold: Fold, rebalance:
 
 
 def _panels(env: EnvSpec, panel: MarketPanel, tasks: list[Task]) -> dict[str, MarketPanel]:
-    """The env's panel, plus one per other universe a strategy trades (the benchmark),
-    loaded from the same source and required to have a price on every date."""
+    """The env's panel, plus one per other universe a strategy trades (the benchmark):
+    taken from the env's panel if it holds those tickers, else loaded from the same
+    source and required to have a price on every date of the backtest."""
     panels = {DEFAULT_UNIVERSE: panel}
-    for universe in {t.universe for t in tasks} - {DEFAULT_UNIVERSE}:
+    for universe in sorted({t.universe for t in tasks} - {DEFAULT_UNIVERSE}):
         tickers = universe.split(",")
-        other = load_source(env.data.source, tickers=tickers, start=env.data.start,
-                            end=env.data.end, align=env.data.align,
-                            ffill_limit=env.data.ffill_limit, cache_dir=env.data.cache_dir,
-                            offline=env.data.offline)
+        if set(tickers) <= set(panel.tickers):
+            panels[universe] = panel.select(tickers)
+            continue
+        data = env.data.model_copy(update={"tickers": tickers})
+        other = env.model_copy(update={"data": data}).load_panel().select(tickers)
         prices = other.prices.reindex(panel.dates)
         missing = prices.isna().any(axis=1)
         if missing.any():

@@ -1,0 +1,125 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.covariance import LedoitWolf
+
+from fin_hgrpo.algos import HybridGRPOConfig
+from fin_hgrpo.backtest import run_strategy
+from fin_hgrpo.data import MarketPanel
+from fin_hgrpo.envs import EnvSpec, PortfolioSim
+from fin_hgrpo.strategies import (
+    Benchmark,
+    BuyAndHold,
+    Decision,
+    EqualWeight,
+    InverseVolatility,
+    MaxSharpe,
+    MinVariance,
+    Momentum,
+    RLStrategy,
+    ledoit_wolf,
+)
+from fin_hgrpo.strategies.config import load_strategy_class
+from tests.conftest import prices_and_perturbed
+
+FEATURES = [{"name": "log_return"}, {"name": "volatility", "window": 10}]
+
+
+def _sim(prices: pd.DataFrame) -> PortfolioSim:
+    return PortfolioSim(MarketPanel(prices), features=FEATURES, window=5)
+
+
+def _rl_strategy(prices: pd.DataFrame) -> RLStrategy:
+    spec = EnvSpec.model_validate({"features": FEATURES, "window": 5})
+    strategy = RLStrategy(HybridGRPOConfig(hidden=8, n_envs=4, n_steps=4, group_size=4,
+                                           epochs=1), spec, steps=64)
+    strategy.fit(MarketPanel(prices.iloc[:150]))
+    return strategy
+
+
+@pytest.mark.parametrize("make", [
+    EqualWeight, BuyAndHold, lambda: Benchmark("B"), lambda: InverseVolatility(20),
+    lambda: MinVariance(60), lambda: MaxSharpe(60), lambda: Momentum(40, 5, 2),
+    lambda: load_strategy_class("strategies/trend_filter.py:TrendFilter")(50),
+    "rl",
+], ids=["equal_weight", "buy_and_hold", "benchmark", "inverse_volatility", "min_variance",
+        "max_sharpe", "momentum", "user_trend_filter", "rl_agent"])
+@pytest.mark.parametrize("rebalance", ["daily", "weekly"])
+def test_no_strategy_looks_ahead(make, rebalance):
+    """Changing every price after day t leaves every decision up to t unchanged."""
+    t = 260
+    prices, changed = prices_and_perturbed(400, t, seed=11)
+    strategy = _rl_strategy(prices) if make == "rl" else make()
+    before = run_strategy(strategy, _sim(prices), 160, 398, rebalance).weights
+    after = run_strategy(strategy, _sim(changed), 160, 398, rebalance).weights
+    cut = prices.index[t]
+    pd.testing.assert_frame_equal(before.loc[:cut], after.loc[:cut], check_exact=True)
+    # ... while later holdings do change (so the test can tell), except where they
+    # cannot: one asset held, or 1/N restored every day
+    if strategy.name == "benchmark" or (strategy.name, rebalance) == ("equal_weight", "daily"):
+        return
+    assert not before.loc[cut:].iloc[1:].equals(after.loc[cut:].iloc[1:])
+
+
+def _decision(returns: np.ndarray) -> Decision:
+    prices = pd.DataFrame(np.cumprod(1 + returns, axis=0),
+                          index=pd.bdate_range("2020-01-01", periods=len(returns)),
+                          columns=[f"X{i}" for i in range(returns.shape[1])])
+    holdings = np.r_[np.zeros(returns.shape[1]), 1.0]
+    return Decision(prices.index[-1], prices, holdings, lambda: None)
+
+
+def test_ledoit_wolf_matches_scikit_learn():
+    returns = np.random.default_rng(0).standard_normal((120, 8)) * 0.01
+    np.testing.assert_allclose(ledoit_wolf(returns), LedoitWolf().fit(returns).covariance_,
+                               rtol=1e-12, atol=1e-18)
+
+
+def test_min_variance_meets_the_optimality_conditions():
+    rng = np.random.default_rng(1)
+    returns = rng.standard_normal((253, 6)) * np.array([0.01, 0.02, 0.015, 0.03, 0.01, 0.02])
+    w = MinVariance(252).weights(_decision(returns))[:-1]
+    cov = ledoit_wolf(_decision(returns).returns(252).to_numpy())
+    gradient = 2 * cov @ w
+    held = w > 1e-6
+    # Kuhn-Tucker on the simplex: equal marginal variance where held, no less elsewhere
+    assert np.ptp(gradient[held]) < 1e-8 * gradient[held].mean() + 1e-12
+    assert (gradient[~held] >= gradient[held].mean() * (1 - 1e-6)).all()
+    assert w.sum() == pytest.approx(1.0)
+
+
+def test_max_sharpe_beats_every_random_portfolio():
+    rng = np.random.default_rng(2)
+    returns = rng.normal([0.001, 0.0005, 0.0002, -0.0001], 0.01, size=(253, 4))
+    decision = _decision(returns)
+    w = MaxSharpe(252).weights(decision)[:-1]
+    data = decision.returns(252).to_numpy()
+    mean, cov = data.mean(0), ledoit_wolf(data)
+
+    def ratio(x):
+        return mean @ x / np.sqrt(x @ cov @ x)
+
+    others = rng.dirichlet(np.ones(4), 20_000)
+    assert ratio(w) >= max(ratio(x) for x in others) - 1e-9
+
+
+def test_max_sharpe_holds_cash_when_nothing_is_expected_to_grow():
+    returns = -np.abs(np.random.default_rng(3).normal(0.001, 0.001, (253, 3)))
+    assert MaxSharpe(252).weights(_decision(returns)).tolist() == [0.0, 0.0, 0.0, 1.0]
+
+
+def test_momentum_holds_the_past_winners_equally():
+    returns = np.zeros((130, 4))
+    returns[:100] = [0.002, -0.001, 0.003, 0.0]  # the formation period
+    returns[100:] = [-0.01, 0.01, -0.01, 0.0]  # the skipped month reverses
+    w = Momentum(lookback=126, skip=29, top_k=2).weights(_decision(returns))
+    assert w.tolist() == [0.5, 0.0, 0.5, 0.0, 0.0]
+
+
+def test_inverse_volatility_weights():
+    rng = np.random.default_rng(4)
+    returns = rng.standard_normal((64, 2)) * [0.01, 0.02]
+    decision = _decision(returns)
+    vol = decision.returns(63).std()
+    w = InverseVolatility(63).weights(decision)
+    assert w[0] / w[1] == pytest.approx(vol.iloc[1] / vol.iloc[0])
