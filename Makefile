@@ -16,12 +16,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,sb3]"
 	touch $@
 
-# The main job so far: the bundled real sample, then Hybrid GRPO trained on it
-# (runs/demo: checkpoint, metrics.csv, learning_curve.png).
+# The main job: the walk-forward backtest of the agents and baselines on the bundled
+# sample (backtests/results/default/report.html).
 demo: $(VENV)/.installed
-	$(BIN)/fin-hgrpo data info sample
-	rm -rf runs/demo
-	$(BIN)/fin-hgrpo train strategies/hgrpo.toml --env envs/default.toml --steps 20000 --out runs/demo
+	$(BIN)/fin-hgrpo backtest backtests/default.toml
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q

@@ -155,3 +155,17 @@ def test_tearsheets_without_font_warnings(spec_file, caplog):
 
 def test_report_of_a_folder_that_is_not_a_result(tmp_path):
     assert main(["report", str(tmp_path)]) == 2
+
+
+def test_plan_runs_a_warm_started_agent_through_its_folds_in_order(spec_file):
+    from fin_hgrpo.backtest.runner import plan
+
+    text = SPEC.replace("steps = 256", "steps = 256\nwarm_start = true")
+    spec_file.write_text(text.replace('name = "tiny"', 'name = "tiny"\nseeds = [0, 1]'))
+    spec = BacktestSpec.load(spec_file)
+    folds = spec.walk_forward.splitter().split(spec.env_spec().load_panel().dates)
+    tasks = plan(spec, folds)
+    agents = [t for t in tasks if t.column.startswith("hybrid_grpo")]
+    assert [(t.column, len(t.folds)) for t in agents] == [("hybrid_grpo_seed0", 4),
+                                                          ("hybrid_grpo_seed1", 4)]
+    assert sum(t.column == "equal_weight" for t in tasks) == 4  # baselines: once per fold

@@ -123,3 +123,23 @@ def test_inverse_volatility_weights():
     vol = decision.returns(63).std()
     w = InverseVolatility(63).weights(decision)
     assert w[0] / w[1] == pytest.approx(vol.iloc[1] / vol.iloc[0])
+
+
+def _distance(a: dict, b: dict) -> float:
+    return sum(float((a[k] - b[k]).abs().sum()) for k in a)
+
+
+def test_a_warm_started_agent_begins_where_the_last_fold_ended():
+    prices, _ = prices_and_perturbed(400, 300, seed=5)
+    spec = EnvSpec.model_validate({"features": FEATURES, "window": 5})
+    config = HybridGRPOConfig(hidden=8, n_envs=4, n_steps=4, group_size=4, epochs=1)
+    trained = {}
+    for warm in (True, False):
+        strategy = RLStrategy(config, spec, steps=512, warm_start=warm)
+        strategy.fit(MarketPanel(prices.iloc[:200]))
+        before = {k: v.clone() for k, v in strategy.agent.policy.state_dict().items()}
+        # a learning rate too small to move anything: the second fit ends where it began
+        strategy.config = config.model_copy(update={"learning_rate": 1e-12})
+        strategy.fit(MarketPanel(prices.iloc[100:300]))
+        trained[warm] = _distance(strategy.agent.policy.state_dict(), before)
+    assert trained[True] < 1e-6 < trained[False]
