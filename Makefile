@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[dev,sb3]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,sb3,ray]"
 	touch $@
 
 # The main job: the walk-forward backtest of the agents and baselines on the bundled

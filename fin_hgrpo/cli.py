@@ -77,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("--out", help="result folder (default backtests/results/<name>)")
     backtest.add_argument("--no-tearsheets", action="store_true",
                           help="skip the quantstats tearsheets")
+    backtest.add_argument("--executor", choices=("local", "ray"),
+                          help="a process pool here (default) or Ray tasks")
+    backtest.add_argument("--ray-address", help="a running Ray cluster, e.g. ray://head:10001 "
+                                                "(default: start Ray on this machine)")
     backtest.set_defaults(run=_backtest)
 
     report = commands.add_parser("report", parents=[common],
@@ -161,14 +165,22 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _backtest(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
+
     from fin_hgrpo.backtest import BacktestSpec, run_backtest, save_backtest
 
     spec = BacktestSpec.load(args.spec)
     if args.workers is not None and args.workers < 1:
         raise SpecError(f"--workers must be >= 1, got {args.workers}")
-    out = args.out or f"backtests/results/{spec.name}" + ("-quick" if args.quick else "")
-    result = run_backtest(spec, quick=args.quick, workers=args.workers)
+    overrides = {"executor": args.executor or ("ray" if args.ray_address else None),
+                 "ray_address": args.ray_address}
+    spec = spec.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    out = Path(args.out or f"backtests/results/{spec.name}" + ("-quick" if args.quick else ""))
+    finished = out.parent / f".{out.name}.parts"  # tasks done, kept until the run is saved
+    result = run_backtest(spec, quick=args.quick, workers=args.workers, checkpoint=finished)
     save_backtest(result, out, tearsheets=spec.tearsheets and not args.no_tearsheets)
+    shutil.rmtree(finished, ignore_errors=True)
     shown = result.metrics[["cagr", "volatility", "sharpe", "max_drawdown", "turnover", "dsr"]]
     print(shown.sort_values("sharpe", ascending=False).to_string(float_format="{:.3f}".format))
     for error in result.errors:

@@ -58,6 +58,8 @@ class BacktestSpec(_Spec):
     benchmark: str | None = "benchmark"  # strategy that beta, alpha and IR refer to
     baseline: str | None = "equal_weight"  # strategy the significance figures compare with
     workers: int | None = Field(default=None, ge=1)  # default: the machine's cores
+    executor: Literal["local", "ray"] = "local"  # a process pool here, or Ray tasks
+    ray_address: str | None = None  # a running Ray cluster (default: start Ray locally)
     tearsheets: bool = True  # a quantstats tearsheet per strategy
     walk_forward: WalkForwardSpec = WalkForwardSpec()
     quick: QuickSpec = QuickSpec()

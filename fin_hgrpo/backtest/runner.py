@@ -8,18 +8,20 @@ that raises in a fold is recorded with its traceback; the rest of the run goes o
 
 from __future__ import annotations
 
-import os
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from fin_hgrpo.algos import AgentConfig, load_agent_config
+from fin_hgrpo.backtest.checkpoints import TaskStore
 from fin_hgrpo.backtest.config import BacktestSpec
 from fin_hgrpo.backtest.engine import Rebalance, run_strategy
-from fin_hgrpo.backtest.executors import Executor, LocalExecutor, Progress
+from fin_hgrpo.backtest.executors import Executor, Progress, make_executor
 from fin_hgrpo.backtest.report import write_report, write_tearsheets
 from fin_hgrpo.backtest.results import BacktestResult, FoldResult, gather, write_results
 from fin_hgrpo.backtest.walkforward import Fold
@@ -44,6 +46,7 @@ class Task:
     universe: str  # key into Context.panels
     rebalance: Rebalance
     steps: int | None  # agents: training states per fold, overriding the spec
+    agent: AgentConfig | None = None  # agents: the resolved config (no file read in workers)
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,13 @@ DEFAULT_UNIVERSE = ""
 
 
 def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None = None,
-                 executor: Executor | None = None, progress: bool = True) -> BacktestResult:
-    """Run every strategy over every fold and gather the out-of-sample results."""
+                 executor: Executor | None = None, progress: bool = True,
+                 checkpoint: str | Path | None = None) -> BacktestResult:
+    """Run every strategy over every fold and gather the out-of-sample results.
+
+    ``checkpoint``: a folder keeping each finished task, so that running again after an
+    interruption skips what is done. The executor defaults to the spec's.
+    """
     env = spec.env_spec()
     panel = env.load_panel()
     folds = spec.walk_forward.splitter().split(panel.dates)
@@ -68,12 +76,31 @@ def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None
         folds = folds[-max_folds:]
     tasks = plan(spec, folds, quick=quick)
     context = Context(env, _panels(env, panel, tasks))
-    executor = executor or LocalExecutor(workers or spec.workers or os.cpu_count() or 1)
+    executor = executor or make_executor(spec.executor, workers=workers or spec.workers,
+                                         ray_address=spec.ray_address)
     started = time.perf_counter()
-    with _Bars(tasks, progress) as bars:
-        outcomes = executor.map(run_task, tasks, context, bars.update)
+    outcomes = execute(tasks, context, executor, progress=progress, checkpoint=checkpoint)
     results = [r for outcome in outcomes for r in outcome]
     return gather(spec, folds, results, seconds=time.perf_counter() - started)
+
+
+def execute(tasks: list[Task], context: Context, executor: Executor, *, progress: bool = True,
+            checkpoint: str | Path | None = None) -> list[list[FoldResult]]:
+    """Each task's fold results, in task order; with a ``checkpoint`` folder, tasks found
+    there are not run again and new ones are saved there as they finish."""
+    store = TaskStore(checkpoint, context.env) if checkpoint is not None else None
+    outcomes = [store.load(task) if store else None for task in tasks]
+    todo = [i for i, outcome in enumerate(outcomes) if outcome is None]
+
+    def keep(j: int, outcome: list[FoldResult]) -> None:
+        if store is not None:
+            store.save(tasks[todo[j]], outcome)
+
+    with _Bars([tasks[i] for i in todo], progress) as bars:
+        fresh = executor.map(run_task, [tasks[i] for i in todo], context, bars.update, keep)
+    for i, outcome in zip(todo, fresh, strict=True):
+        outcomes[i] = outcome
+    return outcomes
 
 
 def save_backtest(result: BacktestResult, out: str | Path, *, tearsheets: bool = True) -> Path:
@@ -97,39 +124,47 @@ def plan(spec: BacktestSpec, folds: list[Fold], *, quick: bool = False) -> list[
         probe = build_strategy(strategy, spec.env_spec()) if not agent else None
         universe = ",".join(probe.universe) if probe and probe.universe else DEFAULT_UNIVERSE
         steps = spec.quick.steps if quick and agent else None
+        config = load_agent_config(strategy.spec) if agent else None
         for seed in seeds:
             column = name if len(seeds) == 1 else f"{name}_seed{seed}"
             chains = [tuple(folds)] if agent and strategy.warm_start else [(f,) for f in folds]
             for chain in chains:
                 tasks.append(Task(column, strategy, seed, chain, universe,
-                                  strategy.rebalance or spec.rebalance, steps))
+                                  strategy.rebalance or spec.rebalance, steps, config))
     return tasks
 
 
 def run_task(task: Task, context: Context, progress: Progress) -> list[FoldResult]:
-    """Fit and run one strategy over its folds (in order); faults stay in their fold."""
+    """Fit and run one strategy over its folds (in order); faults stay in their fold.
+
+    One thread for torch and for numpy's BLAS: sums are then added up in the same
+    order whatever the executor and the number of workers, and so are the results.
+    """
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the same arithmetic whatever the executor and workers
+    torch.set_num_threads(1)
     try:
-        panel = context.panels[task.universe]
-        strategy = build_strategy(task.spec, context.env, seed=task.seed, steps=task.steps,
-                                  progress=lambda n: progress("train", n))
-        results = []
-        for fold in task.folds:
-            started = time.perf_counter()
-            try:
-                run, log = _run_fold(strategy, context.env, panel, fold, task.rebalance)
-                results.append(FoldResult(task.column, fold.index, task.seed, run.daily,
-                                          run.weights, log, None,
-                                          time.perf_counter() - started))
-            except Exception:  # noqa: BLE001 - a strategy's fault is a result, not a crash
-                results.append(FoldResult(task.column, fold.index, task.seed, None, None, None,
-                                          traceback.format_exc(),
-                                          time.perf_counter() - started))
-            progress("fold", 1)
-        return results
+        with threadpool_limits(limits=1):
+            return _run_folds(task, context, progress)
     finally:
         torch.set_num_threads(threads)
+
+
+def _run_folds(task: Task, context: Context, progress: Progress) -> list[FoldResult]:
+    panel = context.panels[task.universe]
+    strategy = build_strategy(task.spec, context.env, seed=task.seed, steps=task.steps,
+                              progress=lambda n: progress("train", n), agent=task.agent)
+    results = []
+    for fold in task.folds:
+        started = time.perf_counter()
+        try:
+            run, log = _run_fold(strategy, context.env, panel, fold, task.rebalance)
+            results.append(FoldResult(task.column, fold.index, task.seed, run.daily,
+                                      run.weights, log, None, time.perf_counter() - started))
+        except Exception:  # noqa: BLE001 - a strategy's fault is a result, not a crash
+            results.append(FoldResult(task.column, fold.index, task.seed, None, None, None,
+                                      traceback.format_exc(), time.perf_counter() - started))
+        progress("fold", 1)
+    return results
 
 
 def _run_fold(strategy, env: EnvSpec, panel: MarketPanel, fold: Fold, rebalance: Rebalance):
@@ -174,8 +209,9 @@ class _Bars:
         iterations = 0
         for task in tasks:
             if isinstance(task.spec, AgentStrategySpec):
-                config = build_strategy(task.spec, EnvSpec(), steps=task.steps)
-                iterations += config.iterations() * len(task.folds)
+                strategy = build_strategy(task.spec, EnvSpec(), steps=task.steps,
+                                          agent=task.agent)
+                iterations += strategy.iterations() * len(task.folds)
         self.folds = tqdm(total=n_folds, desc="folds", unit="fold", disable=not enabled,
                           position=0)
         self.training = tqdm(total=iterations, desc="training", unit="it",
@@ -192,4 +228,4 @@ class _Bars:
         self.folds.close()
 
 
-__all__ = ["Context", "Task", "plan", "run_backtest", "run_task", "save_backtest"]
+__all__ = ["Context", "Task", "execute", "plan", "run_backtest", "run_task", "save_backtest"]

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fin_hgrpo.algos import load_agent_config
+from fin_hgrpo.algos import AgentConfig, load_agent_config
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import SpecError
 from fin_hgrpo.strategies import baselines
@@ -96,11 +96,12 @@ _BASELINES = {
 
 
 def build_strategy(spec: StrategySpec, env: EnvSpec, *, seed: int = 0, steps: int | None = None,
-                   progress: Progress | None = None) -> Strategy:
-    """The strategy a spec describes. ``seed`` and ``steps`` (an override of the spec's
-    training budget) matter to agents only."""
+                   progress: Progress | None = None, agent: AgentConfig | None = None) -> Strategy:
+    """The strategy a spec describes. ``seed``, ``steps`` (an override of the spec's
+    training budget) and ``agent`` (the config, instead of reading the spec's file)
+    matter to agents only."""
     if isinstance(spec, AgentStrategySpec):
-        config = load_agent_config(spec.spec).model_copy(update={"seed": seed})
+        config = (agent or load_agent_config(spec.spec)).model_copy(update={"seed": seed})
         strategy: Strategy = RLStrategy(config, env, steps=steps or spec.steps,
                                         warm_start=spec.warm_start, name=spec.name,
                                         progress=progress)

@@ -1,0 +1,93 @@
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import ray
+
+from fin_hgrpo.backtest import BacktestSpec, run_backtest
+from fin_hgrpo.backtest.executors import Executor, LocalExecutor, RayExecutor
+from tests.backtest.test_runner import SPEC
+
+
+def _die_once(task, context, progress):
+    """Kills its own worker process the first time it sees each task."""
+    marker = Path(context) / f"seen-{task}"
+    if not marker.exists():
+        marker.touch()
+        os._exit(1)
+    progress("fold", 1)
+    return task * 10
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def spec(workspace: Path) -> BacktestSpec:
+    path = workspace / "tiny.toml"
+    # two folds; the agents, a baseline and the benchmark (a second universe)
+    path.write_text(SPEC.split("[[strategies]]\nkind = \"custom\"")[0]
+                    .replace("[walk_forward]", "[walk_forward]\nmax_folds = 2"))
+    return BacktestSpec.load(path)
+
+
+def test_ray_gives_the_same_files_as_the_process_pool(spec, local_ray):
+    local = run_backtest(spec, executor=LocalExecutor(2), progress=False)
+    remote = run_backtest(spec, executor=RayExecutor(), progress=False)
+    pd.testing.assert_frame_equal(local.returns, remote.returns, check_exact=True)
+    pd.testing.assert_frame_equal(local.metrics, remote.metrics, check_exact=True)
+    assert local.folds["fold"].nunique() == 2 and "hybrid_grpo" in local.returns
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_a_task_lost_with_its_worker_is_retried(tmp_path, executor, request):
+    if executor == "ray":
+        request.getfixturevalue("local_ray")
+    runner = LocalExecutor(2) if executor == "local" else RayExecutor()
+    ticks = []
+    results = runner.map(_die_once, [1, 2, 3], str(tmp_path), lambda k, n: ticks.append(n))
+    assert results == [10, 20, 30]
+    assert sum(ticks) == 3
+
+
+class _Interrupted(Exception):
+    pass
+
+
+class _StopsAfter(Executor):
+    """Runs tasks in this process and is 'killed' after ``n`` of them."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.ran = n, 0
+
+    def map(self, fn, tasks, context, progress, on_result=None):
+        results = []
+        for i, task in enumerate(tasks):
+            if self.ran == self.n:
+                raise _Interrupted
+            results.append(fn(task, context, progress))
+            self.ran += 1
+            on_result(i, results[-1])
+        return results
+
+
+def test_an_interrupted_run_restarts_and_skips_the_tasks_already_done(spec, tmp_path):
+    checkpoint = tmp_path / "parts"
+    with pytest.raises(_Interrupted):
+        run_backtest(spec, executor=_StopsAfter(3), checkpoint=checkpoint, progress=False)
+    assert len(list(checkpoint.glob("*.pkl"))) == 3
+    second = _StopsAfter(100)
+    resumed = run_backtest(spec, executor=second, checkpoint=checkpoint, progress=False)
+    whole = run_backtest(spec, executor=LocalExecutor(1), progress=False)
+    assert second.ran == 8 - 3  # 4 strategies x 2 folds, 3 done before
+    pd.testing.assert_frame_equal(resumed.returns, whole.returns, check_exact=True)
+    changed = spec.model_copy(update={"seeds": [1]})  # a different run reuses nothing
+    third = _StopsAfter(100)
+    run_backtest(changed, executor=third, checkpoint=checkpoint, progress=False)
+    assert third.ran == 2  # the agent's two folds at the new seed; baselines unchanged
