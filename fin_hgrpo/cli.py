@@ -83,6 +83,15 @@ def _parser() -> argparse.ArgumentParser:
                                                 "(default: start Ray on this machine)")
     backtest.set_defaults(run=_backtest)
 
+    sweep = commands.add_parser("sweep", parents=[common],
+                                help="grid or random search over an agent's hyperparameters")
+    sweep.add_argument("spec", help="sweep spec, e.g. backtests/sweep_hgrpo.toml")
+    sweep.add_argument("--workers", type=int)
+    sweep.add_argument("--executor", choices=("local", "ray"))
+    sweep.add_argument("--ray-address")
+    sweep.add_argument("--out", help="result folder (default backtests/results/<name>)")
+    sweep.set_defaults(run=_sweep)
+
     report = commands.add_parser("report", parents=[common],
                                  help="rebuild a backtest's report.html from its CSVs")
     report.add_argument("folder", help="a backtest result folder")
@@ -186,6 +195,34 @@ def _backtest(args: argparse.Namespace) -> int:
     for error in result.errors:
         print(f"failed: {error.splitlines()[0]} (traceback in {out}/errors.txt)")
     print(f"report: {out}/report.html ({result.info['seconds']:.0f} s)")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
+
+    from fin_hgrpo.backtest.executors import make_executor
+    from fin_hgrpo.backtest.sweep import SweepSpec, run_sweep, save_sweep
+
+    spec = SweepSpec.load(args.spec)
+    executor = None
+    if args.executor or args.ray_address:
+        executor = make_executor(args.executor or "ray", workers=args.workers,
+                                 ray_address=args.ray_address)
+    out = Path(args.out or f"backtests/results/{spec.name}")
+    finished = out.parent / f".{out.name}.parts"
+    result = run_sweep(spec, executor=executor, workers=args.workers, checkpoint=finished)
+    save_sweep(result, out)
+    shutil.rmtree(finished, ignore_errors=True)
+    print(result.trials.drop(columns="error").head(10).to_string(
+        index=False, float_format="{:.4g}".format))
+    summary = result.summary
+    if "winner" in summary:
+        print(f"winner: trial {summary['winner']}, validation Sharpe "
+              f"{summary['winner_val_sharpe']:.2f}, deflated Sharpe "
+              f"{summary['winner_dsr']:.2f} given {summary['trials']} trials")
+    print(f"trials: {out}/trials.csv ({summary['seconds']:.0f} s)")
     return 0
 
 

@@ -1,0 +1,96 @@
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fin_hgrpo.backtest import metrics
+from fin_hgrpo.backtest.sweep import SweepSpec, run_sweep
+from fin_hgrpo.cli import main
+from fin_hgrpo.errors import SpecError
+
+BACKTEST = """
+name = "tiny"
+env = "envs/tiny.toml"
+benchmark = "equal_weight"
+workers = 1
+[walk_forward]
+train_days = 200
+test_days = 120
+[[strategies]]
+kind = "equal_weight"
+"""
+
+SWEEP = """
+name = "sweep_tiny"
+backtest = "backtests/tiny.toml"
+agent = "strategies/hgrpo.toml"
+steps = 64
+seeds = [0, 1]
+holdout_folds = 1
+search = "grid"
+[space]
+learning_rate = [1e-3, 3e-3]
+"""
+
+
+@pytest.fixture
+def sweep_file(workspace: Path) -> Path:
+    (workspace / "backtests").mkdir()
+    (workspace / "backtests" / "tiny.toml").write_text(BACKTEST)
+    path = workspace / "backtests" / "sweep.toml"
+    path.write_text(SWEEP)
+    return path
+
+
+def test_grid_and_random_points(sweep_file):
+    grid = SweepSpec.load(sweep_file).model_copy(
+        update={"space": {"learning_rate": [1e-3, 3e-3], "group_size": [4, 8, 16]}})
+    assert len(grid.points()) == 6
+    assert {"learning_rate": 3e-3, "group_size": 16} in grid.points()
+    sweep_file.write_text(SWEEP.replace('search = "grid"', 'search = "random"\ntrials = 5')
+                          .replace("learning_rate = [1e-3, 3e-3]",
+                                   "learning_rate = { low = 1e-4, high = 1e-2, log = true }\n"
+                                   "hidden = { low = 8, high = 32, integer = true }\n"
+                                   "advantage = ['paper', 'per_sample']"))
+    random = SweepSpec.load(sweep_file)
+    points = random.points()
+    assert points == random.points() and len(points) == 5  # seeded
+    assert all(1e-4 <= p["learning_rate"] <= 1e-2 and isinstance(p["hidden"], int)
+               for p in points)
+    assert len(random.trial_configs()) == 5
+
+
+@pytest.mark.parametrize("space, message", [
+    ("learning_rate = [1e-3]\nlearnin_rate = [1]", r"key space.learnin_rate: not a hyper"),
+    ("learning_rate = [-1.0]", r"key space.learning_rate: Input should be greater than 0"),
+    ("learning_rate = { low = 1e-4, high = 1e-2 }", r"key space.learning_rate: a grid needs"),
+])
+def test_a_bad_sweep_fails_before_any_work(sweep_file, space, message):
+    sweep_file.write_text(SWEEP.replace("learning_rate = [1e-3, 3e-3]", space))
+    with pytest.raises(SpecError, match=rf"sweep.toml: {message}"):
+        SweepSpec.load(sweep_file)
+
+
+def test_sweep_ranks_trials_on_the_search_folds_only(sweep_file):
+    result = run_sweep(SweepSpec.load(sweep_file), progress=False)
+    table, summary = result.trials, result.summary
+    assert list(table["learning_rate"].sort_values()) == [1e-3, 3e-3]
+    assert table["val_sharpe"].is_monotonic_decreasing
+    assert (table["seeds_done"] == 2).all()
+    assert len(summary["search_folds"]) == 3 and len(summary["held_out"]) == 1
+    held_out_start = pd.Timestamp(summary["held_out"][0].split("test ")[1].split("..")[0])
+    # the last searched return ends at the close the held-out fold first decides on
+    assert result.returns.index.max() <= held_out_start
+    winner = result.returns[f"trial{summary['winner']}"]
+    assert summary["winner_dsr"] < summary["winner_psr"] == pytest.approx(metrics.psr(winner))
+
+
+def test_sweep_command_writes_the_ranked_table(sweep_file, capsys):
+    assert main(["sweep", str(sweep_file), "--workers", "1"]) == 0
+    out = Path("backtests/results/sweep_tiny")
+    assert "deflated Sharpe" in capsys.readouterr().out
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == 2 and "val_sharpe" in trials
+    assert json.loads((out / "summary.json").read_text())["trials"] == 2
+    assert not (out.parent / ".sweep_tiny.parts").exists()
