@@ -28,6 +28,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    scaling = argparse.ArgumentParser(add_help=False)
+    scaling.add_argument("--workers", type=int, help="processes, or CPUs of a local Ray "
+                                                     "(default: the spec's, or the cores)")
+    scaling.add_argument("--executor", choices=("local", "ray"),
+                         help="a process pool here (default) or Ray tasks")
+    scaling.add_argument("--ray-address", help="a running Ray cluster, e.g. HEAD:6379 or "
+                                               "ray://HEAD:10001 (implies --executor ray)")
+    scaling.add_argument("--out", help="result folder (default backtests/results/<name>)")
 
     parser = argparse.ArgumentParser(prog="fin-hgrpo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -67,29 +75,18 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="DIR", help="continue a run from its checkpoint")
     train.set_defaults(run=_train)
 
-    backtest = commands.add_parser("backtest", parents=[common],
+    backtest = commands.add_parser("backtest", parents=[common, scaling],
                                    help="walk-forward backtest of strategies and agents")
     backtest.add_argument("spec", help="backtest spec, e.g. backtests/default.toml")
     backtest.add_argument("--quick", action="store_true",
                           help="fewer folds and training steps (the spec's [quick] table)")
-    backtest.add_argument("--workers", type=int, help="processes (default: the spec's, or "
-                                                      "the number of cores)")
-    backtest.add_argument("--out", help="result folder (default backtests/results/<name>)")
     backtest.add_argument("--no-tearsheets", action="store_true",
                           help="skip the quantstats tearsheets")
-    backtest.add_argument("--executor", choices=("local", "ray"),
-                          help="a process pool here (default) or Ray tasks")
-    backtest.add_argument("--ray-address", help="a running Ray cluster, e.g. ray://head:10001 "
-                                                "(default: start Ray on this machine)")
     backtest.set_defaults(run=_backtest)
 
-    sweep = commands.add_parser("sweep", parents=[common],
+    sweep = commands.add_parser("sweep", parents=[common, scaling],
                                 help="grid or random search over an agent's hyperparameters")
     sweep.add_argument("spec", help="sweep spec, e.g. backtests/sweep_hgrpo.toml")
-    sweep.add_argument("--workers", type=int)
-    sweep.add_argument("--executor", choices=("local", "ray"))
-    sweep.add_argument("--ray-address")
-    sweep.add_argument("--out", help="result folder (default backtests/results/<name>)")
     sweep.set_defaults(run=_sweep)
 
     report = commands.add_parser("report", parents=[common],
@@ -173,6 +170,18 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _executor(args: argparse.Namespace):
+    """The executor the options ask for, or None for the spec's own."""
+    from fin_hgrpo.backtest.executors import make_executor
+
+    if args.workers is not None and args.workers < 1:
+        raise SpecError(f"--workers must be >= 1, got {args.workers}")
+    if not (args.executor or args.ray_address):
+        return None
+    return make_executor(args.executor or "ray", workers=args.workers,
+                         ray_address=args.ray_address)
+
+
 def _backtest(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
@@ -180,14 +189,10 @@ def _backtest(args: argparse.Namespace) -> int:
     from fin_hgrpo.backtest import BacktestSpec, run_backtest, save_backtest
 
     spec = BacktestSpec.load(args.spec)
-    if args.workers is not None and args.workers < 1:
-        raise SpecError(f"--workers must be >= 1, got {args.workers}")
-    overrides = {"executor": args.executor or ("ray" if args.ray_address else None),
-                 "ray_address": args.ray_address}
-    spec = spec.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     out = Path(args.out or f"backtests/results/{spec.name}" + ("-quick" if args.quick else ""))
     finished = out.parent / f".{out.name}.parts"  # tasks done, kept until the run is saved
-    result = run_backtest(spec, quick=args.quick, workers=args.workers, checkpoint=finished)
+    result = run_backtest(spec, quick=args.quick, workers=args.workers,
+                          executor=_executor(args), checkpoint=finished)
     save_backtest(result, out, tearsheets=spec.tearsheets and not args.no_tearsheets)
     shutil.rmtree(finished, ignore_errors=True)
     shown = result.metrics[["cagr", "volatility", "sharpe", "max_drawdown", "turnover", "dsr"]]
@@ -202,17 +207,13 @@ def _sweep(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
 
-    from fin_hgrpo.backtest.executors import make_executor
     from fin_hgrpo.backtest.sweep import SweepSpec, run_sweep, save_sweep
 
     spec = SweepSpec.load(args.spec)
-    executor = None
-    if args.executor or args.ray_address:
-        executor = make_executor(args.executor or "ray", workers=args.workers,
-                                 ray_address=args.ray_address)
     out = Path(args.out or f"backtests/results/{spec.name}")
     finished = out.parent / f".{out.name}.parts"
-    result = run_sweep(spec, executor=executor, workers=args.workers, checkpoint=finished)
+    result = run_sweep(spec, executor=_executor(args), workers=args.workers,
+                       checkpoint=finished)
     save_sweep(result, out)
     shutil.rmtree(finished, ignore_errors=True)
     print(result.trials.drop(columns="error").head(10).to_string(

@@ -1,8 +1,11 @@
-"""Walk-forward backtests: engine, splits, risk metrics, results and reports."""
+"""Walk-forward backtests: engine, splits, risk metrics, results, reports, executors.
+
+Sweeps live in ``fin_hgrpo.backtest.sweep``.
+"""
 
 from fin_hgrpo.backtest.config import BacktestSpec
 from fin_hgrpo.backtest.engine import StrategyRun, rebalance_days, run_strategy
-from fin_hgrpo.backtest.executors import Executor, LocalExecutor
+from fin_hgrpo.backtest.executors import Executor, LocalExecutor, RayExecutor, make_executor
 from fin_hgrpo.backtest.report import write_report, write_tearsheets
 from fin_hgrpo.backtest.results import BacktestResult, read_results
 from fin_hgrpo.backtest.runner import run_backtest, save_backtest
@@ -14,8 +17,10 @@ __all__ = [
     "Executor",
     "Fold",
     "LocalExecutor",
+    "RayExecutor",
     "StrategyRun",
     "WalkForward",
+    "make_executor",
     "read_results",
     "rebalance_days",
     "run_backtest",

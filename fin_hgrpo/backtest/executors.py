@@ -135,11 +135,15 @@ class RayExecutor(Executor):
 
 def make_executor(kind: str, *, workers: int | None = None,
                   ray_address: str | None = None) -> Executor:
-    """``local`` (a process pool of ``workers``, default: the cores) or ``ray``."""
+    """``local`` (a process pool of ``workers``, default: the cores) or ``ray`` (a Ray
+    started here with ``workers`` CPUs, or the cluster at ``ray_address``)."""
     if kind == "local":
         return LocalExecutor(workers or os.cpu_count() or 1)
     if kind == "ray":
-        return RayExecutor(ray_address, num_cpus=workers)
+        # on a cluster the workers need this project's files (user strategies, specs):
+        # Ray ships the working directory (minus .gitignore'd paths) to every node
+        runtime_env = {"working_dir": "."} if ray_address else None
+        return RayExecutor(ray_address, num_cpus=workers, runtime_env=runtime_env)
     raise FinHgrpoError(f"executor must be 'local' or 'ray', got {kind!r}")
 
 

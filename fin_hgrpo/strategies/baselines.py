@@ -9,6 +9,8 @@ positive expected return).
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import numpy as np
 from scipy.optimize import minimize
 
@@ -50,40 +52,49 @@ class Benchmark(Strategy):
         return held
 
 
-class InverseVolatility(Strategy):
-    """Weights proportional to 1 / volatility of daily returns over ``lookback`` days."""
+class _FromRecentReturns(Strategy):
+    """A strategy that allocates from the daily returns of its last ``lookback`` days
+    (1/N until it has two of them)."""
 
-    name = "inverse_volatility"
+    default_lookback = 252
 
-    def __init__(self, lookback: int = 63) -> None:
-        self.lookback = lookback
+    def __init__(self, lookback: int | None = None) -> None:
+        self.lookback = lookback or self.default_lookback
 
     def weights(self, decision: Decision) -> np.ndarray:
         returns = decision.returns(self.lookback).to_numpy()
         if len(returns) < 2:
-            return equal_weights(len(decision.tickers))
+            return equal_weights(returns.shape[1])
+        return self.allocate(returns)
+
+    @abstractmethod
+    def allocate(self, returns: np.ndarray) -> np.ndarray:
+        """Weights (assets, then cash) from a (days, assets) array of returns."""
+
+
+class InverseVolatility(_FromRecentReturns):
+    """Weights proportional to 1 / volatility of daily returns over ``lookback`` days."""
+
+    name = "inverse_volatility"
+    default_lookback = 63
+
+    def allocate(self, returns: np.ndarray) -> np.ndarray:
         inverse = 1.0 / np.maximum(returns.std(axis=0, ddof=1), 1e-12)
         return np.r_[inverse / inverse.sum(), 0.0]
 
 
-class MinVariance(Strategy):
+class MinVariance(_FromRecentReturns):
     """The long-only portfolio of least variance under a Ledoit-Wolf covariance."""
 
     name = "min_variance"
 
-    def __init__(self, lookback: int = 252) -> None:
-        self.lookback = lookback
-
-    def weights(self, decision: Decision) -> np.ndarray:
-        returns = decision.returns(self.lookback).to_numpy()
-        n = returns.shape[1]
-        if len(returns) < 2:
-            return equal_weights(n)
+    def allocate(self, returns: np.ndarray) -> np.ndarray:
         cov = ledoit_wolf(returns)
+        n = returns.shape[1]
         return np.r_[_long_only(lambda w: w @ cov @ w, lambda w: 2 * cov @ w, n), 0.0]
 
 
-class MaxSharpe(Strategy):
+class MaxSharpe(_FromRecentReturns):
     """The long-only tangency portfolio: highest mean / volatility of daily returns.
 
     Means are sample means over ``lookback`` days, covariances Ledoit-Wolf shrunk. With
@@ -92,21 +103,14 @@ class MaxSharpe(Strategy):
 
     name = "max_sharpe"
 
-    def __init__(self, lookback: int = 252) -> None:
-        self.lookback = lookback
-
-    def weights(self, decision: Decision) -> np.ndarray:
-        returns = decision.returns(self.lookback).to_numpy()
+    def allocate(self, returns: np.ndarray) -> np.ndarray:
         n = returns.shape[1]
-        if len(returns) < 2:
-            return equal_weights(n)
         mean, cov = returns.mean(axis=0), ledoit_wolf(returns)
         if mean.max() <= 0:
             return cash_weights(n)
         # maximise mu.w / sqrt(w' C w) on the simplex: minimise y' C y with mu.y = 1,
         # y >= 0, then w = y / sum(y) (the ratio is scale-free)
-        scale = 1.0 / mean.max()
-        start = np.where(mean == mean.max(), scale, 0.0)
+        start = np.where(mean == mean.max(), 1.0 / mean.max(), 0.0)
         result = minimize(lambda y: y @ cov @ y, start, jac=lambda y: 2 * cov @ y,
                           bounds=[(0.0, None)] * n, method="SLSQP",
                           constraints=[{"type": "eq", "fun": lambda y: mean @ y - 1.0,
