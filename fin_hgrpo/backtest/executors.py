@@ -81,6 +81,7 @@ class LocalExecutor(Executor):
                     i = futures[future]
                     results[i] = future.result()
                     _tell(on_result, i, results[i])
+        _drain(messages.get_nowait, progress)  # the workers have exited: all sent is here
 
 
 class RayExecutor(Executor):

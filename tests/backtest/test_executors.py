@@ -50,10 +50,24 @@ def test_a_task_lost_with_its_worker_is_retried(tmp_path, executor, request):
     if executor == "ray":
         request.getfixturevalue("local_ray")
     runner = LocalExecutor(2) if executor == "local" else RayExecutor()
-    ticks = []
-    results = runner.map(_die_once, [1, 2, 3], str(tmp_path), lambda k, n: ticks.append(n))
+    results = runner.map(_die_once, [1, 2, 3], str(tmp_path), lambda k, n: None)
     assert results == [10, 20, 30]
-    assert sum(ticks) == 3
+
+
+def _report_and_square(task, context, progress):
+    progress("train", task)
+    return task * task
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_results_come_back_in_task_order_with_every_progress_report(workers):
+    ticks, finished = [], []
+    results = LocalExecutor(workers).map(_report_and_square, [3, 1, 2, 5], None,
+                                         lambda kind, n: ticks.append(n),
+                                         lambda i, result: finished.append((i, result)))
+    assert results == [9, 1, 4, 25]
+    assert sum(ticks) == 11
+    assert sorted(finished) == [(0, 9), (1, 1), (2, 4), (3, 25)]
 
 
 class _Interrupted(Exception):
