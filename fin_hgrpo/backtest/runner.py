@@ -45,7 +45,7 @@ class Task:
     folds: tuple[Fold, ...]
     universe: str  # key into Context.panels
     rebalance: Rebalance
-    steps: int | None  # agents: training states per fold, overriding the spec
+    steps: int | None  # agents: training states per fold
     agent: AgentConfig | None = None  # agents: the resolved config (no file read in workers)
 
 
@@ -117,13 +117,14 @@ def save_backtest(result: BacktestResult, out: str | Path, *, tearsheets: bool =
 def plan(spec: BacktestSpec, folds: list[Fold], *, quick: bool = False) -> list[Task]:
     """The tasks of a run: baselines once per fold, agents once per fold and seed."""
     tasks = []
+    env = spec.env_spec()
     for strategy in spec.strategies:
         name = default_name(strategy)
         agent = isinstance(strategy, AgentStrategySpec)
         seeds = spec.seeds if agent else [0]
-        probe = build_strategy(strategy, spec.env_spec()) if not agent else None
+        probe = build_strategy(strategy, env) if not agent else None
         universe = ",".join(probe.universe) if probe and probe.universe else DEFAULT_UNIVERSE
-        steps = spec.quick.steps if quick and agent else None
+        steps = (spec.quick.steps if quick else strategy.steps) if agent else None
         config = load_agent_config(strategy.spec) if agent else None
         for seed in seeds:
             column = name if len(seeds) == 1 else f"{name}_seed{seed}"
@@ -206,12 +207,8 @@ class _Bars:
 
     def __init__(self, tasks: list[Task], enabled: bool) -> None:
         n_folds = sum(len(t.folds) for t in tasks)
-        iterations = 0
-        for task in tasks:
-            if isinstance(task.spec, AgentStrategySpec):
-                strategy = build_strategy(task.spec, EnvSpec(), steps=task.steps,
-                                          agent=task.agent)
-                iterations += strategy.iterations() * len(task.folds)
+        iterations = sum(-(-t.steps // t.agent.states_per_iteration) * len(t.folds)
+                         for t in tasks if t.agent is not None)
         self.folds = tqdm(total=n_folds, desc="folds", unit="fold", disable=not enabled,
                           position=0)
         self.training = tqdm(total=iterations, desc="training", unit="it",

@@ -35,10 +35,6 @@ class RLStrategy(Strategy):
         self.agent: Agent | None = None
         self._log: pd.DataFrame | None = None
 
-    def iterations(self) -> int:
-        """Training iterations one ``fit`` takes (for progress bars)."""
-        return -(-self.steps // self.config.states_per_iteration)
-
     def fit(self, train: MarketPanel) -> None:
         sim = self.env.build_sim(train, dtype=torch.float32, device=self.config.device)
         agent = make_agent(sim, self.config, self.env.build_reward())
