@@ -73,6 +73,8 @@ class AgentStrategySpec(_StrategySpec):
     spec: str  # agent spec file, e.g. strategies/hgrpo.toml
     steps: int = Field(default=50_000, ge=1)  # market states of training per fold
     warm_start: bool = False  # start each fold from the previous fold's networks
+    validation_days: int = Field(default=0, ge=0)  # >0: early stopping on the window's end
+    validate_every: int = Field(default=10, ge=1)  # iterations between validations
 
 
 class CustomSpec(_StrategySpec):
@@ -103,7 +105,9 @@ def build_strategy(spec: StrategySpec, env: EnvSpec, *, seed: int = 0, steps: in
     if isinstance(spec, AgentStrategySpec):
         config = (agent or load_agent_config(spec.spec)).model_copy(update={"seed": seed})
         strategy: Strategy = RLStrategy(config, env, steps=steps or spec.steps,
-                                        warm_start=spec.warm_start, name=spec.name,
+                                        warm_start=spec.warm_start,
+                                        validation_days=spec.validation_days,
+                                        validate_every=spec.validate_every, name=spec.name,
                                         progress=progress)
     elif isinstance(spec, CustomSpec):
         strategy = load_strategy_class(spec.path)(**spec.params)

@@ -143,3 +143,18 @@ def test_a_warm_started_agent_begins_where_the_last_fold_ended():
         strategy.fit(MarketPanel(prices.iloc[100:300]))
         trained[warm] = _distance(strategy.agent.policy.state_dict(), before)
     assert trained[True] < 1e-6 < trained[False]
+
+
+def test_early_stopping_keeps_the_networks_that_did_best_on_held_out_days():
+    prices, _ = prices_and_perturbed(300, 299, seed=6)
+    spec = EnvSpec.model_validate({"features": FEATURES, "window": 5})
+    config = HybridGRPOConfig(hidden=8, n_envs=4, n_steps=4, group_size=4, epochs=1)
+    strategy = RLStrategy(config, spec, steps=16 * 12, validation_days=40, validate_every=3)
+    train = MarketPanel(prices)
+    strategy.fit(train)
+    assert strategy.agent.sim.dates[-1] == train.dates[-41]  # never trained on them
+    log = strategy.training_log
+    judged = log.dropna(subset=["validation_log_growth"])
+    assert judged["iteration"].tolist() == [3, 6, 9, 12]
+    kept = strategy._validation(train)()
+    assert kept == pytest.approx(judged["validation_log_growth"].max(), abs=1e-12)
