@@ -66,6 +66,10 @@ class AgentConfig(BaseModel):
     def states_per_iteration(self) -> int:
         return self.n_envs * self.n_steps
 
+    def iterations_for(self, total_states: int) -> int:
+        """Iterations that visit at least ``total_states`` market states (at least one)."""
+        return max(1, -(-total_states // self.states_per_iteration))
+
 
 class PPOConfig(AgentConfig):
     """PPO: one action per state, GAE(lambda) from a learned V(s)."""

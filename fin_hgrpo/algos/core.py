@@ -249,7 +249,7 @@ class Agent(ABC):
 
     def iterations_for(self, total_states: int) -> int:
         """Iterations that visit at least ``total_states`` market states (at least one)."""
-        return max(1, -(-total_states // self.config.states_per_iteration))
+        return self.config.iterations_for(total_states)
 
     def train_iteration(self) -> dict[str, float]:
         """Collect one rollout and update on it; returns the iteration's diagnostics."""

@@ -207,7 +207,7 @@ class _Bars:
 
     def __init__(self, tasks: list[Task], enabled: bool) -> None:
         n_folds = sum(len(t.folds) for t in tasks)
-        iterations = sum(-(-t.steps // t.agent.states_per_iteration) * len(t.folds)
+        iterations = sum(t.agent.iterations_for(t.steps) * len(t.folds)
                          for t in tasks if t.agent is not None)
         self.folds = tqdm(total=n_folds, desc="folds", unit="fold", disable=not enabled,
                           position=0)
