@@ -183,18 +183,15 @@ def _executor(args: argparse.Namespace):
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    import shutil
-    from pathlib import Path
-
     from fin_hgrpo.backtest import BacktestSpec, run_backtest, save_backtest
+    from fin_hgrpo.backtest.checkpoints import finished_tasks
 
     spec = BacktestSpec.load(args.spec)
-    out = Path(args.out or f"backtests/results/{spec.name}" + ("-quick" if args.quick else ""))
-    finished = out.parent / f".{out.name}.parts"  # tasks done, kept until the run is saved
-    result = run_backtest(spec, quick=args.quick, workers=args.workers,
-                          executor=_executor(args), checkpoint=finished)
-    save_backtest(result, out, tearsheets=spec.tearsheets and not args.no_tearsheets)
-    shutil.rmtree(finished, ignore_errors=True)
+    out = args.out or f"backtests/results/{spec.name}" + ("-quick" if args.quick else "")
+    with finished_tasks(out) as checkpoint:
+        result = run_backtest(spec, quick=args.quick, workers=args.workers,
+                              executor=_executor(args), checkpoint=checkpoint)
+        save_backtest(result, out, tearsheets=spec.tearsheets and not args.no_tearsheets)
     shown = result.metrics[["cagr", "volatility", "sharpe", "max_drawdown", "turnover", "dsr"]]
     print(shown.sort_values("sharpe", ascending=False).to_string(float_format="{:.3f}".format))
     for error in result.errors:
@@ -204,18 +201,15 @@ def _backtest(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    import shutil
-    from pathlib import Path
-
+    from fin_hgrpo.backtest.checkpoints import finished_tasks
     from fin_hgrpo.backtest.sweep import SweepSpec, run_sweep, save_sweep
 
     spec = SweepSpec.load(args.spec)
-    out = Path(args.out or f"backtests/results/{spec.name}")
-    finished = out.parent / f".{out.name}.parts"
-    result = run_sweep(spec, executor=_executor(args), workers=args.workers,
-                       checkpoint=finished)
-    save_sweep(result, out)
-    shutil.rmtree(finished, ignore_errors=True)
+    out = args.out or f"backtests/results/{spec.name}"
+    with finished_tasks(out) as checkpoint:
+        result = run_sweep(spec, executor=_executor(args), workers=args.workers,
+                           checkpoint=checkpoint)
+        save_sweep(result, out)
     print(result.trials.drop(columns="error").head(10).to_string(
         index=False, float_format="{:.4g}".format))
     summary = result.summary

@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,16 @@ class TaskStore:
     def save(self, task: Any, result: Any) -> None:
         data = pickle.dumps(result)
         atomic_write(self._path(task), lambda tmp: tmp.write_bytes(data))
+
+
+@contextmanager
+def finished_tasks(out: str | Path) -> Iterator[Path]:
+    """The checkpoint folder of the run writing ``out`` (``.<name>.parts`` beside it);
+    removed once the body (running and saving the run) has finished without error."""
+    out = Path(out)
+    folder = out.parent / f".{out.name}.parts"
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _plain(value: Any) -> Any:
