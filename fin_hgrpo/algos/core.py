@@ -97,7 +97,8 @@ class Agent(ABC):
             self.value = ValueNet(*shape, hidden=cfg.hidden, encoder=cfg.encoder).to(self.device)
             params += list(self.value.parameters())
         self.reference = copy.deepcopy(self.policy) if self.uses_reference else None
-        self.optimizer = torch.optim.Adam(params, lr=cfg.learning_rate, eps=1e-5)
+        # foreach: one fused kernel per step over all parameters (CPU defaults to a loop)
+        self.optimizer = torch.optim.Adam(params, lr=cfg.learning_rate, eps=1e-5, foreach=True)
         self.log_entropy_coef = torch.tensor(float(np.log(max(cfg.entropy_coef, 1e-8))),
                                              requires_grad=cfg.entropy_target is not None)
         self.entropy_optimizer = (torch.optim.Adam([self.log_entropy_coef], lr=1e-3)
@@ -282,13 +283,14 @@ class Agent(ABC):
         returns = None if targets.returns is None else targets.returns.reshape(-1)
         old_values = None if targets.values is None else targets.values.reshape(-1)
         size = max(1, len(t) // cfg.minibatches)
+        all_features = self.sim.observe(t)  # read once: features depend on the day alone
         stats: dict[str, list[float]] = {"policy_loss": [], "value_loss": [], "entropy": [],
                                          "approx_kl": [], "clip_fraction": [], "ref_kl": []}
         for _ in range(cfg.epochs):
             order = torch.as_tensor(self.rng.permutation(len(t)), device=t.device)
             for lo in range(0, len(t), size):
                 mb = order[lo:lo + size]
-                features = self.sim.observe(t[mb])
+                features = all_features[mb]
                 dist = self.policy(features, holdings[mb])
                 log_probs = self._log_prob(dist, actions[mb])
                 log_ratio = log_probs - old_log_probs[mb]

@@ -93,9 +93,10 @@ class Policy(nn.Module):
         out = self.head(self.encoder(features, holdings))
         if self.distribution == "dirichlet":
             alpha = nn.functional.softplus(out) + _ALPHA_MIN
-            return Dirichlet(alpha / temperature)
+            return Dirichlet(alpha / temperature, validate_args=False)
         std = self.log_std.clamp(*_LOG_STD_BOUNDS).exp() * temperature
-        return Independent(Normal(out, std.expand_as(out)), 1)
+        return Independent(Normal(out, std.expand_as(out), validate_args=False), 1,
+                           validate_args=False)
 
     def weights(self, actions: torch.Tensor) -> torch.Tensor:
         """Portfolio weights (assets, then cash) of actions of this policy."""
