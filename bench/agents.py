@@ -33,7 +33,7 @@ from fin_hgrpo.algos import agent_config, make_agent
 from fin_hgrpo.algos.evaluation import allocation_path
 from fin_hgrpo.data import SyntheticMarket
 from fin_hgrpo.envs import EnvSpec, PortfolioEnv
-from fin_hgrpo.io import atomic_write
+from fin_hgrpo.io import atomic_write, atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
 AGENTS = {  # our agents at their defaults, plus Hybrid GRPO's group-baseline advantage
@@ -160,9 +160,9 @@ def summarise(curves: pd.DataFrame, targets: tuple[float, ...] = (0.5, 0.9)) -> 
                "final_score_std": finals["score"].std(),
                "states_per_second": finals["states_per_second"].mean(),
                "train_seconds": finals["train_seconds"].median()}
+        synthetic = market != "sample"  # no oracle, so no skill, on the real sample
         for target in targets:
             reached = group[group["score"] >= target].groupby("seed").first()
-            synthetic = market != "sample"  # no oracle, so no skill, on the real sample
             row[f"states_to_{target}"] = reached["states"].median() if synthetic else np.nan
             row[f"seconds_to_{target}"] = reached["train_seconds"].median() if synthetic \
                 else np.nan
@@ -282,7 +282,7 @@ def plot(curves: pd.DataFrame, path: Path) -> None:
             ax.grid(alpha=0.3)
     axes[0, 0].legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
     plt.close(fig)
 
 
@@ -307,15 +307,18 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     if args.ablation:
         table = ablation(args.ablation)
-        (RESULTS / f"agents_{args.ablation}.md").write_text(
+        atomic_write_text(
+            RESULTS / f"agents_{args.ablation}.md",
             f"Command: python bench/agents.py --ablation {args.ablation}\n\n"
             + table.to_markdown(index=False, floatfmt=".3f") + "\n")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         return
     if args.throughput:
         speed = pd.concat([throughput(market) for market in ("iid", "sample")])
-        speed.to_csv(RESULTS / "agents_throughput.csv", index=False)
-        (RESULTS / "agents_throughput.md").write_text(
+        atomic_write(RESULTS / "agents_throughput.csv",
+                     lambda tmp: speed.to_csv(tmp, index=False))
+        atomic_write_text(
+            RESULTS / "agents_throughput.md",
             "Command: python bench/agents.py --throughput\n\n"
             "States per second at 10 epochs, 2,048 states per update:\n\n"
             + speed.to_markdown(index=False, floatfmt=".3g") + "\n")
@@ -343,9 +346,10 @@ def main() -> None:
                 print(f"{name:7s} {algorithm:12s} seed {seed}: score {rows[-1]['score']:+.3f} "
                       f"({time.perf_counter() - start:.0f} s)", flush=True)
     table = summarise(curves)
-    table.to_csv(RESULTS / f"{name_of_run}.csv", index=False)
+    atomic_write(RESULTS / f"{name_of_run}.csv", lambda tmp: table.to_csv(tmp, index=False))
     days = "" if args.days is None else f" --days {args.days}"
-    (RESULTS / f"{name_of_run}.md").write_text(
+    atomic_write_text(
+        RESULTS / f"{name_of_run}.md",
         f"Command: python bench/agents.py --states {args.states} --seeds {args.seeds} "
         f"--markets {args.markets} --algorithms {args.algorithms} "
         f"--score-every {args.score_every}{days}\n\n"
