@@ -169,10 +169,12 @@ class PortfolioSim:
         else:
             mask = allowed.to(self.dtype)
             positive = actions.clamp(min=0.0) * mask
-            total = positive.sum(-1, keepdim=True)
-            equal = mask / mask.sum()
-            tiny = torch.finfo(self.dtype).tiny
-            weights = torch.where(total > 0, positive / total.clamp(min=tiny), equal)
+            peak = positive.amax(-1, keepdim=True)
+            has_positive = peak > 0
+            # scale by the largest value first: sums of subnormal actions would underflow
+            scaled = positive / torch.where(has_positive, peak, 1.0)
+            total = scaled.sum(-1, keepdim=True).clamp(min=1.0)  # >= 1 wherever has_positive
+            weights = torch.where(has_positive, scaled / total, mask / mask.sum())
         return self.constrain(weights)
 
     def constrain(self, weights: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -68,6 +68,8 @@ def test_scoring_n_candidates_equals_n_single_calls(n, seed, uniform):
 @given(actions=arrays(np.float64, (4, 6), elements=st.floats(-1e6, 1e6)),
        cap=st.sampled_from([1.0, 0.5, 0.3, 0.21]), cash=st.booleans(),
        transform=st.sampled_from(["softmax", "normalize"]))
+@example(actions=np.full((4, 6), 2.2250738585072014e-309), cap=1.0, cash=True,
+         transform="normalize")  # subnormal actions: their plain sum underflows
 def test_weights_are_always_on_the_capped_simplex(actions, cap, cash, transform):
     dates = pd.bdate_range("2024-01-01", periods=4)
     panel = MarketPanel(pd.DataFrame(np.ones((4, 5)) * 10, index=dates,
