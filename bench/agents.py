@@ -36,11 +36,15 @@ from fin_hgrpo.envs import EnvSpec, PortfolioEnv
 from fin_hgrpo.io import atomic_write, atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
-AGENTS = {  # our agents at their defaults, plus Hybrid GRPO's group-baseline advantage
+AGENTS = {  # our agents at their defaults, Hybrid GRPO's group-baseline advantage, and
+    # all three with weight decay (``_wd``), which stops them memorising short histories
     "ppo": {"algorithm": "ppo"},
     "grpo": {"algorithm": "grpo"},
     "hybrid_grpo": {"algorithm": "hybrid_grpo"},
     "hybrid_grpo_gb": {"algorithm": "hybrid_grpo", "advantage": "group_baseline"},
+    "ppo_wd": {"algorithm": "ppo", "weight_decay": 3.0},
+    "grpo_wd": {"algorithm": "grpo", "weight_decay": 3.0},
+    "hybrid_grpo_wd": {"algorithm": "hybrid_grpo", "weight_decay": 3.0},
 }
 ALGORITHMS = ("ppo", "grpo", "hybrid_grpo", "sb3_ppo")
 SPECS = {"iid": "envs/synthetic_iid.toml", "regime": "envs/synthetic_regime.toml",

@@ -43,6 +43,9 @@ class AgentConfig(BaseModel):
     horizon: int = Field(default=252, ge=1)  # training episodes restart after this many days
     # optimisation
     learning_rate: float = Field(default=1e-3, gt=0)
+    # AdamW's decoupled decay of the weight matrices (not biases): on short histories it
+    # keeps the networks from memorising the training days' noise (see the README)
+    weight_decay: float = Field(default=0.0, ge=0)
     anneal_lr: bool = True  # linear decay to zero over the run
     epochs: int = Field(default=10, ge=1)
     minibatches: int = Field(default=4, ge=1)

@@ -97,8 +97,12 @@ class Agent(ABC):
             self.value = ValueNet(*shape, hidden=cfg.hidden, encoder=cfg.encoder).to(self.device)
             params += list(self.value.parameters())
         self.reference = copy.deepcopy(self.policy) if self.uses_reference else None
-        # foreach: one fused kernel per step over all parameters (CPU defaults to a loop)
-        self.optimizer = torch.optim.Adam(params, lr=cfg.learning_rate, eps=1e-5, foreach=True)
+        # AdamW's decoupled decay on weight matrices only: biases carry the constant part
+        # of the policy (on an i.i.d. market, all of it) and are left free. foreach: one
+        # fused kernel per step over all parameters (CPU defaults to a loop).
+        groups = [{"params": [p for p in params if p.dim() > 1], "weight_decay": cfg.weight_decay},
+                  {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
+        self.optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, eps=1e-5, foreach=True)
         self.log_entropy_coef = torch.tensor(float(np.log(max(cfg.entropy_coef, 1e-8))),
                                              requires_grad=cfg.entropy_target is not None)
         self.entropy_optimizer = (torch.optim.Adam([self.log_entropy_coef], lr=1e-3)

@@ -110,6 +110,21 @@ def test_entropy_target_tunes_the_entropy_coefficient(iid):
     assert agent.history[-1]["entropy_coef"] > agent.history[0]["entropy_coef"] > 0.001
 
 
+def test_weight_decay_shrinks_the_weight_matrices_and_spares_the_biases(iid):
+    _, _, train, _ = iid
+
+    def trained(decay):
+        config = agent_config({"algorithm": "hybrid_grpo", "weight_decay": decay, "seed": 2})
+        return HybridGRPO(train, config).learn(4 * 256).policy
+
+    plain, decayed = trained(0.0), trained(30.0)
+    for (name, p), q in zip(plain.named_parameters(), decayed.parameters(), strict=True):
+        if p.dim() > 1 and p.abs().sum() > 0:
+            assert q.norm() < 0.95 * p.norm(), name
+    # the head's bias is never decayed: with the matrices near zero it carries the policy
+    assert decayed.head.bias.abs().mean() > 0.9
+
+
 @pytest.mark.parametrize("options", [
     {"advantage": "paper"}, {"advantage": "group_baseline"}, {"alpha": 0.5},
     {"reward_transform": "tanh"}, {"reward_norm": "ema"}, {"reward_norm_scope": "group"},
