@@ -238,6 +238,14 @@ ABLATIONS = {
         "group_baseline": {"algorithm": "hybrid_grpo", "advantage": "group_baseline"},
         "alpha=0.5": {"algorithm": "hybrid_grpo", "alpha": 0.5},
     }),
+    # Hybrid GRPO's weight decay where the features are noise (ten years of the 5-asset
+    # i.i.d. market) and where they carry the optimum (the regime market)
+    "weight_decay_iid": (SPECS["iid"], 60_000, {
+        f"{decay:g}": {"algorithm": "hybrid_grpo", "weight_decay": decay}
+        for decay in (0.0, 1.0, 3.0)}),
+    "weight_decay_regime": (SPECS["regime"], 30_000, {
+        f"{decay:g}": {"algorithm": "hybrid_grpo", "weight_decay": decay}
+        for decay in (0.0, 1.0, 3.0)}),
 }
 
 

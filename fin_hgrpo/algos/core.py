@@ -91,7 +91,7 @@ class Agent(ABC):
         shape = (sim.window, sim.n_assets, sim.n_features)
         self.policy = Policy(*shape, hidden=cfg.hidden, encoder=cfg.encoder,
                              distribution=cfg.distribution).to(self.device)
-        params = list(self.policy.parameters())
+        self.trained_parameters = params = list(self.policy.parameters())
         self.value: ValueNet | None = None
         if self.uses_critic:
             self.value = ValueNet(*shape, hidden=cfg.hidden, encoder=cfg.encoder).to(self.device)
@@ -321,8 +321,7 @@ class Agent(ABC):
                     stats["ref_kl"].append(ref_kl.item())
                 self.optimizer.zero_grad()
                 loss.backward()
-                nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups
-                                          for p in g["params"]], cfg.max_grad_norm)
+                nn.utils.clip_grad_norm_(self.trained_parameters, cfg.max_grad_norm)
                 self.optimizer.step()
                 if self.entropy_optimizer is not None:
                     # SAC-style: the coefficient grows while entropy is below its target
