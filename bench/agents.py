@@ -36,8 +36,9 @@ from fin_hgrpo.envs import EnvSpec, PortfolioEnv
 from fin_hgrpo.io import atomic_write, atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
-AGENTS = {  # our agents at their defaults, Hybrid GRPO's group-baseline advantage, and
-    # all three with weight decay (``_wd``), which stops them memorising short histories
+AGENTS = {  # our agents at their defaults, Hybrid GRPO's group-baseline advantage, all
+    # three with weight decay (``_wd``), which stops them memorising short histories, and
+    # Hybrid GRPO with decay and the logistic-normal policy (``_ln``)
     "ppo": {"algorithm": "ppo"},
     "grpo": {"algorithm": "grpo"},
     "hybrid_grpo": {"algorithm": "hybrid_grpo"},
@@ -45,6 +46,8 @@ AGENTS = {  # our agents at their defaults, Hybrid GRPO's group-baseline advanta
     "ppo_wd": {"algorithm": "ppo", "weight_decay": 3.0},
     "grpo_wd": {"algorithm": "grpo", "weight_decay": 3.0},
     "hybrid_grpo_wd": {"algorithm": "hybrid_grpo", "weight_decay": 3.0},
+    "hybrid_grpo_wd_ln": {"algorithm": "hybrid_grpo", "weight_decay": 3.0,
+                          "distribution": "logistic_normal"},
 }
 ALGORITHMS = ("ppo", "grpo", "hybrid_grpo", "sb3_ppo")
 SPECS = {"iid": "envs/synthetic_iid.toml", "regime": "envs/synthetic_regime.toml",
@@ -100,13 +103,27 @@ def run_ours(algorithm: str, market: Market, seed: int, states: int, every: int)
     return rows
 
 
-def run_sb3(market: Market, seed: int, states: int, every_states: int) -> list[dict]:
+SB3_WEIGHT_DECAY = 10.0  # SB3's lr is 3e-4, ours 1e-3 at weight_decay 3: the same decay
+# per gradient step (3e-3), and both take 0.16 gradient steps per market state
+
+
+def run_sb3(market: Market, seed: int, states: int, every_states: int,
+            weight_decay: float = 0.0) -> list[dict]:
+    """SB3 PPO at its defaults with our number of epochs; ``weight_decay`` swaps its Adam
+    for AdamW decaying the weight matrices, as ours does (``sb3_ppo_wd``)."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
 
     env = PortfolioEnv(market.train, market.spec.build_reward(),
                        horizon=market.spec.episode.horizon)
     model = PPO("MlpPolicy", env, n_epochs=10, seed=seed, device="cpu", verbose=0)
+    if weight_decay:
+        params = list(model.policy.parameters())
+        model.policy.optimizer = torch.optim.AdamW(
+            [{"params": [p for p in params if p.dim() > 1], "weight_decay": weight_decay},
+             {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}],
+            lr=model.lr_schedule(1.0), eps=1e-5)
+    name = "sb3_ppo_wd" if weight_decay else "sb3_ppo"
     rows, clock = [], {"train": 0.0, "last": time.perf_counter()}
 
     class Score(BaseCallback):
@@ -125,7 +142,7 @@ def run_sb3(market: Market, seed: int, states: int, every_states: int) -> list[d
         def _score(self) -> None:
             clock["train"] += time.perf_counter() - clock["last"]
             score = market.score(_sb3_path(model, market))
-            rows.append(_curve_row("sb3_ppo", market, seed, self.num_timesteps,
+            rows.append(_curve_row(name, market, seed, self.num_timesteps,
                                    self.num_timesteps, clock["train"], score,
                                    self.num_timesteps / clock["train"]))
             clock["last"] = time.perf_counter()
@@ -304,7 +321,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--markets", default="iid,regime,signal,sample")
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS),
-                        help=f"from {', '.join([*AGENTS, 'sb3_ppo'])}")
+                        help=f"from {', '.join([*AGENTS, 'sb3_ppo', 'sb3_ppo_wd'])}")
     parser.add_argument("--days", type=int, help="length of the synthetic paths (default: spec)")
     parser.add_argument("--score-every", type=int, default=2560,
                         help="market states between held-out scores")
@@ -349,8 +366,9 @@ def main() -> None:
                 if (name, algorithm, seed) in done:
                     continue
                 start = time.perf_counter()
-                if algorithm == "sb3_ppo":
-                    rows = run_sb3(market, seed, args.states, args.score_every)
+                if algorithm in ("sb3_ppo", "sb3_ppo_wd"):
+                    decay = SB3_WEIGHT_DECAY if algorithm == "sb3_ppo_wd" else 0.0
+                    rows = run_sb3(market, seed, args.states, args.score_every, decay)
                 else:
                     rows = run_ours(algorithm, market, seed, args.states, args.score_every)
                 curves = pd.concat([curves, pd.DataFrame(rows)], ignore_index=True)
