@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from fin_hgrpo.algos import agent_config, make_agent
+from fin_hgrpo.algos.core import weight_decay_groups
 from fin_hgrpo.algos.evaluation import allocation_path
 from fin_hgrpo.data import SyntheticMarket
 from fin_hgrpo.envs import EnvSpec, PortfolioEnv
@@ -118,10 +119,8 @@ def run_sb3(market: Market, seed: int, states: int, every_states: int,
                        horizon=market.spec.episode.horizon)
     model = PPO("MlpPolicy", env, n_epochs=10, seed=seed, device="cpu", verbose=0)
     if weight_decay:
-        params = list(model.policy.parameters())
         model.policy.optimizer = torch.optim.AdamW(
-            [{"params": [p for p in params if p.dim() > 1], "weight_decay": weight_decay},
-             {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}],
+            weight_decay_groups(list(model.policy.parameters()), weight_decay),
             lr=model.lr_schedule(1.0), eps=1e-5)
     name = "sb3_ppo_wd" if weight_decay else "sb3_ppo"
     rows, clock = [], {"train": 0.0, "last": time.perf_counter()}

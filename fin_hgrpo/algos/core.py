@@ -97,12 +97,9 @@ class Agent(ABC):
             self.value = ValueNet(*shape, hidden=cfg.hidden, encoder=cfg.encoder).to(self.device)
             params += list(self.value.parameters())
         self.reference = copy.deepcopy(self.policy) if self.uses_reference else None
-        # AdamW's decoupled decay on weight matrices only: biases carry the constant part
-        # of the policy (on an i.i.d. market, all of it) and are left free. foreach: one
-        # fused kernel per step over all parameters (CPU defaults to a loop).
-        groups = [{"params": [p for p in params if p.dim() > 1], "weight_decay": cfg.weight_decay},
-                  {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
-        self.optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, eps=1e-5, foreach=True)
+        # foreach: one fused kernel per step over all parameters (CPU defaults to a loop)
+        self.optimizer = torch.optim.AdamW(weight_decay_groups(params, cfg.weight_decay),
+                                           lr=cfg.learning_rate, eps=1e-5, foreach=True)
         self.log_entropy_coef = torch.tensor(float(np.log(max(cfg.entropy_coef, 1e-8))),
                                              requires_grad=cfg.entropy_target is not None)
         self.entropy_optimizer = (torch.optim.Adam([self.log_entropy_coef], lr=1e-3)
@@ -400,6 +397,14 @@ class Agent(ABC):
         torch.set_rng_state(state["torch_rng"])
         self.rng = _numpy_generator(state["numpy_rng"])
         self.history = list(state["history"])
+
+
+def weight_decay_groups(params: list[nn.Parameter], weight_decay: float) -> list[dict]:
+    """Optimiser parameter groups that decay the weight matrices and not the biases or
+    other vectors: those carry the state-independent part of a policy (on an i.i.d.
+    market, all of it) and are left free."""
+    return [{"params": [p for p in params if p.dim() > 1], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
 
 
 def _numpy_state(rng: np.random.Generator) -> dict:
