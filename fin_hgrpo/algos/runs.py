@@ -120,8 +120,12 @@ def _agent_of(run: Path, device: str | None = None) -> tuple[Agent, dict]:
     sim = env.build_sim(dtype=torch.float32, device=config.device)
     agent = ALGORITHMS[config.algorithm](sim, config, env.build_reward())
     if (run / CHECKPOINT).is_file():
-        agent.load_state_dict(torch.load(run / CHECKPOINT, weights_only=True,
-                                         map_location=config.device))
+        state = torch.load(run / CHECKPOINT, weights_only=True, map_location=config.device)
+        try:
+            agent.load_state_dict(state)
+        except (KeyError, RuntimeError, ValueError) as error:  # another version's agent
+            raise SpecError(f"{run / CHECKPOINT}: does not fit the agent that {CONFIG} "
+                            f"describes ({error}); start the run again") from error
     return agent, resolved
 
 

@@ -81,3 +81,15 @@ def test_bad_train_input_is_one_line(tmp_path, capsys):
     assert main(["train", *ARGS, "--out", str(out)]) == 0
     assert main(["train", *ARGS, "--out", str(out)]) == 2
     assert "already holds a run" in capsys.readouterr().err
+
+
+def test_a_checkpoint_of_another_agent_is_refused_naming_the_file(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *ARGS, "--out", str(out)]) == 0
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    groups = state["optimizer"]["param_groups"]  # as an older, single-group Adam wrote it
+    groups[0]["params"] += groups.pop()["params"]
+    torch.save(state, out / "checkpoint.pt")
+    assert main(["train", "--resume", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint.pt: does not fit the agent that config.json describes" in err
