@@ -104,25 +104,27 @@ def run_ours(algorithm: str, market: Market, seed: int, states: int, every: int)
     return rows
 
 
-SB3_WEIGHT_DECAY = 10.0  # SB3's lr is 3e-4, ours 1e-3 at weight_decay 3: the same decay
-# per gradient step (3e-3), and both take 0.16 gradient steps per market state
+SB3_AGENTS = {  # name: weight decay. SB3's lr is 3e-4, ours 1e-3 at weight_decay 3: 10
+    # gives the same decay per gradient step (3e-3); both take 0.16 steps per market state
+    "sb3_ppo": 0.0,
+    "sb3_ppo_wd": 10.0,
+}
 
 
-def run_sb3(market: Market, seed: int, states: int, every_states: int,
-            weight_decay: float = 0.0) -> list[dict]:
-    """SB3 PPO at its defaults with our number of epochs; ``weight_decay`` swaps its Adam
-    for AdamW decaying the weight matrices, as ours does (``sb3_ppo_wd``)."""
+def run_sb3(name: str, market: Market, seed: int, states: int,
+            every_states: int) -> list[dict]:
+    """SB3 PPO at its defaults with our number of epochs; with weight decay
+    (``sb3_ppo_wd``) its Adam becomes AdamW decaying the weight matrices, as ours does."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
 
     env = PortfolioEnv(market.train, market.spec.build_reward(),
                        horizon=market.spec.episode.horizon)
     model = PPO("MlpPolicy", env, n_epochs=10, seed=seed, device="cpu", verbose=0)
-    if weight_decay:
+    if SB3_AGENTS[name]:
         model.policy.optimizer = torch.optim.AdamW(
-            weight_decay_groups(list(model.policy.parameters()), weight_decay),
+            weight_decay_groups(list(model.policy.parameters()), SB3_AGENTS[name]),
             lr=model.lr_schedule(1.0), eps=1e-5)
-    name = "sb3_ppo_wd" if weight_decay else "sb3_ppo"
     rows, clock = [], {"train": 0.0, "last": time.perf_counter()}
 
     class Score(BaseCallback):
@@ -237,6 +239,8 @@ CLEAR_IID = {  # the 3-asset i.i.d. market with a clear optimum that the tests u
              "annual_drift": [0.4, 0.05, -0.1], "annual_vol": [0.15, 0.15, 0.15]},
     "features": [{"name": "log_return"}, {"name": "momentum", "window": 10}],
     "window": 5}
+WEIGHT_DECAYS = {f"{decay:g}": {"algorithm": "hybrid_grpo", "weight_decay": decay}
+                 for decay in (0.0, 1.0, 3.0)}
 ABLATIONS = {
     # Hybrid GRPO's skill with and without adaptive reward normalisation
     "normalization": (CLEAR_IID, 20_000, {
@@ -256,12 +260,8 @@ ABLATIONS = {
     }),
     # Hybrid GRPO's weight decay where the features are noise (ten years of the 5-asset
     # i.i.d. market) and where they carry the optimum (the regime market)
-    "weight_decay_iid": (SPECS["iid"], 60_000, {
-        f"{decay:g}": {"algorithm": "hybrid_grpo", "weight_decay": decay}
-        for decay in (0.0, 1.0, 3.0)}),
-    "weight_decay_regime": (SPECS["regime"], 30_000, {
-        f"{decay:g}": {"algorithm": "hybrid_grpo", "weight_decay": decay}
-        for decay in (0.0, 1.0, 3.0)}),
+    "weight_decay_iid": (SPECS["iid"], 60_000, WEIGHT_DECAYS),
+    "weight_decay_regime": (SPECS["regime"], 30_000, WEIGHT_DECAYS),
 }
 
 
@@ -320,7 +320,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--markets", default="iid,regime,signal,sample")
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS),
-                        help=f"from {', '.join([*AGENTS, 'sb3_ppo', 'sb3_ppo_wd'])}")
+                        help=f"from {', '.join([*AGENTS, *SB3_AGENTS])}")
     parser.add_argument("--days", type=int, help="length of the synthetic paths (default: spec)")
     parser.add_argument("--score-every", type=int, default=2560,
                         help="market states between held-out scores")
@@ -365,9 +365,8 @@ def main() -> None:
                 if (name, algorithm, seed) in done:
                     continue
                 start = time.perf_counter()
-                if algorithm in ("sb3_ppo", "sb3_ppo_wd"):
-                    decay = SB3_WEIGHT_DECAY if algorithm == "sb3_ppo_wd" else 0.0
-                    rows = run_sb3(market, seed, args.states, args.score_every, decay)
+                if algorithm in SB3_AGENTS:
+                    rows = run_sb3(algorithm, market, seed, args.states, args.score_every)
                 else:
                     rows = run_ours(algorithm, market, seed, args.states, args.score_every)
                 curves = pd.concat([curves, pd.DataFrame(rows)], ignore_index=True)

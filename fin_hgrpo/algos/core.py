@@ -91,11 +91,12 @@ class Agent(ABC):
         shape = (sim.window, sim.n_assets, sim.n_features)
         self.policy = Policy(*shape, hidden=cfg.hidden, encoder=cfg.encoder,
                              distribution=cfg.distribution).to(self.device)
-        self.trained_parameters = params = list(self.policy.parameters())
+        params = list(self.policy.parameters())
         self.value: ValueNet | None = None
         if self.uses_critic:
             self.value = ValueNet(*shape, hidden=cfg.hidden, encoder=cfg.encoder).to(self.device)
             params += list(self.value.parameters())
+        self.trained_parameters = params  # policy, then critic: the order gradients clip in
         self.reference = copy.deepcopy(self.policy) if self.uses_reference else None
         # foreach: one fused kernel per step over all parameters (CPU defaults to a loop)
         self.optimizer = torch.optim.AdamW(weight_decay_groups(params, cfg.weight_decay),
