@@ -39,7 +39,8 @@ from fin_hgrpo.io import atomic_write, atomic_write_text
 RESULTS = Path(__file__).parent / "results"
 AGENTS = {  # our agents at their defaults, Hybrid GRPO's group-baseline advantage, all
     # three with weight decay (``_wd``), which stops them memorising short histories, and
-    # Hybrid GRPO with decay and the logistic-normal policy (``_ln``)
+    # with it SB3's schedule (``_wd_const``: a constant learning rate, no entropy bonus),
+    # and Hybrid GRPO with decay and the logistic-normal policy (``_ln``)
     "ppo": {"algorithm": "ppo"},
     "grpo": {"algorithm": "grpo"},
     "hybrid_grpo": {"algorithm": "hybrid_grpo"},
@@ -47,6 +48,8 @@ AGENTS = {  # our agents at their defaults, Hybrid GRPO's group-baseline advanta
     "ppo_wd": {"algorithm": "ppo", "weight_decay": 3.0},
     "grpo_wd": {"algorithm": "grpo", "weight_decay": 3.0},
     "hybrid_grpo_wd": {"algorithm": "hybrid_grpo", "weight_decay": 3.0},
+    **{f"{name}_wd_const": {"algorithm": name, "weight_decay": 3.0, "anneal_lr": False,
+                            "entropy_coef": 0.0} for name in ("ppo", "grpo", "hybrid_grpo")},
     "hybrid_grpo_wd_ln": {"algorithm": "hybrid_grpo", "weight_decay": 3.0,
                           "distribution": "logistic_normal"},
 }
@@ -262,6 +265,15 @@ ABLATIONS = {
     # i.i.d. market) and where they carry the optimum (the regime market)
     "weight_decay_iid": (SPECS["iid"], 60_000, WEIGHT_DECAYS),
     "weight_decay_regime": (SPECS["regime"], 30_000, WEIGHT_DECAYS),
+    # what kept Hybrid GRPO with decay below SB3 PPO with decay on the ten-year path
+    # (one change at a time from our schedule towards SB3's)
+    "schedule_iid": (SPECS["iid"], 200_000, {
+        name: {"algorithm": "hybrid_grpo", "weight_decay": 3.0, **options} for name, options in {
+            "annealed lr, entropy 0.001 (defaults)": {},
+            "constant lr": {"anneal_lr": False},
+            "no entropy bonus": {"entropy_coef": 0.0},
+            "constant lr, no entropy bonus": {"anneal_lr": False, "entropy_coef": 0.0},
+        }.items()}),
 }
 
 
