@@ -56,6 +56,7 @@ class AgentConfig(BaseModel):
     clip: float = Field(default=0.2, gt=0)  # ratio clip range
     max_grad_norm: float = Field(default=0.5, gt=0)
     gamma: float = Field(default=0.99, ge=0, le=1)
+    # 0 is taken as 1e-8 (the coefficient lives in log space, where entropy_target tunes it)
     entropy_coef: float = Field(default=0.001, ge=0)
     entropy_target: float | None = None  # tune the entropy coefficient to keep this entropy
     normalize_advantages: bool = True

@@ -110,6 +110,14 @@ def test_entropy_target_tunes_the_entropy_coefficient(iid):
     assert agent.history[-1]["entropy_coef"] > agent.history[0]["entropy_coef"] > 0.001
 
 
+@pytest.mark.parametrize("anneal", [True, False])
+def test_learning_rate_anneals_to_zero_or_stays_constant(iid, anneal):
+    _, _, train, _ = iid
+    config = agent_config({"algorithm": "ppo", "anneal_lr": anneal, "learning_rate": 1e-3})
+    rates = [row["lr"] for row in PPO(train, config).learn(4 * 256).history]
+    assert rates == pytest.approx([1e-3, 0.75e-3, 0.5e-3, 0.25e-3] if anneal else [1e-3] * 4)
+
+
 def test_weight_decay_shrinks_the_weight_matrices_and_spares_the_biases(iid):
     _, _, train, _ = iid
 
