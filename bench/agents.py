@@ -37,6 +37,7 @@ from fin_hgrpo.envs import EnvSpec, PortfolioEnv
 from fin_hgrpo.io import atomic_write, atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
+SB3_SCHEDULE = {"anneal_lr": False, "entropy_coef": 0.0}  # SB3 PPO's: constant lr, no bonus
 AGENTS = {  # our agents at their defaults, Hybrid GRPO's group-baseline advantage, all
     # three with weight decay (``_wd``), which stops them memorising short histories, and
     # with it SB3's schedule (``_wd_const``: a constant learning rate, no entropy bonus),
@@ -48,8 +49,8 @@ AGENTS = {  # our agents at their defaults, Hybrid GRPO's group-baseline advanta
     "ppo_wd": {"algorithm": "ppo", "weight_decay": 3.0},
     "grpo_wd": {"algorithm": "grpo", "weight_decay": 3.0},
     "hybrid_grpo_wd": {"algorithm": "hybrid_grpo", "weight_decay": 3.0},
-    **{f"{name}_wd_const": {"algorithm": name, "weight_decay": 3.0, "anneal_lr": False,
-                            "entropy_coef": 0.0} for name in ("ppo", "grpo", "hybrid_grpo")},
+    **{f"{name}_wd_const": {"algorithm": name, "weight_decay": 3.0, **SB3_SCHEDULE}
+       for name in ("ppo", "grpo", "hybrid_grpo")},
     "hybrid_grpo_wd_ln": {"algorithm": "hybrid_grpo", "weight_decay": 3.0,
                           "distribution": "logistic_normal"},
 }
@@ -272,7 +273,7 @@ ABLATIONS = {
             "annealed lr, entropy 0.001 (defaults)": {},
             "constant lr": {"anneal_lr": False},
             "no entropy bonus": {"entropy_coef": 0.0},
-            "constant lr, no entropy bonus": {"anneal_lr": False, "entropy_coef": 0.0},
+            "constant lr, no entropy bonus": SB3_SCHEDULE,
         }.items()}),
 }
 
