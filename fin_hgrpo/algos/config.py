@@ -69,6 +69,9 @@ class AgentConfig(BaseModel):
     # run
     seed: int = 0
     device: str = "cpu"
+    # torch.compile each minibatch's loss: fewer, fused kernels make small-batch updates
+    # faster after a one-off compile (seconds); needs a C++ compiler on CPU
+    compile: bool = False
 
     @property
     def states_per_iteration(self) -> int:

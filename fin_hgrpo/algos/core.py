@@ -15,6 +15,8 @@ indices and holdings and re-read the feature windows from the simulator.
 from __future__ import annotations
 
 import copy
+import os
+import shutil
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -105,6 +107,7 @@ class Agent(ABC):
                                              requires_grad=cfg.entropy_target is not None)
         self.entropy_optimizer = (torch.optim.Adam([self.log_entropy_coef], lr=1e-3)
                                   if cfg.entropy_target is not None else None)
+        self._loss_fn = self._compiled_losses() if cfg.compile else self._losses
         self.normalizer = RewardNormalizer(cfg.reward_norm, cfg.reward_norm_scope,
                                            clip=cfg.reward_clip, decay=cfg.reward_ema_decay)
         self.episodes = Episodes(sim, self.reward, cfg.n_envs, horizon=cfg.horizon,
@@ -114,6 +117,24 @@ class Agent(ABC):
         self.states_seen = 0
         self.actions_scored = 0
         self.history: list[dict[str, float]] = []
+
+    def _compiled_losses(self) -> Callable[..., dict[str, torch.Tensor]]:
+        """``_losses`` through torch.compile; on CPU, Inductor builds C++ kernels."""
+        compiler = os.environ.get("CXX", "g++")
+        if self.device.type == "cpu" and shutil.which(compiler) is None:
+            raise FinHgrpoError(f"compile = true needs a C++ compiler on CPU: {compiler!r} "
+                                "was not found (install one or set CXX)")
+        return torch.compile(self._losses)
+
+    def __getstate__(self) -> dict:
+        """Pickled without the compiled loss (a process pool or Ray may ship agents)."""
+        state = self.__dict__.copy()
+        del state["_loss_fn"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._loss_fn = self._compiled_losses() if self.config.compile else self._losses
 
     # ---- what subclasses supply ---------------------------------------------------------
     @abstractmethod
@@ -292,47 +313,25 @@ class Agent(ABC):
             order = torch.as_tensor(self.rng.permutation(len(t)), device=t.device)
             for lo in range(0, len(t), size):
                 mb = order[lo:lo + size]
-                features = all_features[mb]
-                dist = self.policy(features, holdings[mb])
-                log_probs = self._log_prob(dist, actions[mb])
-                log_ratio = log_probs - old_log_probs[mb]
-                ratio = log_ratio.exp()
-                adv = advantages[mb]
-                if cfg.normalize_advantages and adv.numel() > 1:
-                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                policy_loss = -torch.min(ratio * adv,
-                                         ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * adv).mean()
-                entropy = dist.entropy().mean()
-                loss = policy_loss - self.log_entropy_coef.exp().detach() * entropy
-                if self.value is not None:
-                    value_loss = self._value_loss(self.value(features, holdings[mb]),
-                                                  returns[mb], old_values[mb])
-                    loss = loss + cfg.value_coef * value_loss
-                    stats["value_loss"].append(value_loss.detach().item())
-                if self.reference is not None:
-                    with torch.no_grad():
-                        ref_log_probs = self._log_prob(self.reference(features, holdings[mb]),
-                                                       actions[mb])
-                    log_ref_ratio = ref_log_probs - log_probs
-                    ref_kl = (log_ref_ratio.exp() - log_ref_ratio - 1).mean()  # k3 estimator
-                    loss = loss + cfg.kl_coef * ref_kl
-                    stats["ref_kl"].append(ref_kl.item())
+                out = self._loss_fn(all_features[mb], holdings[mb], actions[mb],
+                                   old_log_probs[mb], advantages[mb],
+                                   None if returns is None else returns[mb],
+                                   None if old_values is None else old_values[mb],
+                                   self.log_entropy_coef.exp().detach())
                 self.optimizer.zero_grad()
-                loss.backward()
+                out["loss"].backward()
                 nn.utils.clip_grad_norm_(self.trained_parameters, cfg.max_grad_norm)
                 self.optimizer.step()
+                entropy = out["entropy"].item()
                 if self.entropy_optimizer is not None:
                     # SAC-style: the coefficient grows while entropy is below its target
-                    entropy_loss = self.log_entropy_coef * (entropy.item() - cfg.entropy_target)
+                    entropy_loss = self.log_entropy_coef * (entropy - cfg.entropy_target)
                     self.entropy_optimizer.zero_grad()
                     entropy_loss.backward()
                     self.entropy_optimizer.step()
-                with torch.no_grad():
-                    stats["approx_kl"].append(float(((ratio - 1) - log_ratio).mean()))
-                    stats["clip_fraction"].append(float(((ratio - 1).abs() > cfg.clip)
-                                                        .float().mean()))
-                stats["policy_loss"].append(policy_loss.item())
-                stats["entropy"].append(entropy.item())
+                for name in stats:
+                    if name in out:
+                        stats[name].append(out[name].item())
             if cfg.target_kl is not None and np.mean(stats["approx_kl"][-cfg.minibatches:]) \
                     > cfg.target_kl:
                 break
@@ -343,6 +342,40 @@ class Agent(ABC):
             metrics["explained_variance"] = float("nan") if variance == 0 else \
                 1.0 - float((returns - old_values).var()) / variance
         return metrics
+
+    def _losses(self, features: torch.Tensor, holdings: torch.Tensor, actions: torch.Tensor,
+                old_log_probs: torch.Tensor, advantages: torch.Tensor,
+                returns: torch.Tensor | None, old_values: torch.Tensor | None,
+                entropy_coef: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One minibatch's loss and its diagnostics (``compile`` compiles this)."""
+        cfg = self.config
+        dist = self.policy(features, holdings)
+        log_probs = self._log_prob(dist, actions)
+        log_ratio = log_probs - old_log_probs
+        ratio = log_ratio.exp()
+        adv = advantages
+        if cfg.normalize_advantages and adv.numel() > 1:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        policy_loss = -torch.min(ratio * adv, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * adv).mean()
+        entropy = dist.entropy().mean()
+        out = {"policy_loss": policy_loss.detach(), "entropy": entropy.detach()}
+        loss = policy_loss - entropy_coef * entropy
+        if self.value is not None:
+            value_loss = self._value_loss(self.value(features, holdings), returns, old_values)
+            loss = loss + cfg.value_coef * value_loss
+            out["value_loss"] = value_loss.detach()
+        if self.reference is not None:
+            with torch.no_grad():
+                ref_log_probs = self._log_prob(self.reference(features, holdings), actions)
+            log_ref_ratio = ref_log_probs - log_probs
+            ref_kl = (log_ref_ratio.exp() - log_ref_ratio - 1).mean()  # k3 estimator
+            loss = loss + cfg.kl_coef * ref_kl
+            out["ref_kl"] = ref_kl.detach()
+        with torch.no_grad():
+            out["approx_kl"] = ((ratio - 1) - log_ratio).mean()
+            out["clip_fraction"] = ((ratio - 1).abs() > cfg.clip).float().mean()
+        out["loss"] = loss
+        return out
 
     def _value_loss(self, values: torch.Tensor, returns: torch.Tensor,
                     old_values: torch.Tensor) -> torch.Tensor:
