@@ -41,7 +41,8 @@ SB3_SCHEDULE = {"anneal_lr": False, "entropy_coef": 0.0}  # SB3 PPO's: constant 
 AGENTS = {  # our agents at their defaults, Hybrid GRPO's group-baseline advantage, all
     # three with weight decay (``_wd``), which stops them memorising short histories, and
     # with it SB3's schedule (``_wd_const``: a constant learning rate, no entropy bonus),
-    # and Hybrid GRPO with decay and the logistic-normal policy (``_ln``)
+    # and Hybrid GRPO with decay and the logistic-normal policy (``_ln``) or with the
+    # schedule and a compiled loss (``_compiled``: its compile time counts as training)
     "ppo": {"algorithm": "ppo"},
     "grpo": {"algorithm": "grpo"},
     "hybrid_grpo": {"algorithm": "hybrid_grpo"},
@@ -53,6 +54,8 @@ AGENTS = {  # our agents at their defaults, Hybrid GRPO's group-baseline advanta
        for name in ("ppo", "grpo", "hybrid_grpo")},
     "hybrid_grpo_wd_ln": {"algorithm": "hybrid_grpo", "weight_decay": 3.0,
                           "distribution": "logistic_normal"},
+    "hybrid_grpo_wd_const_compiled": {"algorithm": "hybrid_grpo", "weight_decay": 3.0,
+                                      **SB3_SCHEDULE, "compile": True},
 }
 ALGORITHMS = ("ppo", "grpo", "hybrid_grpo", "sb3_ppo")
 SPECS = {"iid": "envs/synthetic_iid.toml", "regime": "envs/synthetic_regime.toml",
@@ -212,7 +215,8 @@ def throughput(market: str, states: int = 8192) -> pd.DataFrame:
     """Training states per second at the same number of epochs (10) on one market:
     SB3 PPO with its defaults (2,048 states per update, minibatches of 64), and ours
     with 2,048 states per update (64 episodes x 32 steps), both at minibatches of 64
-    and at 4 minibatches (our default count)."""
+    and at 4 minibatches (our default count), eager and compiled (timed after a first
+    update, which is when the compiling happens)."""
     from stable_baselines3 import PPO
 
     spec = EnvSpec.load(SPECS[market])
@@ -223,16 +227,20 @@ def throughput(market: str, states: int = 8192) -> pd.DataFrame:
     start = time.perf_counter()
     model.learn(states)
     rows.append({"market": market, "algorithm": "sb3_ppo", "minibatch": "64 states",
-                 "states_per_second": states / (time.perf_counter() - start)})
+                 "compiled": False, "states_per_second": states / (time.perf_counter() - start)})
     for algorithm in ("ppo", "grpo", "hybrid_grpo"):
         for minibatches, label in ((32, "64 states"), (4, "4 per update")):
-            config = agent_config({"algorithm": algorithm, "n_envs": 64, "n_steps": 32,
-                                   "epochs": 10, "minibatches": minibatches})
-            agent = make_agent(sim, config)
-            start = time.perf_counter()
-            agent.learn(states)
-            rows.append({"market": market, "algorithm": algorithm, "minibatch": label,
-                         "states_per_second": states / (time.perf_counter() - start)})
+            for compiled in (False, True):
+                config = agent_config({"algorithm": algorithm, "n_envs": 64, "n_steps": 32,
+                                       "epochs": 10, "minibatches": minibatches,
+                                       "compile": compiled})
+                agent = make_agent(sim, config)
+                agent.learn(config.states_per_iteration)  # compiles, if it is to
+                start = time.perf_counter()
+                agent.learn(states + config.states_per_iteration)
+                rows.append({"market": market, "algorithm": algorithm, "minibatch": label,
+                             "compiled": compiled,
+                             "states_per_second": states / (time.perf_counter() - start)})
     table = pd.DataFrame(rows)
     table["vs_sb3_ppo"] = table["states_per_second"] / table["states_per_second"].iloc[0]
     return table
