@@ -283,6 +283,19 @@ ABLATIONS = {
             "no entropy bonus": {"entropy_coef": 0.0},
             "constant lr, no entropy bonus": SB3_SCHEDULE,
         }.items()}),
+    # what keeps our PPO (decay and SB3's schedule) behind SB3 PPO with decay on the
+    # ten-year path: SB3's other ingredients given to ours one at a time
+    "ppo_vs_sb3_iid": (SPECS["iid"], 200_000, {
+        name: {"algorithm": "ppo", "weight_decay": 3.0, **SB3_SCHEDULE, **options}
+        for name, options in {
+            "ours (ppo_wd_const)": {},
+            "logistic-normal policy": {"distribution": "logistic_normal"},
+            "SB3's lr 3e-4 (decay 10: the same per step)": {"learning_rate": 3e-4,
+                                                            "weight_decay": 10.0},
+            "no value clipping": {"clip_value": False},
+            "no reward normalisation": {"reward_norm": "none"},
+            "2,048-state rollouts, minibatches of 64": {"n_steps": 64, "minibatches": 32},
+        }.items()}),
 }
 
 
