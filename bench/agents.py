@@ -283,6 +283,11 @@ ABLATIONS = {
             "no entropy bonus": {"entropy_coef": 0.0},
             "constant lr, no entropy bonus": SB3_SCHEDULE,
         }.items()}),
+    # the same two schedules at the short budget of the main table (no decay)
+    **{f"schedule_{market}": (SPECS[market], 30_000, {
+        "annealed lr, entropy 0.001 (defaults)": {"algorithm": "hybrid_grpo"},
+        "constant lr, no entropy bonus": {"algorithm": "hybrid_grpo", **SB3_SCHEDULE},
+    }) for market in ("regime", "signal")},
     # what keeps our PPO (decay and SB3's schedule) behind SB3 PPO with decay on the
     # ten-year path: SB3's other ingredients given to ours one at a time
     "ppo_vs_sb3_iid": (SPECS["iid"], 200_000, {
