@@ -83,8 +83,11 @@ def test_a_killed_run_resumes_exactly(iid, algorithm):
     assert torch.equal(_params(resumed), _params(whole))
 
 
-@pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None,
-                    reason="torch.compile on CPU needs a C++ compiler")
+needs_compiler = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None,
+                                    reason="torch.compile on CPU needs a C++ compiler")
+
+
+@needs_compiler
 def test_compiled_updates_match_eager_ones_and_repeat_exactly(iid):
     """Fused kernels round differently, so after one update the networks agree closely,
     not bit for bit; two compiled runs with one seed agree exactly."""
@@ -101,6 +104,7 @@ def test_compiled_updates_match_eager_ones_and_repeat_exactly(iid):
     assert torch.equal(_params(compiled), _params(again))
 
 
+@needs_compiler
 def test_a_compiled_agent_pickles(iid):
     _, _, train, _ = iid
     agent = PPO(train, agent_config({"algorithm": "ppo", "compile": True}))
