@@ -320,7 +320,16 @@ class Agent(ABC):
                                    self.log_entropy_coef.exp().detach())
                 self.optimizer.zero_grad()
                 out["loss"].backward()
-                nn.utils.clip_grad_norm_(self.trained_parameters, cfg.max_grad_norm)
+                try:
+                    nn.utils.clip_grad_norm_(self.trained_parameters, cfg.max_grad_norm,
+                                             error_if_nonfinite=True)
+                except RuntimeError as error:
+                    raise FinHgrpoError(
+                        f"{type(self).__name__} diverged in iteration {self.iteration + 1}: "
+                        f"non-finite gradients (policy entropy {out['entropy'].item():.4g}); "
+                        "the update was not applied. A policy collapsed onto a corner is "
+                        "the usual cause: a larger entropy_coef or a smaller learning_rate "
+                        "keeps it stable") from error
                 self.optimizer.step()
                 entropy = out["entropy"].item()
                 if self.entropy_optimizer is not None:

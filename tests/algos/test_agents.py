@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from fin_hgrpo.algos import GRPO, PPO, HybridGRPO, agent_config, make_agent
+from fin_hgrpo.algos.core import Targets
 from fin_hgrpo.algos.evaluation import allocation_path, skill
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import FinHgrpoError
@@ -118,6 +119,18 @@ def test_compile_without_a_compiler_says_so(iid, monkeypatch):
     monkeypatch.setenv("CXX", "no-such-compiler++")
     with pytest.raises(FinHgrpoError, match="no-such-compiler"):
         PPO(train, agent_config({"algorithm": "ppo", "compile": True}))
+
+
+def test_a_diverging_update_stops_with_a_clear_error_before_it_is_applied(iid, monkeypatch):
+    _, _, train, _ = iid
+    agent = GRPO(train, agent_config({"algorithm": "grpo"}))
+    before = _params(agent)
+    targets = agent.targets
+    monkeypatch.setattr(agent, "targets",
+                        lambda rollout: Targets(targets(rollout).advantages * float("inf")))
+    with pytest.raises(FinHgrpoError, match="GRPO diverged in iteration 1: non-finite"):
+        agent.train_iteration()
+    assert torch.equal(_params(agent), before)
 
 
 def test_value_based_selection_executes_the_best_scored_sample(iid):
