@@ -107,7 +107,7 @@ class Agent(ABC):
                                              requires_grad=cfg.entropy_target is not None)
         self.entropy_optimizer = (torch.optim.Adam([self.log_entropy_coef], lr=1e-3)
                                   if cfg.entropy_target is not None else None)
-        self._loss_fn = self._compiled_losses() if cfg.compile else self._losses
+        self._loss_fn = self._loss_function()
         self.normalizer = RewardNormalizer(cfg.reward_norm, cfg.reward_norm_scope,
                                            clip=cfg.reward_clip, decay=cfg.reward_ema_decay)
         self.episodes = Episodes(sim, self.reward, cfg.n_envs, horizon=cfg.horizon,
@@ -118,12 +118,15 @@ class Agent(ABC):
         self.actions_scored = 0
         self.history: list[dict[str, float]] = []
 
-    def _compiled_losses(self) -> Callable[..., dict[str, torch.Tensor]]:
-        """``_losses`` through torch.compile; on CPU, Inductor builds C++ kernels."""
-        compiler = os.environ.get("CXX", "g++")
-        if self.device.type == "cpu" and shutil.which(compiler) is None:
-            raise FinHgrpoError(f"compile = true needs a C++ compiler on CPU: {compiler!r} "
-                                "was not found (install one or set CXX)")
+    def _loss_function(self) -> Callable[..., dict[str, torch.Tensor]]:
+        """``_losses``, through torch.compile when the config asks (on CPU, Inductor
+        builds C++ kernels)."""
+        if not self.config.compile:
+            return self._losses
+        if self.device.type == "cpu" and cpp_compiler() is None:
+            raise FinHgrpoError(f"compile = true needs a C++ compiler on CPU: "
+                                f"{os.environ.get('CXX', 'g++')!r} was not found "
+                                "(install one or set CXX)")
         return torch.compile(self._losses)
 
     def __getstate__(self) -> dict:
@@ -134,7 +137,7 @@ class Agent(ABC):
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._loss_fn = self._compiled_losses() if self.config.compile else self._losses
+        self._loss_fn = self._loss_function()
 
     # ---- what subclasses supply ---------------------------------------------------------
     @abstractmethod
@@ -440,6 +443,12 @@ class Agent(ABC):
         torch.set_rng_state(state["torch_rng"])
         self.rng = _numpy_generator(state["numpy_rng"])
         self.history = list(state["history"])
+
+
+def cpp_compiler() -> str | None:
+    """The C++ compiler torch.compile's Inductor would use on CPU ($CXX, else g++), or
+    None when it is not installed."""
+    return shutil.which(os.environ.get("CXX", "g++"))
 
 
 def weight_decay_groups(params: list[nn.Parameter], weight_decay: float) -> list[dict]:

@@ -2,15 +2,13 @@
 each of the paper's extensions. Budgets are CI-sized: seconds per agent."""
 
 import io
-import os
 import pickle
-import shutil
 
 import pytest
 import torch
 
 from fin_hgrpo.algos import GRPO, PPO, HybridGRPO, agent_config, make_agent
-from fin_hgrpo.algos.core import Targets
+from fin_hgrpo.algos.core import Targets, cpp_compiler
 from fin_hgrpo.algos.evaluation import allocation_path, skill
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import FinHgrpoError
@@ -84,7 +82,7 @@ def test_a_killed_run_resumes_exactly(iid, algorithm):
     assert torch.equal(_params(resumed), _params(whole))
 
 
-needs_compiler = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None,
+needs_compiler = pytest.mark.skipif(cpp_compiler() is None,
                                     reason="torch.compile on CPU needs a C++ compiler")
 
 
