@@ -4,7 +4,7 @@ Sweeps live in ``fin_hgrpo.backtest.sweep``.
 """
 
 from fin_hgrpo.backtest.config import BacktestSpec
-from fin_hgrpo.backtest.engine import StrategyRun, rebalance_days, run_strategy
+from fin_hgrpo.backtest.engine import Position, StrategyRun, rebalance_days, run_strategy
 from fin_hgrpo.backtest.executors import Executor, LocalExecutor, RayExecutor, make_executor
 from fin_hgrpo.backtest.report import write_report, write_tearsheets
 from fin_hgrpo.backtest.results import BacktestResult, read_results
@@ -17,6 +17,7 @@ __all__ = [
     "Executor",
     "Fold",
     "LocalExecutor",
+    "Position",
     "RayExecutor",
     "StrategyRun",
     "WalkForward",

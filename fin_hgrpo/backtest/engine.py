@@ -2,8 +2,12 @@
 
 The same arithmetic as training (costs, drift of weights between rebalances, cash)
 because it is the same simulator. The portfolio starts all in cash at the close of the
-first decision day. On a rebalance day the strategy names target weights and the
-portfolio trades to them; on other days it holds what it has, drifting with prices.
+first decision day, or from a ``Position`` carried over from an earlier run (the next
+walk-forward fold starts with what the last one held). On a rebalance day the strategy
+names target weights and the portfolio trades to them, except for trades smaller than
+``min_trade`` (a no-trade band); on other days it holds what it has, drifting with
+prices. A strategy sees read-only copies of the engine's state: it cannot change what
+it is charged.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import torch
 
 from fin_hgrpo.data.synthetic import CASH
 from fin_hgrpo.envs import PortfolioSim
+from fin_hgrpo.envs.sim import apply_no_trade_band
 from fin_hgrpo.errors import FinHgrpoError
 from fin_hgrpo.strategies.base import Decision, Strategy
 
@@ -28,17 +33,27 @@ class StrategyError(FinHgrpoError):
     """A strategy returned weights the engine cannot trade to."""
 
 
+@dataclass(frozen=True)
+class Position:
+    """Weights held at the close of ``date``: the assets, then cash."""
+
+    date: pd.Timestamp
+    weights: np.ndarray
+
+
 @dataclass
 class StrategyRun:
     """What one run recorded.
 
     ``daily``: indexed by the date each return is earned (the close after the decision),
-    columns ``net_return``, ``turnover``, ``cost``; ``weights``: the portfolio held from
-    each decision day's close (target on rebalance days, drifted holdings otherwise).
+    columns ``net_return``, ``turnover`` (one-way), ``cost``; ``weights``: the portfolio
+    held from each decision day's close (target on rebalance days, drifted holdings
+    otherwise); ``end``: the holdings at the close of the last return's day.
     """
 
     daily: pd.DataFrame
     weights: pd.DataFrame
+    end: Position
 
     @property
     def wealth(self) -> pd.Series:
@@ -59,8 +74,14 @@ def rebalance_days(dates: pd.DatetimeIndex, frequency: Rebalance) -> np.ndarray:
 
 
 def run_strategy(strategy: Strategy, sim: PortfolioSim, first: int, last: int,
-                 rebalance: Rebalance = "daily") -> StrategyRun:
-    """Run ``strategy`` from decision day ``first`` to ``last`` (indices into ``sim``)."""
+                 rebalance: Rebalance = "daily", *, start: Position | None = None,
+                 min_trade: float = 0.0) -> StrategyRun:
+    """Run ``strategy`` from decision day ``first`` to ``last`` (indices into ``sim``).
+
+    ``start``: the holdings to begin with (default: all cash); held at an earlier close,
+    they drift with prices up to ``first`` without trading. ``min_trade``: assets whose
+    trade would be smaller than this share of wealth are not traded.
+    """
     if not sim.first_decision <= first <= last <= sim.last_decision:
         raise ValueError(f"days {first}..{last} are outside the decision days "
                          f"{sim.first_decision}..{sim.last_decision}")
@@ -68,17 +89,18 @@ def run_strategy(strategy: Strategy, sim: PortfolioSim, first: int, last: int,
     dates = sim.dates
     due = rebalance_days(dates[first:last + 1], rebalance)
     n = sim.n_assets
-    holdings = torch.zeros(1, n + 1, dtype=sim.dtype, device=sim.device)
-    holdings[0, -1] = 1.0
+    holdings = _starting_holdings(sim, first, start)
     held, records = [], []
     for offset, t in enumerate(range(first, last + 1)):
         day = torch.tensor([t], device=sim.device)
         if due[offset]:
-            decision = Decision(dates[t], prices.iloc[:t + 1], holdings[0].numpy(force=True),
+            current = holdings[0].numpy(force=True).copy()
+            current.flags.writeable = False
+            decision = Decision(dates[t], prices.iloc[:t + 1], current,
                                 lambda day=day: sim.observe(day))
-            target = _checked(strategy.weights(decision), strategy.name, dates[t], n)
-            target = sim.constrain(torch.as_tensor(target, dtype=sim.dtype,
-                                                   device=sim.device)[None])
+            target = _checked(_ask(strategy, decision), strategy.name, dates[t], n)
+            target = torch.as_tensor(target, dtype=sim.dtype, device=sim.device)[None]
+            target = sim.constrain(apply_no_trade_band(holdings, target, min_trade))
         else:
             target = holdings
         scored = sim.score(day, holdings, target[:, None, :])
@@ -90,7 +112,35 @@ def run_strategy(strategy: Strategy, sim: PortfolioSim, first: int, last: int,
                          index=dates[first + 1:last + 2])
     weights = pd.DataFrame(torch.stack(held).numpy(force=True), index=dates[first:last + 1],
                            columns=[*sim.panel.tickers, CASH])
-    return StrategyRun(daily.rename_axis("date"), weights.rename_axis("date"))
+    end = Position(dates[last + 1], holdings[0].numpy(force=True).copy())
+    return StrategyRun(daily.rename_axis("date"), weights.rename_axis("date"), end)
+
+
+def _starting_holdings(sim: PortfolioSim, first: int, start: Position | None) -> torch.Tensor:
+    """All cash, or ``start``'s weights drifted from its close to the close of ``first``."""
+    holdings = torch.zeros(1, sim.n_weights, dtype=sim.dtype, device=sim.device)
+    if start is None:
+        holdings[0, -1] = 1.0
+        return holdings
+    since = sim.day(start.date)
+    if since > first or sim.dates[since] != pd.Timestamp(start.date):
+        raise ValueError(f"holdings of {pd.Timestamp(start.date).date()} cannot start a run "
+                         f"on {sim.dates[first].date()}")
+    holdings[0] = torch.as_tensor(start.weights, dtype=sim.dtype, device=sim.device)
+    grown = holdings * sim.relatives[since:first].prod(0)
+    return grown / grown.sum()
+
+
+def _ask(strategy: Strategy, decision: Decision) -> object:
+    """The strategy's target; an attempt to edit the decision is named as such."""
+    try:
+        return strategy.weights(decision)
+    except ValueError as exc:
+        if "read-only" not in str(exc):
+            raise
+        raise StrategyError(f"strategy {strategy.name!r} on {decision.date.date()}: "
+                            f"decision.holdings is read-only (edit a copy: "
+                            f"decision.holdings.copy())") from exc
 
 
 def _checked(weights: object, name: str, date: pd.Timestamp, n_assets: int) -> np.ndarray:

@@ -1,16 +1,20 @@
 """Risk metrics of daily net returns, one function each, with quantstats' definitions.
 
-Where quantstats defines the same quantity the formula here is its formula (risk-free
-rate 0, 252 periods a year) and the tests check agreement to 1e-8: ``cagr`` (years =
+Where quantstats defines the same quantity the formula here is its formula (252 periods
+a year) and the tests check agreement to 1e-8: ``cagr`` (years =
 days / 252), ``volatility``, ``sharpe``, ``sortino`` (downside deviation over all
 days), ``max_drawdown`` (from a starting wealth of 1), ``calmar``, ``skew``,
 ``kurtosis`` (excess), ``cvar_95`` (quantstats' historical method), ``hit_rate``
 (quantstats' ``win_rate``: share of positive days among non-zero ones), ``beta`` and
 ``alpha`` (``greeks``), ``psr`` (``probabilistic_sharpe_ratio`` against 0).
 ``information_ratio`` is quantstats' annualised by sqrt(252). ``var_95`` is the
-historical 5% quantile (quantstats' own VaR is parametric). The rest follow their
-papers: the deflated Sharpe ratio (Bailey and Lopez de Prado, 2014) and a paired
-moving-block bootstrap of a Sharpe difference.
+historical 5% quantile (quantstats' own VaR is parametric). The deflated Sharpe ratio
+follows Bailey and Lopez de Prado (2014); the interval on a Sharpe difference is in
+``inference``.
+
+Sharpe, Sortino, PSR and DSR are measured on returns in excess of the cash rate ``rf``
+(per period, as the env's ``cash_rate``): riskless carry is not a premium. quantstats
+takes an annual rate; given ``(1 + rf) ** 252 - 1`` it agrees.
 """
 
 from __future__ import annotations
@@ -33,13 +37,15 @@ def volatility(returns: pd.Series) -> float:
     return float(returns.std(ddof=1) * np.sqrt(PERIODS))
 
 
-def sharpe(returns: pd.Series, annualize: bool = True) -> float:
-    ratio = _ratio(returns.mean(), returns.std(ddof=1))
+def sharpe(returns: pd.Series, annualize: bool = True, rf: float = 0.0) -> float:
+    """Mean over standard deviation of the returns in excess of ``rf`` (NaN if flat)."""
+    excess = returns - rf
+    ratio = _ratio(excess.mean(), excess.std(ddof=1))
     return ratio * np.sqrt(PERIODS) if annualize else ratio
 
 
-def sortino(returns: pd.Series) -> float:
-    values = returns.to_numpy()
+def sortino(returns: pd.Series, rf: float = 0.0) -> float:
+    values = returns.to_numpy() - rf
     downside = np.sqrt(np.sum(values[values < 0] ** 2) / len(values))
     return _ratio(values.mean(), downside) * np.sqrt(PERIODS)
 
@@ -96,57 +102,39 @@ def information_ratio(returns: pd.Series, benchmark: pd.Series) -> float:
     return _ratio(active.mean(), active.std(ddof=1)) * np.sqrt(PERIODS)
 
 
-def psr(returns: pd.Series, threshold: float = 0.0) -> float:
+def psr(returns: pd.Series, threshold: float = 0.0, rf: float = 0.0) -> float:
     """Probabilistic Sharpe ratio: P(true daily Sharpe > ``threshold``), given skew and
     kurtosis of the sample (Bailey and Lopez de Prado, 2012)."""
-    sr = sharpe(returns, annualize=False)
+    sr = sharpe(returns, annualize=False, rf=rf)
     skewness, kurt = returns.skew(), returns.kurtosis() + 3.0
     sigma = np.sqrt((1.0 - skewness * sr + (kurt - 1.0) / 4.0 * sr**2) / (len(returns) - 1))
     return float(stats.norm.cdf((sr - threshold) / sigma))
 
 
-def expected_max_sharpe(daily_sharpes: np.ndarray) -> float:
+def expected_max_sharpe(daily_sharpes: np.ndarray, n_trials: int | None = None) -> float:
     """The daily Sharpe the best of N independent tries reaches by luck alone.
 
     sqrt(V[SR]) * ((1 - g) * Z^-1(1 - 1/N) + g * Z^-1(1 - 1/(N e))), g Euler's constant;
-    0 for a single try.
+    0 for a single try. V[SR] is the variance of the finite ``daily_sharpes`` (a flat
+    series has none); N is ``n_trials`` when given (every configuration tried, shown or
+    not), else the number of finite Sharpes.
     """
-    n = len(daily_sharpes)
-    if n < 2:
+    finite = np.asarray(daily_sharpes, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    n = len(finite) if n_trials is None else n_trials
+    if n < 2 or len(finite) < 2:
         return 0.0
-    spread = np.std(daily_sharpes, ddof=1)
+    spread = np.std(finite, ddof=1)
     return float(spread * ((1 - EULER_GAMMA) * stats.norm.ppf(1 - 1 / n)
                            + EULER_GAMMA * stats.norm.ppf(1 - 1 / (n * np.e))))
 
 
-def dsr(returns: pd.Series, daily_sharpes: np.ndarray) -> float:
+def dsr(returns: pd.Series, daily_sharpes: np.ndarray, n_trials: int | None = None,
+        rf: float = 0.0) -> float:
     """Deflated Sharpe ratio: the PSR against the best Sharpe expected from all the
-    strategies tried (``daily_sharpes``, one per try) by luck alone."""
-    return psr(returns, threshold=expected_max_sharpe(np.asarray(daily_sharpes)))
-
-
-def sharpe_difference_ci(returns: pd.Series, baseline: pd.Series, *, resamples: int = 2000,
-                         block: int = 20, level: float = 0.95,
-                         seed: int = 0) -> tuple[float, float, float]:
-    """Annualised Sharpe(returns) - Sharpe(baseline) with a bootstrap confidence interval.
-
-    Moving-block bootstrap (blocks of ``block`` days keep short-range dependence), the
-    same resampled days for both series (paired). Returns (difference, low, high).
-    """
-    a, b = returns.to_numpy(), baseline.to_numpy()
-    n = len(a)
-    rng = np.random.default_rng(seed)
-    starts = rng.integers(0, n - block + 1, size=(resamples, -(-n // block)))
-    index = (starts[:, :, None] + np.arange(block)).reshape(resamples, -1)[:, :n]
-
-    def sharpes(x: np.ndarray) -> np.ndarray:
-        sample = x[index]
-        return sample.mean(1) / sample.std(1, ddof=1) * np.sqrt(PERIODS)
-
-    diffs = sharpes(a) - sharpes(b)
-    tail = (1.0 - level) / 2
-    low, high = np.quantile(diffs, [tail, 1.0 - tail])
-    return sharpe(returns) - sharpe(baseline), float(low), float(high)
+    strategies tried (``daily_sharpes``, one per try; ``n_trials`` of them if given)
+    by luck alone."""
+    return psr(returns, threshold=expected_max_sharpe(daily_sharpes, n_trials), rf=rf)
 
 
 def _ratio(numerator: float, denominator: float) -> float:

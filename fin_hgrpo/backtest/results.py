@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fin_hgrpo.backtest import metrics
+from fin_hgrpo.backtest.inference import sharpe_difference
 from fin_hgrpo.backtest.walkforward import Fold
 from fin_hgrpo.errors import SpecError
 
@@ -94,9 +95,10 @@ def strategy_metrics(returns: pd.DataFrame, turnover: pd.DataFrame, benchmark: s
         rows = {}
         for name in returns:
             both = pd.concat([returns[name], returns[baseline]], axis=1).dropna()
-            diff, low, high = metrics.sharpe_difference_ci(both.iloc[:, 0], both.iloc[:, 1])
-            rows[name] = {"sharpe_vs_baseline": diff, "sharpe_vs_baseline_low": low,
-                          "sharpe_vs_baseline_high": high}
+            interval = sharpe_difference(both.iloc[:, 0], both.iloc[:, 1])
+            rows[name] = {"sharpe_vs_baseline": interval.difference,
+                          "sharpe_vs_baseline_low": interval.low,
+                          "sharpe_vs_baseline_high": interval.high}
         table = table.join(pd.DataFrame.from_dict(rows, orient="index"))
     return table
 

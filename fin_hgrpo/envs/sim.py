@@ -5,11 +5,17 @@ day t the portfolio holds ``w_prev`` (yesterday's target, drifted by today's pri
 trades to a target ``w``, paying a proportional cost on the traded value, and holds
 ``w`` until the close of t+1:
 
-    turnover = sum_i |w_i - w_prev_i|               (assets only; cash moves for free)
-    cost     = sum_i max(c_i |w_i - w_prev_i|, m)   (m applies to assets traded at all)
+    turnover = 1/2 sum_i |w_i - w_prev_i|           (one-way: over the assets and cash)
+    cost     = sum_i max(c_i |w_i - w_prev_i|, m)   (assets; m applies to trades > 1e-6)
     net      = (1 - cost) * (w . X_{t+1}) - 1       X: price relatives, cash 1 + r_f
     log      = log(1 + net)
     w_next   = w * X_{t+1} / (w . X_{t+1})          (holdings drifted to the next close)
+
+Turnover is one-way: the share of the portfolio that changed hands, which is the value
+bought and also the value sold (cash counts as a position, so an entry from cash is 1
+and a full switch from one asset to another is 1, not 2). Costs are charged on each
+asset's traded value; cash trades free. The minimum fee ``m`` applies to assets traded
+by more than 1e-6 of wealth: smaller differences are rounding, not trades.
 
 A price-taker does not move prices, so ``X_{t+1}`` is the same for every candidate:
 ``score`` evaluates any number of candidate targets per state in one batched call.
@@ -31,7 +37,7 @@ ActionTransform = Literal["softmax", "normalize"]
 _NORMALIZE_MIN_PERIODS = 20
 _FEATURE_CLIP = 10.0  # standardised features beyond 10 sd are clipped
 _RAW_FEATURE_CLIP = 1e6
-_TRADE_EPS = 1e-12
+MIN_FEE_TRADE = 1e-6  # the minimum fee applies to trades above this share of wealth
 
 
 class Scored(NamedTuple):
@@ -193,21 +199,45 @@ class PortfolioSim:
         assets, held = candidates[..., :n], w_prev[:, None, :n]
         if self.min_cost == 0 and self._uniform_cost:
             # L1 distance without materialising the (B, N, A) differences
-            turnover = torch.cdist(assets, held, p=1).squeeze(-1)
-            cost = turnover * self.cost_rate[0]
+            traded = torch.cdist(assets, held, p=1).squeeze(-1)
+            cost = traded * self.cost_rate[0]
         else:
-            traded = (assets - held).abs_()
-            turnover = traded.sum(-1)
-            per_asset = traded * self.cost_rate
+            per_traded = (assets - held).abs_()
+            traded = per_traded.sum(-1)
+            per_asset = per_traded * self.cost_rate
             if self.min_cost > 0:
-                per_asset = torch.where(traded > _TRADE_EPS,
+                per_asset = torch.where(per_traded > MIN_FEE_TRADE,
                                         per_asset.clamp(min=self.min_cost), per_asset)
             cost = per_asset.sum(-1)
+        turnover = (candidates[..., n] - w_prev[:, None, n]).abs_().add_(traded).mul_(0.5)
         gross = torch.bmm(candidates, relatives[..., None]).squeeze(-1)  # (B, N)
         factor = (1.0 - cost).mul_(gross)
         holdings = candidates * relatives[:, None, :]
         holdings /= gross[..., None]
         return Scored(turnover, cost, factor - 1.0, torch.log(factor), holdings)
+
+
+def apply_no_trade_band(held: torch.Tensor, target: torch.Tensor, band: float) -> torch.Tensor:
+    """The target with every asset whose trade would be smaller than ``band`` (a share
+    of wealth) left where it is held; the assets still traded and cash absorb the
+    difference in proportion to their targets, so the weights still sum to one.
+
+    ``held``, ``target``: (..., A+1), the assets then cash.
+    """
+    if band <= 0:
+        return target
+    n = target.shape[-1] - 1
+    keep = torch.zeros_like(target, dtype=torch.bool)
+    keep[..., :n] = (target[..., :n] - held[..., :n]).abs() < band
+    kept = torch.where(keep, held, 0.0)
+    moving = torch.where(keep, 0.0, target)
+    room = 1.0 - kept.sum(-1, keepdim=True)
+    total = moving.sum(-1, keepdim=True)
+    cash = torch.zeros_like(target)
+    cash[..., n] = 1.0
+    # nothing left to move (all target weight was on kept assets): the room goes to cash
+    moving = torch.where(total > 0, moving * room / total.clamp(min=1e-300), cash * room)
+    return kept + moving
 
 
 def project_capped_simplex(values: torch.Tensor, caps: torch.Tensor,

@@ -25,7 +25,8 @@ class Decision:
     """What a strategy knows at the close of ``date``.
 
     ``prices``: adjusted closes, dates x tickers, up to and including ``date``;
-    ``holdings``: current weights, the assets in ``prices``' column order then cash.
+    ``holdings``: current weights, the assets in ``prices``' column order then cash, a
+    read-only copy (the engine's own state cannot be edited from here).
     """
 
     date: pd.Timestamp
@@ -39,7 +40,7 @@ class Decision:
 
     def observation(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The agents' view: feature window (1, window, A, F) and holdings (1, A+1)."""
-        return self._observe(), torch.as_tensor(self.holdings)[None]
+        return self._observe(), torch.tensor(self.holdings)[None]
 
     def returns(self, days: int) -> pd.DataFrame:
         """Simple returns of the last ``days`` days (fewer early in the history)."""

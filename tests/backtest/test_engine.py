@@ -28,7 +28,8 @@ def test_equal_weight_by_hand():
     traded = 2 * (0.55 / 1.05 - 0.5)
     second = (1 - 0.001 * traded) * 1.0 - 1
     assert run.daily["net_return"].iloc[:2].tolist() == pytest.approx([first, second], abs=1e-15)
-    assert run.daily["turnover"].iloc[:2].tolist() == pytest.approx([1.0, traded])
+    # one-way turnover: the entry from cash is 1; then half of what moved between A and B
+    assert run.daily["turnover"].iloc[:2].tolist() == pytest.approx([1.0, traded / 2])
     assert list(run.daily.index) == list(sim.dates[2:5])  # earned at the next close
     assert list(run.weights.index) == list(sim.dates[1:4])  # decided at the close
     assert run.weights.columns.tolist() == ["A", "B", "cash"]
@@ -109,3 +110,55 @@ def test_backtest_and_env_episode_give_the_same_wealth():
     assert terminated
     np.testing.assert_allclose(run.wealth.to_numpy(), wealth, rtol=0, atol=1e-9)
     assert list(run.wealth.index) == list(pd.DatetimeIndex(dates))
+
+
+class _EditsHoldings(Strategy):
+    """1/N monthly, but writes 1/N into ``decision.holdings`` first (the review's M6)."""
+
+    name = "edits_holdings"
+
+    def __init__(self, copy_first: bool) -> None:
+        self.copy_first = copy_first
+
+    def weights(self, decision):
+        held = decision.holdings.copy() if self.copy_first else decision.holdings
+        held[:-1] = 1.0 / (len(held) - 1)
+        held[-1] = 0.0
+        return held
+
+
+def test_a_strategy_cannot_erase_its_costs_by_editing_the_decision():
+    sim = tiny_sim()
+    honest = run_strategy(EqualWeight(), sim, 1, 3)
+    edited = run_strategy(_EditsHoldings(copy_first=True), sim, 1, 3)
+    pd.testing.assert_frame_equal(edited.daily, honest.daily)
+    assert edited.daily["cost"].sum() > 0
+    with pytest.raises(StrategyError, match="'edits_holdings' on 2024-01-02: decision.holdings "
+                                            "is read-only"):
+        run_strategy(_EditsHoldings(copy_first=False), sim, 1, 3)
+
+
+def test_a_run_continues_from_the_holdings_another_ended_with():
+    """Two runs back to back hold, trade and earn what one run over both does: no
+    liquidation and re-entry at the seam."""
+    sim = tiny_sim()
+    whole = run_strategy(BuyAndHold(), sim, 1, 3)
+    head = run_strategy(BuyAndHold(), sim, 1, 1)
+    tail = run_strategy(BuyAndHold(), sim, 2, 3, start=head.end)
+    pd.testing.assert_frame_equal(pd.concat([head.daily, tail.daily]), whole.daily)
+    assert tail.daily["turnover"].tolist() == [0.0, 0.0]  # bought once per backtest
+    # across a gap the holdings drift with prices, untraded
+    gap = run_strategy(BuyAndHold(), sim, 3, 3, start=head.end)
+    np.testing.assert_allclose(gap.weights.iloc[0], whole.weights.iloc[2], atol=1e-15)
+    with pytest.raises(ValueError, match="cannot start a run"):
+        run_strategy(BuyAndHold(), sim, 1, 1, start=tail.end)
+
+
+def test_no_trade_band_skips_small_trades():
+    sim = tiny_sim()
+    # after day 1, drift moves A/B to 0.524/0.476: a 2.4% trade back to 1/N
+    banded = run_strategy(EqualWeight(), sim, 1, 3, min_trade=0.03)
+    plain = run_strategy(EqualWeight(), sim, 1, 3)
+    assert banded.daily["turnover"].iloc[0] == pytest.approx(1.0)  # the entry is large
+    assert banded.daily["turnover"].iloc[1] == 0.0 < plain.daily["turnover"].iloc[1]
+    np.testing.assert_allclose(banded.weights.iloc[1, :2], [0.55 / 1.05, 0.5 / 1.05])

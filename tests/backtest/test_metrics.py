@@ -79,18 +79,6 @@ def test_deflated_sharpe_counts_the_tries():
     assert metrics.dsr(r, sharpes) == pytest.approx(metrics.psr(r, threshold))
 
 
-def test_bootstrap_interval_covers_the_difference_and_is_seeded():
-    rng = np.random.default_rng(3)
-    base = pd.Series(0.0003 + 0.01 * rng.standard_normal(750))
-    better = base + 0.0005
-    diff, low, high = metrics.sharpe_difference_ci(better, base)
-    assert low < diff < high
-    assert low > 0  # a constant daily edge with the same noise is significant
-    assert metrics.sharpe_difference_ci(better, base) == (diff, low, high)
-    same = metrics.sharpe_difference_ci(base, base)
-    assert same == (0.0, 0.0, 0.0)
-
-
 def test_summary_table(pair):
     strategy, bench = pair
     frame = pd.DataFrame({"s": strategy, "benchmark": bench})
@@ -104,3 +92,36 @@ def test_summary_table(pair):
     for column in ("cagr", "volatility", "sharpe", "sortino", "calmar", "max_drawdown",
                    "var_95", "cvar_95", "turnover", "psr", "dsr"):
         assert column in table
+
+
+def test_excess_sharpe_and_sortino_agree_with_quantstats_given_the_same_cash_rate(pair):
+    strategy, _ = pair
+    daily_rf = 0.0001  # the env's cash_rate is daily; quantstats takes an annual rate
+    annual = (1 + daily_rf) ** 252 - 1
+    assert metrics.sharpe(strategy, rf=daily_rf) == pytest.approx(
+        float(qs.stats.sharpe(strategy, rf=annual, periods=252)), rel=TOL)
+    assert metrics.sortino(strategy, rf=daily_rf) == pytest.approx(
+        float(qs.stats.sortino(strategy, rf=annual, periods=252)), rel=TOL)
+    assert metrics.sharpe(strategy, rf=daily_rf) < metrics.sharpe(strategy)
+
+
+def test_cash_has_no_excess_sharpe_when_it_earns_the_cash_rate():
+    cash = pd.Series(np.full(300, 0.0001))
+    noise = pd.Series(0.0001 + 1e-4 * np.random.default_rng(0).standard_normal(300))
+    # riskless carry is not a premium: excess mean 0, the Sharpe is not inflated
+    assert metrics.sharpe(noise, rf=0.0001) == pytest.approx(
+        metrics.sharpe(noise - 0.0001), rel=1e-12)
+    assert np.isnan(metrics.sharpe(cash, rf=0.0001))
+
+
+def test_deflated_sharpe_ignores_degenerate_trials_and_takes_an_explicit_count():
+    rng = np.random.default_rng(2)
+    a = pd.Series(0.0006 + 0.01 * rng.standard_normal(800))
+    b = pd.Series(0.0002 + 0.01 * rng.standard_normal(800))
+    cash = pd.Series(np.zeros(800))
+    sharpes = np.array([metrics.sharpe(x, annualize=False) for x in (a, b, cash)])
+    assert np.isnan(sharpes[-1])
+    assert metrics.dsr(a, sharpes) == pytest.approx(metrics.dsr(a, sharpes[:2]))
+    # an explicit number of trials: 50 tries with the observed spread deflate more than 2
+    assert metrics.dsr(a, sharpes, n_trials=50) < metrics.dsr(a, sharpes)
+    assert metrics.expected_max_sharpe(sharpes[:2], n_trials=1) == 0.0

@@ -8,6 +8,7 @@ from hypothesis.extra.numpy import arrays
 
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.envs import PortfolioSim, project_capped_simplex
+from fin_hgrpo.envs.sim import apply_no_trade_band
 from fin_hgrpo.errors import DataError
 from tests.conftest import prices_and_perturbed
 from tests.envs.conftest import TINY_FEATURES, tiny_sim
@@ -23,7 +24,8 @@ def _score(sim, w_prev, *targets):
 def test_two_asset_rebalance_by_hand(sim):
     """From (0.2, 0.3, cash 0.5) to (0.5, 0.25, 0.25); A +10%, B flat; 10 bps."""
     out = _score(sim, [0.2, 0.3, 0.5], [0.5, 0.25, 0.25])
-    assert out.turnover.item() == pytest.approx(0.35, abs=1e-15)
+    # one-way: 0.3 bought (A), 0.3 sold (0.05 of B, 0.25 of cash); costs on 0.35 traded
+    assert out.turnover.item() == pytest.approx(0.3, abs=1e-15)
     assert out.cost.item() == pytest.approx(0.00035, abs=1e-15)
     assert out.net_return.item() == pytest.approx(0.9996500 * 1.05 - 1, abs=1e-15)
     assert out.log_return.item() == pytest.approx(np.log(0.99965 * 1.05), abs=1e-15)
@@ -38,6 +40,9 @@ def test_per_asset_costs_minimum_fee_and_cash_rate():
     assert out.cost.item() == pytest.approx(0.0006, abs=1e-15)
     out = _score(sim, [0.2, 0.3, 0.5], [0.201, 0.3, 0.499])
     assert out.cost.item() == pytest.approx(0.0005, abs=1e-15)  # the minimum fee binds
+    # a difference of rounding size is not a trade: no minimum fee on it
+    out = _score(sim, [0.2, 0.3, 0.5], [0.2 + 1e-9, 0.3, 0.5 - 1e-9])
+    assert out.cost.item() == pytest.approx(1e-9 * 0.001, abs=1e-18)
     cash = _score(sim, [0.0, 0.0, 1.0], [0.0, 0.0, 1.0])
     assert cash.net_return.item() == pytest.approx(0.0001, abs=1e-15)
 
@@ -118,3 +123,27 @@ def test_observations_up_to_t_ignore_every_later_price(t, seed):
 def test_float32_for_training_and_float64_for_backtests(sim):
     fast = tiny_sim(dtype=torch.float32)
     assert fast.relatives.dtype == torch.float32 and sim.relatives.dtype == torch.float64
+
+
+def test_turnover_is_one_way():
+    sim = tiny_sim()
+    switch = _score(sim, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
+    entry = _score(sim, [0.0, 0.0, 1.0], [0.5, 0.5, 0.0])
+    assert switch.turnover.item() == pytest.approx(1.0)  # all of A sold, all of B bought
+    assert switch.cost.item() == pytest.approx(0.002)  # both legs pay 10 bps
+    assert entry.turnover.item() == pytest.approx(1.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**16), band=st.sampled_from([0.0, 0.01, 0.05, 0.2]))
+def test_no_trade_band_keeps_small_trades_and_stays_on_the_simplex(seed, band):
+    rng = np.random.default_rng(seed)
+    held = torch.tensor(rng.dirichlet(np.ones(5), 4))
+    target = torch.tensor(rng.dirichlet(np.ones(5) * 0.5, 4))
+    banded = apply_no_trade_band(held, target, band)
+    assert torch.all(banded >= -1e-12)
+    torch.testing.assert_close(banded.sum(-1), torch.ones(4, dtype=torch.float64))
+    small = (target[:, :4] - held[:, :4]).abs() < band
+    torch.testing.assert_close(banded[:, :4][small], held[:, :4][small])
+    if band == 0:
+        torch.testing.assert_close(banded, target)
