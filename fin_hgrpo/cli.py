@@ -82,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
                           help="fewer folds and training steps (the spec's [quick] table)")
     backtest.add_argument("--no-tearsheets", action="store_true",
                           help="skip the quantstats tearsheets")
+    backtest.add_argument("--seeds", type=_seed_list,
+                          help="the agents' seeds instead of the spec's: 0-4 or 0,3,7")
     backtest.set_defaults(run=_backtest)
 
     sweep = commands.add_parser("sweep", parents=[common, scaling],
@@ -170,6 +172,21 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seed_list(text: str) -> list[int]:
+    """``0-4`` (inclusive) or ``0,3,7``."""
+    try:
+        if "-" in text:
+            first, last = (int(v) for v in text.split("-"))
+            seeds = list(range(first, last + 1))
+        else:
+            seeds = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds are 0-4 or 0,3,7, got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct and at least one: {text!r}")
+    return seeds
+
+
 def _executor(args: argparse.Namespace):
     """The executor the options ask for, or None for the spec's own."""
     from fin_hgrpo.backtest.executors import make_executor
@@ -187,12 +204,15 @@ def _backtest(args: argparse.Namespace) -> int:
     from fin_hgrpo.backtest.checkpoints import finished_tasks
 
     spec = BacktestSpec.load(args.spec)
+    if args.seeds is not None:
+        spec = spec.model_copy(update={"seeds": args.seeds})
     out = args.out or f"backtests/results/{spec.name}" + ("-quick" if args.quick else "")
     with finished_tasks(out) as checkpoint:
         result = run_backtest(spec, quick=args.quick, workers=args.workers,
                               executor=_executor(args), checkpoint=checkpoint)
         save_backtest(result, out, tearsheets=spec.tearsheets and not args.no_tearsheets)
-    shown = result.metrics[["cagr", "volatility", "sharpe", "max_drawdown", "turnover", "dsr"]]
+    shown = result.metrics[["cagr", "volatility", "sharpe", "sharpe_seed_std", "max_drawdown",
+                            "turnover", "sharpe_vs_baseline"]]
     print(shown.sort_values("sharpe", ascending=False).to_string(float_format="{:.3f}".format))
     for error in result.errors:
         print(f"failed: {error.splitlines()[0]} (traceback in {out}/errors.txt)")

@@ -55,6 +55,9 @@ class BacktestSpec(_Spec):
     strategies: list[StrategySpec] = Field(min_length=1)
     seeds: list[int] = Field(default=[0], min_length=1)  # agents run once per seed
     rebalance: Rebalance = "daily"
+    min_trade: float = Field(default=0.0, ge=0.0, lt=1.0)  # no-trade band, share of wealth
+    dsr_trials: int | None = Field(default=None, ge=1)  # configurations tried, shown or not
+    # (default: the strategies in this run)
     benchmark: str | None = "benchmark"  # strategy that beta, alpha and IR refer to
     baseline: str | None = "equal_weight"  # strategy the significance figures compare with
     workers: int | None = Field(default=None, ge=1)  # default: the machine's cores
@@ -100,6 +103,10 @@ class BacktestSpec(_Spec):
             if wanted is not None and wanted not in names:
                 raise SpecError(f"{source}: key {key}: no strategy named {wanted!r} "
                                 f"(strategies: {', '.join(names)})")
+            if wanted is not None and isinstance(self.strategies[names.index(wanted)],
+                                                 AgentStrategySpec):
+                raise SpecError(f"{source}: key {key}: {wanted!r} is an agent, whose seeds "
+                                f"are several series; name a classical strategy")
         try:
             self.walk_forward.splitter()
         except SpecError as exc:

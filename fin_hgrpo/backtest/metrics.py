@@ -142,21 +142,27 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 
 def summarize(returns: pd.DataFrame, *, turnover: pd.DataFrame | None = None,
-              benchmark: str | None = None) -> pd.DataFrame:
-    """One row of metrics per strategy (a column of ``returns``: daily net returns).
+              benchmark: pd.Series | None = None, rf: float = 0.0,
+              trial_sharpes: np.ndarray | None = None,
+              n_trials: int | None = None) -> pd.DataFrame:
+    """One row of metrics per column of ``returns`` (daily net returns).
 
-    ``turnover``: daily one-way turnover per strategy (its annualised mean is reported);
-    ``benchmark``: the column that beta, alpha and the information ratio refer to. The
-    deflated Sharpe ratio counts every column as one strategy tried. A column with gaps
-    (a strategy that failed in a fold) is measured on the days it has.
+    ``turnover``: daily one-way turnover per column (its annualised mean is reported);
+    ``benchmark``: the returns beta, alpha and the information ratio refer to; ``rf``:
+    the cash rate per day. The deflated Sharpe ratio counts ``trial_sharpes`` (daily,
+    one per strategy tried; default: one per column) as the tries, ``n_trials`` of them
+    if given. A column with gaps (a strategy that failed in a fold) is measured on the
+    days it has.
     """
-    daily_sharpes = np.array([sharpe(returns[c].dropna(), annualize=False) for c in returns])
+    if trial_sharpes is None:
+        trial_sharpes = np.array([sharpe(returns[c].dropna(), annualize=False, rf=rf)
+                                  for c in returns])
     rows = {}
     for name in returns:
         r = returns[name].dropna()
         row = {
-            "cagr": cagr(r), "volatility": volatility(r), "sharpe": sharpe(r),
-            "sortino": sortino(r), "calmar": calmar(r), "max_drawdown": max_drawdown(r),
+            "cagr": cagr(r), "volatility": volatility(r), "sharpe": sharpe(r, rf=rf),
+            "sortino": sortino(r, rf=rf), "calmar": calmar(r), "max_drawdown": max_drawdown(r),
             "max_drawdown_days": max_drawdown_days(r), "var_95": var_95(r),
             "cvar_95": cvar_95(r), "skew": float(r.skew()), "kurtosis": float(r.kurtosis()),
             "hit_rate": hit_rate(r),
@@ -164,10 +170,10 @@ def summarize(returns: pd.DataFrame, *, turnover: pd.DataFrame | None = None,
             if turnover is not None and name in turnover else float("nan"),
         }
         if benchmark is not None:
-            both = pd.concat([r, returns[benchmark]], axis=1, join="inner").dropna()
+            both = pd.concat([r, benchmark], axis=1, join="inner").dropna()
             beta, alpha = greeks(both.iloc[:, 0], both.iloc[:, 1])
             row |= {"beta": beta, "alpha": alpha,
                     "information_ratio": information_ratio(both.iloc[:, 0], both.iloc[:, 1])}
-        row |= {"psr": psr(r), "dsr": dsr(r, daily_sharpes)}
+        row |= {"psr": psr(r, rf=rf), "dsr": dsr(r, trial_sharpes, n_trials, rf=rf)}
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("strategy")

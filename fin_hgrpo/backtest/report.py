@@ -1,14 +1,16 @@
 """The report of a backtest: plots, one self-contained HTML page, quantstats tearsheets.
 
 Everything here reads the result files (``results.read_results``), so ``fin-hgrpo
-report DIR`` rebuilds the page from the CSVs alone.
+report DIR`` rebuilds the page from the CSVs alone. The page opens with a verdict
+written from the numbers, then a summary narrow enough to read (the rest of the metrics
+stay in ``metrics.csv`` and ``seeds.csv``). In the charts the agents (with the band of
+their seeds), the baseline, the benchmark and the best classical strategy stand out;
+the other strategies recede in grey.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import html
 import io
 import warnings
 from pathlib import Path
@@ -22,12 +24,13 @@ import pandas as pd  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 
 from fin_hgrpo.backtest.metrics import PERIODS, drawdown  # noqa: E402
+from fin_hgrpo.backtest.report_page import page  # noqa: E402
 from fin_hgrpo.backtest.results import BacktestResult, read_results  # noqa: E402
 from fin_hgrpo.io import atomic_write, atomic_write_text  # noqa: E402
 
-AGENTS = ("hybrid_grpo", "ppo", "grpo")
 ROLLING_DAYS = 126
-_PERCENT = {"cagr", "volatility", "max_drawdown", "var_95", "cvar_95", "alpha", "hit_rate"}
+_AGENT_COLOURS = ["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:pink",
+                  "tab:olive", "tab:cyan"]
 
 
 def write_report(folder: str | Path) -> Path:
@@ -35,8 +38,8 @@ def write_report(folder: str | Path) -> Path:
     folder = Path(folder)
     result = read_results(folder)
     figures = {name: draw(result) for name, draw in _FIGURES.items()}
-    figures |= {f"weights_{name}": _weights_figure(name, frame)
-                for name, frame in result.weights.items()}
+    figures |= {f"weights_{run}": _weights_figure(label, result.weights[run])
+                for run, label in _weights_shown(result).items()}
     images = {}
     for name, fig in figures.items():
         if fig is None:
@@ -47,7 +50,7 @@ def write_report(folder: str | Path) -> Path:
         images[name] = buffer.getvalue()
         atomic_write(folder / "plots" / f"{name}.png",
                      lambda tmp, data=images[name]: tmp.write_bytes(data))
-    return atomic_write_text(folder / "report.html", _page(result, images, folder))
+    return atomic_write_text(folder / "report.html", page(result, images, folder))
 
 
 def write_tearsheets(folder: str | Path) -> list[Path]:
@@ -88,42 +91,97 @@ def _alias_missing_fonts() -> None:
 
 
 # ---- figures --------------------------------------------------------------------------------
-def _style(name: str) -> dict:
-    if name in AGENTS or name.split("_seed")[0] in AGENTS:
-        return {"linewidth": 2.0}
-    if name in ("equal_weight", "benchmark"):
-        return {"linewidth": 1.6, "linestyle": "--"}
-    return {"linewidth": 1.0, "alpha": 0.8}
+def _styles(result: BacktestResult) -> dict[str, dict]:
+    """How each strategy is drawn: agents in colour and thick, the baseline black and
+    the benchmark grey (dashed), the best other classical strategy green, the rest faint."""
+    info, table = result.info, result.metrics
+    trained = result.agents()
+    styles = {name: {"color": "0.72", "linewidth": 0.9, "zorder": 1} for name in table.index}
+    classical = [n for n in table.sort_values("sharpe", ascending=False).index
+                 if n not in trained and n not in (info.get("baseline"), info.get("benchmark"))]
+    if classical:
+        styles[classical[0]] = {"color": "tab:green", "linewidth": 1.8, "zorder": 3}
+    for i, name in enumerate(trained):
+        styles[name] = {"color": _AGENT_COLOURS[i % len(_AGENT_COLOURS)], "linewidth": 2.0,
+                        "zorder": 4}
+    for key, colour in (("baseline", "black"), ("benchmark", "0.45")):
+        if info.get(key) in styles:
+            styles[info[key]] = {"color": colour, "linewidth": 1.6, "linestyle": "--",
+                                 "zorder": 2}
+    return styles
 
 
-def _lines(frame: pd.DataFrame, title: str, ylabel: str, log: bool = False):
-    fig, ax = plt.subplots(figsize=(11, 4.2))
-    for name in frame:
-        ax.plot(frame.index, frame[name], label=name, **_style(name))
+def _by_strategy(result: BacktestResult, per_run) -> dict[str, pd.DataFrame]:
+    """``per_run(series)`` of each run, as one frame (dates x runs) per strategy."""
+    return {name: pd.concat({run: per_run(result.returns[run]) for run in result.runs(name)},
+                            axis=1)
+            for name in result.metrics.index if result.runs(name)}
+
+
+def _lines(result: BacktestResult, frames: dict[str, pd.DataFrame], title: str, ylabel: str,
+           log: bool = False, band: bool = True):
+    """One line per strategy (the median of its seeds, with their range shaded)."""
+    styles = _styles(result)
+    fig, ax = plt.subplots(figsize=(11, 4.6))
+    for name, frame in frames.items():
+        style = styles[name]
+        seeds = frame.shape[1]
+        label = name if seeds == 1 else f"{name} (median of {seeds} seeds, range shaded)"
+        ax.plot(frame.index, frame.median(axis=1), label=label, **style)
+        if band and seeds > 1:
+            ax.fill_between(frame.index, frame.min(axis=1), frame.max(axis=1),
+                            color=style["color"], alpha=0.18, linewidth=0)
     if log:
         ax.set_yscale("log")
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2, loc="upper left", frameon=False)
+    ax.legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
     return fig
 
 
 def _equity(result: BacktestResult):
-    wealth = (1 + result.returns.fillna(0.0)).cumprod()
-    return _lines(wealth, "Wealth out of sample, net of costs (log scale)", "wealth", log=True)
+    frames = _by_strategy(result, lambda r: (1 + r.fillna(0.0)).cumprod())
+    return _lines(result, frames, "Wealth out of sample, net of costs (log scale)", "wealth",
+                  log=True)
 
 
 def _drawdowns(result: BacktestResult):
-    frame = result.returns.apply(lambda r: drawdown(r.fillna(0.0)))
-    return _lines(frame, "Drawdown from the running peak", "drawdown")
+    frames = _by_strategy(result, lambda r: drawdown(r.fillna(0.0)))
+    return _lines(result, frames, "Drawdown from the running peak", "drawdown", band=False)
 
 
 def _rolling_sharpe(result: BacktestResult):
-    r = result.returns
-    rolling = r.rolling(ROLLING_DAYS).mean() / r.rolling(ROLLING_DAYS).std() * np.sqrt(PERIODS)
-    return _lines(rolling, f"Rolling Sharpe ratio ({ROLLING_DAYS} days)", "Sharpe")
+    rf = result.info.get("cash_rate", 0.0)
+
+    def rolling(r: pd.Series) -> pd.Series:
+        excess = r - rf
+        window = excess.rolling(ROLLING_DAYS)
+        return window.mean() / window.std() * np.sqrt(PERIODS)
+
+    frames = _by_strategy(result, rolling)
+    return _lines(result, frames, f"Rolling Sharpe ratio ({ROLLING_DAYS} days)", "Sharpe",
+                  band=False)
+
+
+def _seed_sharpes(result: BacktestResult):
+    """Each strategy's Sharpe ratio per seed: one dot per run, a bar at the mean."""
+    table = result.metrics.sort_values("sharpe")
+    styles = _styles(result)
+    fig, ax = plt.subplots(figsize=(9, 0.36 * len(table) + 1.3))
+    for row, name in enumerate(table.index):
+        values = result.seeds.loc[result.runs(name), "sharpe"]
+        colour = styles[name]["color"]
+        jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
+        ax.scatter(values, row + np.asarray(jitter), s=22, color=colour, zorder=3)
+        ax.plot([table.loc[name, "sharpe"]] * 2, [row - 0.3, row + 0.3], color=colour,
+                linewidth=2)
+    ax.set_yticks(range(len(table)), table.index)
+    ax.set_xlabel("Sharpe ratio out of sample (one dot per seed; bar: the mean)")
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    return fig
 
 
 def _significance(result: BacktestResult):
@@ -131,37 +189,61 @@ def _significance(result: BacktestResult):
     if "sharpe_vs_baseline" not in table:
         return None
     table = table.drop(index=result.info.get("baseline"), errors="ignore")
-    table = table.sort_values("sharpe_vs_baseline")
-    fig, ax = plt.subplots(figsize=(8, 0.4 * len(table) + 1.2))
-    rows = np.arange(len(table))
-    ax.hlines(rows, table["sharpe_vs_baseline_low"], table["sharpe_vs_baseline_high"],
-              linewidth=2, alpha=0.6)
-    ax.plot(table["sharpe_vs_baseline"], rows, "o")
+    table = table.dropna(subset=["sharpe_vs_baseline_low"]).sort_values("sharpe_vs_baseline")
+    if table.empty:
+        return None
+    styles = _styles(result)
+    fig, ax = plt.subplots(figsize=(9, 0.36 * len(table) + 1.3))
+    for row, name in enumerate(table.index):
+        colour = styles[name]["color"] if styles[name]["color"] != "0.72" else "0.45"
+        ax.hlines(row, table.loc[name, "sharpe_vs_baseline_low"],
+                  table.loc[name, "sharpe_vs_baseline_high"], linewidth=2.2, color=colour,
+                  alpha=0.7)
+        ax.plot(table.loc[name, "sharpe_vs_baseline"], row, "o", color=colour)
     ax.axvline(0.0, color="grey", linewidth=1)
     ax.set_yticks(range(len(table)), table.index)
-    ax.set_xlabel(f"Sharpe minus {result.info.get('baseline')}'s (95% block-bootstrap interval)")
+    ax.set_xlabel(f"Sharpe minus {result.info.get('baseline')}'s (95% interval; seeds and "
+                  "days resampled)")
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return fig
 
 
 def _training(result: BacktestResult):
-    if not result.training:
+    """Per agent and fold, the mean over seeds of the training log growth."""
+    owner = result.seeds["strategy"].to_dict()
+    curves: dict[str, dict[str, list[pd.Series]]] = {}
+    for key, log in result.training.items():
+        run, fold = key.rsplit("_fold", 1)
+        if "mean_log_growth" in log and run in owner:
+            series = log.set_index("states")["mean_log_growth"].rolling(10, min_periods=1)
+            curves.setdefault(owner[run], {}).setdefault(fold, []).append(series.mean())
+    if not curves:
         return None
-    agents = sorted({key.rsplit("_fold", 1)[0] for key in result.training})
-    fig, axes = plt.subplots(1, len(agents), figsize=(4.2 * len(agents), 3.4), squeeze=False)
-    for ax, agent in zip(axes[0], agents, strict=True):
-        for key, log in result.training.items():
-            if key.rsplit("_fold", 1)[0] == agent and "mean_log_growth" in log:
-                smooth = log["mean_log_growth"].rolling(10, min_periods=1).mean()
-                ax.plot(log["states"], smooth, label=f"fold {key.rsplit('_fold', 1)[1]}")
-        ax.set_title(agent)
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.4), squeeze=False)
+    for ax, (agent, folds) in zip(axes[0], curves.items(), strict=True):
+        for fold, seeds in sorted(folds.items(), key=lambda item: int(item[0])):
+            mean = pd.concat(seeds, axis=1).mean(axis=1)
+            ax.plot(mean.index, mean, label=f"fold {fold}", linewidth=1.2)
+        ax.set_title(f"{agent} (mean of {max(len(s) for s in folds.values())} seeds)",
+                     fontsize=10)
         ax.set_xlabel("market states visited")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("mean log growth per day (training)")
     axes[0][0].legend(fontsize=7, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def _weights_shown(result: BacktestResult) -> dict[str, str]:
+    """The run whose weights each strategy shows (an agent's first seed), and its label."""
+    shown = {}
+    for name in result.metrics.index:
+        runs = [r for r in result.runs(name) if r in result.weights]
+        if runs:
+            seed = result.seeds.loc[runs[0], "seed"]
+            shown[runs[0]] = name if pd.isna(seed) else f"{name} (seed {int(seed)})"
+    return shown
 
 
 def _weights_figure(name: str, weights: pd.DataFrame, top: int = 8):
@@ -183,94 +265,5 @@ def _weights_figure(name: str, weights: pd.DataFrame, top: int = 8):
     return fig
 
 
-_FIGURES = {"equity": _equity, "drawdowns": _drawdowns, "rolling_sharpe": _rolling_sharpe,
-            "significance": _significance, "training": _training}
-
-
-# ---- the page -------------------------------------------------------------------------------
-def _image(data: bytes, alt: str) -> str:
-    encoded = base64.b64encode(data).decode()
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
-
-
-def _metrics_table(table: pd.DataFrame) -> str:
-    shown = table.copy()
-    for column in shown:
-        if column in _PERCENT:
-            shown[column] = shown[column].map(lambda v: f"{v:.2%}" if pd.notna(v) else "")
-        elif column == "max_drawdown_days":
-            shown[column] = shown[column].map(lambda v: f"{v:.0f}")
-        elif column.startswith("sharpe_vs_baseline"):
-            continue
-        else:
-            shown[column] = shown[column].map(lambda v: f"{v:.2f}" if pd.notna(v) else "")
-    if "sharpe_vs_baseline" in table:
-        shown["sharpe_vs_baseline"] = [
-            f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]" for d, lo, hi in
-            table[["sharpe_vs_baseline", "sharpe_vs_baseline_low",
-                   "sharpe_vs_baseline_high"]].to_numpy()]
-        shown = shown.drop(columns=["sharpe_vs_baseline_low", "sharpe_vs_baseline_high"])
-    order = table["sharpe"].sort_values(ascending=False).index
-    return shown.loc[order].to_html(classes="numbers", border=0)
-
-
-def _folds_table(folds: pd.DataFrame) -> str:
-    folds = folds.assign(test=folds["test_start"].astype(str) + " .. " + folds["test_end"])
-    pivot = folds.pivot_table(index=["fold", "test"], columns="strategy", values="sharpe",
-                              aggfunc="mean", dropna=False)
-    return pivot.to_html(float_format=lambda v: f"{v:.2f}", na_rep="failed", border=0,
-                         classes="numbers")
-
-
-_CSS = """body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1180px;
-color:#222}h1{font-weight:600}h2{margin-top:34px;border-bottom:1px solid #ddd}
-table.numbers{border-collapse:collapse;font-size:12px}table.numbers td,table.numbers th{
-padding:3px 7px;text-align:right;border-bottom:1px solid #eee}img{max-width:100%}
-.grid{display:flex;flex-wrap:wrap;gap:6px}.grid img{width:49%}pre{background:#f6f6f6;
-padding:8px;font-size:11px;overflow-x:auto}.note{color:#555;font-size:13px}"""
-
-
-def _page(result: BacktestResult, images: dict[str, bytes], folder: Path) -> str:
-    info = result.info
-    returns = result.returns
-    title = f"Backtest {info.get('name', folder.name)}"
-    period = f"{returns.index[0].date()} .. {returns.index[-1].date()}" if len(returns) else ""
-    parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-        f"</title><style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        f"<p class='note'>Out-of-sample {period}, {info.get('folds')} walk-forward folds, "
-        f"rebalanced {info.get('rebalance')}, env spec {html.escape(str(info.get('env')))}; "
-        f"every figure is net of transaction costs. Benchmark: {info.get('benchmark')}; "
-        f"significance against {info.get('baseline')}. Run time {info.get('seconds')} s.</p>",
-        "<h2>Summary</h2>",
-        "<p class='note'>Sorted by Sharpe (annualised, risk-free rate 0). psr: probability "
-        "that the true Sharpe is above 0; dsr: the same against the best Sharpe that this "
-        "many strategies would reach by luck. sharpe_vs_baseline: the difference with a "
-        "95% block-bootstrap interval; an interval containing 0 is no evidence of a "
-        "difference. turnover: one-way, per year.</p>",
-        _metrics_table(result.metrics),
-    ]
-    sections = [("equity", "Wealth"), ("drawdowns", "Drawdowns"),
-                ("rolling_sharpe", "Rolling Sharpe"),
-                ("significance", f"Sharpe against {info.get('baseline')}"),
-                ("training", "Agents' training curves (per fold)")]
-    for key, heading in sections:
-        if key in images:
-            parts += [f"<h2>{heading}</h2>", _image(images[key], heading)]
-    weights = [k for k in images if k.startswith("weights_")]
-    if weights:
-        parts.append("<h2>Weights over time</h2><div class='grid'>")
-        parts += [_image(images[k], k) for k in weights]
-        parts.append("</div>")
-    parts += ["<h2>Per fold: test-window Sharpe</h2>", _folds_table(result.folds)]
-    tearsheets = sorted((folder / "tearsheets").glob("*.html"))
-    if tearsheets:
-        links = ", ".join(f"<a href='tearsheets/{p.name}'>{p.stem}</a>" for p in tearsheets)
-        parts.append(f"<h2>Tearsheets (quantstats)</h2><p>{links}</p>")
-    if result.errors:
-        parts.append("<h2>Errors</h2><p class='note'>These strategies failed in a fold; "
-                     "their metrics cover the other folds only.</p>")
-        parts += [f"<pre>{html.escape(e)}</pre>" for e in result.errors]
-    parts.append("</body></html>")
-    return "\n".join(parts)
+_FIGURES = {"equity": _equity, "seed_sharpes": _seed_sharpes, "significance": _significance,
+            "drawdowns": _drawdowns, "rolling_sharpe": _rolling_sharpe, "training": _training}

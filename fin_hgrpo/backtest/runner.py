@@ -1,15 +1,18 @@
 """A walk-forward backtest from a spec: plan the tasks, run them, gather the results.
 
-A task is one strategy (one seed, for agents) over one fold, or over all folds in order
-when an agent warm-starts from the previous fold. In each fold the strategy is fitted
-on the training window only and run on the test window through the engine. A strategy
-that raises in a fold is recorded with its traceback; the rest of the run goes on.
+A task is one run of a strategy (one seed, for agents; all its seeds averaged, for an
+agent's ensemble) over every fold in order. In each fold the strategy is fitted on the
+training window only and run on the test window through the engine, starting from the
+holdings the previous fold ended with: the test windows are one continuous investment,
+entered from cash once. A strategy that raises in a fold is recorded with its
+traceback and the next fold starts again from cash; the rest of the run goes on.
 """
 
 from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +23,7 @@ from tqdm import tqdm
 from fin_hgrpo.algos import AgentConfig, load_agent_config
 from fin_hgrpo.backtest.checkpoints import TaskStore
 from fin_hgrpo.backtest.config import BacktestSpec
-from fin_hgrpo.backtest.engine import Rebalance, run_strategy
+from fin_hgrpo.backtest.engine import Position, Rebalance, run_strategy
 from fin_hgrpo.backtest.executors import Executor, Progress, make_executor
 from fin_hgrpo.backtest.report import write_report, write_tearsheets
 from fin_hgrpo.backtest.results import BacktestResult, FoldResult, gather, write_results
@@ -29,22 +32,26 @@ from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import DataError
 from fin_hgrpo.io import atomic_directory
+from fin_hgrpo.strategies.base import Strategy
 from fin_hgrpo.strategies.config import (
     AgentStrategySpec,
     StrategySpec,
     build_strategy,
     default_name,
 )
+from fin_hgrpo.strategies.ensemble import SeedEnsemble
 
 
 @dataclass(frozen=True)
 class Task:
-    column: str  # the strategy's name in the results
+    strategy: str  # the strategy's name: its row in metrics.csv
+    column: str  # this run's column in returns.csv: the name, <name>_seed<k>, <name>_ensemble
     spec: StrategySpec
-    seed: int
+    seeds: tuple[int, ...]  # agents: the seed, or every seed of an ensemble; else ()
     folds: tuple[Fold, ...]
     universe: str  # key into Context.panels
     rebalance: Rebalance
+    min_trade: float  # no-trade band, a share of wealth
     steps: int | None  # agents: training states per fold
     agent: AgentConfig | None = None  # agents: the resolved config (no file read in workers)
 
@@ -115,23 +122,30 @@ def save_backtest(result: BacktestResult, out: str | Path, *, tearsheets: bool =
 
 
 def plan(spec: BacktestSpec, folds: list[Fold], *, quick: bool = False) -> list[Task]:
-    """The tasks of a run: baselines once per fold, agents once per fold and seed."""
+    """The tasks of a run: a classical strategy once, an agent once per seed (and once
+    more for its ensemble), each over every fold in order."""
     tasks = []
     env = spec.env_spec()
+    chain = tuple(folds)
     for strategy in spec.strategies:
         name = default_name(strategy)
-        agent = isinstance(strategy, AgentStrategySpec)
-        seeds = spec.seeds if agent else [0]
-        probe = build_strategy(strategy, env) if not agent else None
-        universe = ",".join(probe.universe) if probe and probe.universe else DEFAULT_UNIVERSE
-        steps = (spec.quick.steps if quick else strategy.steps) if agent else None
-        config = load_agent_config(strategy.spec) if agent else None
-        for seed in seeds:
-            column = name if len(seeds) == 1 else f"{name}_seed{seed}"
-            chains = [tuple(folds)] if agent and strategy.warm_start else [(f,) for f in folds]
-            for chain in chains:
-                tasks.append(Task(column, strategy, seed, chain, universe,
-                                  strategy.rebalance or spec.rebalance, steps, config))
+        rebalance = strategy.rebalance or spec.rebalance
+        min_trade = spec.min_trade if strategy.min_trade is None else strategy.min_trade
+        if not isinstance(strategy, AgentStrategySpec):
+            probe = build_strategy(strategy, env)
+            universe = ",".join(probe.universe) if probe.universe else DEFAULT_UNIVERSE
+            tasks.append(Task(name, name, strategy, (), chain, universe, rebalance, min_trade,
+                              None))
+            continue
+        steps = spec.quick.steps if quick else strategy.steps
+        config = load_agent_config(strategy.spec)
+        runs = [(f"{name}_seed{seed}", (seed,)) for seed in spec.seeds]
+        if strategy.ensemble:
+            runs.append((f"{name}_ensemble", tuple(spec.seeds)))
+        for column, seeds in runs:
+            owner = column if column.endswith("_ensemble") else name
+            tasks.append(Task(owner, column, strategy, seeds, chain, DEFAULT_UNIVERSE,
+                              rebalance, min_trade, steps, config))
     return tasks
 
 
@@ -152,23 +166,38 @@ def run_task(task: Task, context: Context, progress: Progress) -> list[FoldResul
 
 def _run_folds(task: Task, context: Context, progress: Progress) -> list[FoldResult]:
     panel = context.panels[task.universe]
-    strategy = build_strategy(task.spec, context.env, seed=task.seed, steps=task.steps,
-                              progress=lambda n: progress("train", n), agent=task.agent)
-    results = []
+    strategy = _build(task, context.env, lambda n: progress("train", n))
+    seed = task.seeds[0] if len(task.seeds) == 1 else None
+    results, position = [], None
     for fold in task.folds:
         started = time.perf_counter()
         try:
-            run, log = _run_fold(strategy, context.env, panel, fold, task.rebalance)
-            results.append(FoldResult(task.column, fold.index, task.seed, run.daily,
+            run, log = _run_fold(strategy, context.env, panel, fold, task, position)
+            position = run.end
+            results.append(FoldResult(task.strategy, task.column, fold.index, seed, run.daily,
                                       run.weights, log, None, time.perf_counter() - started))
         except Exception:  # noqa: BLE001 - a strategy's fault is a result, not a crash
-            results.append(FoldResult(task.column, fold.index, task.seed, None, None, None,
-                                      traceback.format_exc(), time.perf_counter() - started))
+            position = None  # what was held is unknown: the next fold starts from cash
+            results.append(FoldResult(task.strategy, task.column, fold.index, seed, None, None,
+                                      None, traceback.format_exc(),
+                                      time.perf_counter() - started))
         progress("fold", 1)
     return results
 
 
-def _run_fold(strategy, env: EnvSpec, panel: MarketPanel, fold: Fold, rebalance: Rebalance):
+def _build(task: Task, env: EnvSpec, progress: Callable[[int], None]) -> Strategy:
+    """The task's strategy: one seed's, or the ensemble of all its seeds."""
+    def one(seed: int = 0) -> Strategy:
+        return build_strategy(task.spec, env, seed=seed, steps=task.steps, progress=progress,
+                              agent=task.agent, min_trade=task.min_trade)
+
+    if task.column.endswith("_ensemble"):
+        return SeedEnsemble([one(seed) for seed in task.seeds], name=task.column)
+    return one(*task.seeds)
+
+
+def _run_fold(strategy: Strategy, env: EnvSpec, panel: MarketPanel, fold: Fold, task: Task,
+              position: Position | None):
     dates = panel.dates
     after_test = dates[dates.get_loc(fold.test_end) + 1]  # the close the last return ends on
     strategy.fit(panel.slice(fold.train_start, fold.train_end))
@@ -178,7 +207,9 @@ def _run_fold(strategy, env: EnvSpec, panel: MarketPanel, fold: Fold, rebalance:
         raise DataError(f"{fold}: features need {sim.first_decision} days of history, the "
                         f"training window holds {first}")
     log = strategy.training_log
-    return run_strategy(strategy, sim, first, last, rebalance), log
+    run = run_strategy(strategy, sim, first, last, task.rebalance, start=position,
+                       min_trade=task.min_trade)
+    return run, log
 
 
 def _panels(env: EnvSpec, panel: MarketPanel, tasks: list[Task]) -> dict[str, MarketPanel]:

@@ -3,10 +3,13 @@ seeds, each trial judged by a walk-forward on the training folds only.
 
 The backtest spec's last ``holdout_folds`` folds are never seen by the search (keep
 them for the final out-of-sample test of the winner); every trial is trained and tested
-on each earlier fold, and its validation Sharpe is the Sharpe of its stitched test
-returns, averaged over seeds. Trials run as tasks on the backtest's executor (the local
-pool or Ray), with the same checkpointing. The table ranks trials by validation Sharpe;
-the winner's deflated Sharpe counts every trial as a try, which is what a search costs.
+on each earlier fold with the backtest's protocol (its agent strategy's validation days,
+early stopping and no-trade band), and its validation Sharpe is the mean over seeds of
+each seed's Sharpe on its stitched test returns. Trials run as tasks on the backtest's
+executor (the local pool or Ray), with the same checkpointing. The table ranks trials by
+validation Sharpe; the winner's PSR and DSR are the means over its seeds of each seed's
+(one seed is what would be deployed), the DSR counting every trial as a try, which is
+what a search costs.
 """
 
 from __future__ import annotations
@@ -70,6 +73,10 @@ class SweepSpec(BaseModel):
     trials: int = Field(default=10, ge=1)  # random search: how many
     seed: int = 0  # random search: which points
     space: dict[str, list | Range] = Field(min_length=1)
+    # the training protocol; default: the backtest's agent strategy running this agent
+    # spec (or its first agent strategy)
+    validation_days: int | None = Field(default=None, ge=0)
+    validate_every: int | None = Field(default=None, ge=1)
 
     @classmethod
     def load(cls, path: str | Path) -> SweepSpec:
@@ -116,7 +123,8 @@ class SweepSpec(BaseModel):
 @dataclass
 class SweepResult:
     """``trials``: one row per trial, best validation Sharpe first; ``returns``: each
-    trial's validation returns (mean over seeds); ``summary``: the winner and its DSR."""
+    trial's validation returns per seed (``trial<k>_seed<s>``); ``summary``: the winner
+    with its PSR and DSR."""
 
     trials: pd.DataFrame
     returns: pd.DataFrame
@@ -135,60 +143,84 @@ def run_sweep(spec: SweepSpec, *, executor: Executor | None = None, workers: int
         raise SpecError(f"sweep {spec.name}: {len(folds)} folds leave none to search on "
                         f"after holding out {spec.holdout_folds}")
     points, configs = spec.points(), spec.trial_configs()
-    strategy = AgentStrategySpec(kind="agent", spec=spec.agent, steps=spec.steps)
-    tasks = [Task(f"trial{k}", strategy, seed, (fold,), DEFAULT_UNIVERSE, backtest.rebalance,
+    strategy = _protocol(spec, backtest)
+    min_trade = backtest.min_trade if strategy.min_trade is None else strategy.min_trade
+    tasks = [Task(f"trial{k}", f"trial{k}_seed{seed}", strategy, (seed,), tuple(search_folds),
+                  DEFAULT_UNIVERSE, strategy.rebalance or backtest.rebalance, min_trade,
                   spec.steps, config)
-             for k, config in enumerate(configs) for seed in spec.seeds for fold in search_folds]
+             for k, config in enumerate(configs) for seed in spec.seeds]
     executor = executor or make_executor(backtest.executor, workers=workers or backtest.workers,
                                          ray_address=backtest.ray_address)
     started = time.perf_counter()
     outcomes = execute(tasks, Context(env, {DEFAULT_UNIVERSE: panel}), executor,
                        progress=progress, checkpoint=checkpoint)
     results = [r for outcome in outcomes for r in outcome]
-    table, returns = _rank(points, spec.seeds, results)
-    summary = _summary(spec, table, returns, search_folds, folds, time.perf_counter() - started)
+    rf = env.costs.cash_rate
+    table, returns = _rank(points, spec.seeds, results, rf)
+    summary = _summary(spec, table, returns, search_folds, folds, rf,
+                       time.perf_counter() - started)
     return SweepResult(table, returns, summary)
 
 
-def _rank(points: list[dict], seeds: list[int], results: list) -> tuple[pd.DataFrame,
-                                                                        pd.DataFrame]:
+def _protocol(spec: SweepSpec, backtest: BacktestSpec) -> AgentStrategySpec:
+    """The agent strategy the trials run as: the backtest's own for this agent spec (or
+    its first agent), with the sweep's budget and any protocol keys the sweep sets."""
+    agents = [s for s in backtest.strategies if isinstance(s, AgentStrategySpec)]
+    same = [s for s in agents if Path(s.spec) == Path(spec.agent)]
+    base = (same or agents or [AgentStrategySpec(kind="agent", spec=spec.agent)])[0]
+    update = {"spec": spec.agent, "steps": spec.steps, "ensemble": False, "name": None}
+    for key in ("validation_days", "validate_every"):
+        if getattr(spec, key) is not None:
+            update[key] = getattr(spec, key)
+    return base.model_copy(update=update)
+
+
+def _rank(points: list[dict], seeds: list[int], results: list,
+          rf: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, daily = [], {}
     for k, point in enumerate(points):
-        per_seed, errors = {}, []
+        sharpes, errors = [], []
         for seed in seeds:
-            parts = [r for r in results if r.column == f"trial{k}" and r.seed == seed]
+            parts = [r for r in results if r.column == f"trial{k}_seed{seed}"]
             errors += [r.error.strip().splitlines()[-1] for r in parts if r.error]
             if parts and not any(r.error for r in parts):
-                per_seed[seed] = pd.concat([r.daily["net_return"] for r in parts])
-        sharpes = [metrics.sharpe(r) for r in per_seed.values()]
-        mean_returns = pd.concat(per_seed.values(), axis=1).mean(axis=1) if per_seed else None
-        if mean_returns is not None:
-            daily[f"trial{k}"] = mean_returns
+                returns = pd.concat([r.daily["net_return"] for r in parts])
+                daily[f"trial{k}_seed{seed}"] = returns
+                sharpes.append(metrics.sharpe(returns, rf=rf))
+        runs = [daily[c] for c in daily if c.startswith(f"trial{k}_seed")]
+
+        def seed_mean(metric, runs=runs) -> float:
+            return float(np.mean([metric(r) for r in runs])) if runs else np.nan
+
         rows.append({"trial": k, **point,
                      "val_sharpe": np.mean(sharpes) if sharpes else np.nan,
                      "val_sharpe_std": np.std(sharpes, ddof=1) if len(sharpes) > 1 else np.nan,
-                     "val_cagr": metrics.cagr(mean_returns) if mean_returns is not None
-                     else np.nan,
-                     "val_max_drawdown": metrics.max_drawdown(mean_returns)
-                     if mean_returns is not None else np.nan,
+                     "val_cagr": seed_mean(metrics.cagr),
+                     "val_max_drawdown": seed_mean(metrics.max_drawdown),
                      "seeds_done": len(sharpes), "error": "; ".join(errors)})
     table = pd.DataFrame(rows).sort_values("val_sharpe", ascending=False, na_position="last")
     return table.reset_index(drop=True), pd.DataFrame(daily).rename_axis("date")
 
 
 def _summary(spec: SweepSpec, table: pd.DataFrame, returns: pd.DataFrame, search_folds, folds,
-             seconds: float) -> dict:
+             rf: float, seconds: float) -> dict:
     summary = {"name": spec.name, "trials": len(table), "seeds": spec.seeds,
                "search_folds": [str(f) for f in search_folds],
                "held_out": [str(f) for f in folds[len(search_folds):]],
                "seconds": round(seconds, 1)}
     best = table.iloc[0]
     if np.isfinite(best["val_sharpe"]):
-        sharpes = np.array([metrics.sharpe(returns[c], annualize=False) for c in returns])
-        winner = returns[f"trial{int(best['trial'])}"]
+        def seeds_of(k: int) -> list[pd.Series]:
+            return [returns[c] for c in returns if c.startswith(f"trial{k}_seed")]
+
+        trials = np.array([np.mean([metrics.sharpe(r, annualize=False, rf=rf)
+                                    for r in seeds_of(k)]) if seeds_of(k) else np.nan
+                           for k in table["trial"]])
+        winner = seeds_of(int(best["trial"]))
         summary |= {"winner": int(best["trial"]), "winner_val_sharpe": float(best["val_sharpe"]),
-                    "winner_dsr": metrics.dsr(winner, sharpes),
-                    "winner_psr": metrics.psr(winner)}
+                    "winner_dsr": float(np.mean([metrics.dsr(r, trials, rf=rf)
+                                                 for r in winner])),
+                    "winner_psr": float(np.mean([metrics.psr(r, rf=rf) for r in winner]))}
     return summary
 
 

@@ -31,6 +31,8 @@ class _StrategySpec(BaseModel):
 
     name: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
     rebalance: Rebalance | None = None  # default: the backtest's
+    min_trade: float | None = Field(default=None, ge=0.0, lt=1.0)  # no-trade band (default:
+    # the backtest's): assets whose trade is smaller than this share of wealth stay put
 
 
 class EqualWeightSpec(_StrategySpec):
@@ -75,6 +77,7 @@ class AgentStrategySpec(_StrategySpec):
     warm_start: bool = False  # start each fold from the previous fold's networks
     validation_days: int = Field(default=0, ge=0)  # >0: early stopping on the window's end
     validate_every: int = Field(default=10, ge=1)  # iterations between validations
+    ensemble: bool = False  # also run <name>_ensemble: the mean target of all the seeds
 
 
 class CustomSpec(_StrategySpec):
@@ -98,21 +101,23 @@ _BASELINES = {
 
 
 def build_strategy(spec: StrategySpec, env: EnvSpec, *, seed: int = 0, steps: int | None = None,
-                   progress: Progress | None = None, agent: AgentConfig | None = None) -> Strategy:
+                   progress: Progress | None = None, agent: AgentConfig | None = None,
+                   min_trade: float = 0.0) -> Strategy:
     """The strategy a spec describes. ``seed``, ``steps`` (an override of the spec's
-    training budget) and ``agent`` (the config, instead of reading the spec's file)
-    matter to agents only."""
+    training budget), ``agent`` (the config, instead of reading the spec's file) and
+    ``min_trade`` (the no-trade band its validation days are run with) matter to agents
+    only."""
     if isinstance(spec, AgentStrategySpec):
         config = (agent or load_agent_config(spec.spec)).model_copy(update={"seed": seed})
         strategy: Strategy = RLStrategy(config, env, steps=steps or spec.steps,
                                         warm_start=spec.warm_start,
                                         validation_days=spec.validation_days,
                                         validate_every=spec.validate_every, name=spec.name,
-                                        progress=progress)
+                                        progress=progress, min_trade=min_trade)
     elif isinstance(spec, CustomSpec):
         strategy = load_strategy_class(spec.path)(**spec.params)
     else:
-        params = spec.model_dump(exclude={"kind", "name", "rebalance"})
+        params = spec.model_dump(exclude={"kind", "name", "rebalance", "min_trade"})
         strategy = _BASELINES[spec.kind](**params)
     if spec.name:
         strategy.name = spec.name

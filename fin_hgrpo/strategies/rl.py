@@ -28,13 +28,16 @@ class RLStrategy(Strategy):
     ``validation_days`` > 0 keeps the last days of the training window out of training
     and judges the deterministic policy on them (log growth net of costs, through the
     backtest engine) every ``validate_every`` iterations; the best networks are kept
-    (early stopping against overfitting the training days).
+    (early stopping against overfitting the training days), trading with the same
+    no-trade band ``min_trade`` as the backtest.
     """
 
     def __init__(self, config: AgentConfig, env: EnvSpec, *, steps: int,
                  warm_start: bool = False, validation_days: int = 0, validate_every: int = 10,
-                 name: str | None = None, progress: Progress | None = None) -> None:
+                 name: str | None = None, progress: Progress | None = None,
+                 min_trade: float = 0.0) -> None:
         self.config, self.env, self.steps = config, env, steps
+        self.min_trade = min_trade
         self.warm_start = warm_start
         self.validation_days, self.validate_every = validation_days, validate_every
         self.name = name or config.algorithm
@@ -85,7 +88,8 @@ class RLStrategy(Strategy):
         first = sim.last_decision - self.validation_days + 1
 
         def score() -> float:
-            run = run_strategy(self, sim, max(first, sim.first_decision), sim.last_decision)
+            run = run_strategy(self, sim, max(first, sim.first_decision), sim.last_decision,
+                               min_trade=self.min_trade)
             return float(np.log1p(run.daily["net_return"]).sum())
 
         return score

@@ -42,7 +42,7 @@ def test_ray_gives_the_same_files_as_the_process_pool(spec, local_ray):
     remote = run_backtest(spec, executor=RayExecutor(), progress=False)
     pd.testing.assert_frame_equal(local.returns, remote.returns, check_exact=True)
     pd.testing.assert_frame_equal(local.metrics, remote.metrics, check_exact=True)
-    assert local.folds["fold"].nunique() == 2 and "hybrid_grpo" in local.returns
+    assert local.folds["fold"].nunique() == 2 and "hybrid_grpo_seed0" in local.returns
 
 
 @pytest.mark.parametrize("executor", ["local", "ray"])
@@ -99,9 +99,9 @@ def test_an_interrupted_run_restarts_and_skips_the_tasks_already_done(spec, tmp_
     second = _StopsAfter(100)
     resumed = run_backtest(spec, executor=second, checkpoint=checkpoint, progress=False)
     whole = run_backtest(spec, executor=LocalExecutor(1), progress=False)
-    assert second.ran == 8 - 3  # 4 strategies x 2 folds, 3 done before
+    assert second.ran == 6 - 3  # 2 seeds, the ensemble and 3 baselines; 3 done before
     pd.testing.assert_frame_equal(resumed.returns, whole.returns, check_exact=True)
-    changed = spec.model_copy(update={"seeds": [1]})  # a different run reuses nothing
+    changed = spec.model_copy(update={"seeds": [1, 2]})  # only what changed runs again
     third = _StopsAfter(100)
     run_backtest(changed, executor=third, checkpoint=checkpoint, progress=False)
-    assert third.ran == 2  # the agent's two folds at the new seed; baselines unchanged
+    assert third.ran == 2  # seed 2 and the new ensemble; seed 1 and baselines unchanged

@@ -85,7 +85,7 @@ def test_summary_table(pair):
     turnover = pd.DataFrame({"s": 0.01, "benchmark": 0.0}, index=frame.index)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        table = metrics.summarize(frame, turnover=turnover, benchmark="benchmark")
+        table = metrics.summarize(frame, turnover=turnover, benchmark=bench)
     assert list(table.index) == ["s", "benchmark"]
     assert table.loc["s", "turnover"] == pytest.approx(2.52)
     assert table.loc["benchmark", "beta"] == pytest.approx(1.0)

@@ -1,5 +1,6 @@
 import json
 import logging
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ SPEC = """
 name = "tiny"
 env = "envs/tiny.toml"
 benchmark = "benchmark"
+seeds = [0, 1]
 tearsheets = false
 [walk_forward]
 train_days = 200
@@ -42,6 +44,7 @@ steps = 64
 kind = "agent"
 spec = "strategies/hgrpo.toml"
 steps = 256
+ensemble = true
 [[strategies]]
 kind = "equal_weight"
 [[strategies]]
@@ -67,11 +70,49 @@ def spec_file(workspace: Path) -> Path:
     return path
 
 
+class _Tables(HTMLParser):
+    """The rows of each <table> of a page, as lists of cell texts, keyed by its class."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._table = self._row = self._cell = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self._table = self.tables.setdefault(dict(attrs).get("class", ""), [])
+        elif tag == "tr" and self._table is not None:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = ""
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._row is not None:
+            self._row.append(self._cell.strip())
+            self._cell = None
+        elif tag == "tr" and self._table is not None:
+            self._table.append(self._row)
+            self._row = None
+        elif tag == "table":
+            self._table = None
+
+
+def _tables(page: str) -> dict[str, list[list[str]]]:
+    parser = _Tables()
+    parser.feed(page)
+    return parser.tables
+
+
 def test_walk_forward_writes_every_result_and_survives_a_failing_strategy(spec_file):
     result = run_backtest(BacktestSpec.load(spec_file), workers=1, progress=False)
     out = save_backtest(result, "backtests/results/tiny", tearsheets=False)
     returns = pd.read_csv(out / "returns.csv", index_col="date", parse_dates=True)
-    assert list(returns) == ["hybrid_grpo", "equal_weight", "min_variance", "benchmark", "flaky"]
+    assert list(returns) == ["hybrid_grpo_seed0", "hybrid_grpo_seed1", "hybrid_grpo_ensemble",
+                             "equal_weight", "min_variance", "benchmark", "flaky"]
     folds = pd.read_csv(out / "folds.csv")
     n_folds = folds["fold"].nunique()
     assert n_folds == 4 and len(returns) == 4 * 120  # stitched, no overlap, no gaps
@@ -82,21 +123,90 @@ def test_walk_forward_writes_every_result_and_survives_a_failing_strategy(spec_f
     assert returns["flaky"].isna().sum() == 120 * len(failed)
     assert returns.drop(columns="flaky").notna().all().all()
     table = pd.read_csv(out / "metrics.csv", index_col="strategy")
+    assert list(table.index) == ["hybrid_grpo", "hybrid_grpo_ensemble", "equal_weight",
+                                 "min_variance", "benchmark", "flaky"]
     for column in ("cagr", "volatility", "sharpe", "sortino", "calmar", "max_drawdown",
                    "var_95", "cvar_95", "turnover", "psr", "dsr", "beta",
-                   "sharpe_vs_baseline_low"):
+                   "sharpe_vs_baseline_low", "sharpe_seed_mean", "sharpe_seed_std"):
         assert table[column].notna().all(), column
     assert table.loc["benchmark", "beta"] == pytest.approx(1.0)
     weights = pd.read_csv(out / "weights" / "min_variance.csv", index_col="date")
     np.testing.assert_allclose(weights.sum(axis=1), 1.0)
-    assert sorted(p.name for p in (out / "training").iterdir()) == [
-        f"hybrid_grpo_fold{k}.csv" for k in range(4)]
+    assert sorted(p.name for p in (out / "training").iterdir()) == sorted(
+        f"hybrid_grpo_seed{s}_fold{k}.csv" for s in (0, 1) for k in range(4))
     page = (out / "report.html").read_text()
     assert "flaky broke on purpose" in page and "data:image/png;base64," in page
     plots = {p.name for p in (out / "plots").iterdir()}
     assert {"equity.png", "drawdowns.png", "rolling_sharpe.png", "significance.png",
-            "training.png", "weights_hybrid_grpo.png"} <= plots
+            "seed_sharpes.png", "training.png", "weights_hybrid_grpo_seed0.png"} <= plots
     assert json.loads((out / "run.json").read_text())["folds"] == 4
+
+
+def test_seeds_are_rows_of_seeds_csv_and_an_agents_figures_are_their_means(spec_file):
+    result = run_backtest(BacktestSpec.load(spec_file), workers=1, progress=False)
+    out = save_backtest(result, "backtests/results/tiny", tearsheets=False)
+    seeds = pd.read_csv(out / "seeds.csv", index_col="run")
+    table = pd.read_csv(out / "metrics.csv", index_col="strategy")
+    agent = seeds[seeds["strategy"] == "hybrid_grpo"]
+    assert agent["seed"].tolist() == [0, 1]
+    for column in ("sharpe", "cagr", "turnover", "max_drawdown", "dsr"):
+        assert table.loc["hybrid_grpo", column] == pytest.approx(agent[column].mean())
+    sharpes = agent["sharpe"]
+    assert table.loc["hybrid_grpo", "sharpe_seed_std"] == pytest.approx(sharpes.std(ddof=1))
+    assert (table.loc["hybrid_grpo", "sharpe_seed_min"],
+            table.loc["hybrid_grpo", "sharpe_seed_max"]) == (sharpes.min(), sharpes.max())
+    assert table.loc["equal_weight", "sharpe_seed_std"] == 0.0
+    assert table.loc["equal_weight", "seeds"] == 1
+    # the ensemble trades the mean of the seeds' targets: a strategy of its own, not the
+    # mean of their returns
+    ensemble = returns_of(out, "hybrid_grpo_ensemble")
+    mean_of_returns = returns_of(out, ["hybrid_grpo_seed0", "hybrid_grpo_seed1"]).mean(axis=1)
+    assert not np.allclose(ensemble, mean_of_returns)
+    assert table.loc["hybrid_grpo_ensemble", "seeds"] == 1
+
+
+def returns_of(out: Path, columns) -> pd.DataFrame:
+    return pd.read_csv(out / "returns.csv", index_col="date", parse_dates=True)[columns]
+
+
+def test_report_tables_hold_exactly_the_real_rows(spec_file):
+    result = run_backtest(BacktestSpec.load(spec_file), workers=1, progress=False)
+    out = save_backtest(result, "backtests/results/tiny", tearsheets=False)
+    tables = _tables((out / "report.html").read_text())
+    summary = tables["numbers summary"]
+    strategies = ["hybrid_grpo", "hybrid_grpo_ensemble", "equal_weight", "min_variance",
+                  "benchmark", "flaky"]
+    assert len(summary) == 1 + len(strategies)
+    assert sorted(row[0] for row in summary[1:]) == sorted(strategies)
+    assert len(summary[0]) == 8  # the columns a reader needs; the rest is in metrics.csv
+    agent = next(row for row in summary if row[0] == "hybrid_grpo")
+    assert "±" in agent[4] and agent[1] == "2"
+    folds = tables["numbers folds"]
+    assert [row[0] for row in folds[1:]] == ["0", "1", "2", "3"]  # one row per fold
+    flaky = folds[0].index("flaky")
+    failed_folds = set(pd.read_csv(out / "folds.csv").query("strategy == 'flaky' and "
+                                                            "error.notna()")["fold"])
+    for row in folds[1:]:
+        assert (row[flaky] == "failed") == (int(row[0]) in failed_folds)
+        assert all(cell != "failed" for i, cell in enumerate(row) if i != flaky)
+    page = (out / "report.html").read_text()
+    assert "Verdict" in page and "seeds' Sharpe ratios range from" in page
+
+
+def test_folds_are_one_continuous_investment(workspace):
+    """Holdings carry across fold boundaries: buy-and-hold buys once per backtest."""
+    spec = BacktestSpec.model_validate({
+        "name": "carry", "env": "envs/tiny.toml", "benchmark": None, "tearsheets": False,
+        "walk_forward": {"train_days": 200, "test_days": 120, "embargo_days": 2},
+        "strategies": [{"kind": "buy_and_hold"}, {"kind": "equal_weight"},
+                       {"kind": "equal_weight", "name": "banded", "min_trade": 0.02}]})
+    result = run_backtest(spec, workers=1, progress=False)
+    turnover = result.turnover
+    assert (turnover["buy_and_hold"] > 1e-12).sum() == 1  # rounding aside
+    assert turnover["buy_and_hold"].iloc[0] == pytest.approx(1.0)
+    assert turnover["equal_weight"].iloc[120] < 0.1  # no re-entry at the second fold
+    # the no-trade band skips small trades, so it trades less often
+    assert (turnover["banded"] > 1e-12).sum() < (turnover["equal_weight"] > 1e-12).sum()
 
 
 def test_same_seed_same_results_with_one_or_two_workers(spec_file):
@@ -126,7 +236,8 @@ def test_a_bad_spec_fails_before_any_work_naming_file_and_key(spec_file, edit, m
 
 def test_report_is_rebuilt_from_the_csvs(spec_file, capsys):
     out = "backtests/results/cli"
-    assert main(["backtest", str(spec_file), "--quick", "--workers", "1", "--out", out]) == 0
+    assert main(["backtest", str(spec_file), "--quick", "--workers", "1", "--out", out,
+                 "--seeds", "3-4"]) == 0
     printed = capsys.readouterr().out
     assert "report: backtests/results/cli/report.html" in printed
     assert "failed: flaky, fold 3" in printed  # in the one quick fold: no returns at all
@@ -135,7 +246,8 @@ def test_report_is_rebuilt_from_the_csvs(spec_file, capsys):
     (Path(out) / "plots" / "equity.png").unlink()
     assert main(["report", out]) == 0
     assert page.is_file() and (Path(out) / "plots" / "equity.png").is_file()
-    assert list(read_results(out).returns) == ["hybrid_grpo", "equal_weight",
+    assert list(read_results(out).returns) == ["hybrid_grpo_seed3", "hybrid_grpo_seed4",
+                                               "hybrid_grpo_ensemble", "equal_weight",
                                                "min_variance", "benchmark"]
 
 
@@ -157,15 +269,14 @@ def test_report_of_a_folder_that_is_not_a_result(tmp_path):
     assert main(["report", str(tmp_path)]) == 2
 
 
-def test_plan_runs_a_warm_started_agent_through_its_folds_in_order(spec_file):
+def test_plan_runs_each_seed_through_its_folds_in_order(spec_file):
     from fin_hgrpo.backtest.runner import plan
 
-    text = SPEC.replace("steps = 256", "steps = 256\nwarm_start = true")
-    spec_file.write_text(text.replace('name = "tiny"', 'name = "tiny"\nseeds = [0, 1]'))
     spec = BacktestSpec.load(spec_file)
     folds = spec.walk_forward.splitter().split(spec.env_spec().load_panel().dates)
     tasks = plan(spec, folds)
-    agents = [t for t in tasks if t.column.startswith("hybrid_grpo")]
-    assert [(t.column, len(t.folds)) for t in agents] == [("hybrid_grpo_seed0", 4),
-                                                          ("hybrid_grpo_seed1", 4)]
-    assert sum(t.column == "equal_weight" for t in tasks) == 4  # baselines: once per fold
+    agents = [t for t in tasks if t.strategy.startswith("hybrid_grpo")]
+    assert [(t.column, t.seeds, len(t.folds)) for t in agents] == [
+        ("hybrid_grpo_seed0", (0,), 4), ("hybrid_grpo_seed1", (1,), 4),
+        ("hybrid_grpo_ensemble", (0, 1), 4)]
+    assert [len(t.folds) for t in tasks if t.column == "equal_weight"] == [4]

@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,6 +20,16 @@ train_days = 200
 test_days = 120
 [[strategies]]
 kind = "equal_weight"
+"""
+
+AGENT_STRATEGY = """
+[[strategies]]
+kind = "agent"
+spec = "strategies/hgrpo.toml"
+steps = 1000
+validation_days = 50
+validate_every = 2
+min_trade = 0.01
 """
 
 SWEEP = """
@@ -82,8 +93,26 @@ def test_sweep_ranks_trials_on_the_search_folds_only(sweep_file):
     held_out_start = pd.Timestamp(summary["held_out"][0].split("test ")[1].split("..")[0])
     # the last searched return ends at the close the held-out fold first decides on
     assert result.returns.index.max() <= held_out_start
-    winner = result.returns[f"trial{summary['winner']}"]
-    assert summary["winner_dsr"] < summary["winner_psr"] == pytest.approx(metrics.psr(winner))
+    # the winner's PSR is a deployable seed's, not the flattering mean of its seeds' returns
+    seeds = [result.returns[f"trial{summary['winner']}_seed{s}"] for s in (0, 1)]
+    assert summary["winner_psr"] == pytest.approx(np.mean([metrics.psr(r) for r in seeds]))
+    assert summary["winner_dsr"] < summary["winner_psr"]
+    assert summary["winner_val_sharpe"] == pytest.approx(
+        np.mean([metrics.sharpe(r) for r in seeds]))
+
+
+def test_trials_are_trained_with_the_backtests_protocol(sweep_file):
+    from fin_hgrpo.backtest.config import BacktestSpec
+    from fin_hgrpo.backtest.sweep import _protocol
+
+    (sweep_file.parent / "tiny.toml").write_text(BACKTEST + AGENT_STRATEGY)
+    spec = SweepSpec.load(sweep_file)
+    protocol = _protocol(spec, BacktestSpec.load(spec.backtest))
+    assert (protocol.validation_days, protocol.validate_every, protocol.min_trade) == (50, 2,
+                                                                                     0.01)
+    assert protocol.steps == 64  # the sweep's budget
+    override = spec.model_copy(update={"validation_days": 0})
+    assert _protocol(override, BacktestSpec.load(spec.backtest)).validation_days == 0
 
 
 def test_sweep_command_writes_the_ranked_table(sweep_file, capsys):

@@ -1,0 +1,188 @@
+"""The HTML of a backtest report: a verdict, the summary, the figures, the folds.
+
+One self-contained page (figures inlined as PNG), readable at 1,200 px: the summary
+shows the columns a reader needs and leaves the rest to ``metrics.csv``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fin_hgrpo.backtest.results import BacktestResult
+
+_CSS = """body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1180px;
+color:#222;padding:0 10px}h1{font-weight:600}h2{margin-top:34px;border-bottom:1px solid #ddd}
+table.numbers{border-collapse:collapse;font-size:13px}table.numbers td,table.numbers th{
+padding:4px 9px;text-align:right;border-bottom:1px solid #eee}table.numbers th{background:#f4f4f4}
+table.numbers td:first-child,table.numbers th:first-child{text-align:left}
+tr.agent td{background:#eef4fb}img{max-width:100%}.grid{display:flex;flex-wrap:wrap;gap:6px}
+.grid img{width:49%}pre{background:#f6f6f6;padding:8px;font-size:11px;overflow-x:auto}
+.note{color:#555;font-size:13px}.verdict{background:#f7f7f2;border-left:4px solid #999;
+padding:8px 14px;font-size:14px}.verdict li{margin:3px 0}td.failed{color:#b00}"""
+
+SUMMARY_COLUMNS = ["Seeds", "CAGR", "Volatility", "Sharpe (seeds: mean ± std, min..max)",
+                   "Max drawdown", "Turnover / yr", "Sharpe − baseline [95% CI]"]
+
+
+def page(result: BacktestResult, images: dict[str, bytes], folder: Path) -> str:
+    info = result.info
+    returns = result.returns
+    title = f"Backtest {info.get('name', folder.name)}"
+    period = f"{returns.index[0].date()} .. {returns.index[-1].date()}" if len(returns) else ""
+    seeds = info.get("seeds") or []
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+        f"</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p class='note'>Out of sample {period}: {info.get('folds')} walk-forward folds whose "
+        f"test windows form one continuous investment (entered from cash once), rebalanced "
+        f"{info.get('rebalance')} unless a strategy says otherwise, env spec "
+        f"{html.escape(str(info.get('env')))}; every figure is net of transaction costs. "
+        f"Agents trained with {len(seeds)} seeds ({', '.join(map(str, seeds))}). Benchmark: "
+        f"{info.get('benchmark')}; significance against {info.get('baseline')}. "
+        f"Run time {info.get('seconds')} s.</p>",
+        "<h2>Verdict</h2>", verdict(result),
+        "<h2>Summary</h2>",
+        "<p class='note'>Sorted by Sharpe. An agent's figures are the means over its seeds "
+        "of each seed's figure (one seed is what would be deployed); "
+        "<code>_ensemble</code> rows hold the average of the seeds' targets, a strategy "
+        "of its own. Sharpe: annualised, in excess of the cash rate "
+        f"({info.get('cash_rate', 0.0):g} a day). Turnover: one-way (the share of the "
+        "portfolio bought, which equals the share sold), per year. Sharpe − baseline: "
+        f"{html.escape(str(info.get('significance', 'bootstrap')))}, on the days every seed "
+        "and the baseline have; an interval containing 0 is no evidence of a difference. "
+        "Every other metric (Sortino, Calmar, VaR, CVaR, beta, alpha, PSR, DSR, ...) is in "
+        "<code>metrics.csv</code>, per seed in <code>seeds.csv</code>.</p>",
+        summary_table(result),
+    ]
+    sections = [("equity", "Wealth"), ("seed_sharpes", "Sharpe ratio by seed"),
+                ("significance", f"Sharpe against {info.get('baseline')}"),
+                ("drawdowns", "Drawdowns"), ("rolling_sharpe", "Rolling Sharpe"),
+                ("training", "Agents' training curves (per fold)")]
+    for key, heading in sections:
+        if key in images:
+            parts += [f"<h2>{heading}</h2>", _image(images[key], heading)]
+    weights = [k for k in images if k.startswith("weights_")]
+    if weights:
+        parts.append("<h2>Weights over time</h2><div class='grid'>")
+        parts += [_image(images[k], k) for k in weights]
+        parts.append("</div>")
+    parts += ["<h2>Per fold: test-window Sharpe</h2>",
+              "<p class='note'>The mean over seeds for agents; <em>failed</em> where a "
+              "strategy failed in that fold (errors below).</p>", folds_table(result)]
+    tearsheets = sorted((folder / "tearsheets").glob("*.html"))
+    if tearsheets:
+        links = ", ".join(f"<a href='tearsheets/{p.name}'>{p.stem}</a>" for p in tearsheets)
+        parts.append(f"<h2>Tearsheets (quantstats)</h2><p>{links}</p>")
+    if result.errors:
+        parts.append("<h2>Errors</h2><p class='note'>These strategies failed in a fold; "
+                     "their metrics cover the other folds only.</p>")
+        parts += [f"<pre>{html.escape(e)}</pre>" for e in result.errors]
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def verdict(result: BacktestResult) -> str:
+    """A few sentences from the numbers: who differs from the baseline at 95% and by
+    how much, how the agents' seeds spread, and what failed."""
+    table, baseline = result.metrics, result.info.get("baseline")
+    items = []
+    if baseline is not None and "sharpe_vs_baseline_low" in table:
+        others = table.drop(index=baseline, errors="ignore")
+        low, high = others["sharpe_vs_baseline_low"], others["sharpe_vs_baseline_high"]
+        better, worse = others[low > 0], others[high < 0]
+        base = f"{baseline} (Sharpe {table.loc[baseline, 'sharpe']:.2f})"
+        for label, group in (("better than", better), ("worse than", worse)):
+            for name, row in group.sort_values("sharpe_vs_baseline").iterrows():
+                items.append(f"<b>{html.escape(name)}</b> is {label} {base} at 95%: Sharpe "
+                             f"{row['sharpe_vs_baseline']:+.2f} "
+                             f"[{row['sharpe_vs_baseline_low']:+.2f}, "
+                             f"{row['sharpe_vs_baseline_high']:+.2f}].")
+        rest = len(others) - len(better) - len(worse)
+        if not len(better) and not len(worse):
+            items.append(f"No strategy's Sharpe differs from {base} at 95%.")
+        elif rest:
+            items.append(f"The other {rest} strategies' intervals contain 0: no evidence "
+                         f"that they differ from {baseline}.")
+    base_turnover = table.loc[baseline, "turnover"] if baseline in table.index else np.nan
+    for name in result.agents():
+        row = table.loc[name]
+        runs = int(row["seeds"])
+        spread = (f"its {runs} seeds' Sharpe ratios range from {row['sharpe_seed_min']:.2f} to "
+                  f"{row['sharpe_seed_max']:.2f} (mean {row['sharpe_seed_mean']:.2f}, std "
+                  f"{row['sharpe_seed_std']:.2f})" if runs > 1 else
+                  f"one run, Sharpe {row['sharpe']:.2f}")
+        trade = (f"; it turns over {row['turnover']:.0f}x a year against {baseline}'s "
+                 f"{base_turnover:.1f}x" if np.isfinite(base_turnover) else "")
+        items.append(f"<b>{html.escape(name)}</b>: {spread}{trade}.")
+    failed = result.folds[result.folds["error"].fillna("") != ""]
+    if len(failed):
+        names = ", ".join(sorted(set(failed["strategy"])))
+        items.append(f"{len(failed)} fold run(s) failed ({html.escape(names)}): see Errors.")
+    return "<div class='verdict'><ul>" + "".join(f"<li>{i}</li>" for i in items) + \
+        "</ul></div>"
+
+
+def summary_table(result: BacktestResult) -> str:
+    table = result.metrics.sort_values("sharpe", ascending=False)
+    trained = set(result.agents())
+    rows = []
+    for name, row in table.iterrows():
+        seeds = int(row["seeds"])
+        sharpe = (f"{row['sharpe']:.2f} ± {row['sharpe_seed_std']:.2f} "
+                  f"({row['sharpe_seed_min']:.2f}..{row['sharpe_seed_max']:.2f})"
+                  if seeds > 1 else f"{row['sharpe']:.2f}")
+        if name == result.info.get("baseline"):
+            versus = "baseline"
+        elif np.isfinite(row.get("sharpe_vs_baseline_low", np.nan)):
+            versus = (f"{row['sharpe_vs_baseline']:+.2f} [{row['sharpe_vs_baseline_low']:+.2f}, "
+                      f"{row['sharpe_vs_baseline_high']:+.2f}]")
+        else:
+            versus = ""
+        cells = [str(seeds), _pct(row["cagr"]), _pct(row["volatility"]), sharpe,
+                 _pct(row["max_drawdown"]), f"{row['turnover']:.1f}", versus]
+        css = " class='agent'" if name in trained else ""
+        rows.append(f"<tr{css}><td>{html.escape(name)}</td>"
+                    + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["Strategy", *SUMMARY_COLUMNS])
+    return (f"<table class='numbers summary'><thead><tr>{head}</tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
+
+
+def folds_table(result: BacktestResult) -> str:
+    """One row per fold, one column per strategy: the mean test Sharpe of its runs that
+    finished; ``failed`` where every run failed, ``(k of n failed)`` where some did."""
+    folds = result.folds
+    strategies = list(dict.fromkeys(folds["strategy"]))
+    rows = []
+    for fold, part in folds.groupby("fold", sort=True):
+        first = part.iloc[0]
+        cells = [f"<td>{fold}</td><td>{first['test_start']} .. {first['test_end']}</td>"]
+        for name in strategies:
+            runs = part[part["strategy"] == name]
+            failed = int((runs["error"].fillna("") != "").sum())
+            if failed == len(runs) and failed:
+                cells.append("<td class='failed'>failed</td>")
+                continue
+            text = f"{runs['sharpe'].mean():.2f}" if len(runs) else ""
+            if failed:
+                text += f" ({failed} of {len(runs)} failed)"
+            cells.append(f"<td>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["Fold", "Test window", *strategies])
+    return (f"<table class='numbers folds'><thead><tr>{head}</tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1%}" if pd.notna(value) else ""
+
+
+def _image(data: bytes, alt: str) -> str:
+    encoded = base64.b64encode(data).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
