@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib import font_manager  # noqa: E402
+from matplotlib import font_manager, ticker  # noqa: E402
 
 from fin_hgrpo.backtest.metrics import PERIODS, drawdown  # noqa: E402
 from fin_hgrpo.backtest.report_page import page  # noqa: E402
@@ -122,7 +122,7 @@ def _lines(result: BacktestResult, frames: dict[str, pd.DataFrame], title: str, 
            log: bool = False, band: bool = True):
     """One line per strategy (the median of its seeds, with their range shaded)."""
     styles = _styles(result)
-    fig, ax = plt.subplots(figsize=(11, 4.6))
+    fig, ax = plt.subplots(figsize=(12.5, 4.8))
     for name, frame in frames.items():
         style = styles[name]
         seeds = frame.shape[1]
@@ -133,6 +133,8 @@ def _lines(result: BacktestResult, frames: dict[str, pd.DataFrame], title: str, 
                             color=style["color"], alpha=0.18, linewidth=0)
     if log:
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%.2g"))
+        ax.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%.2g"))
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)

@@ -39,8 +39,8 @@ def page(result: BacktestResult, images: dict[str, bytes], folder: Path) -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
         f"</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f"<p class='note'>Out of sample {period}: {info.get('folds')} walk-forward folds whose "
-        f"test windows form one continuous investment (entered from cash once), rebalanced "
+        f"<p class='note'>Out of sample {period}: {_count(info.get('folds'), 'walk-forward fold')}"
+        f" whose test windows form one continuous investment (entered from cash once), rebalanced "
         f"{info.get('rebalance')} unless a strategy says otherwise, env spec "
         f"{html.escape(str(info.get('env')))}; every figure is net of transaction costs. "
         f"Agents trained with {len(seeds)} seeds ({', '.join(map(str, seeds))}). Benchmark: "
@@ -177,6 +177,10 @@ def folds_table(result: BacktestResult) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ["Fold", "Test window", *strategies])
     return (f"<table class='numbers folds'><thead><tr>{head}</tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
+
+
+def _count(n: object, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _pct(value: float) -> str:
