@@ -29,6 +29,7 @@ from fin_hgrpo.backtest.results import BacktestResult, read_results  # noqa: E40
 from fin_hgrpo.io import atomic_write, atomic_write_text  # noqa: E402
 
 ROLLING_DAYS = 126
+_FAINT = "0.72"  # the grey of the strategies that recede
 _AGENT_COLOURS = ["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:pink",
                   "tab:olive", "tab:cyan"]
 
@@ -96,7 +97,7 @@ def _styles(result: BacktestResult) -> dict[str, dict]:
     the benchmark grey (dashed), the best other classical strategy green, the rest faint."""
     info, table = result.info, result.metrics
     trained = result.agents()
-    styles = {name: {"color": "0.72", "linewidth": 0.9, "zorder": 1} for name in table.index}
+    styles = {name: {"color": _FAINT, "linewidth": 0.9, "zorder": 1} for name in table.index}
     classical = [n for n in table.sort_values("sharpe", ascending=False).index
                  if n not in trained and n not in (info.get("baseline"), info.get("benchmark"))]
     if classical:
@@ -197,7 +198,7 @@ def _significance(result: BacktestResult):
     styles = _styles(result)
     fig, ax = plt.subplots(figsize=(9, 0.36 * len(table) + 1.3))
     for row, name in enumerate(table.index):
-        colour = styles[name]["color"] if styles[name]["color"] != "0.72" else "0.45"
+        colour = "0.45" if styles[name]["color"] == _FAINT else styles[name]["color"]
         ax.hlines(row, table.loc[name, "sharpe_vs_baseline_low"],
                   table.loc[name, "sharpe_vs_baseline_high"], linewidth=2.2, color=colour,
                   alpha=0.7)
