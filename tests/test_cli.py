@@ -60,3 +60,11 @@ def test_data_fetch_says_what_came_from_where(monkeypatch, tmp_path, capsys):
         capsys.readouterr().out
     assert main(args) == 0
     assert "JPM: 20 rows from cache, nothing downloaded" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("seeds", ["a-b", "3,3", "1-0"])
+def test_backtest_seeds_option_refuses_what_is_not_a_seed_list(seeds, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["backtest", "backtests/default.toml", "--seeds", seeds])
+    assert exit_info.value.code == 2
+    assert "seeds" in capsys.readouterr().err
