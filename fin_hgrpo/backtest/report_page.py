@@ -18,7 +18,8 @@ from fin_hgrpo.backtest.results import BacktestResult
 _CSS = """body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1180px;
 color:#222;padding:0 10px}h1{font-weight:600}h2{margin-top:34px;border-bottom:1px solid #ddd}
 table.numbers{border-collapse:collapse;font-size:13px}table.numbers td,table.numbers th{
-padding:4px 9px;text-align:right;border-bottom:1px solid #eee}table.numbers th{background:#f4f4f4}
+padding:4px 9px;text-align:right;border-bottom:1px solid #eee;white-space:nowrap}
+table.numbers th{background:#f4f4f4}
 table.numbers td:first-child,table.numbers th:first-child{text-align:left}
 tr.agent td{background:#eef4fb}img{max-width:100%}.grid{display:flex;flex-wrap:wrap;gap:6px}
 .grid img{width:49%}pre{background:#f6f6f6;padding:8px;font-size:11px;overflow-x:auto}
@@ -156,7 +157,7 @@ def summary_table(result: BacktestResult) -> str:
 
 def folds_table(result: BacktestResult) -> str:
     """One row per fold, one column per strategy: the mean test Sharpe of its runs that
-    finished; ``failed`` where every run failed, ``(k of n failed)`` where some did."""
+    finished; ``failed`` where every run failed, ``(k/n failed)`` where some did."""
     folds = result.folds
     strategies = list(dict.fromkeys(folds["strategy"]))
     rows = []
@@ -171,10 +172,12 @@ def folds_table(result: BacktestResult) -> str:
                 continue
             text = f"{runs['sharpe'].mean():.2f}" if len(runs) else ""
             if failed:
-                text += f" ({failed} of {len(runs)} failed)"
+                text += f" ({failed}/{len(runs)} failed)"
             cells.append(f"<td>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["Fold", "Test window", *strategies])
+    # names may break after an underscore, so that ten or more strategies fit the page
+    head = "".join(f"<th>{html.escape(c).replace('_', '_<wbr>')}</th>"
+                   for c in ["Fold", "Test window", *strategies])
     return (f"<table class='numbers folds'><thead><tr>{head}</tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 

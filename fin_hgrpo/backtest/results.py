@@ -23,6 +23,9 @@ from fin_hgrpo.backtest.inference import METHOD, MIN_DAYS, sharpe_difference
 from fin_hgrpo.backtest.walkforward import Fold
 from fin_hgrpo.errors import SpecError
 
+# between the tracebacks in errors.txt (a traceback holds blank lines of its own)
+ERROR_SEPARATOR = "\n" + "=" * 88 + "\n"
+
 
 @dataclass
 class FoldResult:
@@ -171,7 +174,7 @@ def write_results(result: BacktestResult, folder: Path) -> None:
         (folder / name).mkdir(exist_ok=True)
         for key, frame in frames.items():
             frame.to_csv(folder / name / f"{key}.csv", index=name == "weights")
-    (folder / "errors.txt").write_text("\n\n".join(result.errors))
+    (folder / "errors.txt").write_text(ERROR_SEPARATOR.join(result.errors))
     (folder / "run.json").write_text(json.dumps(result.info, indent=2, default=str))
 
 
@@ -192,7 +195,7 @@ def read_results(folder: str | Path) -> BacktestResult:
     weights = {p.stem: frame(p) for p in sorted((folder / "weights").glob("*.csv"))}
     training = {p.stem: pd.read_csv(p) for p in sorted((folder / "training").glob("*.csv"))}
     errors_file = folder / "errors.txt"
-    errors = [e for e in errors_file.read_text().split("\n\n") if e] \
+    errors = [e for e in errors_file.read_text().split(ERROR_SEPARATOR) if e] \
         if errors_file.is_file() else []
     table = pd.read_csv(folder / "metrics.csv", index_col=0)
     seeds = pd.read_csv(folder / "seeds.csv", index_col=0, dtype={"seed": "Int64"})

@@ -22,7 +22,10 @@ class Flaky(Strategy):
         self.fail_after = fail_after
     def fit(self, train):
         if str(train.dates[-1].date()) > self.fail_after:
-            raise ValueError("flaky broke on purpose")
+            try:
+                raise KeyError("the cause")
+            except KeyError as cause:
+                raise ValueError("flaky broke on purpose") from cause
     def weights(self, decision):
         return equal_weights(len(decision.tickers))
 '''
@@ -120,6 +123,8 @@ def test_walk_forward_writes_every_result_and_survives_a_failing_strategy(spec_f
     assert set(failed["strategy"]) == {"flaky"} and 0 < len(failed) < n_folds
     assert failed["error"].str.contains("flaky broke on purpose").all()
     assert "Traceback" in (out / "errors.txt").read_text()
+    # a chained exception's traceback has blank lines: still one error per failed fold
+    assert len(read_results(out).errors) == len(failed)
     assert returns["flaky"].isna().sum() == 120 * len(failed)
     assert returns.drop(columns="flaky").notna().all().all()
     table = pd.read_csv(out / "metrics.csv", index_col="strategy")
