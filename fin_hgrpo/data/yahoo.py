@@ -3,8 +3,19 @@
 The cache holds, per ticker and interval, the bars fetched so far and the date range
 they cover. A request fetches only the part of its range the cache lacks, extending
 the covered range so that it stays one contiguous interval. Dates follow yfinance:
-``start`` inclusive, ``end`` exclusive. Only completed bars are cached or returned:
-the end is capped at today, whose bar is not final yet.
+``start`` inclusive, ``end`` exclusive.
+
+Adjustment-safe: Yahoo back-adjusts a ticker's whole history after every split and
+dividend, so bars fetched on different days may carry different adjustments. Every
+extension is fetched with one bar of overlap with the cache; if the adjusted close on
+the shared bar differs (by more than 1e-6, relative), a corporate action happened in
+between and the ticker's whole cached range is fetched again, so that the cache always
+holds one adjustment, the latest.
+
+Only completed bars are cached or returned: the end is capped at the last session that
+has closed in the exchange's time zone (New York by default): today's bar after 16:15
+there, yesterday's before; for weekly and monthly bars, the last complete week or month.
+Intraday bars come back as the exchange's wall-clock times, tz-naive.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -31,6 +43,15 @@ from fin_hgrpo.io import atomic_write
 _META_KEY = b"fin_hgrpo.coverage"
 # An empty answer for a ticker we already hold may just be a weekend or holidays.
 _QUIET_GAP = pd.Timedelta(days=7)
+INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "1wk", "1mo", "3mo")
+EXCHANGE_TZ = "America/New_York"
+_SESSION_CLOSED = pd.Timedelta(hours=16, minutes=15)  # the close, plus a margin
+_SAME_ADJUSTMENT = 1e-6  # relative difference of adj_close on a shared bar
+
+
+def _now() -> pd.Timestamp:
+    """The current time (a function, so that tests can set the clock)."""
+    return pd.Timestamp.now(tz="UTC")
 
 
 @dataclass
@@ -40,6 +61,7 @@ class FetchReport:
     from_cache: dict[str, int] = field(default_factory=dict)
     downloaded: dict[str, int] = field(default_factory=dict)
     ranges: dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]] = field(default_factory=dict)
+    refreshed: list[str] = field(default_factory=list)  # history re-adjusted since cached
 
     def lines(self) -> list[str]:
         out = []
@@ -47,7 +69,9 @@ class FetchReport:
             ranges = ", ".join(f"{a.date()}..{b.date()}" for a, b in self.ranges.get(ticker, []))
             fetched = (f"downloaded {self.downloaded.get(ticker, 0)} rows ({ranges})"
                        if ranges else "nothing downloaded")
-            out.append(f"{ticker}: {self.from_cache[ticker]} rows from cache, {fetched}")
+            again = (" (history re-adjusted by a split or dividend since it was cached: "
+                     "fetched again whole)" if ticker in self.refreshed else "")
+            out.append(f"{ticker}: {self.from_cache[ticker]} rows from cache, {fetched}{again}")
         return out
 
 
@@ -97,16 +121,18 @@ def load_yfinance(
     retries: int = 3,
     backoff_s: float = 1.0,
     timeout_s: float = 60.0,
+    exchange_tz: str = EXCHANGE_TZ,
 ) -> MarketPanel:
     """Adjusted prices (and OHLCV) for ``tickers`` from ``start`` to ``end`` (exclusive).
 
     Uses the cache where it covers the request and downloads the rest, retrying
     transient failures with exponential backoff for at most ``timeout_s`` seconds.
     ``offline=True`` never touches the network and fails at once, naming the tickers
-    the cache cannot serve.
+    the cache cannot serve. ``exchange_tz``: where a session's close makes a bar final.
     """
     frames, _ = fetch_yfinance(tickers, start, end, interval, cache_dir, offline,
-                               retries=retries, backoff_s=backoff_s, timeout_s=timeout_s)
+                               retries=retries, backoff_s=backoff_s, timeout_s=timeout_s,
+                               exchange_tz=exchange_tz)
     long = pd.concat(
         [frame.assign(ticker=ticker) for ticker, frame in frames.items()]
     ).rename_axis("date").reset_index()
@@ -125,12 +151,20 @@ def fetch_yfinance(
     retries: int = 3,
     backoff_s: float = 1.0,
     timeout_s: float = 60.0,
+    exchange_tz: str = EXCHANGE_TZ,
 ) -> tuple[dict[str, pd.DataFrame], FetchReport]:
     """Bring the cache up to date for the request; return each ticker's bars in range."""
     names = _ticker_list(tickers)
     lo, hi = _bounds(start, end)
     cache = PriceCache(cache_dir, interval)
     report = FetchReport()
+    if interval not in INTERVALS:
+        raise DataError(f"yfinance: unknown interval {interval!r}; use one of "
+                        f"{', '.join(INTERVALS)}")
+    hi = min(hi, _completed_end(interval, exchange_tz))
+    if hi <= lo:
+        raise DataError(f"yfinance: no completed {interval} bars between {lo.date()} and "
+                        f"{hi.date()} ({exchange_tz})")
     held = {ticker: cache.read(ticker) for ticker in names}
     wanted: dict[tuple[pd.Timestamp, pd.Timestamp], list[str]] = {}
     for ticker in names:
@@ -143,15 +177,21 @@ def fetch_yfinance(
 
     deadline = time.monotonic() + timeout_s
     fresh: dict[str, list[pd.DataFrame]] = {}
+    stale: set[str] = set()  # re-adjusted since they were cached
     for (gap_lo, gap_hi), group in wanted.items():
-        quiet = {t for t in group if held[t] is not None and gap_hi - gap_lo <= _QUIET_GAP}
+        group = [t for t in group if t not in stale]
+        quiet = {t for t in group
+                 if held[t] is not None and _new_span(held[t], gap_lo, gap_hi) <= _QUIET_GAP}
         got = _download(group, gap_lo, gap_hi, interval, quiet, retries, backoff_s, deadline)
         for ticker, bars in got.items():
             report.ranges.setdefault(ticker, []).append((gap_lo, gap_hi))
             if bars.empty:  # a quiet gap with no bars: keep the cache, ask again next time
                 continue
-            fresh.setdefault(ticker, []).append(bars)
             old = held[ticker]
+            if old is not None and not _same_adjustment(old[0], bars):
+                stale.add(ticker)
+                continue
+            fresh.setdefault(ticker, []).append(bars)
             if old is None:
                 merged, cov_lo, cov_hi = bars, gap_lo, gap_hi
             else:
@@ -160,6 +200,15 @@ def fetch_yfinance(
                 cov_lo, cov_hi = min(old[1], gap_lo), max(old[2], gap_hi)
             cache.write(ticker, merged, cov_lo, cov_hi)
             held[ticker] = (merged, cov_lo, cov_hi)
+    for ticker in sorted(stale):  # fetch the whole range again, under today's adjustment
+        whole_lo, whole_hi = min(held[ticker][1], lo), max(held[ticker][2], hi)
+        bars = _download([ticker], whole_lo, whole_hi, interval, set(), retries, backoff_s,
+                         deadline)[ticker]
+        report.ranges.setdefault(ticker, []).append((whole_lo, whole_hi))
+        report.refreshed.append(ticker)
+        fresh[ticker] = [bars]
+        cache.write(ticker, bars, whole_lo, whole_hi)
+        held[ticker] = (bars, whole_lo, whole_hi)
 
     frames = {}
     for ticker in names:
@@ -182,30 +231,65 @@ def _ticker_list(tickers: list[str] | tuple[str, ...] | str) -> list[str]:
 
 
 def _bounds(start: object, end: object) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """[start, end) as timestamps; the end is capped at today, whose bar is not final."""
+    """[start, end) as timestamps (an open end: up to the last completed bar)."""
     if start is None:
         raise DataError("yfinance: a start date is required")
-    today = pd.Timestamp.today().normalize()
     try:
         lo = pd.Timestamp(start)
-        hi = min(pd.Timestamp(end), today) if end is not None else today
+        hi = pd.Timestamp(end) if end is not None else pd.Timestamp.max.normalize()
     except ValueError as exc:
         raise DataError(f"yfinance: bad date ({exc})") from None
     if hi <= lo:
-        raise DataError(f"yfinance: no completed bars between {lo.date()} and {hi.date()}")
+        raise DataError(f"yfinance: no bars between {lo.date()} and {hi.date()}")
     return lo, hi
 
 
+def _completed_end(interval: str, exchange_tz: str) -> pd.Timestamp:
+    """The exclusive end of the bars completed by now in the exchange's time zone."""
+    now = _now().tz_convert(exchange_tz)
+    today = now.normalize().tz_localize(None)
+    closed = now - now.normalize() >= _SESSION_CLOSED
+    if interval == "1wk":  # the week's bar is final once Friday's session has closed
+        monday = today - pd.Timedelta(days=today.day_of_week)
+        done = today.day_of_week > 4 or (today.day_of_week == 4 and closed)
+        return monday + pd.Timedelta(days=7) if done else monday
+    if interval in ("1mo", "3mo"):
+        months = 1 if interval == "1mo" else 3
+        return today.to_period("M" if months == 1 else "Q").start_time
+    return today + pd.Timedelta(days=1) if closed else today
+
+
+def _new_span(cached, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.Timedelta:
+    """How much of [lo, hi) lies outside the cached coverage (the overlap is not new)."""
+    _, cov_lo, cov_hi = cached
+    return max(hi - max(lo, cov_hi), pd.Timedelta(0)) + max(min(hi, cov_lo) - lo,
+                                                             pd.Timedelta(0))
+
+
+def _same_adjustment(cached: pd.DataFrame, bars: pd.DataFrame) -> bool:
+    """Whether freshly fetched ``bars`` carry the cache's adjustment: the adjusted close
+    agrees on the bars both hold (there is at least one: every fetch overlaps)."""
+    shared = cached.index.intersection(bars.index)
+    if cached.empty:
+        return True
+    if shared.empty:
+        return False
+    old = cached.loc[shared, "adj_close"].to_numpy(float)
+    new = bars.loc[shared, "adj_close"].to_numpy(float)
+    return bool(np.all(np.abs(new - old) <= _SAME_ADJUSTMENT * np.abs(old)))
+
+
 def _missing(cached, lo, hi) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    """Ranges to download so that the cache covers [lo, hi) and stays one interval."""
+    """Ranges to download so that the cache covers [lo, hi) and stays one interval, each
+    overlapping one cached bar (to check that the adjustment has not changed)."""
     if cached is None:
         return [(lo, hi)]
-    _, cov_lo, cov_hi = cached
+    bars, cov_lo, cov_hi = cached
     gaps = []
     if lo < cov_lo:
-        gaps.append((lo, cov_lo))
+        gaps.append((lo, bars.index[0] + pd.Timedelta(days=1) if len(bars) else cov_lo))
     if hi > cov_hi:
-        gaps.append((cov_hi, hi))
+        gaps.append((bars.index[-1].normalize() if len(bars) else cov_hi, hi))
     return gaps
 
 
@@ -281,6 +365,8 @@ def _split(raw: pd.DataFrame | None, tickers: list[str]) -> dict[str, pd.DataFra
         if len(tickers) != 1 or not {normalise_name(c) for c in raw.columns} & set(FIELDS):
             return {}
         raw = pd.concat({tickers[0]: raw}, axis=1).swaplevel(0, 1, axis=1)
+    if isinstance(raw.index, pd.DatetimeIndex) and raw.index.tz is not None:
+        raw = raw.set_axis(raw.index.tz_localize(None))  # intraday: the exchange's clock
     fields, _ = to_fields(raw, "yfinance")
     out = {}
     for ticker in fields["adj_close"].columns:

@@ -24,7 +24,8 @@ class _Spec(BaseModel):
 class DataSpec(_Spec):
     """Where prices come from and which part of them the environment sees.
 
-    ``source``: sample | csv:PATH | parquet:PATH | yfinance:T1,T2@START | synthetic:KIND.
+    ``source``: sample | csv:PATH | parquet:PATH | yfinance:T1,T2@START[:END][/INTERVAL] |
+    synthetic:KIND. ``tickers``, ``start`` and ``end`` narrow any source.
     """
 
     source: str = "sample"

@@ -285,3 +285,31 @@ def test_plan_runs_each_seed_through_its_folds_in_order(spec_file):
         ("hybrid_grpo_seed0", (0,), 4), ("hybrid_grpo_seed1", (1,), 4),
         ("hybrid_grpo_ensemble", (0, 1), 4)]
     assert [len(t.folds) for t in tasks if t.column == "equal_weight"] == [4]
+
+
+def test_a_yfinance_backtest_loads_its_benchmark_through_the_same_source(workspace,
+                                                                          monkeypatch):
+    """The review's M5: the env's tickers and dates are honoured, and SPY (not in the
+    universe) comes from the same cache for the benchmark."""
+    import yfinance
+
+    from fin_hgrpo.data import load_yfinance
+    from tests.data.test_yahoo import Recorder
+
+    monkeypatch.setattr(yfinance, "download", Recorder())
+    load_yfinance(["AAPL", "JPM", "XOM", "SPY"], "2019-01-02", "2023-03-31",
+                  cache_dir="data/cache")
+    monkeypatch.setattr(yfinance, "download", None)  # from here on: the cache or nothing
+    (workspace / "envs" / "yahoo.toml").write_text(
+        'window = 5\nfeatures = [{ name = "log_return" }]\n[data]\n'
+        'source = "yfinance:AAPL,JPM,MSFT@2019-01-02:2023-03-31"\n'
+        'tickers = ["AAPL", "JPM", "XOM"]\nstart = 2020-01-02\noffline = true\n')
+    spec = BacktestSpec.model_validate({
+        "name": "yahoo", "env": "envs/yahoo.toml", "tearsheets": False,
+        "walk_forward": {"train_days": 250, "test_days": 250, "embargo_days": 0},
+        "strategies": [{"kind": "equal_weight"}, {"kind": "benchmark", "ticker": "SPY"}]})
+    result = run_backtest(spec, workers=1, progress=False)
+    assert result.info["benchmark"] == "benchmark" and not result.errors
+    assert result.weights["equal_weight"].columns.tolist() == ["AAPL", "JPM", "XOM", "cash"]
+    assert result.returns.index[0] >= pd.Timestamp("2021-01-01")  # after 250 training days
+    assert result.metrics.loc["equal_weight", "beta"] > 0.5

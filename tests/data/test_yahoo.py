@@ -11,12 +11,17 @@ from fin_hgrpo.data import fetch_yfinance, load_sample, load_yfinance
 from fin_hgrpo.data.yahoo import PriceCache
 from fin_hgrpo.errors import DataError
 
-HISTORY = load_sample(["AAPL", "JPM", "XOM"], start="2023-01-03", end="2023-03-31").prices
+HISTORY = load_sample(["AAPL", "JPM", "XOM", "SPY"], start="2019-01-02", end="2023-03-31").prices
 
 
-def _history(ticker: str, start: str, end: str) -> pd.DataFrame:
-    """One ticker as Ticker.history(auto_adjust=False) gives it: OHLC, Adj Close, Volume."""
+def _history(ticker: str, start: str, end: str, adjust=None) -> pd.DataFrame:
+    """One ticker as Ticker.history(auto_adjust=False) gives it: OHLC, Adj Close, Volume.
+
+    ``adjust(ticker, dates)``: factors Yahoo's back-adjustment applies on the day of the
+    download (1 where no split or dividend has happened since)."""
     adj = HISTORY[ticker].loc[(HISTORY.index >= start) & (HISTORY.index < end)]
+    if adjust is not None:
+        adj = adj * adjust(ticker, adj.index)
     close = adj * 1.02  # unadjusted close sits above the dividend-adjusted one
     frame = pd.DataFrame({"Open": close * 0.99, "High": close * 1.01, "Low": close * 0.98,
                           "Close": close, "Adj Close": adj,
@@ -32,6 +37,24 @@ class Recorder:
         self.calls: list[tuple[list[str], str, str]] = []
         self.fail_times = fail_times
         self.unknown = set(unknown)
+        self.coming: list[tuple[str, pd.Timestamp, float]] = []  # ticker, ex-date, factor
+
+    def corporate_action(self, ticker: str, ex_date: str, factor: float) -> None:
+        """A split or dividend not yet in Yahoo's adjustment: until ``effective()``,
+        history before ``ex_date`` comes back divided by ``factor`` (0.25 for a 4:1 split,
+        1 - D/P for a dividend D), as it was before Yahoo back-adjusted it."""
+        self.coming.append((ticker, pd.Timestamp(ex_date), factor))
+
+    def effective(self) -> None:
+        """The actions happened: history comes back adjusted for them (HISTORY itself)."""
+        self.coming = []
+
+    def _adjust(self, ticker: str, dates: pd.DatetimeIndex) -> np.ndarray:
+        factors = np.ones(len(dates))
+        for name, ex_date, factor in self.coming:
+            if name == ticker:
+                factors[dates < ex_date] /= factor
+        return factors
 
     def __call__(self, tickers, start=None, end=None, multi_level_index=True, **kwargs):
         assert kwargs["auto_adjust"] is False and kwargs["progress"] is False
@@ -44,7 +67,7 @@ class Recorder:
             if failing or ticker in self.unknown:
                 dfs[ticker] = yfinance.utils.empty_df()
             else:
-                dfs[ticker] = _history(ticker, start, end)
+                dfs[ticker] = _history(ticker, start, end, self._adjust)
         # as yfinance.multi._download_impl assembles them
         index = None
         for df in dfs.values():
@@ -90,10 +113,11 @@ def test_cache_is_reused_and_only_missing_ranges_are_fetched(recorder, tmp_path)
     frames, report = fetch_yfinance(["AAPL", "JPM"], "2023-02-01", "2023-03-01",
                                     cache_dir=tmp_path)
     assert len(recorder.calls) == 1 and report.downloaded == {"AAPL": 0, "JPM": 0}
-    # a wider request fetches the two missing ends only
+    # a wider request fetches the two missing ends only, each overlapping one cached bar
+    # (the first, 2023-02-01, and the last, 2023-02-28) to check the adjustment
     panel = load_yfinance(["AAPL", "JPM"], "2023-01-17", "2023-03-15", cache_dir=tmp_path)
-    assert recorder.calls[1:] == [(["AAPL", "JPM"], "2023-01-17", "2023-02-01"),
-                                  (["AAPL", "JPM"], "2023-03-01", "2023-03-15")]
+    assert recorder.calls[1:] == [(["AAPL", "JPM"], "2023-01-17", "2023-02-02"),
+                                  (["AAPL", "JPM"], "2023-02-28", "2023-03-15")]
     expected = HISTORY.loc["2023-01-17":"2023-03-14", ["AAPL", "JPM"]]
     np.testing.assert_allclose(panel.prices.to_numpy(), expected.to_numpy())
     # a new ticker alongside cached ones is fetched on its own
@@ -171,3 +195,83 @@ def test_corrupt_cache_file_is_named(recorder, tmp_path):
     PriceCache(tmp_path, "1d").path("AAPL").write_text("garbage")
     with pytest.raises(DataError, match="AAPL_1d.parquet: unreadable cache file"):
         load_yfinance(["AAPL"], "2023-01-03", "2023-02-01", cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("factor, what", [(0.25, "4:1 split"), (0.99, "1% dividend")])
+def test_a_corporate_action_between_fetches_refreshes_the_cache(recorder, tmp_path, factor,
+                                                                 what):
+    """Yahoo back-adjusts history after a split or dividend: bars fetched before it must
+    not be joined to bars fetched after it (the review's C1: a -75% day at the join)."""
+    recorder.corporate_action("AAPL", "2023-03-01", factor)
+    load_yfinance(["AAPL", "JPM"], "2023-01-03", "2023-02-15", cache_dir=tmp_path)
+    recorder.effective()  # Yahoo now back-adjusts AAPL's history for it
+    panel = load_yfinance(["AAPL", "JPM"], "2023-01-03", "2023-03-31", cache_dir=tmp_path)
+    returns = panel.returns("simple")
+    truth = (HISTORY.loc["2023-01-03":"2023-03-30", ["AAPL", "JPM"]]).pct_change().iloc[1:]
+    np.testing.assert_allclose(returns.to_numpy(), truth.to_numpy(), rtol=1e-9, atol=1e-12)
+    # the cache now holds one adjustment: today's
+    bars, start, end = PriceCache(tmp_path, "1d").read("AAPL")
+    np.testing.assert_allclose(bars["adj_close"].to_numpy(),
+                               HISTORY.loc["2023-01-03":"2023-03-30", "AAPL"].to_numpy(),
+                               rtol=1e-12)
+    # JPM's history did not change: its cache was extended, not refetched
+    assert recorder.calls[-1] == (["AAPL"], "2023-01-03", "2023-03-31")
+    assert (["JPM"], "2023-01-03", "2023-03-31") not in recorder.calls
+
+
+def test_only_bars_completed_in_new_york_are_cached(recorder, tmp_path, monkeypatch):
+    """A machine at UTC+10 at 02:00 on 2 March: New York's 1 March session is still open,
+    so its bar is not final and must not be cached (the review's m10)."""
+    import fin_hgrpo.data.yahoo as yahoo
+
+    monkeypatch.setattr(yahoo, "_now", lambda: pd.Timestamp("2023-03-02 02:00",
+                                                            tz="Australia/Sydney"))
+    panel = load_yfinance(["AAPL"], "2023-02-01", None, cache_dir=tmp_path)
+    assert panel.dates[-1] == pd.Timestamp("2023-02-28")
+    assert recorder.calls[-1][2] == "2023-03-01"
+    # once New York's close has passed, the bar of 1 March is complete
+    monkeypatch.setattr(yahoo, "_now", lambda: pd.Timestamp("2023-03-01 16:30",
+                                                            tz="America/New_York"))
+    assert load_yfinance(["AAPL"], "2023-02-01", None, cache_dir=tmp_path).dates[-1] == \
+        pd.Timestamp("2023-03-01")
+    # a weekly bar is complete once its week is over
+    monkeypatch.setattr(yahoo, "_now", lambda: pd.Timestamp("2023-03-01 18:00",
+                                                            tz="America/New_York"))
+    load_yfinance(["AAPL"], "2023-01-02", None, interval="1wk", cache_dir=tmp_path)
+    assert recorder.calls[-1][2] == "2023-02-27"  # the Monday of the week in progress
+
+
+def test_intraday_bars_load_in_exchange_time(monkeypatch, tmp_path):
+    """yfinance gives intraday bars tz-aware in the exchange's zone: the panel holds them
+    as New York wall-clock times, tz-naive."""
+    stamps = pd.date_range("2023-03-01 09:30", periods=14, freq="30min",
+                           tz="America/New_York")
+    stamps = stamps[stamps.time <= pd.Timestamp("15:30").time()]
+
+    def download(tickers, **kwargs):
+        frame = pd.DataFrame({"Adj Close": np.linspace(100, 101, len(stamps)),
+                              "Close": np.linspace(100, 101, len(stamps)),
+                              "Volume": np.arange(len(stamps)) + 10}, index=stamps)
+        frame.index.name = "Datetime"
+        return pd.concat({"AAPL": frame}, axis=1, names=["Ticker", "Price"]).swaplevel(
+            0, 1, axis=1)
+
+    monkeypatch.setattr(yfinance, "download", download)
+    panel = load_yfinance(["AAPL"], "2023-03-01", "2023-03-02", interval="30m",
+                          cache_dir=tmp_path)
+    assert panel.dates[0] == pd.Timestamp("2023-03-01 09:30") and panel.dates.tz is None
+    assert len(panel) == len(stamps)
+
+
+def test_a_yfinance_source_honours_tickers_dates_and_interval(recorder, tmp_path):
+    from fin_hgrpo.data import load_source
+
+    panel = load_source("yfinance:AAPL,JPM@2023-01-03:2023-03-01", tickers=["XOM"],
+                        start="2023-02-01", end="2023-02-15", cache_dir=tmp_path)
+    assert panel.tickers == ("XOM",)
+    assert (panel.dates[0], panel.dates[-1]) == (pd.Timestamp("2023-02-01"),
+                                                 pd.Timestamp("2023-02-15"))
+    load_source("yfinance:AAPL@2023-01-03:2023-03-01/1wk", cache_dir=tmp_path)
+    assert PriceCache(tmp_path, "1wk").path("AAPL").is_file()
+    with pytest.raises(DataError, match="interval '7x'"):
+        load_source("yfinance:AAPL@2023-01-03:2023-03-01/7x", cache_dir=tmp_path)
