@@ -122,6 +122,7 @@ def _data_info(args: argparse.Namespace) -> int:
         "assets": list(panel.tickers),
         "n_assets": panel.n_assets,
         "n_rows": len(panel),
+        "periods_per_year": panel.periods_per_year,
         "start": str(panel.dates[0].date()),
         "end": str(panel.dates[-1].date()),
         "fields": list(panel.fields),
@@ -135,17 +136,19 @@ def _data_info(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
         return 0
     returns = panel.returns("log")
-    annual_vol = returns.std() * 252**0.5
+    periods = panel.periods_per_year
+    annual_vol = returns.std() * periods**0.5
     print(f"source     {summary['source']}")
     print(f"assets     {summary['n_assets']}: {', '.join(summary['assets'])}")
-    print(f"dates      {summary['start']} .. {summary['end']} ({summary['n_rows']} rows)")
+    print(f"dates      {summary['start']} .. {summary['end']} ({summary['n_rows']} rows, "
+          f"{periods} a year)")
     print(f"fields     {', '.join(summary['fields'])}")
     if summary["signals"]:
         print(f"signals    {', '.join(summary['signals'])}")
     print(f"alignment  {report.summary()}")
     print("\nper asset: annualised log growth and volatility")
     for ticker in panel.tickers:
-        growth = returns[ticker].mean() * 252
+        growth = returns[ticker].mean() * periods
         print(f"  {ticker:<8} growth {growth:+7.2%}   volatility {annual_vol[ticker]:6.2%}")
     return 0
 

@@ -1,20 +1,23 @@
 """Risk metrics of daily net returns, one function each, with quantstats' definitions.
 
-Where quantstats defines the same quantity the formula here is its formula (252 periods
-a year) and the tests check agreement to 1e-8: ``cagr`` (years =
-days / 252), ``volatility``, ``sharpe``, ``sortino`` (downside deviation over all
+Where quantstats defines the same quantity the formula here is its formula and the tests
+check agreement to 1e-8: ``cagr`` (years = bars / ``periods``), ``volatility``,
+``sharpe``, ``sortino`` (downside deviation over all
 days), ``max_drawdown`` (from a starting wealth of 1), ``calmar``, ``skew``,
 ``kurtosis`` (excess), ``cvar_95`` (quantstats' historical method), ``hit_rate``
 (quantstats' ``win_rate``: share of positive days among non-zero ones), ``beta`` and
 ``alpha`` (``greeks``), ``psr`` (``probabilistic_sharpe_ratio`` against 0).
-``information_ratio`` is quantstats' annualised by sqrt(252). ``var_95`` is the
+``information_ratio`` is quantstats' annualised by sqrt(periods). ``var_95`` is the
 historical 5% quantile (quantstats' own VaR is parametric). The deflated Sharpe ratio
 follows Bailey and Lopez de Prado (2014); the interval on a Sharpe difference is in
 ``inference``.
 
 Sharpe, Sortino, PSR and DSR are measured on returns in excess of the cash rate ``rf``
 (per period, as the env's ``cash_rate``): riskless carry is not a premium. quantstats
-takes an annual rate; given ``(1 + rf) ** 252 - 1`` it agrees.
+takes an annual rate; given ``(1 + rf) ** periods - 1`` it agrees.
+
+``periods``: bars per year, 252 for exchange days by default; a panel says its own
+(``MarketPanel.periods_per_year``: 52 for weekly bars, 365 for crypto, ...).
 """
 
 from __future__ import annotations
@@ -27,27 +30,28 @@ PERIODS = 252
 EULER_GAMMA = 0.5772156649015329
 
 
-def cagr(returns: pd.Series) -> float:
-    """Compound annual growth rate, a year being 252 trading days."""
+def cagr(returns: pd.Series, periods: int = PERIODS) -> float:
+    """Compound annual growth rate, a year being ``periods`` bars."""
     wealth = float(np.prod(1.0 + returns.to_numpy()))
-    return wealth ** (PERIODS / len(returns)) - 1.0 if wealth > 0 else float("nan")
+    return wealth ** (periods / len(returns)) - 1.0 if wealth > 0 else float("nan")
 
 
-def volatility(returns: pd.Series) -> float:
-    return float(returns.std(ddof=1) * np.sqrt(PERIODS))
+def volatility(returns: pd.Series, periods: int = PERIODS) -> float:
+    return float(returns.std(ddof=1) * np.sqrt(periods))
 
 
-def sharpe(returns: pd.Series, annualize: bool = True, rf: float = 0.0) -> float:
+def sharpe(returns: pd.Series, annualize: bool = True, rf: float = 0.0,
+           periods: int = PERIODS) -> float:
     """Mean over standard deviation of the returns in excess of ``rf`` (NaN if flat)."""
     excess = returns - rf
     ratio = _ratio(excess.mean(), excess.std(ddof=1))
-    return ratio * np.sqrt(PERIODS) if annualize else ratio
+    return ratio * np.sqrt(periods) if annualize else ratio
 
 
-def sortino(returns: pd.Series, rf: float = 0.0) -> float:
+def sortino(returns: pd.Series, rf: float = 0.0, periods: int = PERIODS) -> float:
     values = returns.to_numpy() - rf
     downside = np.sqrt(np.sum(values[values < 0] ** 2) / len(values))
-    return _ratio(values.mean(), downside) * np.sqrt(PERIODS)
+    return _ratio(values.mean(), downside) * np.sqrt(periods)
 
 
 def drawdown(returns: pd.Series) -> pd.Series:
@@ -70,8 +74,8 @@ def max_drawdown_days(returns: pd.Series) -> int:
     return longest
 
 
-def calmar(returns: pd.Series) -> float:
-    return _ratio(cagr(returns), abs(max_drawdown(returns)))
+def calmar(returns: pd.Series, periods: int = PERIODS) -> float:
+    return _ratio(cagr(returns, periods), abs(max_drawdown(returns)))
 
 
 def var_95(returns: pd.Series) -> float:
@@ -89,17 +93,19 @@ def hit_rate(returns: pd.Series) -> float:
     return float((moved > 0).sum() / len(moved)) if len(moved) else float("nan")
 
 
-def greeks(returns: pd.Series, benchmark: pd.Series) -> tuple[float, float]:
+def greeks(returns: pd.Series, benchmark: pd.Series,
+           periods: int = PERIODS) -> tuple[float, float]:
     """Beta to the benchmark and annualised alpha (mean excess over beta times its mean)."""
     cov = np.cov(returns.to_numpy(), benchmark.to_numpy())
     beta = _ratio(cov[0, 1], cov[1, 1])
-    return beta, float((returns.mean() - beta * benchmark.mean()) * PERIODS)
+    return beta, float((returns.mean() - beta * benchmark.mean()) * periods)
 
 
-def information_ratio(returns: pd.Series, benchmark: pd.Series) -> float:
+def information_ratio(returns: pd.Series, benchmark: pd.Series,
+                      periods: int = PERIODS) -> float:
     """Mean active return over tracking error, annualised."""
     active = returns - benchmark
-    return _ratio(active.mean(), active.std(ddof=1)) * np.sqrt(PERIODS)
+    return _ratio(active.mean(), active.std(ddof=1)) * np.sqrt(periods)
 
 
 def psr(returns: pd.Series, threshold: float = 0.0, rf: float = 0.0) -> float:
@@ -144,7 +150,7 @@ def _ratio(numerator: float, denominator: float) -> float:
 def summarize(returns: pd.DataFrame, *, turnover: pd.DataFrame | None = None,
               benchmark: pd.Series | None = None, rf: float = 0.0,
               trial_sharpes: np.ndarray | None = None,
-              n_trials: int | None = None) -> pd.DataFrame:
+              n_trials: int | None = None, periods: int = PERIODS) -> pd.DataFrame:
     """One row of metrics per column of ``returns`` (daily net returns).
 
     ``turnover``: daily one-way turnover per column (its annualised mean is reported);
@@ -152,7 +158,7 @@ def summarize(returns: pd.DataFrame, *, turnover: pd.DataFrame | None = None,
     the cash rate per day. The deflated Sharpe ratio counts ``trial_sharpes`` (daily,
     one per strategy tried; default: one per column) as the tries, ``n_trials`` of them
     if given. A column with gaps (a strategy that failed in a fold) is measured on the
-    days it has.
+    days it has. ``periods``: bars per year.
     """
     if trial_sharpes is None:
         trial_sharpes = np.array([sharpe(returns[c].dropna(), annualize=False, rf=rf)
@@ -161,19 +167,22 @@ def summarize(returns: pd.DataFrame, *, turnover: pd.DataFrame | None = None,
     for name in returns:
         r = returns[name].dropna()
         row = {
-            "cagr": cagr(r), "volatility": volatility(r), "sharpe": sharpe(r, rf=rf),
-            "sortino": sortino(r, rf=rf), "calmar": calmar(r), "max_drawdown": max_drawdown(r),
+            "cagr": cagr(r, periods), "volatility": volatility(r, periods),
+            "sharpe": sharpe(r, rf=rf, periods=periods),
+            "sortino": sortino(r, rf=rf, periods=periods), "calmar": calmar(r, periods),
+            "max_drawdown": max_drawdown(r),
             "max_drawdown_days": max_drawdown_days(r), "var_95": var_95(r),
             "cvar_95": cvar_95(r), "skew": float(r.skew()), "kurtosis": float(r.kurtosis()),
             "hit_rate": hit_rate(r),
-            "turnover": float(turnover[name].mean() * PERIODS)
+            "turnover": float(turnover[name].mean() * periods)
             if turnover is not None and name in turnover else float("nan"),
         }
         if benchmark is not None:
             both = pd.concat([r, benchmark], axis=1, join="inner").dropna()
-            beta, alpha = greeks(both.iloc[:, 0], both.iloc[:, 1])
+            beta, alpha = greeks(both.iloc[:, 0], both.iloc[:, 1], periods)
             row |= {"beta": beta, "alpha": alpha,
-                    "information_ratio": information_ratio(both.iloc[:, 0], both.iloc[:, 1])}
+                    "information_ratio": information_ratio(both.iloc[:, 0], both.iloc[:, 1],
+                                                           periods)}
         row |= {"psr": psr(r, rf=rf), "dsr": dsr(r, trial_sharpes, n_trials, rf=rf)}
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("strategy")

@@ -28,7 +28,6 @@ from fin_hgrpo.backtest.report_page import page  # noqa: E402
 from fin_hgrpo.backtest.results import BacktestResult, read_results  # noqa: E402
 from fin_hgrpo.io import atomic_write, atomic_write_text  # noqa: E402
 
-ROLLING_DAYS = 126
 _FAINT = "0.72"  # the grey of the strategies that recede
 _AGENT_COLOURS = ["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:pink",
                   "tab:olive", "tab:cyan"]
@@ -62,6 +61,7 @@ def write_tearsheets(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     result = read_results(folder)
     benchmark = result.info.get("benchmark")
+    periods = result.info.get("periods_per_year", PERIODS)
     written = []
     for name in result.returns:
         returns = result.returns[name].dropna()
@@ -75,7 +75,7 @@ def write_tearsheets(folder: str | Path) -> list[Path]:
             warnings.filterwarnings("ignore", message="set_ticklabels", category=UserWarning)
             atomic_write(path, lambda tmp, r=returns, b=bench, n=name: qs.reports.html(
                 r, benchmark=b, output=str(tmp), title=n, strategy_title=n,
-                benchmark_title=benchmark))
+                benchmark_title=benchmark, periods_per_year=periods))
         plt.close("all")
         written.append(path)
     return written
@@ -156,16 +156,18 @@ def _drawdowns(result: BacktestResult):
 
 
 def _rolling_sharpe(result: BacktestResult):
+    """Sharpe over the last half year of bars, annualised."""
     rf = result.info.get("cash_rate", 0.0)
+    periods = result.info.get("periods_per_year", PERIODS)
+    bars = max(2, periods // 2)
 
     def rolling(r: pd.Series) -> pd.Series:
-        excess = r - rf
-        window = excess.rolling(ROLLING_DAYS)
-        return window.mean() / window.std() * np.sqrt(PERIODS)
+        window = (r - rf).rolling(bars)
+        return window.mean() / window.std() * np.sqrt(periods)
 
     frames = _by_strategy(result, rolling)
-    return _lines(result, frames, f"Rolling Sharpe ratio ({ROLLING_DAYS} days)", "Sharpe",
-                  band=False)
+    return _lines(result, frames, f"Rolling Sharpe ratio (half a year: {bars} bars)",
+                  "Sharpe", band=False)
 
 
 def _seed_sharpes(result: BacktestResult):

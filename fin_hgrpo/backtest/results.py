@@ -70,9 +70,10 @@ class BacktestResult:
                 or (s.endswith("_ensemble") and s.removesuffix("_ensemble") in seeded)]
 
 
-def gather(spec, folds: list[Fold], results: list[FoldResult], *,
-           seconds: float) -> BacktestResult:
-    """Stitch fold results into per-run series and compute the metrics."""
+def gather(spec, folds: list[Fold], results: list[FoldResult], *, seconds: float,
+           periods: int = metrics.PERIODS) -> BacktestResult:
+    """Stitch fold results into per-run series and compute the metrics (``periods``:
+    bars per year)."""
     rf = spec.env_spec().costs.cash_rate
     columns = list(dict.fromkeys(r.column for r in results))
     by_fold = {f.index: f for f in folds}
@@ -93,7 +94,7 @@ def gather(spec, folds: list[Fold], results: list[FoldResult], *,
             "fold": r.fold, "strategy": r.strategy, "run": r.column, "seed": r.seed,
             "train_start": fold.train_start.date(), "train_end": fold.train_end.date(),
             "test_start": fold.test_start.date(), "test_end": fold.test_end.date(),
-            "sharpe": np.nan if test is None else metrics.sharpe(test, rf=rf),
+            "sharpe": np.nan if test is None else metrics.sharpe(test, rf=rf, periods=periods),
             "total_return": np.nan if test is None else float((1 + test).prod() - 1),
             "seconds": round(r.seconds, 2), "error": "" if r.error is None else
             r.error.strip().splitlines()[-1],
@@ -107,6 +108,7 @@ def gather(spec, folds: list[Fold], results: list[FoldResult], *,
             "baseline": _present(spec.baseline, returns), "seconds": round(seconds, 1),
             "folds": len(folds), "rebalance": spec.rebalance, "env": spec.env,
             "seeds": list(spec.seeds), "cash_rate": rf, "dsr_trials": spec.dsr_trials,
+            "periods_per_year": periods,
             "significance": METHOD}
     per_run, table = strategy_metrics(returns, turnover, runs, info)
     return BacktestResult(returns, turnover.rename_axis("date"), weights, table, per_run,
@@ -125,6 +127,7 @@ def strategy_metrics(returns: pd.DataFrame, turnover: pd.DataFrame, runs: pd.Dat
     whose bootstrap resamples seeds together with blocks of days (``inference``).
     """
     rf = info.get("cash_rate", 0.0)
+    periods = info.get("periods_per_year", metrics.PERIODS)
     benchmark, baseline = info.get("benchmark"), info.get("baseline")
     groups = {s: list(runs.index[runs["strategy"] == s]) for s in dict.fromkeys(runs["strategy"])}
     daily = pd.Series({c: metrics.sharpe(returns[c].dropna(), annualize=False, rf=rf)
@@ -132,7 +135,7 @@ def strategy_metrics(returns: pd.DataFrame, turnover: pd.DataFrame, runs: pd.Dat
     trials = np.array([daily[cols].mean() for cols in groups.values()])
     per_run = metrics.summarize(returns, turnover=turnover, rf=rf, trial_sharpes=trials,
                                 benchmark=None if benchmark is None else returns[benchmark],
-                                n_trials=info.get("dsr_trials"))
+                                n_trials=info.get("dsr_trials"), periods=periods)
     rows = {}
     for strategy, cols in groups.items():
         part = per_run.loc[cols]
@@ -142,18 +145,19 @@ def strategy_metrics(returns: pd.DataFrame, turnover: pd.DataFrame, runs: pd.Dat
             "sharpe_seed_std": sharpes.std(ddof=1) if len(cols) > 1 else 0.0,
             "sharpe_seed_min": sharpes.min(), "sharpe_seed_max": sharpes.max()}
         if baseline is not None:
-            row |= _against_baseline(returns[cols], returns[baseline], rf)
+            row |= _against_baseline(returns[cols], returns[baseline], rf, periods)
         rows[strategy] = row
     per_run = runs.join(per_run).rename_axis("run")
     return per_run, pd.DataFrame.from_dict(rows, orient="index").rename_axis("strategy")
 
 
-def _against_baseline(runs: pd.DataFrame, baseline: pd.Series, rf: float) -> dict:
+def _against_baseline(runs: pd.DataFrame, baseline: pd.Series, rf: float,
+                      periods: int) -> dict:
     both = pd.concat([runs, baseline.rename("__baseline__")], axis=1).dropna()
     if len(both) < MIN_DAYS:
         return {"sharpe_vs_baseline": np.nan, "sharpe_vs_baseline_low": np.nan,
                 "sharpe_vs_baseline_high": np.nan}
-    interval = sharpe_difference(both.iloc[:, :-1], both.iloc[:, -1], rf=rf)
+    interval = sharpe_difference(both.iloc[:, :-1], both.iloc[:, -1], rf=rf, periods=periods)
     return {"sharpe_vs_baseline": interval.difference, "sharpe_vs_baseline_low": interval.low,
             "sharpe_vs_baseline_high": interval.high}
 

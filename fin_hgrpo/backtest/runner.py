@@ -88,7 +88,8 @@ def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None
     started = time.perf_counter()
     outcomes = execute(tasks, context, executor, progress=progress, checkpoint=checkpoint)
     results = [r for outcome in outcomes for r in outcome]
-    return gather(spec, folds, results, seconds=time.perf_counter() - started)
+    return gather(spec, folds, results, seconds=time.perf_counter() - started,
+                  periods=env.periods(panel))
 
 
 def execute(tasks: list[Task], context: Context, executor: Executor, *, progress: bool = True,

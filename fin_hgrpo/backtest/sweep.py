@@ -155,8 +155,8 @@ def run_sweep(spec: SweepSpec, *, executor: Executor | None = None, workers: int
     outcomes = execute(tasks, Context(env, {DEFAULT_UNIVERSE: panel}), executor,
                        progress=progress, checkpoint=checkpoint)
     results = [r for outcome in outcomes for r in outcome]
-    rf = env.costs.cash_rate
-    table, returns = _rank(points, spec.seeds, results, rf)
+    rf, periods = env.costs.cash_rate, env.periods(panel)
+    table, returns = _rank(points, spec.seeds, results, rf, periods)
     summary = _summary(spec, table, returns, search_folds, folds, rf,
                        time.perf_counter() - started)
     return SweepResult(table, returns, summary)
@@ -175,8 +175,8 @@ def _protocol(spec: SweepSpec, backtest: BacktestSpec) -> AgentStrategySpec:
     return base.model_copy(update=update)
 
 
-def _rank(points: list[dict], seeds: list[int], results: list,
-          rf: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _rank(points: list[dict], seeds: list[int], results: list, rf: float,
+          periods: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, daily = [], {}
     for k, point in enumerate(points):
         sharpes, errors = [], []
@@ -186,7 +186,7 @@ def _rank(points: list[dict], seeds: list[int], results: list,
             if parts and not any(r.error for r in parts):
                 returns = pd.concat([r.daily["net_return"] for r in parts])
                 daily[f"trial{k}_seed{seed}"] = returns
-                sharpes.append(metrics.sharpe(returns, rf=rf))
+                sharpes.append(metrics.sharpe(returns, rf=rf, periods=periods))
         runs = [daily[c] for c in daily if c.startswith(f"trial{k}_seed")]
 
         def seed_mean(metric, runs=runs) -> float:
@@ -195,7 +195,7 @@ def _rank(points: list[dict], seeds: list[int], results: list,
         rows.append({"trial": k, **point,
                      "val_sharpe": np.mean(sharpes) if sharpes else np.nan,
                      "val_sharpe_std": np.std(sharpes, ddof=1) if len(sharpes) > 1 else np.nan,
-                     "val_cagr": seed_mean(metrics.cagr),
+                     "val_cagr": seed_mean(lambda r: metrics.cagr(r, periods)),
                      "val_max_drawdown": seed_mean(metrics.max_drawdown),
                      "seeds_done": len(sharpes), "error": "; ".join(errors)})
     table = pd.DataFrame(rows).sort_values("val_sharpe", ascending=False, na_position="last")

@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from fin_hgrpo.data.calendar import periods_per_year
 from fin_hgrpo.data.formats import to_fields
 from fin_hgrpo.data.validation import (
     FIELDS,
@@ -136,6 +137,12 @@ class MarketPanel:
     @property
     def fields(self) -> tuple[str, ...]:
         return tuple(self._fields)
+
+    @property
+    def periods_per_year(self) -> int:
+        """Bars per year, from the dates (``calendar.periods_per_year``): what every
+        annualised figure of this panel's returns uses."""
+        return periods_per_year(self.dates)
 
     def __len__(self) -> int:
         return len(self._dates)

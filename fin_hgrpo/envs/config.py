@@ -76,6 +76,7 @@ class EnvSpec(_Spec):
     features: list[FeatureSpec] = list(DEFAULT_FEATURES)
     window: int = Field(default=20, ge=1)
     normalize_features: bool = True
+    periods_per_year: int | None = Field(default=None, ge=1)  # default: from the dates
     costs: CostSpec = CostSpec()
     reward: RewardSpec = RewardSpec()
     constraints: ConstraintSpec = ConstraintSpec()
@@ -102,6 +103,10 @@ class EnvSpec(_Spec):
         if isinstance(market, SyntheticMarket) and (self.data.start or self.data.end):
             panel = panel.slice(self.data.start, self.data.end)
         return panel
+
+    def periods(self, panel: MarketPanel) -> int:
+        """Bars per year for annualised figures: the spec's, else the panel's calendar."""
+        return self.periods_per_year or panel.periods_per_year
 
     def build_sim(self, panel: MarketPanel | None = None, *, dtype: torch.dtype = torch.float64,
                   device: str = "cpu") -> PortfolioSim:

@@ -313,3 +313,30 @@ def test_a_yfinance_backtest_loads_its_benchmark_through_the_same_source(workspa
     assert result.weights["equal_weight"].columns.tolist() == ["AAPL", "JPM", "XOM", "cash"]
     assert result.returns.index[0] >= pd.Timestamp("2021-01-01")  # after 250 training days
     assert result.metrics.loc["equal_weight", "beta"] > 0.5
+
+
+def test_a_weekly_backtest_annualises_with_52_bars_a_year(workspace, tmp_path):
+    """Weekly prices (from a CSV) are annualised as 52 bars a year everywhere: metrics,
+    folds and the run's record, unless the env spec says otherwise."""
+    rng = np.random.default_rng(1)
+    dates = pd.date_range("2000-01-07", periods=600, freq="W-FRI")
+    prices = pd.DataFrame(100 * np.exp(np.cumsum(rng.normal(0.001, 0.02, (600, 3)), axis=0)),
+                          index=dates.rename("date"), columns=["A", "B", "C"])
+    prices.to_csv(tmp_path / "weekly.csv")
+    env = workspace / "envs" / "weekly.toml"
+    env.write_text(f'window = 4\nfeatures = [{{ name = "log_return" }}]\n'
+                   f'[data]\nsource = "csv:{tmp_path / "weekly.csv"}"\n')
+    spec = BacktestSpec.model_validate({
+        "name": "weekly", "env": str(env), "benchmark": None, "tearsheets": False,
+        "walk_forward": {"train_days": 104, "test_days": 104, "embargo_days": 0},
+        "strategies": [{"kind": "equal_weight"}]})
+    result = run_backtest(spec, workers=1, progress=False)
+    assert result.info["periods_per_year"] == 52
+    r = result.returns["equal_weight"]
+    from fin_hgrpo.backtest import metrics
+
+    assert result.metrics.loc["equal_weight", "sharpe"] == pytest.approx(
+        r.mean() / r.std() * np.sqrt(52))
+    env.write_text(env.read_text().replace("window = 4", "window = 4\nperiods_per_year = 50"))
+    assert run_backtest(spec, workers=1, progress=False).info["periods_per_year"] == 50
+    assert metrics.volatility(r, 52) == pytest.approx(r.std() * np.sqrt(52))
