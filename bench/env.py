@@ -1,6 +1,7 @@
 """Environment throughput, measured side by side in one run; prints ratios.
 
     python bench/env.py [--seconds S]
+    python bench/env.py --memory [--assets 500 --days 2520 --window 60]
 
 Measures on the bundled sample (19 assets, envs/default.toml):
   1. PortfolioEnv, one episode, random actions (gymnasium API, float64);
@@ -8,6 +9,12 @@ Measures on the bundled sample (19 assets, envs/default.toml):
   3. PortfolioSim.score, 64 candidates for each of 256 states (the multi-sample scoring
      Hybrid GRPO uses), against 1 candidate for the same states;
   4. the external reference: a FinRL-style portfolio env that steps with pandas per day.
+
+``--memory`` builds a float64 simulator over a synthetic universe (500 assets, ten
+years, window 60 by default), reads a batch of 256 observations, and prints the peak
+resident memory of each way of holding the windows, each in a fresh process: gathered
+when read (what ``PortfolioSim`` does) against every window laid out in advance (what it
+did before).
      FinRL itself pulls in broker SDKs and a trading stack that do not install cleanly
      here, so ``FinRLStylePortfolioEnv`` below is a faithful minimal copy of the way
      FinRL's StockPortfolioEnv steps: a long DataFrame, ``df.loc[day]`` per step,
@@ -18,6 +25,9 @@ Measures on the bundled sample (19 assets, envs/default.toml):
 from __future__ import annotations
 
 import argparse
+import resource
+import subprocess
+import sys
 import time
 from functools import partial
 
@@ -84,10 +94,58 @@ def _rate(fn, seconds: float) -> float:
     return count / (time.perf_counter() - start)
 
 
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _memory_child(assets: int, days: int, window: int, layout: str) -> None:
+    """In this process: build the simulator, read observations, print peak MB."""
+    from fin_hgrpo.data import MarketPanel
+    from fin_hgrpo.envs import PortfolioSim
+
+    rng = np.random.default_rng(0)
+    dates = pd.bdate_range("2010-01-04", periods=days)
+    prices = pd.DataFrame(100 * np.exp(np.cumsum(rng.normal(0, 0.01, (days, assets)), 0)),
+                          index=dates, columns=[f"S{i}" for i in range(assets)])
+    panel = MarketPanel(prices)
+    before = _peak_mb()
+    sim = PortfolioSim(panel, window=window)
+    if layout == "materialised":  # the former layout: T x window x A x F held at once
+        windows = sim.features.unfold(0, window, 1).permute(0, 3, 1, 2).contiguous()
+        sim.observe = lambda t: windows[t - (window - 1)]
+    t = torch.randint(sim.first_decision, sim.last_decision + 1, (256,))
+    obs = sim.observe(t)
+    print(f"{_peak_mb():.0f} {before:.0f} {tuple(obs.shape)}")
+
+
+def memory(assets: int, days: int, window: int) -> None:
+    """Peak memory of the two layouts, each measured in a fresh process."""
+    print(f"{assets} assets x {days} days, window {window}, float64, default features")
+    for layout in ("gathered", "materialised"):
+        out = subprocess.run([sys.executable, __file__, "--memory-child", layout,
+                              "--assets", str(assets), "--days", str(days),
+                              "--window", str(window)], capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"{layout:<13} failed: {out.stderr.strip().splitlines()[-1]}")
+            continue
+        peak, before, shape = out.stdout.split(" ", 2)
+        print(f"{layout:<13} peak {float(peak):8,.0f} MB  (prices and imports {float(before):,.0f}"
+              f" MB; observations {shape.strip()})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
+    parser.add_argument("--memory", action="store_true", help="peak memory, not throughput")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    parser.add_argument("--assets", type=int, default=500)
+    parser.add_argument("--days", type=int, default=2520)
+    parser.add_argument("--window", type=int, default=60)
     args = parser.parse_args()
+    if args.memory_child:
+        return _memory_child(args.assets, args.days, args.window, args.memory_child)
+    if args.memory:
+        return memory(args.assets, args.days, args.window)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     spec = EnvSpec.load("envs/default.toml")

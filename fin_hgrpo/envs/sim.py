@@ -122,8 +122,8 @@ class PortfolioSim:
         if self.first_decision > self.last_decision:
             raise DataError(f"{panel.source}: {len(panel)} days are too few for window {window} "
                             f"and features needing {ready} days of history")
-        # every window laid out once, so that reading a batch of them is one gather
-        self._windows = self.features.unfold(0, window, 1).permute(0, 3, 1, 2).contiguous()
+        # a window is gathered when it is read (T x A x F held, not T x window x A x F)
+        self._offsets = torch.arange(1 - window, 1, device=self.device)
 
     # ---- shapes ---------------------------------------------------------------------------
     @property
@@ -152,7 +152,9 @@ class PortfolioSim:
     # ---- observations -------------------------------------------------------------------
     def observe(self, t: torch.Tensor) -> torch.Tensor:
         """Feature windows ending at each day t: (B, window, A, F), data up to t only."""
-        return self._windows[t - (self.window - 1)]
+        days = (t[:, None] + self._offsets).reshape(-1)
+        return torch.index_select(self.features, 0, days).view(len(t), self.window,
+                                                               *self.features.shape[1:])
 
     # ---- weights ------------------------------------------------------------------------
     def to_weights(self, actions: torch.Tensor) -> torch.Tensor:
