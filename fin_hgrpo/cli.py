@@ -217,6 +217,8 @@ def _backtest(args: argparse.Namespace) -> int:
     shown = result.metrics[["cagr", "volatility", "sharpe", "sharpe_seed_std", "max_drawdown",
                             "turnover", "sharpe_vs_baseline"]]
     print(shown.sort_values("sharpe", ascending=False).to_string(float_format="{:.3f}".format))
+    for warning in result.info.get("data_warnings", []):
+        print(f"warning: {warning}")
     for error in result.errors:
         print(f"failed: {error.splitlines()[0]} (traceback in {out}/errors.txt)")
     print(f"report: {out}/report.html ({result.info['seconds']:.0f} s)")

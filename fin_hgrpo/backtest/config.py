@@ -7,11 +7,13 @@ file it names exists and parses before any work starts.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fin_hgrpo.backtest.metrics import PERIODS
 from fin_hgrpo.backtest.walkforward import WalkForward
 from fin_hgrpo.config import load_spec
 from fin_hgrpo.envs import EnvSpec
@@ -29,16 +31,34 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Length = Annotated[int, Field(ge=1)] | str  # bars, or a duration: "3y", "6mo", "26w"
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(y|mo|w)$")
+_PER_YEAR = {"y": 1, "mo": 12, "w": 52}
+
+
 class WalkForwardSpec(_Spec):
-    train_days: int = Field(default=756, ge=1)
-    test_days: int = Field(default=252, ge=1)
-    step_days: int | None = Field(default=None, ge=1)  # default: test_days
+    """Lengths in bars, or as durations (``"3y"``, ``"6mo"``, ``"26w"``) turned into bars
+    with the data's bars per year."""
+
+    train_days: Length = 756
+    test_days: Length = 252
+    step_days: Length | None = None  # default: test_days
     embargo_days: int = Field(default=5, ge=0)
     mode: Literal["rolling", "expanding"] = "rolling"
     max_folds: int | None = Field(default=None, ge=1)  # keep the last N folds only
 
-    def splitter(self) -> WalkForward:
-        return WalkForward(self.train_days, self.test_days, self.step_days,
+    def splitter(self, periods: int = PERIODS) -> WalkForward:
+        """The splitter, durations counted in bars at ``periods`` bars a year."""
+        def bars(value: int | str | None) -> int | None:
+            if value is None or isinstance(value, int):
+                return value
+            match = _DURATION.match(value.strip())
+            if match is None:
+                raise SpecError(f"walk-forward length {value!r}: give bars, or a duration "
+                                f"like 3y, 6mo or 26w")
+            return max(1, round(float(match[1]) * periods / _PER_YEAR[match[2]]))
+
+        return WalkForward(bars(self.train_days), bars(self.test_days), bars(self.step_days),
                            self.embargo_days, self.mode)
 
 

@@ -25,7 +25,7 @@ from fin_hgrpo.envs.sim import apply_no_trade_band
 from fin_hgrpo.errors import FinHgrpoError
 from fin_hgrpo.strategies.base import Decision, Strategy
 
-Rebalance = Literal["daily", "weekly", "monthly"]
+Rebalance = Literal["daily", "weekly", "monthly"] | int  # an int: every N bars
 _WEIGHT_TOLERANCE = 1e-6
 
 
@@ -61,8 +61,13 @@ class StrategyRun:
 
 
 def rebalance_days(dates: pd.DatetimeIndex, frequency: Rebalance) -> np.ndarray:
-    """Which ``dates`` are rebalance days: every day, or the first trading day of each
-    week / month (the first date always)."""
+    """Which ``dates`` are rebalance days: every day, every N bars (an int), or the first
+    trading day of each week / month (the first date always)."""
+    if isinstance(frequency, int) and not isinstance(frequency, bool):
+        if frequency < 1:
+            raise ValueError(f"rebalance must be daily, weekly, monthly or a number of bars "
+                             f">= 1, got {frequency}")
+        return np.arange(len(dates)) % frequency == 0
     if frequency == "daily":
         return np.ones(len(dates), bool)
     if frequency not in ("weekly", "monthly"):

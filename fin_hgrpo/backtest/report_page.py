@@ -24,7 +24,8 @@ table.numbers td:first-child,table.numbers th:first-child{text-align:left}
 tr.agent td{background:#eef4fb}img{max-width:100%}.grid{display:flex;flex-wrap:wrap;gap:6px}
 .grid img{width:49%}pre{background:#f6f6f6;padding:8px;font-size:11px;overflow-x:auto}
 .note{color:#555;font-size:13px}.verdict{background:#f7f7f2;border-left:4px solid #999;
-padding:8px 14px;font-size:14px}.verdict li{margin:3px 0}td.failed{color:#b00}"""
+padding:8px 14px;font-size:14px}.verdict li{margin:3px 0}td.failed{color:#b00}
+.warning{background:#fff6e5;border-left:4px solid #e0a000;padding:6px 12px;font-size:13px}"""
 
 SUMMARY_COLUMNS = ["Seeds", "CAGR", "Volatility", "Sharpe (seeds: mean ± std, min..max)",
                    "Max drawdown", "Turnover / yr", "Sharpe − baseline [95% CI]"]
@@ -47,6 +48,8 @@ def page(result: BacktestResult, images: dict[str, bytes], folder: Path) -> str:
         f"Agents trained with {len(seeds)} seeds ({', '.join(map(str, seeds))}). Benchmark: "
         f"{info.get('benchmark')}; significance against {info.get('baseline')}. "
         f"Run time {info.get('seconds')} s.</p>",
+        *[f"<p class='warning'>Data: {html.escape(w)}.</p>"
+          for w in info.get("data_warnings", [])],
         "<h2>Verdict</h2>", verdict(result),
         "<h2>Summary</h2>",
         "<p class='note'>Sorted by Sharpe. An agent's figures are the means over its seeds "

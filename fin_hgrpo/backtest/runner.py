@@ -77,7 +77,7 @@ def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None
     """
     env = spec.env_spec()
     panel = env.load_panel()
-    folds = spec.walk_forward.splitter().split(panel.dates)
+    folds = spec.walk_forward.splitter(env.periods(panel)).split(panel.dates)
     max_folds = spec.quick.folds if quick else spec.walk_forward.max_folds
     if max_folds is not None:
         folds = folds[-max_folds:]
@@ -88,8 +88,34 @@ def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None
     started = time.perf_counter()
     outcomes = execute(tasks, context, executor, progress=progress, checkpoint=checkpoint)
     results = [r for outcome in outcomes for r in outcome]
-    return gather(spec, folds, results, seconds=time.perf_counter() - started,
-                  periods=env.periods(panel))
+    result = gather(spec, folds, results, seconds=time.perf_counter() - started,
+                    periods=env.periods(panel))
+    result.info |= data_notes(env, panel)
+    return result
+
+
+DROPPED_WARNING = 0.01  # share of dates alignment may drop before a backtest says so
+
+
+def data_notes(env: EnvSpec, panel: MarketPanel) -> dict:
+    """What a reader of the results must know about the data: the source, what alignment
+    dropped, and a warning when it dropped more than 1% of the dates or when the
+    universe is the bundled sample's survivors."""
+    report = panel.report
+    share = report.n_dropped / (len(panel) + report.n_dropped)
+    warnings = []
+    if share > DROPPED_WARNING:
+        warnings.append(f"alignment dropped {share:.0%} of the dates ({report.summary()}): "
+                        f"the backtest covers {panel.dates[0].date()} .. "
+                        f"{panel.dates[-1].date()} only")
+    if env.data.source == "sample":
+        warnings.append("the bundled sample's names are survivors picked in hindsight (they "
+                        "all still traded in 2024, several were its best performers): "
+                        "absolute figures (CAGR, Sharpe, alpha) are inflated for every "
+                        "strategy, most for those that chase winners; compare strategies "
+                        "with each other, not with the market")
+    return {"source": env.data.source, "alignment": report.summary(),
+            "dropped_share": share, "data_warnings": warnings}
 
 
 def execute(tasks: list[Task], context: Context, executor: Executor, *, progress: bool = True,

@@ -137,7 +137,7 @@ def run_sweep(spec: SweepSpec, *, executor: Executor | None = None, workers: int
     backtest = BacktestSpec.load(spec.backtest)
     env = backtest.env_spec()
     panel = env.load_panel()
-    folds = backtest.walk_forward.splitter().split(panel.dates)
+    folds = backtest.walk_forward.splitter(env.periods(panel)).split(panel.dates)
     search_folds = folds[:len(folds) - spec.holdout_folds]
     if not search_folds:
         raise SpecError(f"sweep {spec.name}: {len(folds)} folds leave none to search on "

@@ -23,7 +23,7 @@ from fin_hgrpo.strategies import baselines
 from fin_hgrpo.strategies.base import Strategy
 from fin_hgrpo.strategies.rl import Progress, RLStrategy
 
-Rebalance = Literal["daily", "weekly", "monthly"]
+Rebalance = Literal["daily", "weekly", "monthly"] | Annotated[int, Field(ge=1)]  # N bars
 
 
 class _StrategySpec(BaseModel):

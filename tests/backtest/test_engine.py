@@ -162,3 +162,10 @@ def test_no_trade_band_skips_small_trades():
     assert banded.daily["turnover"].iloc[0] == pytest.approx(1.0)  # the entry is large
     assert banded.daily["turnover"].iloc[1] == 0.0 < plain.daily["turnover"].iloc[1]
     np.testing.assert_allclose(banded.weights.iloc[1, :2], [0.55 / 1.05, 0.5 / 1.05])
+
+
+def test_rebalance_every_n_bars():
+    dates = pd.bdate_range("2024-01-01", periods=7)
+    assert np.flatnonzero(rebalance_days(dates, 3)).tolist() == [0, 3, 6]
+    with pytest.raises(ValueError, match="rebalance must be"):
+        rebalance_days(dates, 0)

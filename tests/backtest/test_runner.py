@@ -340,3 +340,34 @@ def test_a_weekly_backtest_annualises_with_52_bars_a_year(workspace, tmp_path):
     env.write_text(env.read_text().replace("window = 4", "window = 4\nperiods_per_year = 50"))
     assert run_backtest(spec, workers=1, progress=False).info["periods_per_year"] == 50
     assert metrics.volatility(r, 52) == pytest.approx(r.std() * np.sqrt(52))
+
+
+def test_a_backtest_says_when_alignment_dropped_dates_and_when_names_are_survivors(
+        workspace, tmp_path):
+    """The review's M3: a ticker that stops trading truncates an inner-aligned panel;
+    the run says so on the console, in run.json and in the report."""
+    from fin_hgrpo.backtest.runner import data_notes
+    from fin_hgrpo.envs import EnvSpec
+
+    rng = np.random.default_rng(2)
+    dates = pd.bdate_range("2015-01-01", periods=900)
+    prices = pd.DataFrame(100 * np.exp(np.cumsum(rng.normal(0, 0.01, (900, 3)), axis=0)),
+                          index=dates.rename("date"), columns=["A", "B", "C"])
+    prices.loc[dates[700]:, "C"] = np.nan  # C stops trading
+    prices.to_csv(tmp_path / "prices.csv")
+    env = workspace / "envs" / "csv.toml"
+    env.write_text(f'window = 5\nfeatures = [{{ name = "log_return" }}]\n'
+                   f'[data]\nsource = "csv:{tmp_path / "prices.csv"}"\n')
+    spec = BacktestSpec.model_validate({
+        "name": "dropped", "env": str(env), "benchmark": None, "tearsheets": False,
+        "walk_forward": {"train_days": 300, "test_days": 200, "embargo_days": 0},
+        "strategies": [{"kind": "equal_weight"}]})
+    result = run_backtest(spec, workers=1, progress=False)
+    [warning] = result.info["data_warnings"]
+    assert warning.startswith("alignment dropped 22% of the dates")
+    out = save_backtest(result, "backtests/results/dropped", tearsheets=False)
+    assert "alignment dropped 22% of the dates" in (out / "report.html").read_text()
+    sample = EnvSpec.model_validate({"data": {"tickers": ["AAPL", "XOM"],
+                                              "start": "2015-01-02"}})
+    notes = data_notes(sample, sample.load_panel())
+    assert any("survivors picked in hindsight" in w for w in notes["data_warnings"])

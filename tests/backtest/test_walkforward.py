@@ -45,3 +45,22 @@ def test_fold_describes_itself():
     folds = WalkForward(10, 5, embargo=1).split(pd.bdate_range("2024-01-01", periods=30))
     assert str(folds[0]).startswith("fold 0: train 2024-01-")
     assert len(folds) == 3
+
+
+@pytest.mark.parametrize("text, periods, bars", [
+    ("3y", 252, 756), ("6mo", 252, 126), ("1y", 52, 52), ("26w", 52, 26), ("2y", 365, 730),
+    (300, 52, 300)])
+def test_walk_forward_lengths_as_durations_or_bars(text, periods, bars):
+    from fin_hgrpo.backtest.config import WalkForwardSpec
+
+    spec = WalkForwardSpec(train_days=text, test_days=text)
+    splitter = spec.splitter(periods)
+    assert (splitter.train, splitter.test) == (bars, bars)
+
+
+def test_a_bad_duration_is_named():
+    from fin_hgrpo.backtest.config import WalkForwardSpec
+    from fin_hgrpo.errors import SpecError
+
+    with pytest.raises(SpecError, match="'3 years'.*like 3y, 6mo or 26w"):
+        WalkForwardSpec(train_days="3 years").splitter(252)
