@@ -68,3 +68,15 @@ def test_backtest_seeds_option_refuses_what_is_not_a_seed_list(seeds, capsys):
         main(["backtest", "backtests/default.toml", "--seeds", seeds])
     assert exit_info.value.code == 2
     assert "seeds" in capsys.readouterr().err
+
+
+def test_the_shipped_full_history_backtest_runs_as_a_point_in_time_universe(tmp_path,
+                                                                             capsys):
+    out = tmp_path / "full"
+    assert main(["backtest", "backtests/full_history.toml", "--quick", "--no-tearsheets",
+                 "--workers", "1", "--out", str(out)]) == 0
+    assert "survivors picked in hindsight" in capsys.readouterr().out
+    returns = pd.read_csv(out / "returns.csv", index_col="date", parse_dates=True)
+    assert len(returns) == 2 * 252 and returns.notna().all().all()
+    run = json.loads((out / "run.json").read_text())
+    assert run["alignment"].startswith("align=listed") and run["periods_per_year"] == 252

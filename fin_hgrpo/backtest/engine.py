@@ -101,11 +101,13 @@ def run_strategy(strategy: Strategy, sim: PortfolioSim, first: int, last: int,
         if due[offset]:
             current = holdings[0].numpy(force=True).copy()
             current.flags.writeable = False
+            tradable = sim.tradable[t].numpy(force=True) if sim.masked else None
             decision = Decision(dates[t], prices.iloc[:t + 1], current,
-                                lambda day=day: sim.observe(day))
+                                lambda day=day: sim.observe(day), tradable)
             target = _checked(_ask(strategy, decision), strategy.name, dates[t], n)
             target = torch.as_tensor(target, dtype=sim.dtype, device=sim.device)[None]
             target = sim.constrain(apply_no_trade_band(holdings, target, min_trade))
+            target = sim.restrict(day, holdings, target[:, None, :])[1][:, 0]
         else:
             target = holdings
         scored = sim.score(day, holdings, target[:, None, :])

@@ -134,8 +134,9 @@ def _lines(result: BacktestResult, frames: dict[str, pd.DataFrame], title: str, 
                             color=style["color"], alpha=0.18, linewidth=0)
     if log:
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%.2g"))
-        ax.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%.2g"))
+        ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+        ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)

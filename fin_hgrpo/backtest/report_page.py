@@ -45,8 +45,9 @@ def page(result: BacktestResult, images: dict[str, bytes], folder: Path) -> str:
         f" whose test windows form one continuous investment (entered from cash once), rebalanced "
         f"{info.get('rebalance')} unless a strategy says otherwise, env spec "
         f"{html.escape(str(info.get('env')))}; every figure is net of transaction costs. "
-        f"Agents trained with {len(seeds)} seeds ({', '.join(map(str, seeds))}). Benchmark: "
-        f"{info.get('benchmark')}; significance against {info.get('baseline')}. "
+        + (f"Agents trained with {_count(len(seeds), 'seed')} ({', '.join(map(str, seeds))}). "
+           if result.agents() else "")
+        + f"Benchmark: {info.get('benchmark')}; significance against {info.get('baseline')}. "
         f"Run time {info.get('seconds')} s.</p>",
         *[f"<p class='warning'>Data: {html.escape(w)}.</p>"
           for w in info.get("data_warnings", [])],

@@ -242,7 +242,8 @@ def _run_fold(strategy: Strategy, env: EnvSpec, panel: MarketPanel, fold: Fold, 
 def _panels(env: EnvSpec, panel: MarketPanel, tasks: list[Task]) -> dict[str, MarketPanel]:
     """The env's panel, plus one per other universe a strategy trades (the benchmark):
     taken from the env's panel if it holds those tickers, else loaded from the same
-    source and required to have a price on every date of the backtest."""
+    source and required to have a price on every date of the backtest (in a listed
+    universe: untradable, so held as cash, until it lists)."""
     panels = {DEFAULT_UNIVERSE: panel}
     for universe in sorted({t.universe for t in tasks} - {DEFAULT_UNIVERSE}):
         tickers = universe.split(",")
@@ -253,6 +254,11 @@ def _panels(env: EnvSpec, panel: MarketPanel, tasks: list[Task]) -> dict[str, Ma
         other = env.model_copy(update={"data": data}).load_panel().select(tickers)
         prices = other.prices.reindex(panel.dates)
         missing = prices.isna().any(axis=1)
+        if env.data.align == "listed":  # untradable (cash) until it lists
+            tradable = other.tradable.reindex(panel.dates, fill_value=False)
+            panels[universe] = MarketPanel(prices, tradable=tradable & prices.notna(),
+                                           report=other.report, source=other.source)
+            continue
         if missing.any():
             raise DataError(f"{env.data.source}: {universe} has no price on "
                             f"{missing.idxmax().date()}, a trading date of the backtest")

@@ -39,7 +39,7 @@ class MarketPanel:
     The panel never changes: every accessor returns a fresh copy.
     """
 
-    __slots__ = ("_dates", "_tickers", "_fields", "_signals", "report", "source")
+    __slots__ = ("_dates", "_tickers", "_fields", "_signals", "_tradable", "report", "source")
 
     def __init__(
         self,
@@ -49,6 +49,7 @@ class MarketPanel:
         signals: pd.DataFrame | None = None,
         report: AlignmentReport | None = None,
         source: str = "memory",
+        tradable: pd.DataFrame | None = None,
     ) -> None:
         dates = parse_dates(adj_close.index, source)
         check_dates(dates, source)
@@ -65,11 +66,24 @@ class MarketPanel:
                 raise DataError(f"{source}: field {name} has shape {frame.shape}, "
                                 f"adj_close has {adj_close.shape}")
             arrays[name] = frame
+        listed = None
+        if tradable is not None:
+            mask = tradable.to_numpy(dtype=bool)
+            if mask.shape != adj_close.shape:
+                raise DataError(f"{source}: the tradable mask has shape {mask.shape}, "
+                                f"adj_close has {adj_close.shape}")
+            listed = adj_close.notna().to_numpy()
+            if (mask & ~listed).any():
+                raise DataError(f"{source}: a ticker is marked tradable on a date without "
+                                f"a price")
         for name, frame in arrays.items():
             frame = pd.DataFrame(frame.to_numpy(dtype=float), index=dates, columns=tickers)
             check_values(name, frame, source)
-            if frame.isna().to_numpy().any():
-                row, col = (int(i[0]) for i in np.nonzero(frame.isna().to_numpy()))
+            missing = frame.isna().to_numpy()
+            if listed is not None:
+                missing = missing & listed  # outside its listing a ticker has no values
+            if missing.any():
+                row, col = (int(i[0]) for i in np.nonzero(missing))
                 raise DataError(f"{source}: missing {name} for ticker {tickers[col]} on "
                                 f"{dates[row].date()}; align the data first")
         if signals is not None:
@@ -83,6 +97,9 @@ class MarketPanel:
         self._tickers = tickers
         self._fields = {name: _frozen(frame) for name, frame in arrays.items()}
         self._signals = signals
+        self._tradable = None if tradable is None else np.array(tradable, dtype=bool)
+        if self._tradable is not None:
+            self._tradable.flags.writeable = False
         self.report = report or AlignmentReport()
         self.source = source
 
@@ -117,9 +134,10 @@ class MarketPanel:
         for name, f in fields.items():
             check_values(name, f, source)
         check_history(fields["adj_close"], start, source)
-        aligned, report = align_fields(fields, source, align, ffill_limit, tuple(notes))
+        aligned, report, tradable = align_fields(fields, source, align, ffill_limit,
+                                                 tuple(notes))
         prices = aligned.pop("adj_close")
-        return cls(prices, fields=aligned, report=report, source=source)
+        return cls(prices, fields=aligned, report=report, source=source, tradable=tradable)
 
     # ---- accessors ----------------------------------------------------------------------
     @property
@@ -137,6 +155,20 @@ class MarketPanel:
     @property
     def fields(self) -> tuple[str, ...]:
         return tuple(self._fields)
+
+    @property
+    def tradable(self) -> pd.DataFrame:
+        """Dates x tickers: whether the ticker has a price of its own that day (listed
+        and not halted). All True for a panel aligned without gaps."""
+        values = (np.ones((len(self._dates), len(self._tickers)), bool)
+                  if self._tradable is None else self._tradable.copy())
+        return pd.DataFrame(values, index=self._dates,
+                            columns=pd.Index(self._tickers, name="ticker"))
+
+    @property
+    def has_gaps(self) -> bool:
+        """Whether some ticker is untradable on some date (a point-in-time universe)."""
+        return self._tradable is not None and not bool(self._tradable.all())
 
     @property
     def periods_per_year(self) -> int:
@@ -206,8 +238,10 @@ class MarketPanel:
             for name, values in self._fields.items()
         }
         signals = None if self._signals is None else self._signals.iloc[rows]
+        tradable = None if self._tradable is None else pd.DataFrame(
+            self._tradable[rows][:, cols], index=dates, columns=tickers)
         return MarketPanel(frames.pop("adj_close"), fields=frames, signals=signals,
-                           report=self.report, source=self.source)
+                           report=self.report, source=self.source, tradable=tradable)
 
     # ---- conversion ---------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:

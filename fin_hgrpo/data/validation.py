@@ -18,8 +18,8 @@ from fin_hgrpo.errors import DataError
 PRICE_FIELDS = ("open", "high", "low", "close", "adj_close")
 FIELDS = (*PRICE_FIELDS, "volume")
 
-Align = Literal["inner", "ffill", "strict"]
-ALIGN_POLICIES: tuple[str, ...] = ("inner", "ffill", "strict")
+Align = Literal["inner", "ffill", "strict", "listed"]
+ALIGN_POLICIES: tuple[str, ...] = ("inner", "ffill", "strict", "listed")
 
 # A requested start may fall on a weekend or a run of holidays.
 _START_GRACE = pd.Timedelta(days=7)
@@ -126,13 +126,18 @@ def align(
     policy: Align = "inner",
     ffill_limit: int = 5,
     notes: tuple[str, ...] = (),
-) -> tuple[dict[str, pd.DataFrame], AlignmentReport]:
+) -> tuple[dict[str, pd.DataFrame], AlignmentReport, pd.DataFrame | None]:
     """Make every field complete on one set of dates by the caller's policy.
 
     - ``strict``: any missing adjusted close is an error naming ticker and date.
     - ``inner``: keep only the dates on which every ticker has a price.
     - ``ffill``: carry the last price forward over gaps of at most ``ffill_limit``
       days (never before a ticker's first price), then keep only complete dates.
+    - ``listed``: a point-in-time universe. Keep every date on which some ticker has a
+      price; a ticker is listed from its first price to its last, with no price (NaN)
+      outside; a gap inside its listing is a halt, which holds the last price and is
+      not tradable. The third value returned is the tradable mask (dates x tickers:
+      a price of its own that day); None for the other policies.
 
     Optional fields (open, high, ..., volume) follow the rows chosen for the adjusted
     close; one still incomplete after that is left out and noted in the report,
@@ -140,6 +145,8 @@ def align(
     """
     if policy not in ALIGN_POLICIES:
         raise DataError(f"{source}: unknown align policy {policy!r}; use one of {ALIGN_POLICIES}")
+    if policy == "listed":
+        return _listed(fields, source, notes)
     prices = fields["adj_close"]
     missing = prices.isna().to_numpy()
     filled: dict[str, int] = {}
@@ -175,4 +182,27 @@ def align(
             out[name] = kept
     if out["adj_close"].empty:
         raise DataError(f"{source}: no dates on which all tickers have a price")
-    return out, AlignmentReport(policy, dropped, filled, tuple(notes))
+    return out, AlignmentReport(policy, dropped, filled, tuple(notes)), None
+
+
+def _listed(fields: dict[str, pd.DataFrame], source: str, notes: tuple[str, ...]
+            ) -> tuple[dict[str, pd.DataFrame], AlignmentReport, pd.DataFrame]:
+    """The ``listed`` policy (see ``align``)."""
+    prices = fields["adj_close"]
+    present = prices.notna()
+    inside = prices.ffill().notna() & prices.bfill().notna()  # first .. last price
+    keep = inside.any(axis=1).to_numpy()
+    halted = inside & ~present
+    out, notes = {}, list(notes)
+    for name, frame in fields.items():
+        # nothing traded on a halted day; prices hold their last value
+        frame = frame.mask(halted, 0.0) if name == "volume" else frame.ffill().where(inside)
+        frame = frame.loc[keep]
+        if name != "adj_close" and frame.isna().to_numpy()[inside.loc[keep].to_numpy()].any():
+            notes.append(f"{name} left out: incomplete while listed")
+            continue
+        out[name] = frame
+    counts = halted.to_numpy().sum(axis=0)
+    filled = {str(t): int(n) for t, n in zip(prices.columns, counts, strict=True) if n}
+    report = AlignmentReport("listed", prices.index[~keep], filled, tuple(notes))
+    return out, report, present.loc[keep]

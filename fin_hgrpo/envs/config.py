@@ -32,8 +32,10 @@ class DataSpec(_Spec):
     tickers: list[str] | None = None
     start: date | None = None
     end: date | None = None
-    align: Literal["inner", "ffill", "strict"] = "inner"
+    align: Literal["inner", "ffill", "strict", "listed"] = "inner"
     ffill_limit: int = Field(default=5, ge=0)
+    delisting_return: float = Field(default=0.0, ge=-1.0)  # align = "listed": the return
+    # into the day after a ticker's last price (what holders received, against that price)
     cache_dir: str = "data/cache"
     offline: bool = False
     # synthetic markets only
@@ -117,6 +119,8 @@ class EnvSpec(_Spec):
             max_weight=self.constraints.max_weight, allow_cash=self.constraints.cash,
             action_transform=self.constraints.action_transform,
             normalize_features=self.normalize_features, dtype=dtype, device=device,
+            tradable_feature=self.data.align == "listed",
+            delisting_return=self.data.delisting_return,
         )
 
     def build_reward(self) -> Reward:

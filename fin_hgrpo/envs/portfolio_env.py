@@ -114,7 +114,7 @@ class PortfolioEnv(gym.Env):
         return self._observation(), {k: v[0] for k, v in _info(self._episodes, None, None).items()}
 
     def step(self, action):
-        actions = torch.as_tensor(np.asarray(action, dtype=np.float64)[None], dtype=self.sim.dtype)
+        actions = torch.tensor(np.asarray(action, dtype=np.float64)[None], dtype=self.sim.dtype)
         weights = self.to_weights(actions)
         step = self._episodes.step(weights)
         info = {k: v[0] for k, v in _info(self._episodes, step, weights).items()}

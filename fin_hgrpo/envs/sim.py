@@ -19,6 +19,15 @@ by more than 1e-6 of wealth: smaller differences are rounding, not trades.
 
 A price-taker does not move prices, so ``X_{t+1}`` is the same for every candidate:
 ``score`` evaluates any number of candidate targets per state in one batched call.
+
+A point-in-time universe (a panel aligned ``listed``) has assets that are not always
+tradable. At each decision every candidate is restricted, in the same batched call: a
+ticker that has delisted is settled into cash (its last return, into the day after its
+last price, is ``delisting_return``: 0 by default, because what holders received
+depends on why it delisted, which prices do not say; about -0.3 is the historical
+average for delistings for poor performance), a halted ticker or one still in its
+feature warm-up keeps the weight held, and the other weights (cash included) are scaled
+to fill the rest. A settlement is not a trade: it costs nothing.
 """
 
 from __future__ import annotations
@@ -71,6 +80,8 @@ class PortfolioSim:
         allow_cash: bool = True,
         action_transform: ActionTransform = "softmax",
         normalize_features: bool = True,
+        tradable_feature: bool = False,
+        delisting_return: float = 0.0,
         dtype: torch.dtype = torch.float64,
         device: str | torch.device = "cpu",
     ) -> None:
@@ -107,16 +118,29 @@ class PortfolioSim:
         self._capped = bool(max_weight < 1.0 or not allow_cash)
 
         prices = panel.price_array()
-        relatives = np.column_stack([prices[1:] / prices[:-1], np.full(len(prices) - 1,
-                                                                       1.0 + cash_rate)])
+        with np.errstate(invalid="ignore"):
+            asset_relatives = prices[1:] / prices[:-1]
+        listed = panel.tradable.to_numpy() if not panel.has_gaps else np.isfinite(prices)
+        if panel.has_gaps:
+            asset_relatives = _with_delistings(asset_relatives, listed, delisting_return)
+        relatives = np.column_stack([asset_relatives, np.full(len(prices) - 1,
+                                                               1.0 + cash_rate)])
         self.relatives = as_tensor(relatives)  # row t: from the close of t to t+1
         feats = compute_features(panel, features)
         values = _causal_zscore(feats.values) if normalize_features else feats.values
-        self.feature_names = feats.names
+        ready = np.isfinite(feats.values).all(axis=-1) & panel.tradable.to_numpy()  # (T, A)
+        self.feature_names = feats.names + (("tradable",) if tradable_feature else ())
         self.feature_bound = _FEATURE_CLIP if normalize_features else _RAW_FEATURE_CLIP
         values = np.clip(np.nan_to_num(values), -self.feature_bound, self.feature_bound)
+        if tradable_feature:
+            values = np.concatenate([values, ready[..., None].astype(float)], axis=-1)
         self.features = as_tensor(values)  # (T, A, F), zero during warm-up
-        ready = feats.warmup + (_NORMALIZE_MIN_PERIODS if normalize_features else 0)
+        # a point-in-time universe: what each decision may trade, and what is still listed
+        self.masked = panel.has_gaps
+        self.tradable = torch.tensor(ready, device=self.device)
+        self.listed = torch.tensor(listed, device=self.device)
+        warmup = feats.warmup if not panel.has_gaps else int(np.argmax(ready.any(axis=1)))
+        ready = warmup + (_NORMALIZE_MIN_PERIODS if normalize_features else 0)
         self.first_decision = max(ready, window - 1)
         self.last_decision = len(panel) - 2
         if self.first_decision > self.last_decision:
@@ -189,6 +213,25 @@ class PortfolioSim:
         """Weights already on the simplex, projected onto the capped one if there are caps."""
         return project_capped_simplex(weights, self.caps) if self._capped else weights
 
+    def restrict(self, t: torch.Tensor, w_prev: torch.Tensor,
+                 candidates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The holdings after settling delisted tickers into cash, and each candidate
+        restricted to what day t may trade (``w_prev``: (B, A+1); ``candidates``:
+        (B, N, A+1)). The identity on a universe without gaps."""
+        if not self.masked:
+            return w_prev, candidates
+        n = self.n_assets
+        gone = torch.zeros_like(w_prev, dtype=torch.bool)
+        gone[:, :n] = ~self.listed[t]
+        settled = torch.where(gone, 0.0, w_prev)
+        settled[:, n] += torch.where(gone, w_prev, 0.0).sum(-1)
+        frozen = torch.zeros_like(w_prev, dtype=torch.bool)
+        frozen[:, :n] = self.listed[t] & ~self.tradable[t]
+        allowed = torch.where(gone[:, None, :], 0.0, candidates)
+        restricted = keep_held(settled[:, None, :].expand_as(candidates), allowed,
+                               frozen[:, None, :].expand_as(candidates))
+        return settled, restricted
+
     # ---- the portfolio arithmetic -------------------------------------------------------
     def score(self, t: torch.Tensor, w_prev: torch.Tensor, candidates: torch.Tensor) -> Scored:
         """Hold each candidate target from t to t+1, trading from ``w_prev``.
@@ -198,6 +241,8 @@ class PortfolioSim:
         """
         relatives = self.relatives[t]  # (B, A+1)
         n = self.n_assets
+        if self.masked:
+            w_prev, candidates = self.restrict(t, w_prev, candidates)
         assets, held = candidates[..., :n], w_prev[:, None, :n]
         if self.min_cost == 0 and self._uniform_cost:
             # L1 distance without materialising the (B, N, A) differences
@@ -231,6 +276,13 @@ def apply_no_trade_band(held: torch.Tensor, target: torch.Tensor, band: float) -
     n = target.shape[-1] - 1
     keep = torch.zeros_like(target, dtype=torch.bool)
     keep[..., :n] = (target[..., :n] - held[..., :n]).abs() < band
+    return keep_held(held, target, keep)
+
+
+def keep_held(held: torch.Tensor, target: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """``target`` with the positions where ``keep`` is True left as ``held``; the others
+    (cash never kept) scaled in proportion to fill the rest, or cash if they are all 0."""
+    n = target.shape[-1] - 1
     kept = torch.where(keep, held, 0.0)
     moving = torch.where(keep, 0.0, target)
     room = 1.0 - kept.sum(-1, keepdim=True)
@@ -240,6 +292,16 @@ def apply_no_trade_band(held: torch.Tensor, target: torch.Tensor, band: float) -
     # nothing left to move (all target weight was on kept assets): the room goes to cash
     moving = torch.where(total > 0, moving * room / total.clamp(min=1e-300), cash * room)
     return kept + moving
+
+
+def _with_delistings(relatives: np.ndarray, listed: np.ndarray,
+                     delisting_return: float) -> np.ndarray:
+    """Asset relatives with no price on either side set to 1 (no position is held there)
+    and ``1 + delisting_return`` into the day after a ticker's last price."""
+    last = listed[:-1] & ~listed[1:]  # listed at t, gone at t+1
+    out = np.where(np.isfinite(relatives), relatives, 1.0)
+    out[last] = 1.0 + delisting_return
+    return out
 
 
 def project_capped_simplex(values: torch.Tensor, caps: torch.Tensor,

@@ -24,15 +24,23 @@ from fin_hgrpo.data import MarketPanel
 class Decision:
     """What a strategy knows at the close of ``date``.
 
-    ``prices``: adjusted closes, dates x tickers, up to and including ``date``;
-    ``holdings``: current weights, the assets in ``prices``' column order then cash, a
-    read-only copy (the engine's own state cannot be edited from here).
+    ``prices``: adjusted closes, dates x tickers, up to and including ``date`` (NaN where
+    a ticker was not listed); ``holdings``: current weights, the assets in ``prices``'
+    column order then cash, a read-only copy (the engine's own state cannot be edited from
+    here); ``tradable``: which assets can be traded at this close (all, unless the
+    universe is point-in-time). Weight put on an untradable asset is not executed: the
+    engine moves it to the tradable ones and cash.
     """
 
     date: pd.Timestamp
     prices: pd.DataFrame
     holdings: np.ndarray
     _observe: Callable[[], torch.Tensor] = field(repr=False)
+    tradable: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.tradable is None:
+            object.__setattr__(self, "tradable", np.ones(len(self.prices.columns), bool))
 
     @property
     def tickers(self) -> list[str]:

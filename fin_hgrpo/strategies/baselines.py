@@ -1,8 +1,10 @@
 """Classical allocations, the yardsticks every agent is judged against.
 
 Each decides from the last ``lookback`` days of prices in its ``Decision``; none learns
-in ``fit``. Covariances are Ledoit-Wolf shrunk (sample covariances of 19 assets from a
-year of days are too noisy to invert). Weights are long-only and fully invested in the
+in ``fit``. In a point-in-time universe each allocates over the assets tradable at the
+decision (and, for those that need a history, with a complete one). Covariances are
+Ledoit-Wolf shrunk (sample covariances of 19 assets from a year of days are too noisy
+to invert). Weights are long-only and fully invested in the
 assets unless a strategy says otherwise (max Sharpe holds cash when no asset has a
 positive expected return).
 """
@@ -23,7 +25,7 @@ class EqualWeight(Strategy):
     name = "equal_weight"
 
     def weights(self, decision: Decision) -> np.ndarray:
-        return equal_weights(len(decision.tickers))
+        return _equal_over(decision.tradable)
 
 
 class BuyAndHold(Strategy):
@@ -33,7 +35,7 @@ class BuyAndHold(Strategy):
 
     def weights(self, decision: Decision) -> np.ndarray:
         if decision.holdings[-1] >= 1.0 - 1e-12:  # all in cash: not invested yet
-            return equal_weights(len(decision.tickers))
+            return _equal_over(decision.tradable)
         return decision.holdings
 
 
@@ -63,9 +65,13 @@ class _FromRecentReturns(Strategy):
 
     def weights(self, decision: Decision) -> np.ndarray:
         returns = decision.returns(self.lookback).to_numpy()
-        if len(returns) < 2:
-            return equal_weights(returns.shape[1])
-        return self.allocate(returns)
+        usable = decision.tradable & np.isfinite(returns).all(axis=0)
+        if len(returns) < 2 or not usable.any():
+            return _equal_over(decision.tradable)
+        weights = np.zeros(len(usable) + 1)
+        chosen = self.allocate(returns[:, usable])
+        weights[:-1][usable], weights[-1] = chosen[:-1], chosen[-1]
+        return weights
 
     @abstractmethod
     def allocate(self, returns: np.ndarray) -> np.ndarray:
@@ -135,11 +141,21 @@ class Momentum(Strategy):
         prices = decision.prices.to_numpy()
         n = prices.shape[1]
         if len(prices) <= self.lookback:
-            return equal_weights(n)
+            return _equal_over(decision.tradable)
         past = prices[-1 - self.skip] / prices[-1 - self.lookback]
+        usable = decision.tradable & np.isfinite(past)
+        if not usable.any():
+            return _equal_over(decision.tradable)
+        ranked = np.argsort(-np.where(usable, past, -np.inf), kind="stable")
         chosen = np.zeros(n, bool)
-        chosen[np.argsort(-past, kind="stable")[: min(self.top_k, n)]] = True
+        chosen[ranked[: min(self.top_k, int(usable.sum()))]] = True
         return equal_weights(n, chosen)
+
+
+def _equal_over(tradable: np.ndarray) -> np.ndarray:
+    """1/N over the tradable assets; all cash when none is."""
+    return equal_weights(len(tradable), tradable) if tradable.any() else cash_weights(
+        len(tradable))
 
 
 def ledoit_wolf(returns: np.ndarray) -> np.ndarray:

@@ -1,0 +1,129 @@
+"""A point-in-time universe in the simulator: listings, halts and delistings."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fin_hgrpo.backtest import run_strategy
+from fin_hgrpo.data import MarketPanel
+from fin_hgrpo.envs import EnvSpec, PortfolioEnv, PortfolioSim
+from fin_hgrpo.strategies import BuyAndHold, EqualWeight, Strategy
+
+
+def _universe(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    """A: flat; B lists on day 100; C collapses 90% over days 150-155 and delists after
+    day 160 (its last price)."""
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2015-01-01", periods=n).rename("date")
+    a = np.full(n, 100.0)
+    b = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    b[:100] = np.nan
+    c = 20 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    c[150:156] = c[149] * np.geomspace(0.7, 0.1, 6)
+    c[156:161] = c[155]
+    c[161:] = np.nan
+    return pd.DataFrame({"A": a, "B": b, "C": c}, index=dates)
+
+
+def _sim(frame: pd.DataFrame, **kwargs) -> PortfolioSim:
+    panel = MarketPanel.from_frame(frame, align="listed")
+    return PortfolioSim(panel, features=[{"name": "log_return"}], window=1,
+                        normalize_features=False, cost_bps=0.0, **kwargs)
+
+
+@pytest.mark.parametrize("delisting_return", [0.0, -1.0])
+def test_a_collapse_and_delisting_lose_what_was_held_and_nothing_more(delisting_return):
+    sim = _sim(_universe(), delisting_return=delisting_return, tradable_feature=True)
+    run = run_strategy(EqualWeight(), sim, 120, 250)
+    weights, returns = run.weights, run.daily["net_return"]
+    # C is held until its last price (day 160), then settled into cash at that price
+    # times (1 + delisting return); from then on 1/N runs over A and B
+    held_c = weights.loc[sim.dates[160], "C"]
+    assert held_c == pytest.approx(1 / 3)
+    b_return = sim.panel.prices["B"].iloc[161] / sim.panel.prices["B"].iloc[160] - 1
+    assert returns.loc[sim.dates[161]] == pytest.approx(
+        weights.loc[sim.dates[160], "B"] * b_return + held_c * delisting_return, abs=1e-12)
+    after = weights.loc[sim.dates[161]:]
+    assert (after["C"] == 0).all()
+    np.testing.assert_allclose(after[["A", "B"]].to_numpy(), 0.5)
+    # what is gone is gone: the wealth path after the delisting is A and B's alone
+    later = sim.panel.prices.loc[sim.dates[162]:sim.dates[251], ["A", "B"]].pct_change()
+    np.testing.assert_allclose(returns.loc[sim.dates[163]:], later.iloc[1:].mean(axis=1),
+                               atol=1e-12)
+
+
+def test_an_asset_enters_when_it_lists_and_its_features_are_ready():
+    sim = _sim(_universe())
+    run = run_strategy(EqualWeight(), sim, 50, 140)
+    weights = run.weights
+    assert (weights.loc[:sim.dates[100], "B"] == 0).all()  # first price, no return yet
+    assert weights.loc[sim.dates[101], "B"] == pytest.approx(1 / 3)
+    assert (weights.loc[:sim.dates[100], ["A", "C"]].to_numpy() == 0.5).all()
+
+
+def test_nothing_is_ever_put_on_an_untradable_asset():
+    """Agents cannot put weight where the universe has none: every candidate is
+    restricted in the batched scoring, whatever it asks for."""
+    sim = _sim(_universe())
+    t = torch.arange(sim.first_decision, sim.last_decision + 1)
+    candidates = torch.softmax(torch.randn(len(t), 8, 4, dtype=torch.float64), -1)
+    w_prev = torch.softmax(torch.randn(len(t), 4, dtype=torch.float64), -1)
+    w_prev[:, :3] = torch.where(sim.listed[t], w_prev[:, :3], 0.0)
+    w_prev /= w_prev.sum(-1, keepdim=True)
+    settled, restricted = sim.restrict(t, w_prev, candidates)
+    untradable = ~sim.tradable[t]
+    halted = sim.listed[t] & untradable
+    moved = restricted[..., :3] - settled[:, None, :3]
+    assert torch.all(moved.abs()[untradable[:, None, :].expand_as(moved)] < 1e-12)
+    assert torch.all(restricted[..., :3][~sim.listed[t][:, None, :].expand_as(moved)] == 0)
+    torch.testing.assert_close(restricted.sum(-1), torch.ones(len(t), 8, dtype=torch.float64))
+    assert torch.all(restricted >= 0) and halted.any() is not None
+    scored = sim.score(t, w_prev, candidates)
+    assert torch.isfinite(scored.net_return).all()
+
+
+def test_the_mask_does_not_look_ahead():
+    """Changing every price after day t, a delisting included, changes nothing a
+    decision at t can see: observations and the tradable mask up to t."""
+    frame = _universe()
+    later = frame.copy()
+    t = 130
+    later.iloc[t + 1:] *= 1.5
+    later.iloc[t + 5:, 1] = np.nan  # B delists soon after t in the other history
+    one, two = _sim(frame, tradable_feature=True), _sim(later, tradable_feature=True)
+    days = torch.arange(one.first_decision, t + 1)
+    torch.testing.assert_close(one.observe(days), two.observe(days))
+    assert torch.equal(one.tradable[: t + 1], two.tradable[: t + 1])
+
+
+def test_engine_and_env_agree_under_the_mask():
+    frame = _universe()
+    spec = EnvSpec.model_validate({
+        "features": [{"name": "log_return"}], "window": 1, "normalize_features": False,
+        "costs": {"bps": 10.0}, "constraints": {"action_transform": "normalize"},
+        "data": {"align": "listed"}})
+    panel = MarketPanel.from_frame(frame, align="listed")
+    run = run_strategy(BuyAndHold(), spec.build_sim(panel), 90, 250)
+    env = PortfolioEnv(spec.build_sim(panel), horizon=10_000, random_start=False,
+                       observation="dict")
+    env.reset(options={"start": panel.dates[90]})
+    wealth = []
+    for target in run.weights.to_numpy():
+        _, _, _, _, info = env.step(target)
+        wealth.append(info["wealth"])
+    np.testing.assert_allclose(run.wealth.to_numpy(), wealth, rtol=0, atol=1e-9)
+
+
+class _AllInC(Strategy):
+    name = "all_in_c"
+
+    def weights(self, decision):
+        return np.array([0.0, 0.0, 1.0, 0.0])
+
+
+def test_a_target_on_a_delisted_asset_goes_to_cash():
+    sim = _sim(_universe())
+    run = run_strategy(_AllInC(), sim, 155, 200)
+    assert run.weights.loc[sim.dates[161]:, "cash"].eq(1.0).all()
+    assert run.daily["cost"].sum() == 0.0  # cost_bps 0 here; the settlement is no trade
