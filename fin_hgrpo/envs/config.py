@@ -6,11 +6,13 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
+import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fin_hgrpo.config import load_spec
 from fin_hgrpo.data import DEFAULT_FEATURES, FeatureSpec, MarketPanel, SyntheticMarket
+from fin_hgrpo.data.membership import load_membership
 from fin_hgrpo.data.sources import load_source
 from fin_hgrpo.data.synthetic import synthetic_market
 from fin_hgrpo.envs.rewards import Penalty, Reward, RewardKind
@@ -36,6 +38,13 @@ class DataSpec(_Spec):
     ffill_limit: int = Field(default=5, ge=0)
     delisting_return: float = Field(default=0.0, ge=-1.0)  # align = "listed": the return
     # into the day after a ticker's last price (what holders received, against that price)
+    membership: str | None = None  # align = "listed": a ticker,start,end file of members
+
+    @model_validator(mode="after")
+    def _membership_needs_listed(self) -> DataSpec:
+        if self.membership is not None and self.align != "listed":
+            raise ValueError('membership needs align = "listed"')
+        return self
     cache_dir: str = "data/cache"
     offline: bool = False
     # synthetic markets only
@@ -112,16 +121,22 @@ class EnvSpec(_Spec):
 
     def build_sim(self, panel: MarketPanel | None = None, *, dtype: torch.dtype = torch.float64,
                   device: str = "cpu") -> PortfolioSim:
+        panel = panel if panel is not None else self.load_panel()
         return PortfolioSim(
-            panel if panel is not None else self.load_panel(),
+            panel,
             features=self.features, window=self.window, cost_bps=self.costs.bps,
             min_cost_bps=self.costs.min_bps, cash_rate=self.costs.cash_rate,
             max_weight=self.constraints.max_weight, allow_cash=self.constraints.cash,
             action_transform=self.constraints.action_transform,
             normalize_features=self.normalize_features, dtype=dtype, device=device,
             tradable_feature=self.data.align == "listed",
-            delisting_return=self.data.delisting_return,
+            delisting_return=self.data.delisting_return, members=self._members(panel),
         )
+
+    def _members(self, panel: MarketPanel) -> pd.DataFrame | None:
+        if self.data.membership is None:
+            return None
+        return load_membership(self.data.membership, panel.dates, panel.tickers)
 
     def build_reward(self) -> Reward:
         r = self.reward

@@ -82,6 +82,7 @@ class PortfolioSim:
         normalize_features: bool = True,
         tradable_feature: bool = False,
         delisting_return: float = 0.0,
+        members: pd.DataFrame | np.ndarray | None = None,
         dtype: torch.dtype = torch.float64,
         device: str | torch.device = "cpu",
     ) -> None:
@@ -129,15 +130,20 @@ class PortfolioSim:
         feats = compute_features(panel, features)
         values = _causal_zscore(feats.values) if normalize_features else feats.values
         ready = np.isfinite(feats.values).all(axis=-1) & panel.tradable.to_numpy()  # (T, A)
+        member = np.ones_like(ready) if members is None else np.asarray(members, dtype=bool)
+        if member.shape != ready.shape:
+            raise DataError(f"members has shape {member.shape}, the panel {ready.shape}")
         self.feature_names = feats.names + (("tradable",) if tradable_feature else ())
         self.feature_bound = _FEATURE_CLIP if normalize_features else _RAW_FEATURE_CLIP
         values = np.clip(np.nan_to_num(values), -self.feature_bound, self.feature_bound)
         if tradable_feature:
-            values = np.concatenate([values, ready[..., None].astype(float)], axis=-1)
+            values = np.concatenate([values, (ready & member)[..., None].astype(float)],
+                                    axis=-1)
         self.features = as_tensor(values)  # (T, A, F), zero during warm-up
         # a point-in-time universe: what each decision may trade, and what is still listed
-        self.masked = panel.has_gaps
-        self.tradable = torch.tensor(ready, device=self.device)
+        self.masked = panel.has_gaps or members is not None
+        self.tradable = torch.tensor(ready & member, device=self.device)  # may be bought
+        self._ready = torch.tensor(ready, device=self.device)  # may be traded at all
         self.listed = torch.tensor(listed, device=self.device)
         warmup = feats.warmup if not panel.has_gaps else int(np.argmax(ready.any(axis=1)))
         ready = warmup + (_NORMALIZE_MIN_PERIODS if normalize_features else 0)
@@ -217,7 +223,9 @@ class PortfolioSim:
                  candidates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The holdings after settling delisted tickers into cash, and each candidate
         restricted to what day t may trade (``w_prev``: (B, A+1); ``candidates``:
-        (B, N, A+1)). The identity on a universe without gaps."""
+        (B, N, A+1)): nothing on a delisted ticker or on one that is not a member (sold,
+        at the usual cost), halted holdings kept. The identity on a universe without
+        gaps or membership."""
         if not self.masked:
             return w_prev, candidates
         n = self.n_assets
@@ -226,8 +234,10 @@ class PortfolioSim:
         settled = torch.where(gone, 0.0, w_prev)
         settled[:, n] += torch.where(gone, w_prev, 0.0).sum(-1)
         frozen = torch.zeros_like(w_prev, dtype=torch.bool)
-        frozen[:, :n] = self.listed[t] & ~self.tradable[t]
-        allowed = torch.where(gone[:, None, :], 0.0, candidates)
+        frozen[:, :n] = self.listed[t] & ~self._ready[t]
+        excluded = gone.clone()
+        excluded[:, :n] |= self._ready[t] & ~self.tradable[t]  # not a member: sold
+        allowed = torch.where(excluded[:, None, :], 0.0, candidates)
         restricted = keep_held(settled[:, None, :].expand_as(candidates), allowed,
                                frozen[:, None, :].expand_as(candidates))
         return settled, restricted

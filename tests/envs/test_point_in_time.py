@@ -127,3 +127,45 @@ def test_a_target_on_a_delisted_asset_goes_to_cash():
     run = run_strategy(_AllInC(), sim, 155, 200)
     assert run.weights.loc[sim.dates[161]:, "cash"].eq(1.0).all()
     assert run.daily["cost"].sum() == 0.0  # cost_bps 0 here; the settlement is no trade
+
+
+def test_a_universe_follows_its_members_buying_on_entry_and_selling_on_exit(tmp_path):
+    """A membership file (ticker,start,end) makes a universe follow an index: a ticker is
+    bought while a member and sold, at the usual cost, when it leaves."""
+    frame = _universe().assign(B=lambda f: f["A"] * 0.5 + 10)  # B lists from day 0 here
+    frame["C"] = 20.0
+    dates = frame.index
+    (tmp_path / "members.csv").write_text(
+        f"ticker,start,end\nA,{dates[0].date()},\nB,{dates[100].date()},\n"
+        f"C,{dates[0].date()},{dates[149].date()}\n")
+    spec = EnvSpec.model_validate({
+        "features": [{"name": "log_return"}], "window": 1, "normalize_features": False,
+        "costs": {"bps": 10.0},
+        "data": {"align": "listed", "membership": str(tmp_path / "members.csv")}})
+    panel = MarketPanel.from_frame(frame, align="listed")
+    sim = spec.build_sim(panel)
+    run = run_strategy(EqualWeight(), sim, 50, 250)
+    w = run.weights
+    np.testing.assert_allclose(w.loc[dates[99], ["A", "B", "C"]], [0.5, 0.0, 0.5])
+    np.testing.assert_allclose(w.loc[dates[100], ["A", "B", "C"]], [1 / 3] * 3, atol=1e-12)
+    np.testing.assert_allclose(w.loc[dates[150], ["A", "B", "C"]], [0.5, 0.5, 0.0])
+    # leaving is a sale like any other: it is charged
+    assert run.daily.loc[dates[151], "cost"] > 0
+    assert sim.observe(torch.tensor([150]))[0, 0, 2, -1] == 0.0  # C: no longer tradable
+
+
+def test_membership_needs_a_listed_universe_and_names_bad_rows(tmp_path):
+    from fin_hgrpo.data.membership import load_membership
+    from fin_hgrpo.errors import DataError, SpecError
+
+    (tmp_path / "env.toml").write_text('[data]\nmembership = "m.csv"\n')
+    with pytest.raises(SpecError, match=r'env.toml: key data: .*membership needs align = '
+                                        r'"listed"'):
+        EnvSpec.load(tmp_path / "env.toml")
+    (tmp_path / "m.csv").write_text("ticker,start,end\nA,2020-01-01,2019-01-01\n")
+    dates = pd.bdate_range("2019-01-01", periods=5)
+    with pytest.raises(DataError, match=r"m.csv, line 2: A ends \(2019-01-01\) before"):
+        load_membership(tmp_path / "m.csv", dates, ["A"])
+    (tmp_path / "m.csv").write_text("ticker,start,end\nZZZ,2019-01-01,\n")
+    with pytest.raises(DataError, match=r"tickers \['ZZZ'\] are not in the universe"):
+        load_membership(tmp_path / "m.csv", dates, ["A"])
