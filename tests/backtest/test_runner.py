@@ -318,18 +318,8 @@ def test_a_yfinance_backtest_loads_its_benchmark_through_the_same_source(workspa
 def test_a_weekly_backtest_annualises_with_52_bars_a_year(workspace, tmp_path):
     """Weekly prices (from a CSV) are annualised as 52 bars a year everywhere: metrics,
     folds and the run's record, unless the env spec says otherwise."""
-    rng = np.random.default_rng(1)
-    dates = pd.date_range("2000-01-07", periods=600, freq="W-FRI")
-    prices = pd.DataFrame(100 * np.exp(np.cumsum(rng.normal(0.001, 0.02, (600, 3)), axis=0)),
-                          index=dates.rename("date"), columns=["A", "B", "C"])
-    prices.to_csv(tmp_path / "weekly.csv")
-    env = workspace / "envs" / "weekly.toml"
-    env.write_text(f'window = 4\nfeatures = [{{ name = "log_return" }}]\n'
-                   f'[data]\nsource = "csv:{tmp_path / "weekly.csv"}"\n')
-    spec = BacktestSpec.model_validate({
-        "name": "weekly", "env": str(env), "benchmark": None, "tearsheets": False,
-        "walk_forward": {"train_days": 104, "test_days": 104, "embargo_days": 0},
-        "strategies": [{"kind": "equal_weight"}]})
+    prices = _random_prices(pd.date_range("2000-01-07", periods=600, freq="W-FRI"), seed=1)
+    env, spec = _csv_backtest(workspace, tmp_path, prices, "weekly", train=104, test=104)
     result = run_backtest(spec, workers=1, progress=False)
     assert result.info["periods_per_year"] == 52
     r = result.returns["equal_weight"]
@@ -349,19 +339,9 @@ def test_a_backtest_says_when_alignment_dropped_dates_and_when_names_are_survivo
     from fin_hgrpo.backtest.runner import data_notes
     from fin_hgrpo.envs import EnvSpec
 
-    rng = np.random.default_rng(2)
-    dates = pd.bdate_range("2015-01-01", periods=900)
-    prices = pd.DataFrame(100 * np.exp(np.cumsum(rng.normal(0, 0.01, (900, 3)), axis=0)),
-                          index=dates.rename("date"), columns=["A", "B", "C"])
-    prices.loc[dates[700]:, "C"] = np.nan  # C stops trading
-    prices.to_csv(tmp_path / "prices.csv")
-    env = workspace / "envs" / "csv.toml"
-    env.write_text(f'window = 5\nfeatures = [{{ name = "log_return" }}]\n'
-                   f'[data]\nsource = "csv:{tmp_path / "prices.csv"}"\n')
-    spec = BacktestSpec.model_validate({
-        "name": "dropped", "env": str(env), "benchmark": None, "tearsheets": False,
-        "walk_forward": {"train_days": 300, "test_days": 200, "embargo_days": 0},
-        "strategies": [{"kind": "equal_weight"}]})
+    prices = _random_prices(pd.bdate_range("2015-01-01", periods=900), seed=2)
+    prices.iloc[700:, 2] = np.nan  # C stops trading
+    _, spec = _csv_backtest(workspace, tmp_path, prices, "dropped", train=300, test=200)
     result = run_backtest(spec, workers=1, progress=False)
     [warning] = result.info["data_warnings"]
     assert warning.startswith("alignment dropped 22% of the dates")
@@ -371,3 +351,24 @@ def test_a_backtest_says_when_alignment_dropped_dates_and_when_names_are_survivo
                                               "start": "2015-01-02"}})
     notes = data_notes(sample, sample.load_panel())
     assert any("survivors picked in hindsight" in w for w in notes["data_warnings"])
+
+
+def _random_prices(dates: pd.DatetimeIndex, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    steps = rng.normal(0.0005, 0.015, (len(dates), 3))
+    return pd.DataFrame(100 * np.exp(np.cumsum(steps, axis=0)), index=dates.rename("date"),
+                        columns=["A", "B", "C"])
+
+
+def _csv_backtest(workspace: Path, tmp_path: Path, prices: pd.DataFrame, name: str, *,
+                  train: int, test: int) -> tuple[Path, BacktestSpec]:
+    """An env spec over ``prices`` written as a CSV, and a 1/N backtest of it."""
+    prices.to_csv(tmp_path / f"{name}.csv")
+    env = workspace / "envs" / f"{name}.toml"
+    env.write_text(f'window = 4\nfeatures = [{{ name = "log_return" }}]\n'
+                   f'[data]\nsource = "csv:{tmp_path / f"{name}.csv"}"\n')
+    spec = BacktestSpec.model_validate({
+        "name": name, "env": str(env), "benchmark": None, "tearsheets": False,
+        "walk_forward": {"train_days": train, "test_days": test, "embargo_days": 0},
+        "strategies": [{"kind": "equal_weight"}]})
+    return env, spec
