@@ -121,7 +121,7 @@ class PortfolioSim:
         prices = panel.price_array()
         with np.errstate(invalid="ignore"):
             asset_relatives = prices[1:] / prices[:-1]
-        listed = panel.tradable.to_numpy() if not panel.has_gaps else np.isfinite(prices)
+        listed = np.isfinite(prices)  # a ticker has no price outside its listing
         if panel.has_gaps:
             asset_relatives = _with_delistings(asset_relatives, listed, delisting_return)
         relatives = np.column_stack([asset_relatives, np.full(len(prices) - 1,
@@ -146,12 +146,12 @@ class PortfolioSim:
         self._ready = torch.tensor(ready, device=self.device)  # may be traded at all
         self.listed = torch.tensor(listed, device=self.device)
         warmup = feats.warmup if not panel.has_gaps else int(np.argmax(ready.any(axis=1)))
-        ready = warmup + (_NORMALIZE_MIN_PERIODS if normalize_features else 0)
-        self.first_decision = max(ready, window - 1)
+        history = warmup + (_NORMALIZE_MIN_PERIODS if normalize_features else 0)
+        self.first_decision = max(history, window - 1)
         self.last_decision = len(panel) - 2
         if self.first_decision > self.last_decision:
             raise DataError(f"{panel.source}: {len(panel)} days are too few for window {window} "
-                            f"and features needing {ready} days of history")
+                            f"and features needing {history} days of history")
         # a window is gathered when it is read (T x A x F held, not T x window x A x F)
         self._offsets = torch.arange(1 - window, 1, device=self.device)
 
