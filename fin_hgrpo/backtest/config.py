@@ -132,5 +132,10 @@ class BacktestSpec(_Spec):
         except SpecError as exc:
             raise SpecError(f"{source}: key walk_forward: {exc}") from None
 
+    def trading_rules(self, strategy: StrategySpec) -> tuple[Rebalance, float]:
+        """A strategy's rebalance frequency and no-trade band: its own, else the spec's."""
+        band = self.min_trade if strategy.min_trade is None else strategy.min_trade
+        return strategy.rebalance or self.rebalance, band
+
     def env_spec(self) -> EnvSpec:
         return EnvSpec.load(self.env)

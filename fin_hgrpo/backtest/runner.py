@@ -156,8 +156,7 @@ def plan(spec: BacktestSpec, folds: list[Fold], *, quick: bool = False) -> list[
     chain = tuple(folds)
     for strategy in spec.strategies:
         name = default_name(strategy)
-        rebalance = strategy.rebalance or spec.rebalance
-        min_trade = spec.min_trade if strategy.min_trade is None else strategy.min_trade
+        rebalance, min_trade = spec.trading_rules(strategy)
         if not isinstance(strategy, AgentStrategySpec):
             probe = build_strategy(strategy, env)
             universe = ",".join(probe.universe) if probe.universe else DEFAULT_UNIVERSE

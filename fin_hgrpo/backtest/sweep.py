@@ -144,9 +144,9 @@ def run_sweep(spec: SweepSpec, *, executor: Executor | None = None, workers: int
                         f"after holding out {spec.holdout_folds}")
     points, configs = spec.points(), spec.trial_configs()
     strategy = _protocol(spec, backtest)
-    min_trade = backtest.min_trade if strategy.min_trade is None else strategy.min_trade
+    rebalance, min_trade = backtest.trading_rules(strategy)
     tasks = [Task(f"trial{k}", f"trial{k}_seed{seed}", strategy, (seed,), tuple(search_folds),
-                  DEFAULT_UNIVERSE, strategy.rebalance or backtest.rebalance, min_trade,
+                  DEFAULT_UNIVERSE, rebalance, min_trade,
                   spec.steps, config)
              for k, config in enumerate(configs) for seed in spec.seeds]
     executor = executor or make_executor(backtest.executor, workers=workers or backtest.workers,
@@ -210,13 +210,11 @@ def _summary(spec: SweepSpec, table: pd.DataFrame, returns: pd.DataFrame, search
                "seconds": round(seconds, 1)}
     best = table.iloc[0]
     if np.isfinite(best["val_sharpe"]):
-        def seeds_of(k: int) -> list[pd.Series]:
-            return [returns[c] for c in returns if c.startswith(f"trial{k}_seed")]
-
-        trials = np.array([np.mean([metrics.sharpe(r, annualize=False, rf=rf)
-                                    for r in seeds_of(k)]) if seeds_of(k) else np.nan
-                           for k in table["trial"]])
-        winner = seeds_of(int(best["trial"]))
+        runs = {int(k): [returns[c] for c in returns if c.startswith(f"trial{k}_seed")]
+                for k in table["trial"]}
+        trials = np.array([np.mean([metrics.sharpe(r, annualize=False, rf=rf) for r in seeds])
+                           if seeds else np.nan for seeds in runs.values()])
+        winner = runs[int(best["trial"])]
         summary |= {"winner": int(best["trial"]), "winner_val_sharpe": float(best["val_sharpe"]),
                     "winner_dsr": float(np.mean([metrics.dsr(r, trials, rf=rf)
                                                  for r in winner])),

@@ -253,9 +253,8 @@ def _completed_end(interval: str, exchange_tz: str) -> pd.Timestamp:
         monday = today - pd.Timedelta(days=today.day_of_week)
         done = today.day_of_week > 4 or (today.day_of_week == 4 and closed)
         return monday + pd.Timedelta(days=7) if done else monday
-    if interval in ("1mo", "3mo"):
-        months = 1 if interval == "1mo" else 3
-        return today.to_period("M" if months == 1 else "Q").start_time
+    if interval in ("1mo", "3mo"):  # the month's (quarter's) bar is final once it is over
+        return today.to_period("M" if interval == "1mo" else "Q").start_time
     return today + pd.Timedelta(days=1) if closed else today
 
 
@@ -269,9 +268,9 @@ def _new_span(cached, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.Timedelta:
 def _same_adjustment(cached: pd.DataFrame, bars: pd.DataFrame) -> bool:
     """Whether freshly fetched ``bars`` carry the cache's adjustment: the adjusted close
     agrees on the bars both hold (there is at least one: every fetch overlaps)."""
-    shared = cached.index.intersection(bars.index)
     if cached.empty:
         return True
+    shared = cached.index.intersection(bars.index)
     if shared.empty:
         return False
     old = cached.loc[shared, "adj_close"].to_numpy(float)

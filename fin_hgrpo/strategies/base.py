@@ -85,8 +85,11 @@ def cash_weights(n_assets: int) -> np.ndarray:
 
 
 def equal_weights(n_assets: int, chosen: np.ndarray | None = None) -> np.ndarray:
-    """Equal weights over ``chosen`` assets (a boolean mask; all by default), no cash."""
+    """Equal weights over ``chosen`` assets (a boolean mask; all by default), no cash; all
+    cash when nothing is chosen (nothing tradable in a point-in-time universe)."""
     mask = np.ones(n_assets, bool) if chosen is None else chosen
+    if not mask.any():
+        return cash_weights(n_assets)
     weights = np.zeros(n_assets + 1)
     weights[:n_assets][mask] = 1.0 / mask.sum()
     return weights

@@ -25,7 +25,7 @@ class EqualWeight(Strategy):
     name = "equal_weight"
 
     def weights(self, decision: Decision) -> np.ndarray:
-        return _equal_over(decision.tradable)
+        return equal_weights(len(decision.tradable), decision.tradable)
 
 
 class BuyAndHold(Strategy):
@@ -35,7 +35,7 @@ class BuyAndHold(Strategy):
 
     def weights(self, decision: Decision) -> np.ndarray:
         if decision.holdings[-1] >= 1.0 - 1e-12:  # all in cash: not invested yet
-            return _equal_over(decision.tradable)
+            return equal_weights(len(decision.tradable), decision.tradable)
         return decision.holdings
 
 
@@ -67,7 +67,7 @@ class _FromRecentReturns(Strategy):
         returns = decision.returns(self.lookback).to_numpy()
         usable = decision.tradable & np.isfinite(returns).all(axis=0)
         if len(returns) < 2 or not usable.any():
-            return _equal_over(decision.tradable)
+            return equal_weights(len(decision.tradable), decision.tradable)
         weights = np.zeros(len(usable) + 1)
         chosen = self.allocate(returns[:, usable])
         weights[:-1][usable], weights[-1] = chosen[:-1], chosen[-1]
@@ -141,21 +141,15 @@ class Momentum(Strategy):
         prices = decision.prices.to_numpy()
         n = prices.shape[1]
         if len(prices) <= self.lookback:
-            return _equal_over(decision.tradable)
+            return equal_weights(len(decision.tradable), decision.tradable)
         past = prices[-1 - self.skip] / prices[-1 - self.lookback]
         usable = decision.tradable & np.isfinite(past)
         if not usable.any():
-            return _equal_over(decision.tradable)
+            return equal_weights(len(decision.tradable), decision.tradable)
         ranked = np.argsort(-np.where(usable, past, -np.inf), kind="stable")
         chosen = np.zeros(n, bool)
         chosen[ranked[: min(self.top_k, int(usable.sum()))]] = True
         return equal_weights(n, chosen)
-
-
-def _equal_over(tradable: np.ndarray) -> np.ndarray:
-    """1/N over the tradable assets; all cash when none is."""
-    return equal_weights(len(tradable), tradable) if tradable.any() else cash_weights(
-        len(tradable))
 
 
 def ledoit_wolf(returns: np.ndarray) -> np.ndarray:
