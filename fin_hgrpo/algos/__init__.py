@@ -11,6 +11,7 @@ from fin_hgrpo.algos.config import (
 from fin_hgrpo.algos.core import Agent, Rollout, Targets
 from fin_hgrpo.algos.grpo import GRPO
 from fin_hgrpo.algos.hybrid_grpo import HybridGRPO
+from fin_hgrpo.algos.population import Population
 from fin_hgrpo.algos.ppo import PPO
 
 ALGORITHMS: dict[str, type[Agent]] = {"ppo": PPO, "grpo": GRPO, "hybrid_grpo": HybridGRPO}
@@ -31,6 +32,7 @@ __all__ = [
     "HybridGRPO",
     "HybridGRPOConfig",
     "PPOConfig",
+    "Population",
     "Rollout",
     "Targets",
     "agent_config",

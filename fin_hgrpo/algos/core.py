@@ -100,6 +100,13 @@ class Agent(ABC):
             params += list(self.value.parameters())
         self.trained_parameters = params  # policy, then critic: the order gradients clip in
         self.reference = copy.deepcopy(self.policy) if self.uses_reference else None
+        # the agent's own stream for sampling actions, continuing the seeded one that
+        # built the networks: agents trained side by side never share draws
+        self.generator = torch.Generator(device=self.device)
+        if self.device.type == "cpu":
+            self.generator.set_state(torch.get_rng_state())
+        else:
+            self.generator.manual_seed(cfg.seed)
         # foreach: one fused kernel per step over all parameters (CPU defaults to a loop)
         self.optimizer = torch.optim.AdamW(weight_decay_groups(params, cfg.weight_decay),
                                            lr=cfg.learning_rate, eps=1e-5, foreach=True)
@@ -169,8 +176,9 @@ class Agent(ABC):
         return self.sim.constrain(self.policy.weights(action))
 
     def _sample(self, dist, n: int) -> torch.Tensor:
-        """n actions per state: (B, n, D); Dirichlet samples kept off the exact boundary."""
-        actions = dist.sample((n,)).transpose(0, 1)
+        """n actions per state: (B, n, D), drawn from the agent's own generator; Dirichlet
+        samples kept off the exact boundary."""
+        actions = self.policy.sample(dist, n, self.generator).transpose(0, 1)
         if self.policy.distribution == "dirichlet":
             actions = actions.clamp(min=_MIN_DIRICHLET)
             actions = actions / actions.sum(-1, keepdim=True)
@@ -281,14 +289,23 @@ class Agent(ABC):
     def train_iteration(self) -> dict[str, float]:
         """Collect one rollout and update on it; returns the iteration's diagnostics."""
         start = time.perf_counter()
+        rollout, targets = self.prepare_update()
+        metrics = self._update(rollout, targets)
+        return self.finish_iteration(rollout, metrics, time.perf_counter() - start)
+
+    def prepare_update(self) -> tuple[Rollout, Targets]:
+        """An iteration up to its update: collect, fold the rewards into the normaliser,
+        refresh the reference policy when due, derive the targets."""
         rollout = self.collect()
         self.normalizer.update(rollout.rewards[rollout.alive])
         if self.reference is not None and self.iteration % self.config.ref_update_every == 0:
             self.reference.load_state_dict(self.policy.state_dict())
-        targets = self.targets(rollout)
-        metrics = self._update(rollout, targets)
+        return rollout, self.targets(rollout)
+
+    def finish_iteration(self, rollout: Rollout, metrics: dict[str, float],
+                         elapsed: float) -> dict[str, float]:
+        """Count the iteration and record its diagnostics after the update."""
         self.iteration += 1
-        elapsed = time.perf_counter() - start
         metrics.update(
             iteration=self.iteration, states=self.states_seen, actions_scored=self.actions_scored,
             mean_reward=float(rollout.rewards[..., 0].mean()),
@@ -327,12 +344,7 @@ class Agent(ABC):
                     nn.utils.clip_grad_norm_(self.trained_parameters, cfg.max_grad_norm,
                                              error_if_nonfinite=True)
                 except RuntimeError as error:
-                    raise FinHgrpoError(
-                        f"{type(self).__name__} diverged in iteration {self.iteration + 1}: "
-                        f"non-finite gradients (policy entropy {out['entropy'].item():.4g}); "
-                        "the update was not applied. A policy collapsed onto a corner is "
-                        "the usual cause: a larger entropy_coef or a smaller learning_rate "
-                        "keeps it stable") from error
+                    raise self.divergence(out["entropy"].item()) from error
                 self.optimizer.step()
                 entropy = out["entropy"].item()
                 if self.entropy_optimizer is not None:
@@ -354,6 +366,14 @@ class Agent(ABC):
             metrics["explained_variance"] = float("nan") if variance == 0 else \
                 1.0 - float((returns - old_values).var()) / variance
         return metrics
+
+    def divergence(self, entropy: float) -> FinHgrpoError:
+        """The error of an update whose gradients were not finite (it is not applied)."""
+        return FinHgrpoError(
+            f"{type(self).__name__} (seed {self.config.seed}) diverged in iteration "
+            f"{self.iteration + 1}: non-finite gradients (policy entropy {entropy:.4g}); "
+            "the update was not applied. A policy collapsed onto a corner is the usual "
+            "cause: a larger entropy_coef or a smaller learning_rate keeps it stable")
 
     def _losses(self, features: torch.Tensor, holdings: torch.Tensor, actions: torch.Tensor,
                 old_log_probs: torch.Tensor, advantages: torch.Tensor,
@@ -416,7 +436,7 @@ class Agent(ABC):
             "episodes": {"t": self.episodes.t, "steps": self.episodes.steps,
                          "holdings": self.episodes.holdings, "wealth": self.episodes.wealth,
                          "reward_state": self.episodes.reward_state},
-            "torch_rng": torch.get_rng_state(),
+            "torch_rng": self.generator.get_state(),
             "numpy_rng": _numpy_state(self.rng),
             "history": [{k: v for k, v in m.items() if k not in WALL_CLOCK}
                         for m in self.history],
@@ -440,7 +460,7 @@ class Agent(ABC):
         self.actions_scored = counters["actions_scored"]
         for name, value in state["episodes"].items():
             setattr(self.episodes, name, value.clone())
-        torch.set_rng_state(state["torch_rng"])
+        self.generator.set_state(state["torch_rng"])
         self.rng = _numpy_generator(state["numpy_rng"])
         self.history = list(state["history"])
 

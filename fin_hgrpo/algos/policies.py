@@ -98,6 +98,16 @@ class Policy(nn.Module):
         return Independent(Normal(out, std.expand_as(out), validate_args=False), 1,
                            validate_args=False)
 
+    def sample(self, dist: Distribution, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n draws (n, *batch, D) of ``dist`` from ``generator``: the draws
+        ``dist.sample((n,))`` makes from the global stream, from a stream of one's own."""
+        shape = (n, *dist.batch_shape, *dist.event_shape)
+        if self.distribution == "dirichlet":
+            return torch._sample_dirichlet(dist.concentration.expand(shape), generator=generator)
+        normal = dist.base_dist
+        return torch.normal(normal.loc.expand(shape), normal.scale.expand(shape),
+                            generator=generator)
+
     def weights(self, actions: torch.Tensor) -> torch.Tensor:
         """Portfolio weights (assets, then cash) of actions of this policy."""
         if self.distribution == "dirichlet":

@@ -74,6 +74,9 @@ class BacktestSpec(_Spec):
     env: str  # env spec file
     strategies: list[StrategySpec] = Field(min_length=1)
     seeds: list[int] = Field(default=[0], min_length=1)  # agents run once per seed
+    # members (seeds x folds) an agent trains together as one population; none: all of
+    # them. Results depend on it (batched sums round differently), never on the workers
+    population_size: int | None = Field(default=None, ge=1)
     rebalance: Rebalance = "daily"
     min_trade: float = Field(default=0.0, ge=0.0, lt=1.0)  # no-trade band, share of wealth
     dsr_trials: int | None = Field(default=None, ge=1)  # configurations tried, shown or not

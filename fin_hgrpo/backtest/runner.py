@@ -1,18 +1,22 @@
 """A walk-forward backtest from a spec: plan the tasks, run them, gather the results.
 
-A task is one run of a strategy (one seed, for agents; all its seeds averaged, for an
-agent's ensemble) over every fold in order. In each fold the strategy is fitted on the
-training window only and run on the test window through the engine, starting from the
-holdings the previous fold ended with: the test windows are one continuous investment,
-entered from cash once. A strategy that raises in a fold is recorded with its
-traceback and the next fold starts again from cash; the rest of the run goes on.
+A classical strategy's task is one run over every fold in order: in each fold it is
+fitted on the training window only and run on the test window through the engine,
+starting from the holdings the previous fold ended with: the test windows are one
+continuous investment, entered from cash once. An agent's task trains all its runs
+(one per seed) on all folds' training windows as populations (``Population``: one
+batched update for every member), ``population_size`` members at a time as the spec
+says, then runs each seed over the test windows in the same way, and its ensemble
+(the mean of the seeds' targets) from the same trained members. A strategy that raises
+in a fold, or a member whose training diverged, is recorded with its traceback and the
+next fold starts again from cash; the rest of the run goes on.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,20 +44,57 @@ from fin_hgrpo.strategies.config import (
     default_name,
 )
 from fin_hgrpo.strategies.ensemble import SeedEnsemble
+from fin_hgrpo.strategies.rl import RLStrategy, fit_population
 
 
 @dataclass(frozen=True)
 class Task:
-    strategy: str  # the strategy's name: its row in metrics.csv
-    column: str  # this run's column in returns.csv: the name, <name>_seed<k>, <name>_ensemble
+    """A classical strategy's run over its folds."""
+
+    strategy: str  # the strategy's name: its row in metrics.csv and its column
+    column: str
     spec: StrategySpec
-    seeds: tuple[int, ...]  # agents: the seed, or every seed of an ensemble; else ()
     folds: tuple[Fold, ...]
     universe: str  # key into Context.panels
     rebalance: Rebalance
     min_trade: float  # no-trade band, a share of wealth
-    steps: int | None  # agents: training states per fold
-    agent: AgentConfig | None = None  # agents: the resolved config (no file read in workers)
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    """One trained run of an agent: its row in metrics.csv, its column in returns.csv
+    and its resolved config (seed included; no file is read in workers)."""
+
+    strategy: str
+    column: str
+    config: AgentConfig
+
+
+@dataclass(frozen=True)
+class PopulationTask:
+    """Agent runs trained together: every run on every fold, ``population_size``
+    members (run x fold) per population, in (fold, run) order; then each run, and the
+    ensemble of all of them when ``ensemble`` names its column, over the test windows."""
+
+    spec: AgentStrategySpec
+    runs: tuple[AgentRun, ...]
+    folds: tuple[Fold, ...]
+    rebalance: Rebalance
+    min_trade: float
+    steps: int  # training states per member
+    ensemble: str | None = None
+    population_size: int | None = None
+    universe: str = ""
+
+    def populations(self) -> list[list[tuple[int, Fold]]]:
+        """The members (run index, fold) of each population, in training order. With
+        ``warm_start`` a fold starts from the previous fold's networks, so each fold's
+        members train after the previous fold's."""
+        members = [(r, fold) for fold in self.folds for r in range(len(self.runs))]
+        size = self.population_size or len(members)
+        if self.spec.warm_start:
+            size = min(size, len(self.runs))
+        return [members[i:i + size] for i in range(0, len(members), size)]
 
 
 @dataclass(frozen=True)
@@ -148,10 +189,11 @@ def save_backtest(result: BacktestResult, out: str | Path, *, tearsheets: bool =
     return Path(out)
 
 
-def plan(spec: BacktestSpec, folds: list[Fold], *, quick: bool = False) -> list[Task]:
-    """The tasks of a run: a classical strategy once, an agent once per seed (and once
-    more for its ensemble), each over every fold in order."""
-    tasks = []
+def plan(spec: BacktestSpec, folds: list[Fold], *,
+         quick: bool = False) -> list[Task | PopulationTask]:
+    """The tasks of a run: a classical strategy once, an agent's seeds (and ensemble)
+    as one population task, each over every fold in order."""
+    tasks: list[Task | PopulationTask] = []
     env = spec.env_spec()
     chain = tuple(folds)
     for strategy in spec.strategies:
@@ -160,23 +202,22 @@ def plan(spec: BacktestSpec, folds: list[Fold], *, quick: bool = False) -> list[
         if not isinstance(strategy, AgentStrategySpec):
             probe = build_strategy(strategy, env)
             universe = ",".join(probe.universe) if probe.universe else DEFAULT_UNIVERSE
-            tasks.append(Task(name, name, strategy, (), chain, universe, rebalance, min_trade,
-                              None))
+            tasks.append(Task(name, name, strategy, chain, universe, rebalance, min_trade))
             continue
-        steps = spec.quick.steps if quick else strategy.steps
         config = load_agent_config(strategy.spec)
-        runs = [(f"{name}_seed{seed}", (seed,)) for seed in spec.seeds]
-        if strategy.ensemble:
-            runs.append((f"{name}_ensemble", tuple(spec.seeds)))
-        for column, seeds in runs:
-            owner = column if column.endswith("_ensemble") else name
-            tasks.append(Task(owner, column, strategy, seeds, chain, DEFAULT_UNIVERSE,
-                              rebalance, min_trade, steps, config))
+        runs = tuple(AgentRun(name, f"{name}_seed{seed}", config.model_copy(update={"seed": seed}))
+                     for seed in spec.seeds)
+        tasks.append(PopulationTask(
+            strategy, runs, chain, rebalance, min_trade,
+            spec.quick.steps if quick else strategy.steps,
+            ensemble=f"{name}_ensemble" if strategy.ensemble else None,
+            population_size=spec.population_size))
     return tasks
 
 
-def run_task(task: Task, context: Context, progress: Progress) -> list[FoldResult]:
-    """Fit and run one strategy over its folds (in order); faults stay in their fold.
+def run_task(task: Task | PopulationTask, context: Context,
+             progress: Progress) -> list[FoldResult]:
+    """Fit and run one task over its folds (in order); faults stay in their fold.
 
     One thread for torch and for numpy's BLAS: sums are then added up in the same
     order whatever the executor and the number of workers, and so are the results.
@@ -185,6 +226,8 @@ def run_task(task: Task, context: Context, progress: Progress) -> list[FoldResul
     torch.set_num_threads(1)
     try:
         with threadpool_limits(limits=1):
+            if isinstance(task, PopulationTask):
+                return _run_population(task, context, progress)
             return _run_folds(task, context, progress)
     finally:
         torch.set_num_threads(threads)
@@ -192,50 +235,118 @@ def run_task(task: Task, context: Context, progress: Progress) -> list[FoldResul
 
 def _run_folds(task: Task, context: Context, progress: Progress) -> list[FoldResult]:
     panel = context.panels[task.universe]
-    strategy = _build(task, context.env, lambda n: progress("train", n))
-    seed = task.seeds[0] if len(task.seeds) == 1 else None
+    strategy = build_strategy(task.spec, context.env)
     results, position = [], None
     for fold in task.folds:
         started = time.perf_counter()
         try:
-            run, log = _run_fold(strategy, context.env, panel, fold, task, position)
-            position = run.end
-            results.append(FoldResult(task.strategy, task.column, fold.index, seed, run.daily,
-                                      run.weights, log, None, time.perf_counter() - started))
+            strategy.fit(panel.slice(fold.train_start, fold.train_end))
+            fitted: Strategy | str = strategy
         except Exception:  # noqa: BLE001 - a strategy's fault is a result, not a crash
-            position = None  # what was held is unknown: the next fold starts from cash
-            results.append(FoldResult(task.strategy, task.column, fold.index, seed, None, None,
-                                      None, traceback.format_exc(),
-                                      time.perf_counter() - started))
+            fitted = traceback.format_exc()
+        result, position = _test_fold(task.strategy, task.column, None, fitted,
+                                      time.perf_counter() - started, fold, task, context,
+                                      position)
+        results.append(result)
         progress("fold", 1)
     return results
 
 
-def _build(task: Task, env: EnvSpec, progress: Callable[[int], None]) -> Strategy:
-    """The task's strategy: one seed's, or the ensemble of all its seeds."""
-    def one(seed: int = 0) -> Strategy:
-        return build_strategy(task.spec, env, seed=seed, steps=task.steps, progress=progress,
-                              agent=task.agent, min_trade=task.min_trade)
+def _run_population(task: PopulationTask, context: Context,
+                    progress: Progress) -> list[FoldResult]:
+    """Train the runs' members population by population, then test each run (and the
+    ensemble) over the folds in order."""
+    panel = context.panels[task.universe]
 
-    if task.column.endswith("_ensemble"):
-        return SeedEnsemble([one(seed) for seed in task.seeds], name=task.column)
-    return one(*task.seeds)
+    def build(run: AgentRun) -> RLStrategy:
+        return build_strategy(task.spec, context.env, seed=run.config.seed, steps=task.steps,
+                              agent=run.config, min_trade=task.min_trade,
+                              progress=lambda n: progress("train", n))
+
+    carried = [build(run) for run in task.runs]  # warm start: one strategy per run
+    trained: dict[tuple[int, int], tuple[Strategy | str, float]] = {}
+    for members in task.populations():
+        started = time.perf_counter()
+        strategies = [carried[r] if task.spec.warm_start else build(task.runs[r])
+                      for r, _ in members]
+        try:
+            errors = fit_population([(s, panel.slice(f.train_start, f.train_end))
+                                     for s, (_, f) in zip(strategies, members, strict=True)])
+            outcomes = [_error_text(e) if e is not None else
+                        copy.deepcopy(s) if task.spec.warm_start else s
+                        for s, e in zip(strategies, errors, strict=True)]
+        except Exception:  # noqa: BLE001 - the fault is every member's result
+            outcomes = [traceback.format_exc()] * len(members)
+        share = (time.perf_counter() - started) / len(members)
+        for (r, fold), outcome in zip(members, outcomes, strict=True):
+            trained[r, fold.index] = (outcome, share)
+    columns = [(run.strategy, run.column, run.config.seed,
+                [trained[r, f.index] for f in task.folds]) for r, run in enumerate(task.runs)]
+    if task.ensemble is not None:
+        columns.append((task.ensemble, task.ensemble, None,
+                        [_ensemble([trained[r, f.index] for r in range(len(task.runs))],
+                                   task.ensemble) for f in task.folds]))
+    results = []
+    for owner, column, seed, per_fold in columns:
+        position = None
+        for fold, (fitted, seconds) in zip(task.folds, per_fold, strict=True):
+            result, position = _test_fold(owner, column, seed, fitted, seconds, fold, task,
+                                          context, position)
+            results.append(result)
+            progress("fold", 1)
+    return results
 
 
-def _run_fold(strategy: Strategy, env: EnvSpec, panel: MarketPanel, fold: Fold, task: Task,
+def _ensemble(members: list[tuple[Strategy | str, float]],
+              name: str) -> tuple[Strategy | str, float]:
+    """The seeds' trained strategies of one fold as one (or the first member's error)."""
+    seconds = sum(s for _, s in members)
+    failed = [m for m, _ in members if isinstance(m, str)]
+    if failed:
+        return failed[0], seconds
+    return SeedEnsemble([m for m, _ in members], name=name), seconds
+
+
+def _error_text(error: BaseException) -> str:
+    return "".join(traceback.format_exception(error))
+
+
+def _test_fold(owner: str, column: str, seed: int | None, fitted: Strategy | str,
+               seconds: float, fold: Fold, task: Task | PopulationTask, context: Context,
+               position: Position | None) -> tuple[FoldResult, Position | None]:
+    """A fitted strategy (or the error of its fit) on a fold's test window, from
+    ``position``; returns the fold's result and the holdings it ended with (None after
+    a failure: the next fold starts from cash)."""
+    started = time.perf_counter()
+    error = fitted if isinstance(fitted, str) else None
+    run = log = None
+    if error is None:
+        try:
+            run = _run_test(fitted, context.env, context.panels[task.universe], fold, task,
+                            position)
+            log = fitted.training_log
+        except Exception:  # noqa: BLE001 - a strategy's fault is a result, not a crash
+            error = traceback.format_exc()
+    seconds += time.perf_counter() - started
+    if run is None:
+        return FoldResult(owner, column, fold.index, seed, None, None, None, error,
+                          seconds), None
+    return FoldResult(owner, column, fold.index, seed, run.daily, run.weights, log, None,
+                      seconds), run.end
+
+
+def _run_test(strategy: Strategy, env: EnvSpec, panel: MarketPanel, fold: Fold, task,
               position: Position | None):
+    """A fitted strategy on a fold's test window, through the engine."""
     dates = panel.dates
     after_test = dates[dates.get_loc(fold.test_end) + 1]  # the close the last return ends on
-    strategy.fit(panel.slice(fold.train_start, fold.train_end))
     sim = env.build_sim(panel.slice(fold.train_start, after_test))
     first, last = sim.day(fold.test_start), sim.day(fold.test_end)
     if first < sim.first_decision:
         raise DataError(f"{fold}: features need {sim.first_decision} days of history, the "
                         f"training window holds {first}")
-    log = strategy.training_log
-    run = run_strategy(strategy, sim, first, last, task.rebalance, start=position,
-                       min_trade=task.min_trade)
-    return run, log
+    return run_strategy(strategy, sim, first, last, task.rebalance, start=position,
+                        min_trade=task.min_trade)
 
 
 def _panels(env: EnvSpec, panel: MarketPanel, tasks: list[Task]) -> dict[str, MarketPanel]:
@@ -265,13 +376,19 @@ def _panels(env: EnvSpec, panel: MarketPanel, tasks: list[Task]) -> dict[str, Ma
     return panels
 
 
+def _columns(task: Task | PopulationTask) -> int:
+    if isinstance(task, Task):
+        return 1
+    return len(task.runs) + (task.ensemble is not None)
+
+
 class _Bars:
     """Progress bars: folds done, and agents' training iterations."""
 
     def __init__(self, tasks: list[Task], enabled: bool) -> None:
-        n_folds = sum(len(t.folds) for t in tasks)
-        iterations = sum(t.agent.iterations_for(t.steps) * len(t.folds)
-                         for t in tasks if t.agent is not None)
+        n_folds = sum(len(t.folds) * _columns(t) for t in tasks)
+        iterations = sum(t.runs[0].config.iterations_for(t.steps) * len(t.folds) * len(t.runs)
+                         for t in tasks if isinstance(t, PopulationTask))
         self.folds = tqdm(total=n_folds, desc="folds", unit="fold", disable=not enabled,
                           position=0)
         self.training = tqdm(total=iterations, desc="training", unit="it",
@@ -288,4 +405,5 @@ class _Bars:
         self.folds.close()
 
 
-__all__ = ["Context", "Task", "execute", "plan", "run_backtest", "run_task", "save_backtest"]
+__all__ = ["AgentRun", "Context", "PopulationTask", "Task", "execute", "plan", "run_backtest",
+           "run_task", "save_backtest"]

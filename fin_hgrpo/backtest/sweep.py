@@ -6,8 +6,10 @@ them for the final out-of-sample test of the winner); every trial is trained and
 on each earlier fold with the backtest's protocol (its agent strategy's validation days,
 early stopping and no-trade band), and its validation Sharpe is the mean over seeds of
 each seed's Sharpe on its stitched test returns. Trials run as tasks on the backtest's
-executor (the local pool or Ray), with the same checkpointing. The table ranks trials by
-validation Sharpe; the winner's PSR and DSR are the means over its seeds of each seed's
+executor (the local pool or Ray), with the same checkpointing; trials that differ only
+in seed, learning rate, weight decay or entropy coefficient train together as one
+population task (``population_size`` members at a time, as the backtest spec says).
+The table ranks trials by validation Sharpe; the winner's PSR and DSR are the means over its seeds of each seed's
 (one seed is what would be deployed), the DSR counting every trial as a try, which is
 what a search costs.
 """
@@ -26,10 +28,17 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fin_hgrpo.algos import AgentConfig, load_agent_config
+from fin_hgrpo.algos.population import MEMBER_FIELDS
 from fin_hgrpo.backtest import metrics
 from fin_hgrpo.backtest.config import BacktestSpec
 from fin_hgrpo.backtest.executors import Executor, make_executor
-from fin_hgrpo.backtest.runner import DEFAULT_UNIVERSE, Context, Task, execute
+from fin_hgrpo.backtest.runner import (
+    DEFAULT_UNIVERSE,
+    AgentRun,
+    Context,
+    PopulationTask,
+    execute,
+)
 from fin_hgrpo.config import load_spec, validate_spec
 from fin_hgrpo.errors import SpecError
 from fin_hgrpo.io import atomic_directory
@@ -145,10 +154,9 @@ def run_sweep(spec: SweepSpec, *, executor: Executor | None = None, workers: int
     points, configs = spec.points(), spec.trial_configs()
     strategy = _protocol(spec, backtest)
     rebalance, min_trade = backtest.trading_rules(strategy)
-    tasks = [Task(f"trial{k}", f"trial{k}_seed{seed}", strategy, (seed,), tuple(search_folds),
-                  DEFAULT_UNIVERSE, rebalance, min_trade,
-                  spec.steps, config)
-             for k, config in enumerate(configs) for seed in spec.seeds]
+    tasks = [PopulationTask(strategy, runs, tuple(search_folds), rebalance, min_trade,
+                            spec.steps, population_size=backtest.population_size)
+             for runs in _populations(configs, spec.seeds)]
     executor = executor or make_executor(backtest.executor, workers=workers or backtest.workers,
                                          ray_address=backtest.ray_address)
     started = time.perf_counter()
@@ -160,6 +168,18 @@ def run_sweep(spec: SweepSpec, *, executor: Executor | None = None, workers: int
     summary = _summary(spec, table, returns, search_folds, folds, rf,
                        time.perf_counter() - started)
     return SweepResult(table, returns, summary)
+
+
+def _populations(configs: list[AgentConfig], seeds: list[int]) -> list[tuple[AgentRun, ...]]:
+    """Every (trial, seed) run, grouped into populations: trials whose configs differ
+    only in what members of a population may differ in train together."""
+    groups: dict[str, list[AgentRun]] = {}
+    for k, config in enumerate(configs):
+        shared = config.model_dump_json(exclude=set(MEMBER_FIELDS))
+        groups.setdefault(shared, []).extend(
+            AgentRun(f"trial{k}", f"trial{k}_seed{seed}",
+                     config.model_copy(update={"seed": seed})) for seed in seeds)
+    return [tuple(runs) for runs in groups.values()]
 
 
 def _protocol(spec: SweepSpec, backtest: BacktestSpec) -> AgentStrategySpec:

@@ -7,13 +7,13 @@ decision the agent's deterministic action (the mean of its distribution) is the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from fin_hgrpo.algos import AgentConfig, make_agent
+from fin_hgrpo.algos import AgentConfig, Population, make_agent
 from fin_hgrpo.algos.core import Agent
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.envs import EnvSpec
@@ -46,6 +46,13 @@ class RLStrategy(Strategy):
         self._log: pd.DataFrame | None = None
 
     def fit(self, train: MarketPanel) -> None:
+        training = self.start_training(train)
+        training.agent.learn(self.steps, callback=training.after_iteration)
+        training.finish()
+
+    def start_training(self, train: MarketPanel) -> Training:
+        """A fresh agent (or the previous fold's networks, with ``warm_start``) on
+        ``train`` less its validation days, and the early stopping that judges it."""
         learn_on = train
         if self.validation_days:
             if self.validation_days >= len(train) - 2:
@@ -60,25 +67,7 @@ class RLStrategy(Strategy):
                 agent.value.load_state_dict(self.agent.value.state_dict())
         self.agent = agent
         judge = self._validation(train) if self.validation_days else None
-        last = agent.iterations_for(self.steps)
-        best: dict = {"score": -np.inf}
-
-        def tick(agent: Agent, metrics: dict) -> bool:
-            if self.progress is not None:
-                self.progress(1)
-            if judge is not None and (agent.iteration % self.validate_every == 0
-                                      or agent.iteration == last):
-                metrics["validation_log_growth"] = score = judge()
-                if score > best["score"]:
-                    best.update(score=score, networks=_networks(agent))
-            return True
-
-        agent.learn(self.steps, callback=tick)
-        if "networks" in best:
-            agent.policy.load_state_dict(best["networks"]["policy"])
-            if agent.value is not None:
-                agent.value.load_state_dict(best["networks"]["value"])
-        self._log = pd.DataFrame(agent.history)
+        return Training(self, agent, judge, agent.iterations_for(self.steps))
 
     def _validation(self, train: MarketPanel) -> Callable[[], float]:
         """Log growth of the current policy over the held-out end of ``train``."""
@@ -107,6 +96,52 @@ class RLStrategy(Strategy):
     @property
     def training_log(self) -> pd.DataFrame | None:
         return self._log
+
+
+class Training:
+    """One fit in progress: after every iteration the agent is judged on the validation
+    days when due and the best networks are kept; ``finish`` puts them back."""
+
+    def __init__(self, strategy: RLStrategy, agent: Agent, judge: Callable[[], float] | None,
+                 last: int) -> None:
+        self.strategy, self.agent, self.judge, self.last = strategy, agent, judge, last
+        self.best_score = -np.inf
+        self.best: dict | None = None
+
+    def after_iteration(self, agent: Agent, metrics: dict) -> bool:
+        if self.strategy.progress is not None:
+            self.strategy.progress(1)
+        due = agent.iteration % self.strategy.validate_every == 0 or agent.iteration == self.last
+        if self.judge is not None and due:
+            metrics["validation_log_growth"] = score = self.judge()
+            if score > self.best_score:
+                self.best_score, self.best = score, _networks(agent)
+        return True
+
+    def finish(self) -> None:
+        agent = self.agent
+        if self.best is not None:
+            agent.policy.load_state_dict(self.best["policy"])
+            if agent.value is not None:
+                agent.value.load_state_dict(self.best["value"])
+        self.strategy._log = pd.DataFrame(agent.history)
+
+
+def fit_population(fits: Sequence[tuple[RLStrategy, MarketPanel]]) -> list[Exception | None]:
+    """Fit each strategy on its training window, all their agents trained as one
+    ``Population`` (same algorithm and budget; seeds, windows, learning rates, weight
+    decays and entropy coefficients may differ). Returns each member's error (a
+    diverged update), or None: a member's failure leaves the others' fits intact."""
+    budgets = {strategy.steps for strategy, _ in fits}
+    if len(budgets) != 1:
+        raise ValueError(f"a population trains for one budget, got {sorted(budgets)}")
+    trainings = [strategy.start_training(train) for strategy, train in fits]
+    population = Population([training.agent for training in trainings])
+    population.learn(budgets.pop(), callback=lambda k, agent, metrics:
+                     trainings[k].after_iteration(agent, metrics))
+    for training in trainings:
+        training.finish()
+    return list(population.errors)
 
 
 def _networks(agent: Agent) -> dict:

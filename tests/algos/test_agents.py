@@ -126,7 +126,7 @@ def test_a_diverging_update_stops_with_a_clear_error_before_it_is_applied(iid, m
     targets = agent.targets
     monkeypatch.setattr(agent, "targets",
                         lambda rollout: Targets(targets(rollout).advantages * float("inf")))
-    with pytest.raises(FinHgrpoError, match="GRPO diverged in iteration 1: non-finite"):
+    with pytest.raises(FinHgrpoError, match=r"GRPO \(seed 0\) diverged in iteration 1: non-finite"):
         agent.train_iteration()
     assert torch.equal(_params(agent), before)
 

@@ -94,14 +94,15 @@ class _StopsAfter(Executor):
 def test_an_interrupted_run_restarts_and_skips_the_tasks_already_done(spec, tmp_path):
     checkpoint = tmp_path / "parts"
     with pytest.raises(_Interrupted):
-        run_backtest(spec, executor=_StopsAfter(3), checkpoint=checkpoint, progress=False)
-    assert len(list(checkpoint.glob("*.pkl"))) == 3
+        run_backtest(spec, executor=_StopsAfter(2), checkpoint=checkpoint, progress=False)
+    assert len(list(checkpoint.glob("*.pkl"))) == 2
     second = _StopsAfter(100)
     resumed = run_backtest(spec, executor=second, checkpoint=checkpoint, progress=False)
     whole = run_backtest(spec, executor=LocalExecutor(1), progress=False)
-    assert second.ran == 6 - 3  # 2 seeds, the ensemble and 3 baselines; 3 done before
+    assert second.ran == 4 - 2  # the agent's population (2 seeds, the ensemble) and 3
+    # baselines; 2 done before
     pd.testing.assert_frame_equal(resumed.returns, whole.returns, check_exact=True)
     changed = spec.model_copy(update={"seeds": [1, 2]})  # only what changed runs again
     third = _StopsAfter(100)
     run_backtest(changed, executor=third, checkpoint=checkpoint, progress=False)
-    assert third.ran == 2  # seed 2 and the new ensemble; seed 1 and baselines unchanged
+    assert third.ran == 1  # the agent's new population; the baselines are unchanged

@@ -1,5 +1,6 @@
 import json
 import logging
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from fin_hgrpo.backtest import BacktestSpec, read_results, run_backtest, save_backtest
 from fin_hgrpo.backtest.report import write_report, write_tearsheets
+from fin_hgrpo.backtest.runner import PopulationTask, Task
 from fin_hgrpo.cli import main
 from fin_hgrpo.errors import SpecError
 
@@ -274,17 +276,25 @@ def test_report_of_a_folder_that_is_not_a_result(tmp_path):
     assert main(["report", str(tmp_path)]) == 2
 
 
-def test_plan_runs_each_seed_through_its_folds_in_order(spec_file):
+def test_plan_trains_an_agents_seeds_and_folds_as_populations_the_spec_sizes(spec_file):
     from fin_hgrpo.backtest.runner import plan
 
     spec = BacktestSpec.load(spec_file)
     folds = spec.walk_forward.splitter().split(spec.env_spec().load_panel().dates)
-    tasks = plan(spec, folds)
-    agents = [t for t in tasks if t.strategy.startswith("hybrid_grpo")]
-    assert [(t.column, t.seeds, len(t.folds)) for t in agents] == [
-        ("hybrid_grpo_seed0", (0,), 4), ("hybrid_grpo_seed1", (1,), 4),
-        ("hybrid_grpo_ensemble", (0, 1), 4)]
-    assert [len(t.folds) for t in tasks if t.column == "equal_weight"] == [4]
+    [agent] = [t for t in plan(spec, folds) if isinstance(t, PopulationTask)]
+    assert [(r.column, r.config.seed) for r in agent.runs] == [
+        ("hybrid_grpo_seed0", 0), ("hybrid_grpo_seed1", 1)]
+    assert agent.ensemble == "hybrid_grpo_ensemble" and len(agent.folds) == 4
+    assert [len(p) for p in agent.populations()] == [8]  # 2 seeds x 4 folds at once
+    sized = plan(spec.model_copy(update={"population_size": 3}), folds)
+    [agent] = [t for t in sized if isinstance(t, PopulationTask)]
+    assert [[(r, f.index) for r, f in p] for p in agent.populations()] == [
+        [(0, 0), (1, 0), (0, 1)], [(1, 1), (0, 2), (1, 2)], [(0, 3), (1, 3)]]
+    warm = replace(agent, spec=agent.spec.model_copy(update={"warm_start": True}))
+    assert [[f.index for _, f in p] for p in warm.populations()] == [[0, 0], [1, 1], [2, 2],
+                                                                     [3, 3]]
+    assert [t.column for t in plan(spec, folds) if isinstance(t, Task)] == [
+        "equal_weight", "min_variance", "benchmark", "flaky"]
 
 
 def test_a_yfinance_backtest_loads_its_benchmark_through_the_same_source(workspace,

@@ -123,3 +123,18 @@ def test_sweep_command_writes_the_ranked_table(sweep_file, capsys):
     assert len(trials) == 2 and "val_sharpe" in trials
     assert json.loads((out / "summary.json").read_text())["trials"] == 2
     assert not (out.parent / ".sweep_tiny.parts").exists()
+
+
+def test_trials_that_differ_only_in_what_members_may_differ_in_train_as_one_population(
+        sweep_file):
+    from fin_hgrpo.backtest.sweep import _populations
+
+    spec = SweepSpec.load(sweep_file)
+    base = spec.trial_configs()[0]
+    configs = [base, base.model_copy(update={"learning_rate": 3e-3, "weight_decay": 0.1}),
+               base.model_copy(update={"hidden": 8}), base.model_copy(update={"entropy_coef": 0})]
+    groups = _populations(configs, [0, 1])
+    assert [[run.column for run in runs] for runs in groups] == [
+        ["trial0_seed0", "trial0_seed1", "trial1_seed0", "trial1_seed1", "trial3_seed0",
+         "trial3_seed1"], ["trial2_seed0", "trial2_seed1"]]
+    assert [run.config.seed for run in groups[1]] == [0, 1]
