@@ -70,7 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, help="market states to visit in all "
                                                   "(default: 100 iterations)")
     train.add_argument("--seed", type=int)
-    train.add_argument("--out", help="run directory (default runs/<spec>-<env>-s<seed>)")
+    train.add_argument("--seeds", type=_seed_list,
+                       help="train one member per seed as one population: 0-7 or 0,3,7")
+    train.add_argument("--out", help="run directory (default runs/<spec>-<env>-s<seed>, "
+                                     "-s<first>-<last> for --seeds)")
     train.add_argument("--device", choices=("cpu", "cuda"))
     train.add_argument("--resume", metavar="DIR", help="continue a run from its checkpoint")
     train.set_defaults(run=_train)
@@ -156,22 +159,30 @@ def _data_info(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from fin_hgrpo.algos.runs import start_run, train
+    from fin_hgrpo.algos.runs import start_population, start_run, train
 
     if args.resume:
         run = Path(args.resume)
     else:
         if not args.spec or not args.env:
             raise SpecError("train needs an agent spec and --env ENV_SPEC (or --resume DIR)")
-        seed = "" if args.seed is None else f"-s{args.seed}"
-        out = args.out or f"runs/{Path(args.spec).stem}-{Path(args.env).stem}{seed}"
-        run = start_run(args.spec, args.env, out, states=args.steps, seed=args.seed,
-                        device=args.device)
-    agent = train(run)
-    last = agent.history[-1]
-    print(f"{run}: {agent.iteration} iterations, {agent.states_seen} states, "
-          f"{agent.actions_scored} actions scored; last mean log growth "
-          f"{last['mean_log_growth']:.2e}/day")
+        if args.seeds is not None and args.seed is not None:
+            raise SpecError("give --seed or --seeds, not both")
+        stem = f"runs/{Path(args.spec).stem}-{Path(args.env).stem}"
+        if args.seeds is not None:
+            out = args.out or f"{stem}-s{args.seeds[0]}-{args.seeds[-1]}"
+            run = start_population(args.spec, args.env, out, seeds=args.seeds,
+                                   states=args.steps, device=args.device)
+        else:
+            out = args.out or stem + ("" if args.seed is None else f"-s{args.seed}")
+            run = start_run(args.spec, args.env, out, states=args.steps, seed=args.seed,
+                            device=args.device)
+    trained = train(run)
+    for agent in trained if isinstance(trained, list) else [trained]:
+        last = agent.history[-1]
+        print(f"{run} (seed {agent.config.seed}): {agent.iteration} iterations, "
+              f"{agent.states_seen} states, {agent.actions_scored} actions scored; last mean "
+              f"log growth {last['mean_log_growth']:.2e}/day")
     return 0
 
 

@@ -5,6 +5,11 @@ A run directory holds ``config.json`` (the resolved agent and env specs, seed, b
 back with ``weights_only=True``), ``metrics.csv`` (one row per iteration) and
 ``learning_curve.png``. Every file is replaced atomically, so a killed run leaves the
 last complete checkpoint and can resume from it.
+
+A population run (``fin-hgrpo train SPEC --seeds 0-7``) is a folder holding
+``population.json`` (its members) and one such run directory per member
+(``seed<k>/``), trained together as one ``Population``; each member's checkpoint is
+saved after each of its iterations, and the folder resumes like a single run.
 """
 
 from __future__ import annotations
@@ -17,16 +22,17 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from fin_hgrpo.algos import ALGORITHMS, Agent, agent_config, load_agent_config
+from fin_hgrpo.algos import ALGORITHMS, Agent, Population, agent_config, load_agent_config
 from fin_hgrpo.algos.core import WALL_CLOCK
 from fin_hgrpo.envs import EnvSpec
-from fin_hgrpo.errors import SpecError
+from fin_hgrpo.errors import FinHgrpoError, SpecError
 from fin_hgrpo.io import atomic_write, atomic_write_text
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
 METRICS = "metrics.csv"
 CURVE = "learning_curve.png"
+POPULATION = "population.json"
 
 
 def start_run(agent_spec: str | Path, env_spec: str | Path, out: str | Path, *,
@@ -47,14 +53,31 @@ def start_run(agent_spec: str | Path, env_spec: str | Path, out: str | Path, *,
     return out
 
 
+def start_population(agent_spec: str | Path, env_spec: str | Path, out: str | Path, *,
+                     seeds: list[int], states: int | None = None,
+                     device: str | None = None) -> Path:
+    """Write a population run: a run directory per seed and ``population.json``."""
+    out = Path(out)
+    if (out / POPULATION).exists():
+        raise SpecError(f"{out}: already holds a population; resume it with --resume {out}")
+    members = [f"seed{seed}" for seed in seeds]
+    for seed, member in zip(seeds, members, strict=True):
+        start_run(agent_spec, env_spec, out / member, states=states, seed=seed, device=device)
+    atomic_write_text(out / POPULATION, json.dumps({"members": members}, indent=2))
+    return out
+
+
 def train(run: str | Path, *, progress: bool = True,
-          max_iterations: int | None = None) -> Agent:
-    """Train (or go on training) the run in ``run`` until its state budget is spent.
+          max_iterations: int | None = None) -> Agent | list[Agent]:
+    """Train (or go on training) the run in ``run`` until its state budget is spent: a
+    single run's agent, or a population's members.
 
     ``max_iterations`` stops this session after that many iterations (the run can be
     resumed later), e.g. for time-sliced jobs.
     """
     run = Path(run)
+    if (run / POPULATION).is_file():
+        return train_population(run, progress=progress, max_iterations=max_iterations)
     agent, resolved = _agent_of(run)
     if (run / CHECKPOINT).is_file():
         _restore_wall_clock(agent, run / METRICS)
@@ -78,6 +101,47 @@ def train(run: str | Path, *, progress: bool = True,
     bar.close()
     save(agent, run, curve=True)
     return agent
+
+
+def train_population(folder: str | Path, *, progress: bool = True,
+                     max_iterations: int | None = None) -> list[Agent]:
+    """Train a population run's members together; each saves after its iterations. A
+    member that diverges keeps its last checkpoint and the others go on; the error
+    names it (``FinHgrpoError``) once the others are done."""
+    folder = Path(folder)
+    members = json.loads((folder / POPULATION).read_text())["members"]
+    agents, budgets = [], set()
+    for member in members:
+        agent, resolved = _agent_of(folder / member)
+        if (folder / member / CHECKPOINT).is_file():
+            _restore_wall_clock(agent, folder / member / METRICS)
+        agents.append(agent)
+        budgets.add(resolved["states"])
+    if len(budgets) != 1:
+        raise SpecError(f"{folder}: members have different budgets {sorted(budgets)}")
+    total = budgets.pop()
+    population = Population(agents)
+    per_member = agents[0].iterations_for(total)
+    bar = tqdm(total=per_member * len(agents), initial=sum(a.iteration for a in agents),
+               desc=f"{agents[0].config.algorithm} x{len(agents)}", disable=not progress,
+               unit="it")
+    done_here = [0] * len(agents)
+
+    def after_iteration(k: int, agent: Agent, metrics: dict) -> bool:
+        done_here[k] += 1
+        bar.update(1)
+        save(agent, folder / members[k])
+        return max_iterations is None or done_here[k] < max_iterations
+
+    population.learn(total, callback=after_iteration)
+    bar.close()
+    for agent, member in zip(agents, members, strict=True):
+        save(agent, folder / member, curve=True)
+    failed = [f"{member}: {error}" for member, error in zip(members, population.errors,
+                                                             strict=True) if error is not None]
+    if failed:
+        raise FinHgrpoError(f"{folder}: " + "; ".join(failed))
+    return agents
 
 
 def save(agent: Agent, run: Path, curve: bool = False) -> None:

@@ -74,9 +74,10 @@ class BacktestSpec(_Spec):
     env: str  # env spec file
     strategies: list[StrategySpec] = Field(min_length=1)
     seeds: list[int] = Field(default=[0], min_length=1)  # agents run once per seed
-    # members (seeds x folds) an agent trains together as one population; none: all of
-    # them. Results depend on it (batched sums round differently), never on the workers
-    population_size: int | None = Field(default=None, ge=1)
+    # seeds an agent trains together, each on every fold, as one population task
+    # (default: all of them). Smaller populations spread over more workers; results
+    # depend on it (batched sums round differently), never on the workers
+    population_seeds: int | None = Field(default=None, ge=1)
     rebalance: Rebalance = "daily"
     min_trade: float = Field(default=0.0, ge=0.0, lt=1.0)  # no-trade band, share of wealth
     dsr_trials: int | None = Field(default=None, ge=1)  # configurations tried, shown or not
@@ -94,6 +95,12 @@ class BacktestSpec(_Spec):
     def _unique_seeds(self) -> BacktestSpec:
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds repeat: {self.seeds}")
+        split = self.population_seeds is not None and self.population_seeds < len(self.seeds)
+        if split and any(isinstance(s, AgentStrategySpec) and s.ensemble
+                         for s in self.strategies):
+            raise ValueError(f"population_seeds = {self.population_seeds} splits the "
+                             f"{len(self.seeds)} seeds, and an ensemble is trained from all "
+                             "of them in one population: drop population_seeds or ensemble")
         return self
 
     @classmethod

@@ -3,11 +3,11 @@
 A classical strategy's task is one run over every fold in order: in each fold it is
 fitted on the training window only and run on the test window through the engine,
 starting from the holdings the previous fold ended with: the test windows are one
-continuous investment, entered from cash once. An agent's task trains all its runs
-(one per seed) on all folds' training windows as populations (``Population``: one
-batched update for every member), ``population_size`` members at a time as the spec
-says, then runs each seed over the test windows in the same way, and its ensemble
-(the mean of the seeds' targets) from the same trained members. A strategy that raises
+continuous investment, entered from cash once. An agent's task trains its runs (the
+spec's seeds, ``population_seeds`` of them per task) on every fold's training window
+as one population (``Population``: one batched update for every member), then runs
+each seed over the test windows in the same way, and its ensemble (the mean of the
+seeds' targets) from the same trained members. A strategy that raises
 in a fold, or a member whose training diverged, is recorded with its traceback and the
 next fold starts again from cash; the rest of the run goes on.
 """
@@ -72,9 +72,9 @@ class AgentRun:
 
 @dataclass(frozen=True)
 class PopulationTask:
-    """Agent runs trained together: every run on every fold, ``population_size``
-    members (run x fold) per population, in (fold, run) order; then each run, and the
-    ensemble of all of them when ``ensemble`` names its column, over the test windows."""
+    """Agent runs trained together, each on every fold, as one population (with
+    ``warm_start``, one population per fold, in order); then each run, and the ensemble
+    of all of them when ``ensemble`` names its column, over the test windows."""
 
     spec: AgentStrategySpec
     runs: tuple[AgentRun, ...]
@@ -83,7 +83,6 @@ class PopulationTask:
     min_trade: float
     steps: int  # training states per member
     ensemble: str | None = None
-    population_size: int | None = None
     universe: str = ""
 
     def populations(self) -> list[list[tuple[int, Fold]]]:
@@ -91,9 +90,7 @@ class PopulationTask:
         ``warm_start`` a fold starts from the previous fold's networks, so each fold's
         members train after the previous fold's."""
         members = [(r, fold) for fold in self.folds for r in range(len(self.runs))]
-        size = self.population_size or len(members)
-        if self.spec.warm_start:
-            size = min(size, len(self.runs))
+        size = len(self.runs) if self.spec.warm_start else len(members)
         return [members[i:i + size] for i in range(0, len(members), size)]
 
 
@@ -205,14 +202,20 @@ def plan(spec: BacktestSpec, folds: list[Fold], *,
             tasks.append(Task(name, name, strategy, chain, universe, rebalance, min_trade))
             continue
         config = load_agent_config(strategy.spec)
-        runs = tuple(AgentRun(name, f"{name}_seed{seed}", config.model_copy(update={"seed": seed}))
-                     for seed in spec.seeds)
-        tasks.append(PopulationTask(
-            strategy, runs, chain, rebalance, min_trade,
-            spec.quick.steps if quick else strategy.steps,
-            ensemble=f"{name}_ensemble" if strategy.ensemble else None,
-            population_size=spec.population_size))
+        runs = [AgentRun(name, f"{name}_seed{seed}", config.model_copy(update={"seed": seed}))
+                for seed in spec.seeds]
+        for group in chunked(runs, spec.population_seeds):
+            tasks.append(PopulationTask(
+                strategy, group, chain, rebalance, min_trade,
+                spec.quick.steps if quick else strategy.steps,
+                ensemble=f"{name}_ensemble" if strategy.ensemble else None))
     return tasks
+
+
+def chunked(runs: list[AgentRun], size: int | None) -> list[tuple[AgentRun, ...]]:
+    """Runs in groups of ``size`` (all in one when None): one population task each."""
+    size = size or len(runs)
+    return [tuple(runs[i:i + size]) for i in range(0, len(runs), size)]
 
 
 def run_task(task: Task | PopulationTask, context: Context,

@@ -8,10 +8,10 @@ early stopping and no-trade band), and its validation Sharpe is the mean over se
 each seed's Sharpe on its stitched test returns. Trials run as tasks on the backtest's
 executor (the local pool or Ray), with the same checkpointing; trials that differ only
 in seed, learning rate, weight decay or entropy coefficient train together as one
-population task (``population_size`` members at a time, as the backtest spec says).
-The table ranks trials by validation Sharpe; the winner's PSR and DSR are the means over its seeds of each seed's
-(one seed is what would be deployed), the DSR counting every trial as a try, which is
-what a search costs.
+population task (``population_seeds`` runs at a time, as the backtest spec says).
+The table ranks trials by validation Sharpe; the winner's PSR and DSR are the means
+over its seeds of each seed's (one seed is what would be deployed), the DSR counting
+every trial as a try, which is what a search costs.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from fin_hgrpo.backtest.runner import (
     AgentRun,
     Context,
     PopulationTask,
+    chunked,
     execute,
 )
 from fin_hgrpo.config import load_spec, validate_spec
@@ -154,9 +155,10 @@ def run_sweep(spec: SweepSpec, *, executor: Executor | None = None, workers: int
     points, configs = spec.points(), spec.trial_configs()
     strategy = _protocol(spec, backtest)
     rebalance, min_trade = backtest.trading_rules(strategy)
-    tasks = [PopulationTask(strategy, runs, tuple(search_folds), rebalance, min_trade,
-                            spec.steps, population_size=backtest.population_size)
-             for runs in _populations(configs, spec.seeds)]
+    tasks = [PopulationTask(strategy, group, tuple(search_folds), rebalance, min_trade,
+                            spec.steps)
+             for runs in _populations(configs, spec.seeds)
+             for group in chunked(list(runs), backtest.population_seeds)]
     executor = executor or make_executor(backtest.executor, workers=workers or backtest.workers,
                                          ray_address=backtest.ray_address)
     started = time.perf_counter()

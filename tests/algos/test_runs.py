@@ -93,3 +93,41 @@ def test_a_checkpoint_of_another_agent_is_refused_naming_the_file(tmp_path, caps
     assert main(["train", "--resume", str(out)]) == 2
     err = capsys.readouterr().err
     assert "checkpoint.pt: does not fit the agent that config.json describes" in err
+
+
+def test_train_seeds_writes_one_run_directory_per_member(tmp_path, capsys):
+    out = tmp_path / "population"
+    assert main(["train", *ARGS, "--seeds", "0-2", "--out", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} == {"population.json", "seed0", "seed1", "seed2"}
+    for seed in range(3):
+        member = out / f"seed{seed}"
+        assert json.loads((member / "config.json").read_text())["agent"]["seed"] == seed
+        assert list(pd.read_csv(member / "metrics.csv")["iteration"]) == [1, 2, 3, 4]
+        assert (member / "learning_curve.png").is_file()
+        assert load_agent(member).config.seed == seed
+    printed = capsys.readouterr().out
+    assert "(seed 2): 4 iterations, 1024 states, 8192 actions scored" in printed
+
+
+def test_a_killed_population_resumes_to_the_same_checkpoints(tmp_path):
+    from fin_hgrpo.algos.runs import start_population
+
+    assert main(["train", *ARGS, "--seeds", "0,1", "--out", str(tmp_path / "whole")]) == 0
+    cut = start_population("strategies/hgrpo.toml", "envs/synthetic_iid.toml", tmp_path / "cut",
+                           seeds=[0, 1], states=1024)
+    train(cut, progress=False, max_iterations=2)
+    assert main(["train", "--resume", str(cut)]) == 0
+    for member in ("seed0", "seed1"):
+        _assert_same(torch.load(cut / member / "checkpoint.pt", weights_only=True),
+                     torch.load(tmp_path / "whole" / member / "checkpoint.pt",
+                                weights_only=True))
+
+
+def test_a_population_member_agrees_with_its_seed_trained_alone_after_one_update(tmp_path):
+    one = ["strategies/hgrpo.toml", "--env", "envs/synthetic_iid.toml", "--steps", "256"]
+    assert main(["train", *one, "--seeds", "0,1", "--out", str(tmp_path / "population")]) == 0
+    assert main(["train", *one, "--seed", "1", "--out", str(tmp_path / "alone")]) == 0
+    member = load_agent(tmp_path / "population" / "seed1")
+    alone = load_agent(tmp_path / "alone")
+    for a, b in zip(member.trained_parameters, alone.trained_parameters, strict=True):
+        assert torch.allclose(a, b, atol=1e-4, rtol=0)

@@ -286,15 +286,22 @@ def test_plan_trains_an_agents_seeds_and_folds_as_populations_the_spec_sizes(spe
         ("hybrid_grpo_seed0", 0), ("hybrid_grpo_seed1", 1)]
     assert agent.ensemble == "hybrid_grpo_ensemble" and len(agent.folds) == 4
     assert [len(p) for p in agent.populations()] == [8]  # 2 seeds x 4 folds at once
-    sized = plan(spec.model_copy(update={"population_size": 3}), folds)
-    [agent] = [t for t in sized if isinstance(t, PopulationTask)]
-    assert [[(r, f.index) for r, f in p] for p in agent.populations()] == [
-        [(0, 0), (1, 0), (0, 1)], [(1, 1), (0, 2), (1, 2)], [(0, 3), (1, 3)]]
     warm = replace(agent, spec=agent.spec.model_copy(update={"warm_start": True}))
     assert [[f.index for _, f in p] for p in warm.populations()] == [[0, 0], [1, 1], [2, 2],
                                                                      [3, 3]]
     assert [t.column for t in plan(spec, folds) if isinstance(t, Task)] == [
         "equal_weight", "min_variance", "benchmark", "flaky"]
+    strategies = [s.model_copy(update={"ensemble": False}) for s in spec.strategies]
+    split = spec.model_copy(update={"population_seeds": 2, "seeds": [0, 1, 2],
+                                    "strategies": strategies})
+    agents = [t for t in plan(split, folds) if isinstance(t, PopulationTask)]
+    assert [[r.config.seed for r in t.runs] for t in agents] == [[0, 1], [2]]
+
+
+def test_an_ensemble_needs_all_its_seeds_in_one_population(spec_file):
+    spec = BacktestSpec.load(spec_file)
+    with pytest.raises(ValueError, match="population_seeds = 1 splits the 2 seeds"):
+        BacktestSpec.model_validate({**spec.model_dump(), "population_seeds": 1})
 
 
 def test_a_yfinance_backtest_loads_its_benchmark_through_the_same_source(workspace,
