@@ -22,7 +22,7 @@ differences, and over a long run the two drift apart as two CPUs' runs do.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 import torch
@@ -36,7 +36,9 @@ MEMBER_FIELDS = frozenset({"seed", "learning_rate", "weight_decay", "entropy_coe
 _STATS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "ref_kl")
 _ENTROPY_LR = 1e-3  # the single agent's Adam on its log entropy coefficient
 
-MemberCallback = Callable[[int, Agent, dict[str, float]], bool | None]
+# told each member's diagnostics after an iteration ({member: metrics}); returns the
+# members to stop (the others go on), or None
+Callback = Callable[[dict[int, dict[str, float]]], Collection[int] | None]
 
 
 class Population:
@@ -56,6 +58,8 @@ class Population:
         self.device = members[0].device
         self.errors: list[FinHgrpoError | None] = [None] * len(members)
         first = members[0]
+        if len(members) == 1:
+            return  # a population of one is its agent: nothing to batch (see train_iteration)
         self._networks = _Losses(first)
         self._names = _names(first)
         # one stacked leaf (K, *shape) per trained tensor, in trained_parameters order
@@ -79,34 +83,38 @@ class Population:
         for k, member in enumerate(members):
             self._import_optimizer_state(k, member)
         self._loss = vmap(self._member_loss)
+        if first.config.compile:  # the members checked for a C++ compiler when built
+            self._loss = torch.compile(self._loss)
 
     def __len__(self) -> int:
         return len(self.members)
 
     # ---- training -----------------------------------------------------------------------
-    def learn(self, total_states: int, callback: MemberCallback | None = None) -> Population:
+    def learn(self, total_states: int, callback: Callback | None = None) -> Population:
         """Train every member until it has visited ``total_states`` market states.
 
-        ``callback(k, agent, metrics)`` runs after each of member k's iterations;
-        returning False stops that member (the others go on).
+        ``callback({k: metrics})`` runs after each iteration with the diagnostics of the
+        members it updated, all at once (to judge them together); it returns the members
+        to stop, or None.
         """
         total = self.members[0].iterations_for(total_states)
-        stopped = [False] * len(self)
+        stopped: set[int] = set()
         while True:
             active = [k for k, m in enumerate(self.members)
-                      if m.iteration < total and not stopped[k] and self.errors[k] is None]
+                      if m.iteration < total and k not in stopped and self.errors[k] is None]
             if not active:
                 return self
             metrics = self.train_iteration(active, total)
-            for k, values in metrics.items():
-                if callback is not None and callback(k, self.members[k], values) is False:
-                    stopped[k] = True
+            if callback is not None:
+                stopped |= set(callback(metrics) or ())
 
     def train_iteration(self, active: Sequence[int],
                         total_iterations: int | None = None) -> dict[int, dict[str, float]]:
         """One iteration of the ``active`` members: each collects and derives its targets,
         then one batched update; returns each member's diagnostics (a member that
         diverged in it is left out)."""
+        if len(self) == 1:
+            return self._train_alone(total_iterations)
         start = time.perf_counter()
         for k in active:
             member = self.members[k]
@@ -123,6 +131,20 @@ class Population:
             if self.errors[k] is None:
                 done[k] = self.members[k].finish_iteration(rollout, metrics[k], elapsed)
         return done
+
+    def _train_alone(self, total_iterations: int | None) -> dict[int, dict[str, float]]:
+        """A population of one trains as its agent alone does (batching one member only
+        costs vmap's overhead), bit for bit."""
+        agent = self.members[0]
+        if agent.config.anneal_lr and total_iterations is not None:
+            for group in agent.optimizer.param_groups:
+                group["lr"] = (1.0 - agent.iteration / total_iterations) * \
+                    agent.config.learning_rate
+        try:
+            return {0: agent.train_iteration()}
+        except FinHgrpoError as error:
+            self.errors[0] = error
+            return {}
 
     def _update(self, prepared: dict[int, tuple[Rollout, Targets]]) -> dict[int, dict]:
         cfg = self.members[0].config

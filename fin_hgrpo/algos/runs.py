@@ -125,13 +125,16 @@ def train_population(folder: str | Path, *, progress: bool = True,
     bar = tqdm(total=per_member * len(agents), initial=sum(a.iteration for a in agents),
                desc=f"{agents[0].config.algorithm} x{len(agents)}", disable=not progress,
                unit="it")
-    done_here = [0] * len(agents)
+    done_here = 0
 
-    def after_iteration(k: int, agent: Agent, metrics: dict) -> bool:
-        done_here[k] += 1
-        bar.update(1)
-        save(agent, folder / members[k])
-        return max_iterations is None or done_here[k] < max_iterations
+    def after_iteration(metrics: dict[int, dict]) -> list[int] | None:
+        nonlocal done_here
+        done_here += 1
+        for k in metrics:
+            save(agents[k], folder / members[k])
+        bar.update(len(metrics))
+        return list(metrics) if max_iterations is not None and done_here >= max_iterations \
+            else None
 
     population.learn(total, callback=after_iteration)
     bar.close()

@@ -12,6 +12,7 @@ it is charged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -87,40 +88,72 @@ def run_strategy(strategy: Strategy, sim: PortfolioSim, first: int, last: int,
     they drift with prices up to ``first`` without trading. ``min_trade``: assets whose
     trade would be smaller than this share of wealth are not traded.
     """
+    prices, dates, n = sim.panel.prices, sim.dates, sim.n_assets
+
+    def decide(t: int, holdings: torch.Tensor) -> torch.Tensor:
+        current = holdings[0].numpy(force=True).copy()
+        current.flags.writeable = False
+        tradable = sim.tradable[t].numpy(force=True) if sim.masked else None
+        day = torch.tensor([t], device=sim.device)
+        decision = Decision(dates[t], prices.iloc[:t + 1], current,
+                            lambda: sim.observe(day), tradable)
+        target = checked_target(_ask(strategy, decision), strategy.name, dates[t], n)
+        return torch.as_tensor(target, dtype=sim.dtype, device=sim.device)[None]
+
+    path = simulate(decide, sim, first, last, rebalance,
+                    _starting_holdings(sim, first, start), min_trade=min_trade)
+    records = torch.stack([path.net_return[0], path.turnover[0], path.cost[0]], 1)
+    daily = pd.DataFrame(records.numpy(force=True), columns=["net_return", "turnover", "cost"],
+                         index=dates[first + 1:last + 2])
+    weights = pd.DataFrame(path.weights[0].numpy(force=True), index=dates[first:last + 1],
+                           columns=[*sim.panel.tickers, CASH])
+    end = Position(dates[last + 1], path.end[0].numpy(force=True).copy())
+    return StrategyRun(daily.rename_axis("date"), weights.rename_axis("date"), end)
+
+
+@dataclass
+class Path:
+    """B portfolios' run, as tensors: (B, days) ``net_return``, ``turnover`` and ``cost``,
+    (B, days, A+1) ``weights`` held from each decision day's close, (B, A+1) ``end``."""
+
+    net_return: torch.Tensor
+    turnover: torch.Tensor
+    cost: torch.Tensor
+    weights: torch.Tensor
+    end: torch.Tensor
+
+
+# the targets (B, A+1) on the simplex, in the simulator's dtype, of B portfolios holding
+# ``holdings`` (B, A+1) at the close of decision day ``t``
+Decide = Callable[[int, torch.Tensor], torch.Tensor]
+
+
+def simulate(decide: Decide, sim: PortfolioSim, first: int, last: int,
+             rebalance: Rebalance, holdings: torch.Tensor, *, min_trade: float = 0.0) -> Path:
+    """B portfolios from decision day ``first`` to ``last``, all through one simulator:
+    ``decide`` names their targets on rebalance days (trades below ``min_trade`` are not
+    made, untradable assets are not bought), they hold and drift on the others. The one
+    loop every run goes through: a strategy's (B = 1), and a population's validation
+    (B = its members on one training window)."""
     if not sim.first_decision <= first <= last <= sim.last_decision:
         raise ValueError(f"days {first}..{last} are outside the decision days "
                          f"{sim.first_decision}..{sim.last_decision}")
-    prices = sim.panel.prices
-    dates = sim.dates
-    due = rebalance_days(dates[first:last + 1], rebalance)
-    n = sim.n_assets
-    holdings = _starting_holdings(sim, first, start)
+    due = rebalance_days(sim.dates[first:last + 1], rebalance)
     held, records = [], []
     for offset, t in enumerate(range(first, last + 1)):
-        day = torch.tensor([t], device=sim.device)
+        day = torch.full((len(holdings),), t, device=sim.device)
         if due[offset]:
-            current = holdings[0].numpy(force=True).copy()
-            current.flags.writeable = False
-            tradable = sim.tradable[t].numpy(force=True) if sim.masked else None
-            decision = Decision(dates[t], prices.iloc[:t + 1], current,
-                                lambda day=day: sim.observe(day), tradable)
-            target = _checked(_ask(strategy, decision), strategy.name, dates[t], n)
-            target = torch.as_tensor(target, dtype=sim.dtype, device=sim.device)[None]
-            target = sim.constrain(apply_no_trade_band(holdings, target, min_trade))
+            target = sim.constrain(apply_no_trade_band(holdings, decide(t, holdings), min_trade))
             target = sim.restrict(day, holdings, target[:, None, :])[1][:, 0]
         else:
             target = holdings
         scored = sim.score(day, holdings, target[:, None, :])
-        held.append(target[0])
-        records.append((float(scored.net_return[0, 0]), float(scored.turnover[0, 0]),
-                        float(scored.cost[0, 0])))
+        held.append(target)
+        records.append(torch.stack([scored.net_return[:, 0], scored.turnover[:, 0],
+                                    scored.cost[:, 0]], 1))
         holdings = scored.holdings[:, 0]
-    daily = pd.DataFrame(records, columns=["net_return", "turnover", "cost"],
-                         index=dates[first + 1:last + 2])
-    weights = pd.DataFrame(torch.stack(held).numpy(force=True), index=dates[first:last + 1],
-                           columns=[*sim.panel.tickers, CASH])
-    end = Position(dates[last + 1], holdings[0].numpy(force=True).copy())
-    return StrategyRun(daily.rename_axis("date"), weights.rename_axis("date"), end)
+    net_return, turnover, cost = torch.stack(records, 1).unbind(-1)
+    return Path(net_return, turnover, cost, torch.stack(held, 1), holdings)
 
 
 def _starting_holdings(sim: PortfolioSim, first: int, start: Position | None) -> torch.Tensor:
@@ -150,7 +183,8 @@ def _ask(strategy: Strategy, decision: Decision) -> object:
                             f"decision.holdings.copy())") from exc
 
 
-def _checked(weights: object, name: str, date: pd.Timestamp, n_assets: int) -> np.ndarray:
+def checked_target(weights: object, name: str, date: pd.Timestamp,
+                   n_assets: int) -> np.ndarray:
     """Weights as a float array on the simplex, or an error naming strategy and date."""
     values = np.asarray(weights, dtype=float).reshape(-1)
     where = f"strategy {name!r} on {date.date()}"

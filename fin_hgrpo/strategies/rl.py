@@ -66,57 +66,92 @@ class RLStrategy(Strategy):
             if agent.value is not None and self.agent.value is not None:
                 agent.value.load_state_dict(self.agent.value.state_dict())
         self.agent = agent
-        judge = self._validation(train) if self.validation_days else None
-        return Training(self, agent, judge, agent.iterations_for(self.steps))
-
-    def _validation(self, train: MarketPanel) -> Callable[[], float]:
-        """Log growth of the current policy over the held-out end of ``train``."""
-        from fin_hgrpo.backtest.engine import run_strategy
-
-        sim = self.env.build_sim(train)
-        first = sim.last_decision - self.validation_days + 1
-
-        def score() -> float:
-            run = run_strategy(self, sim, max(first, sim.first_decision), sim.last_decision,
-                               min_trade=self.min_trade)
-            return float(np.log1p(run.daily["net_return"]).sum())
-
-        return score
+        validation = Validation(self.env, train, self.validation_days, self.min_trade,
+                                self.name) if self.validation_days else None
+        return Training(self, agent, validation, agent.iterations_for(self.steps))
 
     def weights(self, decision: Decision) -> np.ndarray:
         if self.agent is None:
             raise RuntimeError(f"{self.name}: fit must be called before weights")
-        features, holdings = decision.observation()
-        device = self.agent.device
-        action = self.agent.predict(features.to(device, torch.float32),
-                                    holdings.to(device, torch.float32))
-        weights = action[0].to(torch.float64).numpy(force=True)
-        return weights / weights.sum()
+        return agent_target(self.agent, *decision.observation())
 
     @property
     def training_log(self) -> pd.DataFrame | None:
         return self._log
 
 
+def agent_target(agent: Agent, features: torch.Tensor, holdings: torch.Tensor) -> np.ndarray:
+    """The agent's deterministic target for one observation ((1, window, A, F) features,
+    (1, A+1) holdings), as float64 weights summing to one."""
+    action = agent.predict(features.to(agent.device, torch.float32),
+                           holdings.to(agent.device, torch.float32))
+    weights = action[0].to(torch.float64).numpy(force=True)
+    return weights / weights.sum()
+
+
+class Validation:
+    """The held-out end of a training window (its last ``days`` decision days): the
+    deterministic policies of one agent, or of every member of a population trained on
+    that window, are run over it together through the backtest engine (cash at first,
+    daily, with the no-trade band ``min_trade``) and scored by their log growth net of
+    costs."""
+
+    def __init__(self, env: EnvSpec, train: MarketPanel, days: int, min_trade: float,
+                 name: str) -> None:
+        self.sim = env.build_sim(train)
+        self.first = max(self.sim.last_decision - days + 1, self.sim.first_decision)
+        self.min_trade, self.name = min_trade, name
+        self.key = (train.dates[0], train.dates[-1], days, min_trade)
+
+    def scores(self, agents: Sequence[Agent]) -> list[float]:
+        """Each agent's log growth over the validation days, in one engine run."""
+        from fin_hgrpo.backtest.engine import checked_target, simulate
+
+        sim = self.sim
+
+        def decide(t: int, holdings: torch.Tensor) -> torch.Tensor:
+            features = sim.observe(torch.tensor([t], device=sim.device))
+            targets = [checked_target(agent_target(agent, features, holdings[k:k + 1]),
+                                      self.name, sim.dates[t], sim.n_assets)
+                       for k, agent in enumerate(agents)]
+            return torch.as_tensor(np.stack(targets), dtype=sim.dtype, device=sim.device)
+
+        cash = torch.zeros(len(agents), sim.n_weights, dtype=sim.dtype, device=sim.device)
+        cash[:, -1] = 1.0
+        path = simulate(decide, sim, self.first, sim.last_decision, "daily", cash,
+                        min_trade=self.min_trade)
+        return torch.log1p(path.net_return).sum(1).tolist()
+
+
 class Training:
     """One fit in progress: after every iteration the agent is judged on the validation
     days when due and the best networks are kept; ``finish`` puts them back."""
 
-    def __init__(self, strategy: RLStrategy, agent: Agent, judge: Callable[[], float] | None,
+    def __init__(self, strategy: RLStrategy, agent: Agent, validation: Validation | None,
                  last: int) -> None:
-        self.strategy, self.agent, self.judge, self.last = strategy, agent, judge, last
+        self.strategy, self.agent, self.validation, self.last = strategy, agent, validation, last
         self.best_score = -np.inf
         self.best: dict | None = None
 
+    def due(self) -> bool:
+        """Whether the agent is to be judged after the iteration it just finished."""
+        every = self.strategy.validate_every
+        return self.validation is not None and (self.agent.iteration % every == 0
+                                                or self.agent.iteration == self.last)
+
     def after_iteration(self, agent: Agent, metrics: dict) -> bool:
+        """The single agent's callback: judge it alone when due."""
+        self.record(metrics, self.validation.scores([agent])[0] if self.due() else None)
+        return True
+
+    def record(self, metrics: dict, score: float | None) -> None:
+        """Count the iteration; keep the networks if ``score`` is the best so far."""
         if self.strategy.progress is not None:
             self.strategy.progress(1)
-        due = agent.iteration % self.strategy.validate_every == 0 or agent.iteration == self.last
-        if self.judge is not None and due:
-            metrics["validation_log_growth"] = score = self.judge()
+        if score is not None:
+            metrics["validation_log_growth"] = score
             if score > self.best_score:
-                self.best_score, self.best = score, _networks(agent)
-        return True
+                self.best_score, self.best = score, _networks(self.agent)
 
     def finish(self) -> None:
         agent = self.agent
@@ -130,15 +165,31 @@ class Training:
 def fit_population(fits: Sequence[tuple[RLStrategy, MarketPanel]]) -> list[Exception | None]:
     """Fit each strategy on its training window, all their agents trained as one
     ``Population`` (same algorithm and budget; seeds, windows, learning rates, weight
-    decays and entropy coefficients may differ). Returns each member's error (a
-    diverged update), or None: a member's failure leaves the others' fits intact."""
+    decays and entropy coefficients may differ), and the members on one window judged
+    on its validation days in one engine run. Returns each member's error (a diverged
+    update), or None: a member's failure leaves the others' fits intact."""
     budgets = {strategy.steps for strategy, _ in fits}
     if len(budgets) != 1:
         raise ValueError(f"a population trains for one budget, got {sorted(budgets)}")
     trainings = [strategy.start_training(train) for strategy, train in fits]
+    windows: dict[tuple, list[int]] = {}
+    for k, training in enumerate(trainings):
+        if training.validation is not None:
+            windows.setdefault(training.validation.key, []).append(k)
+
+    def after_iteration(metrics: dict[int, dict]) -> None:
+        scores: dict[int, float] = {}
+        for members in windows.values():
+            due = [k for k in members if k in metrics and trainings[k].due()]
+            if due:
+                judge = trainings[due[0]].validation
+                scores.update(zip(due, judge.scores([trainings[k].agent for k in due]),
+                                  strict=True))
+        for k, values in metrics.items():
+            trainings[k].record(values, scores.get(k))
+
     population = Population([training.agent for training in trainings])
-    population.learn(budgets.pop(), callback=lambda k, agent, metrics:
-                     trainings[k].after_iteration(agent, metrics))
+    population.learn(budgets.pop(), callback=after_iteration)
     for training in trainings:
         training.finish()
     return list(population.errors)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from fin_hgrpo.algos import Population, agent_config, make_agent
-from fin_hgrpo.algos.core import Targets
+from fin_hgrpo.algos.core import Targets, cpp_compiler
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import FinHgrpoError
 
@@ -99,8 +99,14 @@ def test_a_diverging_member_fails_alone_and_the_others_go_on():
 def test_a_callback_stops_its_member_only():
     together = _agents("ppo")
     population = Population(together)
-    population.learn(4 * together[0].config.states_per_iteration,
-                     callback=lambda k, agent, metrics: not (k == 0 and agent.iteration == 2))
+    seen = []
+
+    def stop_first_after_two(metrics):
+        seen.append(sorted(metrics))
+        return [0] if together[0].iteration == 2 else None
+
+    population.learn(4 * together[0].config.states_per_iteration, callback=stop_first_after_two)
+    assert seen == [[0, 1, 2], [0, 1, 2], [1, 2], [1, 2]]
     assert [agent.iteration for agent in together] == [2, 4, 4]
 
 
@@ -116,3 +122,20 @@ def test_members_must_be_of_one_algorithm():
     ppo, grpo = _agents("ppo")[0], _agents("grpo")[1]
     with pytest.raises(ValueError, match="one algorithm"):
         Population([ppo, grpo])
+
+
+def test_a_population_of_one_is_its_agent_bit_for_bit():
+    alone, together = _agents("hybrid_grpo")[:1], _agents("hybrid_grpo")[:1]
+    budget = 3 * alone[0].config.states_per_iteration
+    alone[0].learn(budget)
+    Population(together).learn(budget)
+    assert torch.equal(_params(together[0]), _params(alone[0]))
+
+
+@pytest.mark.skipif(cpp_compiler() is None, reason="torch.compile needs a C++ compiler on CPU")
+def test_a_compiled_population_agrees_with_an_eager_one_after_one_update():
+    eager, compiled = _agents("ppo"), _agents("ppo", {"compile": True})
+    Population(eager).learn(1)
+    Population(compiled).learn(1)
+    for a, b in zip(eager, compiled, strict=True):
+        assert torch.allclose(_params(a), _params(b), atol=1e-4, rtol=0)

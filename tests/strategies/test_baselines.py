@@ -20,6 +20,7 @@ from fin_hgrpo.strategies import (
     ledoit_wolf,
 )
 from fin_hgrpo.strategies.config import load_strategy_class
+from fin_hgrpo.strategies.rl import Validation
 from tests.conftest import prices_and_perturbed
 
 FEATURES = [{"name": "log_return"}, {"name": "volatility", "window": 10}]
@@ -156,5 +157,24 @@ def test_early_stopping_keeps_the_networks_that_did_best_on_held_out_days():
     log = strategy.training_log
     judged = log.dropna(subset=["validation_log_growth"])
     assert judged["iteration"].tolist() == [3, 6, 9, 12]
-    kept = strategy._validation(train)()
+    kept = Validation(spec, train, 40, 0.0, "hgrpo").scores([strategy.agent])[0]
     assert kept == pytest.approx(judged["validation_log_growth"].max(), abs=1e-12)
+
+
+def test_members_on_one_window_are_judged_in_one_engine_run_as_each_would_be_alone():
+    prices, _ = prices_and_perturbed(300, 299, seed=6)
+    spec = EnvSpec.model_validate({"features": FEATURES, "window": 5, "costs": {"bps": 10}})
+    train = MarketPanel(prices)
+    config = HybridGRPOConfig(hidden=8, n_envs=4, n_steps=4, group_size=4, epochs=1)
+    strategies = [RLStrategy(config.model_copy(update={"seed": seed}), spec, steps=64)
+                  for seed in range(3)]
+    for strategy in strategies:
+        strategy.fit(MarketPanel(prices.iloc[:250]))
+    validation = Validation(spec, train, 40, 0.02, "hgrpo")
+    together = validation.scores([s.agent for s in strategies])
+    sim = spec.build_sim(train)
+    alone = [np.log1p(run_strategy(s, sim, sim.last_decision - 39, sim.last_decision,
+                                   min_trade=0.02).daily["net_return"]).sum()
+             for s in strategies]
+    assert together == pytest.approx(alone, abs=1e-12)
+    assert len(set(together)) == 3
