@@ -15,8 +15,9 @@ After every iteration the members' networks, optimiser states and entropy coeffi
 are written back into the agents, so an agent of a population is an ordinary agent:
 ``predict``, ``state_dict`` and resuming alone behave as if it had been trained alone.
 Batched kernels add up in another order than unbatched ones, so a member agrees with
-the same agent trained alone to about 1e-6 after one update; RL amplifies such
-differences, and over a long run the two drift apart as two CPUs' runs do.
+the same agent trained alone to about 1e-7 after one update (1e-4 is tested); RL
+amplifies such differences, and over a long run the two drift apart as two CPUs' runs
+do. A population of one trains as its agent does alone, bit for bit.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class Population:
         if first.config.entropy_target is not None:
             self.entropy_optimizer = torch.optim.Adam(
                 [{"params": [self.log_entropy_coef[k]]} for k in range(len(members))],
-                lr=_ENTROPY_LR, fused=fused, foreach=None if fused else True)
+                lr=_ENTROPY_LR, fused=True)  # on the CPU, as each agent's coefficient
         for k, member in enumerate(members):
             self._import_optimizer_state(k, member)
         self._loss = vmap(self._member_loss)
@@ -151,10 +152,9 @@ class Population:
         batch = _Batch(self.members, prepared, len(self))
         n = batch.n_states
         size = max(1, n // cfg.minibatches)
-        updating = torch.zeros(len(self), dtype=torch.bool)
-        updating[list(prepared)] = True
+        updating = [k in prepared for k in range(len(self))]  # members still stepping
         stats = {k: {name: [] for name in _STATS} for k in prepared}
-        every = torch.arange(len(self))[:, None]
+        every = torch.arange(len(self), device=self.device)[:, None]
         reference = self._reference_rows()
         for _ in range(cfg.epochs):
             orders = torch.stack([
@@ -162,7 +162,7 @@ class Population:
                 else torch.arange(n) for k in range(len(self))]).to(self.device)
             for lo in range(0, n, size):
                 minibatch = orders[:, lo:lo + size]
-                coef = self.log_entropy_coef.exp().detach()
+                coef = self.log_entropy_coef.exp().detach().to(self.device)
                 out = self._loss(tuple(self.params), reference,
                                  *(x[every, minibatch] for x in batch.tensors), coef)
                 for param in self.params:
@@ -182,27 +182,28 @@ class Population:
                         updating[k] = False
         return {k: self._metrics(k, stats[k], batch) for k in prepared}
 
-    def _clip_and_step(self, out: dict[str, torch.Tensor], updating: torch.Tensor) -> None:
+    def _clip_and_step(self, out: dict[str, torch.Tensor], updating: list[bool]) -> None:
         """Clip each member's gradient by its own norm and step the members still going;
         a member with non-finite gradients is stopped with its error, not updated."""
         cfg = self.members[0].config
         grads = [param.grad for param in self.params]
         norms = torch.stack([g.reshape(len(self), -1).norm(dim=1) for g in grads]).norm(dim=0)
-        for k in torch.nonzero(updating & ~torch.isfinite(norms)).flatten().tolist():
-            self.errors[k] = self.members[k].divergence(float(out["entropy"][k]))
-            updating[k] = False
+        for k, finite in enumerate(torch.isfinite(norms).tolist()):
+            if updating[k] and not finite:
+                self.errors[k] = self.members[k].divergence(float(out["entropy"][k]))
+                updating[k] = False
         scale = (cfg.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
         for grad in grads:
             grad.mul_(scale.view(-1, *([1] * (grad.dim() - 1))))
-        going = updating.tolist()
         for k, views in enumerate(self._views):  # no gradient: torch's AdamW skips it
             for view, grad in zip(views, grads, strict=True):
-                view.grad = grad[k] if going[k] else None
+                view.grad = grad[k] if updating[k] else None
         self.optimizer.step()
         if self.entropy_optimizer is not None:  # SAC-style, as the single agent tunes it
-            entropy_grad = out["entropy"].detach() - cfg.entropy_target
+            # the coefficients live on the CPU, as each agent's does
+            entropy_grad = out["entropy"].detach().cpu() - cfg.entropy_target
             for k, group in enumerate(self.entropy_optimizer.param_groups):
-                group["params"][0].grad = entropy_grad[k] if going[k] else None
+                group["params"][0].grad = entropy_grad[k] if updating[k] else None
             self.entropy_optimizer.step()
 
     def _metrics(self, k: int, stats: dict[str, list[float]], batch: _Batch) -> dict:

@@ -3,6 +3,8 @@
 ``fit`` trains a fresh agent (or, with ``warm_start``, the previous fold's networks) on
 the training window only, in the environment the backtest's env spec describes; at a
 decision the agent's deterministic action (the mean of its distribution) is the target.
+``fit_population`` fits many such strategies at once, their agents trained as one
+``Population`` and judged on their validation days together.
 """
 
 from __future__ import annotations
