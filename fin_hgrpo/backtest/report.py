@@ -121,13 +121,17 @@ def _by_strategy(result: BacktestResult, per_run) -> dict[str, pd.DataFrame]:
 
 def _lines(result: BacktestResult, frames: dict[str, pd.DataFrame], title: str, ylabel: str,
            log: bool = False, band: bool = True):
-    """One line per strategy (the median of its seeds, with their range shaded)."""
+    """One line per strategy (the median of its seeds, with their range shaded); a
+    strategy with failed folds says that they are drawn as held in cash."""
     styles = _styles(result)
     fig, ax = plt.subplots(figsize=(12.5, 4.8))
     for name, frame in frames.items():
         style = styles[name]
         seeds = frame.shape[1]
-        label = name if seeds == 1 else f"{name} (median of {seeds} seeds, range shaded)"
+        notes = [] if seeds == 1 else [f"median of {seeds} seeds, range shaded"]
+        if result.returns[result.runs(name)].isna().to_numpy().any():
+            notes.append("failed folds as cash")
+        label = f"{name} ({'; '.join(notes)})" if notes else name
         ax.plot(frame.index, frame.median(axis=1), label=label, **style)
         if band and seeds > 1:
             ax.fill_between(frame.index, frame.min(axis=1), frame.max(axis=1),
