@@ -48,7 +48,6 @@ class Rollout:
     alive: torch.Tensor  # (T, E, G, k) whether sub-step j happened (data may end)
     final_t: torch.Tensor  # (T, E) day reached after the k steps (the samples move in step)
     final_holdings: torch.Tensor  # (T, E, G, A+1) each sample's holdings then
-    final_terminal: torch.Tensor  # (T, E) the data ended within the k steps
     executed: torch.Tensor  # (T, E) which sample advanced the episode
     terminated: torch.Tensor  # (T, E)
     ended: torch.Tensor  # (T, E) terminated or truncated
@@ -245,7 +244,6 @@ class Agent(ABC):
             "alive": torch.stack(alive, -1).reshape(n, g, k),
             "final_t": day.clamp(max=self.sim.last_decision + 1).reshape(n, g)[:, 0],
             "final_holdings": holdings.reshape(n, g, -1),
-            "final_terminal": (day > self.sim.last_decision).reshape(n, g)[:, 0],
         }
 
     def _select(self, rewards: torch.Tensor, sub: dict) -> torch.Tensor:

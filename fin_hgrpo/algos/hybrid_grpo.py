@@ -34,12 +34,12 @@ class HybridGRPO(Agent):
             return torch.tanh(rewards / self.config.tanh_scale)
         return rewards
 
-    def sample_values(self, rewards, alive, final_t, final_holdings,
-                      final_terminal) -> torch.Tensor:
+    def sample_values(self, rewards, alive, final_t, final_holdings) -> torch.Tensor:
         """q_i for every sample: its k transformed rewards, then the critic at the day
-        all G samples reach (``final_t``), each with its own holdings."""
+        all G samples reach (``final_t``), each with its own holdings (the end of the
+        data included: the investor would go on)."""
         k = rewards.shape[-1]
-        bootstrap = self.values_at(final_t, final_holdings) * (~final_terminal[..., None])
+        bootstrap = self.values_at(final_t, final_holdings)
         return self.discounted(self.transform(rewards), alive) + \
             self.config.gamma**k * bootstrap
 
@@ -47,7 +47,7 @@ class HybridGRPO(Agent):
     def targets(self, rollout: Rollout) -> Targets:
         cfg = self.config
         q = self.sample_values(rollout.rewards, rollout.alive, rollout.final_t,
-                               rollout.final_holdings, rollout.final_terminal)
+                               rollout.final_holdings)
         empirical = self.discounted(self.transform(rollout.rewards), rollout.alive)
         executed = rollout.executed[..., None]
         bootstrap = (q - empirical).gather(-1, executed).squeeze(-1)
@@ -61,5 +61,5 @@ class HybridGRPO(Agent):
         if self.config.selection == "random":
             return super()._select(rewards, sub)
         q = self.sample_values(sub["rewards"], sub["alive"], sub["final_t"],
-                               sub["final_holdings"], sub["final_terminal"])
+                               sub["final_holdings"])
         return q.argmax(-1)

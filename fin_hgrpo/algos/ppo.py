@@ -17,6 +17,6 @@ class PPO(Agent):
         rewards = self.transformed(rollout.rewards[..., 0, 0])
         values = self.values_at(rollout.t, rollout.holdings)
         next_values = self.values_at(rollout.final_t, rollout.final_holdings[:, :, 0])
-        advantages, returns = gae(rewards, values, next_values, rollout.final_terminal,
+        advantages, returns = gae(rewards, values, next_values, rollout.terminated,
                                   rollout.ended, self.config.gamma, self.config.gae_lambda)
         return Targets(advantages[..., None], returns, values)

@@ -136,7 +136,7 @@ def test_value_based_selection_executes_the_best_scored_sample(iid):
     agent = HybridGRPO(train, agent_config({"algorithm": "hybrid_grpo", "selection": "value"}))
     rollout = agent.collect()
     q = agent.sample_values(rollout.rewards, rollout.alive, rollout.final_t,
-                            rollout.final_holdings, rollout.final_terminal)
+                            rollout.final_holdings)
     assert torch.equal(rollout.executed, q.argmax(-1))
 
 
@@ -148,10 +148,32 @@ def test_multi_step_scoring_follows_each_sample_and_stops_at_the_data_end(iid):
     first = rollout.alive[0]
     assert first.shape[-1] == 3
     assert first[..., :2].all() and not first[..., 2].any()
-    assert rollout.final_terminal[0].all()
+    assert (rollout.final_t[0] == train.last_decision + 1).all()
     assert (rollout.rewards[0][..., 2] == 0).all()
     grpo = GRPO(train, agent_config({"algorithm": "grpo", "sub_steps": 3}))
     grpo.learn(256)  # multi-step group scoring trains
+
+
+def test_the_critic_bootstraps_where_the_data_ends(iid):
+    """The review's M1: the end of the data is a truncation (an investor goes on), so
+    the value target there is r + gamma V(s'), not r."""
+    _, _, train, _ = iid
+    for algorithm in ("ppo", "hybrid_grpo"):
+        agent = make_agent(train, agent_config({"algorithm": algorithm, "n_steps": 1}))
+        agent.episodes.t[:] = train.last_decision  # one decision day left
+        rollout = agent.collect()
+        assert rollout.ended.all() and not rollout.terminated.any()
+        targets = agent.targets(rollout)
+        final = agent.values_at(rollout.final_t, rollout.final_holdings[:, :, 0])
+        assert final.abs().min() > 0
+        rewards = agent.transformed(rollout.rewards[..., 0, 0])
+        if algorithm == "ppo":
+            expected = rewards + agent.config.gamma * final
+        else:
+            expected = agent.sample_values(rollout.rewards, rollout.alive, rollout.final_t,
+                                           rollout.final_holdings).mean(-1)
+            assert not torch.allclose(expected, agent.transform(rollout.rewards).mean(-1)[..., 0])
+        assert torch.allclose(targets.returns, expected, atol=1e-6)
 
 
 def test_entropy_target_tunes_the_entropy_coefficient(iid):
