@@ -271,14 +271,19 @@ class Agent(ABC):
         """
         total_iterations = self.iterations_for(total_states)
         while self.iteration < total_iterations:
-            if self.config.anneal_lr:
-                fraction = 1.0 - self.iteration / total_iterations
-                for group in self.optimizer.param_groups:
-                    group["lr"] = fraction * self.config.learning_rate
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.scheduled_lr(total_iterations)
             metrics = self.train_iteration()
             if callback is not None and callback(self, metrics) is False:
                 break
         return self
+
+    def scheduled_lr(self, total_iterations: int) -> float:
+        """The learning rate of the next iteration of a run of ``total_iterations``:
+        annealed linearly to zero with ``anneal_lr``, else the configured one."""
+        if not self.config.anneal_lr:
+            return self.config.learning_rate
+        return (1.0 - self.iteration / total_iterations) * self.config.learning_rate
 
     def iterations_for(self, total_states: int) -> int:
         """Iterations that visit at least ``total_states`` market states (at least one)."""

@@ -117,12 +117,10 @@ class Population:
         if len(self) == 1:
             return self._train_alone(total_iterations)
         start = time.perf_counter()
-        for k in active:
-            member = self.members[k]
-            if member.config.anneal_lr and total_iterations is not None:
-                fraction = 1.0 - member.iteration / total_iterations
+        if total_iterations is not None:
+            for k in active:
                 for group in self._groups(k):
-                    group["lr"] = fraction * member.config.learning_rate
+                    group["lr"] = self.members[k].scheduled_lr(total_iterations)
         prepared = {k: self.members[k].prepare_update() for k in active}
         metrics = self._update(prepared)
         self._write_back(list(prepared))
@@ -137,10 +135,9 @@ class Population:
         """A population of one trains as its agent alone does (batching one member only
         costs vmap's overhead), bit for bit."""
         agent = self.members[0]
-        if agent.config.anneal_lr and total_iterations is not None:
+        if total_iterations is not None:
             for group in agent.optimizer.param_groups:
-                group["lr"] = (1.0 - agent.iteration / total_iterations) * \
-                    agent.config.learning_rate
+                group["lr"] = agent.scheduled_lr(total_iterations)
         try:
             return {0: agent.train_iteration()}
         except FinHgrpoError as error:
