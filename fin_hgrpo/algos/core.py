@@ -362,13 +362,8 @@ class Agent(ABC):
             if cfg.target_kl is not None and np.mean(stats["approx_kl"][-cfg.minibatches:]) \
                     > cfg.target_kl:
                 break
-        metrics = {name: float(np.mean(v)) if v else float("nan") for name, v in stats.items()}
-        metrics["entropy_coef"] = float(self.log_entropy_coef.detach().exp())
-        if returns is not None:
-            variance = float(returns.var())
-            metrics["explained_variance"] = float("nan") if variance == 0 else \
-                1.0 - float((returns - old_values).var()) / variance
-        return metrics
+        return update_metrics(stats, float(self.log_entropy_coef.detach().exp()), returns,
+                              old_values)
 
     def divergence(self, entropy: float) -> FinHgrpoError:
         """The error of an update whose gradients were not finite (it is not applied)."""
@@ -466,6 +461,20 @@ class Agent(ABC):
         self.generator.set_state(state["torch_rng"])
         self.rng = _numpy_generator(state["numpy_rng"])
         self.history = list(state["history"])
+
+
+def update_metrics(stats: dict[str, list[float]], entropy_coef: float,
+                   returns: torch.Tensor | None,
+                   old_values: torch.Tensor | None) -> dict[str, float]:
+    """An update's diagnostics: each minibatch statistic's mean, the entropy coefficient,
+    and how much of the value targets' variance the critic explained (with a critic)."""
+    metrics = {name: float(np.mean(v)) if v else float("nan") for name, v in stats.items()}
+    metrics["entropy_coef"] = entropy_coef
+    if returns is not None:
+        variance = float(returns.var())
+        metrics["explained_variance"] = float("nan") if variance == 0 else \
+            1.0 - float((returns - old_values).var()) / variance
+    return metrics
 
 
 def cpp_compiler() -> str | None:

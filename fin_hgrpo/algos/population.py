@@ -1,15 +1,15 @@
 """Populations: K agents of one algorithm trained together, one batched update at a time.
 
-At the default settings a gradient step on a CPU is bound by the number of operations,
-not by arithmetic, so K agents that take their steps as one computation cost little
-more than one. A population keeps everything that makes an agent itself in the agent:
+Honest results need many seeds, folds and hyperparameters; a population trains K agents
+for the price of fewer. It keeps everything that makes an agent itself in the agent:
 its simulator (its own training window), episodes, reward normaliser, NumPy and torch
 random streams, counters and history; each member collects its own rollout and derives
-its own targets as it would alone. What is batched is the update, ~90% of the time:
-the members' trained parameters are the rows of one (K, P) tensor, and each minibatch
+its own targets as it would alone. What is batched is the update, ~90% of an agent's
+time: each trained tensor is stacked over the members, (K, *shape), and each minibatch
 is one forward (``torch.func.vmap`` of ``functional_call`` of the algorithm's own loss),
-one backward, gradient clipping per member (never across members) and one AdamW step
-(``MemberAdamW``: a learning rate and weight decay per member).
+one backward, gradient clipping per member (never across members) and one step of
+torch's fused AdamW over the members' slices (a parameter group, so a learning rate and
+weight decay, per member).
 
 After every iteration the members' networks, optimiser states and entropy coefficients
 are written back into the agents, so an agent of a population is an ordinary agent:
@@ -30,7 +30,13 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from fin_hgrpo.algos.core import Agent, Rollout, Targets, weight_decay_groups
+from fin_hgrpo.algos.core import (
+    Agent,
+    Rollout,
+    Targets,
+    update_metrics,
+    weight_decay_groups,
+)
 from fin_hgrpo.errors import FinHgrpoError
 
 MEMBER_FIELDS = frozenset({"seed", "learning_rate", "weight_decay", "entropy_coef"})
@@ -204,14 +210,7 @@ class Population:
             self.entropy_optimizer.step()
 
     def _metrics(self, k: int, stats: dict[str, list[float]], batch: _Batch) -> dict:
-        metrics = {name: float(np.mean(v)) if v else float("nan") for name, v in stats.items()}
-        metrics["entropy_coef"] = float(self.log_entropy_coef[k].exp())
-        returns, old_values = batch.returns_of(k)
-        if returns is not None:
-            variance = float(returns.var())
-            metrics["explained_variance"] = float("nan") if variance == 0 else \
-                1.0 - float((returns - old_values).var()) / variance
-        return metrics
+        return update_metrics(stats, float(self.log_entropy_coef[k].exp()), *batch.returns_of(k))
 
     def _member_loss(self, params, reference, features, holdings, actions, old_log_probs,
                      advantages, returns, old_values, entropy_coef):
