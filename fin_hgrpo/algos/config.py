@@ -23,8 +23,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fin_hgrpo.algos.bases import BaseKind
 from fin_hgrpo.algos.normalization import Method, Scope
 from fin_hgrpo.algos.policies import DistributionKind, Encoder
 from fin_hgrpo.config import load_spec, validate_spec
@@ -37,7 +38,13 @@ class AgentConfig(BaseModel):
 
     # networks
     encoder: Encoder = "mlp"  # mlp over the flat window, or conv over time per asset
-    distribution: DistributionKind = "dirichlet"  # or logistic_normal
+    distribution: DistributionKind = "dirichlet"  # or logistic_normal, or tilt (of a base)
+    # a residual policy: the portfolio its zero tilt holds (distribution = "tilt")
+    base: BaseKind | None = None  # equal_weight | inverse_volatility | min_variance | holdings
+    tilt_scale: float = Field(default=0.02, gt=0)  # the tilt's initial standard deviation
+    # trade this share of the way from the holdings to the policy's target each day
+    # (1: all the way); below 1 the portfolio moves gradually and noise partly cancels
+    trade_rate: float = Field(default=1.0, gt=0, le=1)
     hidden: int = Field(default=64, ge=1)  # width of the policy and value trunks
     # rollouts
     n_envs: int = Field(default=32, ge=1)  # parallel episodes
@@ -72,6 +79,13 @@ class AgentConfig(BaseModel):
     # torch.compile each minibatch's loss: fewer, fused kernels make small-batch updates
     # faster after a one-off compile (seconds); needs a C++ compiler on CPU
     compile: bool = False
+
+    @model_validator(mode="after")
+    def _tilt_has_base(self) -> AgentConfig:
+        if (self.distribution == "tilt") != (self.base is not None):
+            raise ValueError('a residual policy needs both distribution = "tilt" and a base '
+                             f"(got distribution {self.distribution!r}, base {self.base!r})")
+        return self
 
     @property
     def states_per_iteration(self) -> int:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from fin_hgrpo.algos.bases import base_table, base_weights
 from fin_hgrpo.algos.config import AgentConfig
 from fin_hgrpo.algos.normalization import RewardNormalizer
 from fin_hgrpo.algos.policies import Policy, ValueNet
@@ -91,7 +92,10 @@ class Agent(ABC):
         self.rng = np.random.default_rng(cfg.seed)
         shape = (sim.window, sim.n_assets, sim.n_features)
         self.policy = Policy(*shape, hidden=cfg.hidden, encoder=cfg.encoder,
-                             distribution=cfg.distribution).to(self.device)
+                             distribution=cfg.distribution,
+                             tilt_scale=cfg.tilt_scale).to(self.device)
+        self.base_table = None if cfg.base in (None, "holdings") else \
+            torch.as_tensor(base_table(sim, cfg.base), dtype=sim.dtype, device=sim.device)
         params = list(self.policy.parameters())
         self.value: ValueNet | None = None
         if self.uses_critic:
@@ -164,15 +168,43 @@ class Agent(ABC):
     def act(self, t: torch.Tensor, holdings: torch.Tensor,
             deterministic: bool = True) -> torch.Tensor:
         """Target weights (B, A+1) at days ``t`` of the agent's own simulator."""
-        return self.predict(self.sim.observe(t), holdings, deterministic)
+        return self.predict(self.sim.observe(t), holdings, deterministic,
+                            base=self.base(t, holdings))
 
     @torch.no_grad()
     def predict(self, features: torch.Tensor, holdings: torch.Tensor,
-                deterministic: bool = True) -> torch.Tensor:
-        """Target weights from raw observations: (B, window, A, F) and (B, A+1)."""
+                deterministic: bool = True, base: torch.Tensor | None = None) -> torch.Tensor:
+        """Target weights from raw observations: (B, window, A, F) and (B, A+1); a
+        residual policy also needs its ``base`` portfolio (B, A+1) unless it is the
+        holdings."""
+        kind = self.config.base
+        if kind == "holdings":
+            base = holdings
+        elif kind is not None and base is None:
+            raise ValueError(f"{type(self).__name__} tilts the {kind} portfolio: "
+                             "predict needs it as base=")
         dist = self.policy(features, holdings)
         action = self.policy.deterministic(dist) if deterministic else self._sample(dist, 1)[:, 0]
-        return self.sim.constrain(self.policy.weights(action))
+        return self.to_targets(action, holdings, base)
+
+    def base(self, t: torch.Tensor, holdings: torch.Tensor) -> torch.Tensor | None:
+        """The base portfolio (B, A+1) of a residual policy at days ``t`` of the agent's
+        simulator, for portfolios ``holdings``; None without a base."""
+        return base_weights(self.config.base, self.base_table, t, holdings)
+
+    def to_targets(self, actions: torch.Tensor, holdings: torch.Tensor,
+                   base: torch.Tensor | None) -> torch.Tensor:
+        """The weights traded to for ``actions`` (B, D) or (B, N, D) from ``holdings``
+        (B, A+1): the policy's weights (a tilt of ``base``), moved ``trade_rate`` of the
+        way from the holdings, within the caps."""
+        if actions.dim() == holdings.dim() + 1:
+            holdings = holdings[:, None]
+            base = None if base is None else base[:, None]
+        weights = self.policy.weights(actions, base)
+        rate = self.config.trade_rate
+        if rate < 1.0:
+            weights = holdings + rate * (weights - holdings)
+        return self.sim.constrain(weights)
 
     def _sample(self, dist, n: int) -> torch.Tensor:
         """n actions per state: (B, n, D), drawn from the agent's own generator; Dirichlet
@@ -199,7 +231,7 @@ class Agent(ABC):
             dist = self.policy(sim.observe(t), holdings)
             actions = self._sample(dist, g)
             log_probs = self._log_prob(dist, actions)
-            weights = sim.constrain(self.policy.weights(actions))
+            weights = self.to_targets(actions, holdings, self.base(t, holdings))
             scored = sim.score(t, holdings, weights)
             rewards, states = self.reward.apply(episodes.reward_state, scored.net_return,
                                                 scored.log_return)
@@ -229,8 +261,8 @@ class Agent(ABC):
         live = day <= self.sim.last_decision
         for _ in range(k - 1):
             safe = day.clamp(max=self.sim.last_decision)
-            weights = self.sim.constrain(self.policy.weights(
-                self._sample(self.policy(self.sim.observe(safe), holdings), 1)[:, 0]))
+            action = self._sample(self.policy(self.sim.observe(safe), holdings), 1)[:, 0]
+            weights = self.to_targets(action, holdings, self.base(safe, holdings))
             out = self.sim.score(safe, holdings, weights[:, None])
             reward, next_state = self.reward.apply(reward_state, out.net_return, out.log_return)
             all_rewards.append(torch.where(live, reward[:, 0], 0.0))

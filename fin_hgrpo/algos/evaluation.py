@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fin_hgrpo.algos.bases import base_on
 from fin_hgrpo.algos.core import Agent
 from fin_hgrpo.data import SyntheticMarket
 from fin_hgrpo.data.synthetic import CASH
@@ -24,7 +25,9 @@ def allocation_path(agent: Agent, sim: PortfolioSim, start: object = None) -> pd
     episodes.reset(np.random.default_rng(0), start=first)
     rows = []
     for _ in range(first, sim.last_decision + 1):
-        weights = agent.predict(*(x.to(agent.device, torch.float32) for x in episodes.observe()))
+        features, holdings = (x.to(agent.device, torch.float32) for x in episodes.observe())
+        base = base_on(sim, agent.config.base, episodes.t, holdings)
+        weights = agent.predict(features, holdings, base=base)
         rows.append(weights[0].to(sim.dtype))
         episodes.step(rows[-1][None])
     columns = [*sim.panel.tickers, CASH]

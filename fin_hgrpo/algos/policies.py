@@ -13,6 +13,13 @@ Distributions (log-probabilities and entropies exact for the distribution sample
   category). Log-probabilities and entropy are those of z; the Jacobian to w is the
   same under every policy, so it cancels in probability ratios. The deterministic
   action is mu.
+- ``tilt``: a residual policy around a base portfolio b (equal weights, inverse
+  volatility, minimum variance, or the holdings): the action is a tilt z of A+1 values,
+  z ~ N(mu, diag(sigma^2)), and the weights are the Euclidean projection of b + z onto
+  the simplex. mu and sigma are the network's outputs times ``tilt_scale`` (so that
+  learning rates mean what they mean for logits), sigma starting at ``tilt_scale``.
+  mu starts at exactly zero, so the untrained policy's deterministic action is the base
+  itself; with the holdings as base a zero tilt holds still.
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ import torch
 from torch import nn
 from torch.distributions import Dirichlet, Distribution, Independent, Normal
 
+from fin_hgrpo.envs.sim import project_simplex
+
 Encoder = Literal["mlp", "conv"]
-DistributionKind = Literal["dirichlet", "logistic_normal"]
+DistributionKind = Literal["dirichlet", "logistic_normal", "tilt"]
 _ALPHA_MIN = 1e-3
 _LOG_STD_BOUNDS = (-5.0, 2.0)
 
@@ -70,7 +79,8 @@ class Policy(nn.Module):
     """pi(action | features, holdings) over portfolio weights."""
 
     def __init__(self, window: int, n_assets: int, n_features: int, *, hidden: int = 64,
-                 encoder: Encoder = "mlp", distribution: DistributionKind = "dirichlet") -> None:
+                 encoder: Encoder = "mlp", distribution: DistributionKind = "dirichlet",
+                 tilt_scale: float = 0.02) -> None:
         super().__init__()
         self.encoder = ObservationEncoder(window, n_assets, n_features, hidden, encoder)
         self.distribution = distribution
@@ -83,9 +93,15 @@ class Policy(nn.Module):
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
             self.log_std = nn.Parameter(torch.zeros(n_assets))
+        elif distribution == "tilt":
+            self.head = nn.Linear(hidden, n_assets + 1)
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+            self.log_std = nn.Parameter(torch.zeros(n_assets + 1))
         else:
-            raise ValueError(f"distribution must be 'dirichlet' or 'logistic_normal', "
-                             f"got {distribution!r}")
+            raise ValueError(f"distribution must be 'dirichlet', 'logistic_normal' or "
+                             f"'tilt', got {distribution!r}")
+        self.scale = tilt_scale if distribution == "tilt" else 1.0
 
     def forward(self, features: torch.Tensor, holdings: torch.Tensor,
                 temperature: float = 1.0) -> Distribution:
@@ -94,8 +110,8 @@ class Policy(nn.Module):
         if self.distribution == "dirichlet":
             alpha = nn.functional.softplus(out) + _ALPHA_MIN
             return Dirichlet(alpha / temperature, validate_args=False)
-        std = self.log_std.clamp(*_LOG_STD_BOUNDS).exp() * temperature
-        return Independent(Normal(out, std.expand_as(out), validate_args=False), 1,
+        std = self.log_std.clamp(*_LOG_STD_BOUNDS).exp() * (temperature * self.scale)
+        return Independent(Normal(out * self.scale, std.expand_as(out), validate_args=False), 1,
                            validate_args=False)
 
     def sample(self, dist: Distribution, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -108,10 +124,15 @@ class Policy(nn.Module):
         return torch.normal(normal.loc.expand(shape), normal.scale.expand(shape),
                             generator=generator)
 
-    def weights(self, actions: torch.Tensor) -> torch.Tensor:
-        """Portfolio weights (assets, then cash) of actions of this policy."""
+    def weights(self, actions: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
+        """Portfolio weights (assets, then cash) of actions of this policy; a tilt policy
+        tilts ``base`` (the actions' shape)."""
         if self.distribution == "dirichlet":
             return actions
+        if self.distribution == "tilt":
+            if base is None:
+                raise ValueError("a tilt policy needs the base portfolio it tilts")
+            return project_simplex(base + actions)
         zeros = torch.zeros_like(actions[..., :1])
         return torch.softmax(torch.cat([actions, zeros], dim=-1), dim=-1)
 

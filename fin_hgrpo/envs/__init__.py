@@ -6,7 +6,7 @@ from fin_hgrpo.envs.config import EnvSpec
 from fin_hgrpo.envs.episodes import Episodes, Step
 from fin_hgrpo.envs.portfolio_env import PortfolioEnv, PortfolioVecEnv
 from fin_hgrpo.envs.rewards import REWARD_KINDS, Reward
-from fin_hgrpo.envs.sim import PortfolioSim, Scored, project_capped_simplex
+from fin_hgrpo.envs.sim import PortfolioSim, Scored, project_capped_simplex, project_simplex
 
 __all__ = [
     "ENV_ID",
@@ -20,6 +20,7 @@ __all__ = [
     "Scored",
     "Step",
     "project_capped_simplex",
+    "project_simplex",
 ]
 
 ENV_ID = "fin_hgrpo/Portfolio-v0"

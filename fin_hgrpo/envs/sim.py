@@ -314,6 +314,17 @@ def _with_delistings(relatives: np.ndarray, listed: np.ndarray,
     return out
 
 
+def project_simplex(values: torch.Tensor) -> torch.Tensor:
+    """Euclidean projection of each row onto the simplex {w >= 0, sum w = 1}, exactly:
+    max(v - tau, 0) with tau from the sorted values (Held, Wolfe and Crowder, 1974)."""
+    ordered = values.sort(-1, descending=True).values
+    excess = ordered.cumsum(-1) - 1.0
+    ranks = torch.arange(1, values.shape[-1] + 1, device=values.device, dtype=values.dtype)
+    support = (ordered - excess / ranks > 0).sum(-1, keepdim=True)  # >= 1 always
+    tau = excess.gather(-1, support - 1) / support.to(values.dtype)
+    return (values - tau).clamp(min=0.0)
+
+
 def project_capped_simplex(values: torch.Tensor, caps: torch.Tensor,
                            iterations: int = 100) -> torch.Tensor:
     """Euclidean projection of each row onto {w : 0 <= w <= caps, sum w = 1}.

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from fin_hgrpo.algos import AgentConfig, Population, make_agent
+from fin_hgrpo.algos.bases import base_on, base_strategy
 from fin_hgrpo.algos.core import Agent
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.envs import EnvSpec
@@ -75,18 +76,28 @@ class RLStrategy(Strategy):
     def weights(self, decision: Decision) -> np.ndarray:
         if self.agent is None:
             raise RuntimeError(f"{self.name}: fit must be called before weights")
-        return agent_target(self.agent, *decision.observation())
+        features, holdings = decision.observation()
+        return agent_target(self.agent, features, holdings, self.base(decision))
+
+    def base(self, decision: Decision) -> torch.Tensor | None:
+        """The base portfolio (1, A+1) a residual policy tilts at ``decision``: its
+        classical strategy's weights (None without a base or for the holdings base)."""
+        make = None if self.config.base is None else base_strategy(self.config.base)
+        return None if make is None else torch.as_tensor(make().weights(decision))[None]
 
     @property
     def training_log(self) -> pd.DataFrame | None:
         return self._log
 
 
-def agent_target(agent: Agent, features: torch.Tensor, holdings: torch.Tensor) -> np.ndarray:
+def agent_target(agent: Agent, features: torch.Tensor, holdings: torch.Tensor,
+                 base: torch.Tensor | None = None) -> np.ndarray:
     """The agent's deterministic target for one observation ((1, window, A, F) features,
-    (1, A+1) holdings), as float64 weights summing to one."""
+    (1, A+1) holdings, and the (1, A+1) base of a residual policy), as float64 weights
+    summing to one."""
     action = agent.predict(features.to(agent.device, torch.float32),
-                           holdings.to(agent.device, torch.float32))
+                           holdings.to(agent.device, torch.float32),
+                           base=None if base is None else base.to(agent.device, torch.float32))
     weights = action[0].to(torch.float64).numpy(force=True)
     return weights / weights.sum()
 
@@ -112,8 +123,11 @@ class Validation:
         sim = self.sim
 
         def decide(t: int, holdings: torch.Tensor) -> torch.Tensor:
-            features = sim.observe(torch.tensor([t], device=sim.device))
-            targets = [checked_target(agent_target(agent, features, holdings[k:k + 1]),
+            day = torch.tensor([t], device=sim.device)
+            features = sim.observe(day)
+            targets = [checked_target(agent_target(agent, features, holdings[k:k + 1],
+                                                   base_on(sim, agent.config.base, day,
+                                                           holdings[k:k + 1])),
                                       self.name, sim.dates[t], sim.n_assets)
                        for k, agent in enumerate(agents)]
             return torch.as_tensor(np.stack(targets), dtype=sim.dtype, device=sim.device)

@@ -211,6 +211,7 @@ def test_weight_decay_shrinks_the_weight_matrices_and_spares_the_biases(iid):
     {"advantage": "paper"}, {"advantage": "group_baseline"}, {"alpha": 0.5},
     {"reward_transform": "tanh"}, {"reward_norm": "ema"}, {"reward_norm_scope": "group"},
     {"distribution": "logistic_normal", "encoder": "conv"},
+    {"distribution": "tilt", "base": "inverse_volatility", "trade_rate": 0.5},
 ])
 def test_every_variant_trains_and_allocates_on_the_simplex(iid, options):
     market, split, train, full = iid
@@ -231,3 +232,50 @@ def test_configs_refuse_what_does_not_apply():
         agent_config({"algorithm": "a2c"})
     with pytest.raises(TypeError, match="PPOConfig"):
         PPO(_market("iid")[2], agent_config({"algorithm": "grpo"}))
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "grpo", "hybrid_grpo"])
+@pytest.mark.parametrize("base", ["equal_weight", "inverse_volatility", "min_variance"])
+def test_a_residual_policy_starts_exactly_at_its_base(iid, algorithm, base):
+    _, _, train, _ = iid
+    agent = make_agent(train, agent_config({"algorithm": algorithm, "distribution": "tilt",
+                                            "base": base}))
+    t = torch.tensor([train.first_decision, 300, train.last_decision])
+    holdings = torch.tensor([[0.0, 0.0, 0.0, 1.0], [0.5, 0.2, 0.1, 0.2],
+                             [0.1, 0.1, 0.1, 0.7]])
+    torch.testing.assert_close(agent.act(t, holdings), agent.base(t, holdings), atol=0, rtol=0)
+    with pytest.raises(ValueError, match=f"tilts the {base} portfolio"):
+        agent.predict(train.observe(t), holdings)
+
+
+def test_a_residual_policy_on_its_holdings_can_hold_still_and_learns_to_move(iid):
+    market, split, train, full = iid
+    config = {"algorithm": "hybrid_grpo", "distribution": "tilt", "base": "holdings"}
+    agent = make_agent(train, agent_config(config))
+    holdings = torch.tensor([[0.5, 0.2, 0.1, 0.2]])
+    torch.testing.assert_close(agent.act(torch.tensor([300]), holdings), holdings,
+                               atol=0, rtol=0)
+    weights = allocation_path(agent, full, split)
+    assert (weights["cash"] == 1.0).all()  # untrained: stays where it starts
+    agent.learn(10_000)
+    # the first asset's drift is 0.4 a year: trained, it moves there from cash
+    assert allocation_path(agent, full, split).iloc[-1, 0] > 0.3
+
+
+def test_a_trade_rate_moves_part_of_the_way_to_the_target(iid):
+    _, _, train, _ = iid
+    config = {"algorithm": "ppo", "distribution": "tilt", "base": "equal_weight"}
+    full_way = make_agent(train, agent_config(config))
+    part_way = make_agent(train, agent_config({**config, "trade_rate": 0.25}))
+    t, cash = torch.tensor([300]), torch.tensor([[0.0, 0.0, 0.0, 1.0]])
+    target = full_way.act(t, cash)
+    torch.testing.assert_close(part_way.act(t, cash), cash + 0.25 * (target - cash))
+
+
+def test_a_residual_policy_needs_its_base_and_a_base_needs_a_tilt():
+    with pytest.raises(Exception, match="residual policy"):
+        agent_config({"algorithm": "ppo", "distribution": "tilt"})
+    with pytest.raises(Exception, match="residual policy"):
+        agent_config({"algorithm": "ppo", "base": "equal_weight"})
+    with pytest.raises(Exception, match="trade_rate"):
+        agent_config({"algorithm": "ppo", "trade_rate": 0.0})

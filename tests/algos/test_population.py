@@ -36,9 +36,14 @@ def _params(agent) -> torch.Tensor:
     return torch.nn.utils.parameters_to_vector(agent.trained_parameters).detach()
 
 
-@pytest.mark.parametrize("algorithm", ["ppo", "grpo", "hybrid_grpo"])
-def test_a_member_agrees_with_the_same_agent_trained_alone(algorithm):
-    alone, together = _agents(algorithm), _agents(algorithm)
+RESIDUAL = {"distribution": "tilt", "base": "inverse_volatility", "trade_rate": 0.5}
+
+
+@pytest.mark.parametrize(("algorithm", "extra"), [("ppo", None), ("grpo", None),
+                                                  ("hybrid_grpo", None),
+                                                  ("hybrid_grpo", RESIDUAL)])
+def test_a_member_agrees_with_the_same_agent_trained_alone(algorithm, extra):
+    alone, together = _agents(algorithm, extra), _agents(algorithm, extra)
     for agent in alone:
         agent.learn(1)
     Population(together).learn(1)

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from fin_hgrpo.data import MarketPanel
-from fin_hgrpo.envs import PortfolioSim, project_capped_simplex
+from fin_hgrpo.envs import PortfolioSim, project_capped_simplex, project_simplex
 from fin_hgrpo.envs.sim import apply_no_trade_band
 from fin_hgrpo.errors import DataError
 from tests.conftest import prices_and_perturbed
@@ -95,6 +95,25 @@ def test_capped_projection_is_the_euclidean_projection():
     w = project_capped_simplex(values, caps)
     # excess 0.3 above the cap is spread equally over the uncapped: tau = -0.1
     torch.testing.assert_close(w, torch.tensor([[0.4, 0.3, 0.2, 0.1]], dtype=torch.float64))
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=arrays(np.float64, (3, 5), elements=st.floats(-3.0, 3.0)))
+def test_simplex_projection_is_exact_and_leaves_the_simplex_alone(values):
+    v = torch.as_tensor(values)
+    w = project_simplex(v)
+    assert (w >= 0).all() and torch.allclose(w.sum(-1), torch.ones(3, dtype=torch.float64))
+    # the same point the bisection finds for caps of one
+    torch.testing.assert_close(w, project_capped_simplex(v, torch.ones(5, dtype=v.dtype)),
+                               atol=1e-9, rtol=0)
+    torch.testing.assert_close(project_simplex(w), w, atol=1e-12, rtol=0)
+
+
+def test_simplex_projection_by_hand():
+    # spreading the excess 0.1 over three entries would push the third below zero, so
+    # tau = (0.6 + 0.5 - 1) / 2 = 0.05 is taken from the two largest
+    w = project_simplex(torch.tensor([[0.6, 0.5, 0.0, -0.2]], dtype=torch.float64))
+    torch.testing.assert_close(w, torch.tensor([[0.55, 0.45, 0.0, 0.0]], dtype=torch.float64))
 
 
 def test_bad_actions_and_settings_are_refused(sim):
