@@ -226,7 +226,8 @@ def _backtest(args: argparse.Namespace) -> int:
                               executor=_executor(args), checkpoint=checkpoint)
         save_backtest(result, out, tearsheets=spec.tearsheets and not args.no_tearsheets)
     shown = result.metrics[["cagr", "volatility", "sharpe", "sharpe_seed_std", "max_drawdown",
-                            "turnover", "sharpe_vs_baseline"]]
+                            "turnover", "sharpe_vs_baseline"]
+                           + (["active_share"] if "active_share" in result.metrics else [])]
     print(shown.sort_values("sharpe", ascending=False).to_string(float_format="{:.3f}".format))
     for warning in result.info.get("data_warnings", []):
         print(f"warning: {warning}")

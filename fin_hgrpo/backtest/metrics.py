@@ -143,6 +143,16 @@ def dsr(returns: pd.Series, daily_sharpes: np.ndarray, n_trials: int | None = No
     return psr(returns, threshold=expected_max_sharpe(daily_sharpes, n_trials), rf=rf)
 
 
+def active_share(weights: pd.DataFrame, base: pd.DataFrame) -> float:
+    """How far a portfolio departs from a base: half the sum of |w - w_base| over the
+    assets and cash, averaged over the days both hold (0: the base; 1: nothing shared)."""
+    dates = weights.index.intersection(base.index)
+    if dates.empty:
+        return float("nan")
+    gap = weights.loc[dates].to_numpy() - base.loc[dates, weights.columns].to_numpy()
+    return float(0.5 * np.abs(gap).sum(axis=1).mean())
+
+
 def _ratio(numerator: float, denominator: float) -> float:
     return float(numerator / denominator) if denominator != 0 else float("nan")
 

@@ -28,7 +28,8 @@ padding:8px 14px;font-size:14px}.verdict li{margin:3px 0}td.failed{color:#b00}
 .warning{background:#fff6e5;border-left:4px solid #e0a000;padding:6px 12px;font-size:13px}"""
 
 SUMMARY_COLUMNS = ["Seeds", "CAGR", "Volatility", "Sharpe (seeds: mean ± std, min..max)",
-                   "Max drawdown", "Turnover / yr", "Sharpe − baseline [95% CI]"]
+                   "Max drawdown", "Turnover / yr", "Active share",
+                   "Sharpe − baseline [95% CI]"]
 
 
 def page(result: BacktestResult, images: dict[str, bytes], folder: Path) -> str:
@@ -124,6 +125,9 @@ def verdict(result: BacktestResult) -> str:
                   f"one run, Sharpe {row['sharpe']:.2f}")
         trade = (f"; it turns over {row['turnover']:.0f}x a year against {baseline}'s "
                  f"{base_turnover:.1f}x" if np.isfinite(base_turnover) else "")
+        if np.isfinite(row.get("active_share", np.nan)):
+            trade += f", and departs from {baseline} by an active share of " \
+                f"{row['active_share']:.0%}"
         items.append(f"<b>{html.escape(name)}</b>: {spread}{trade}.")
     failed = result.folds[result.folds["error"].fillna("") != ""]
     if len(failed):
@@ -150,7 +154,8 @@ def summary_table(result: BacktestResult) -> str:
         else:
             versus = ""
         cells = [str(seeds), _pct(row["cagr"]), _pct(row["volatility"]), sharpe,
-                 _pct(row["max_drawdown"]), f"{row['turnover']:.1f}", versus]
+                 _pct(row["max_drawdown"]), f"{row['turnover']:.1f}",
+                 _pct(row.get("active_share", np.nan)), versus]
         css = " class='agent'" if name in trained else ""
         rows.append(f"<tr{css}><td>{html.escape(name)}</td>"
                     + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")

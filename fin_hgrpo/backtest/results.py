@@ -110,13 +110,14 @@ def gather(spec, folds: list[Fold], results: list[FoldResult], *, seconds: float
             "seeds": list(spec.seeds), "cash_rate": rf, "dsr_trials": spec.dsr_trials,
             "periods_per_year": periods,
             "significance": METHOD}
-    per_run, table = strategy_metrics(returns, turnover, runs, info)
+    per_run, table = strategy_metrics(returns, turnover, runs, info, weights)
     return BacktestResult(returns, turnover.rename_axis("date"), weights, table, per_run,
                           pd.DataFrame(fold_rows), training, errors, info)
 
 
 def strategy_metrics(returns: pd.DataFrame, turnover: pd.DataFrame, runs: pd.DataFrame,
-                     info: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     info: dict, weights: dict[str, pd.DataFrame] | None = None,
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every metric per run (``seeds.csv``) and per strategy (``metrics.csv``).
 
     A strategy's figure is the mean over its runs (seeds) of the run's figure: one seed
@@ -125,6 +126,8 @@ def strategy_metrics(returns: pd.DataFrame, turnover: pd.DataFrame, runs: pd.Dat
     ``dsr_trials`` says how many configurations were tried. ``sharpe_vs_baseline`` is
     the mean seed Sharpe minus the baseline's on the days both have, with an interval
     whose bootstrap resamples seeds together with blocks of days (``inference``).
+    ``active_share`` is each run's mean daily departure from the baseline's weights
+    (``weights``: each run's weights held).
     """
     rf = info.get("cash_rate", 0.0)
     periods = info.get("periods_per_year", metrics.PERIODS)
@@ -136,6 +139,9 @@ def strategy_metrics(returns: pd.DataFrame, turnover: pd.DataFrame, runs: pd.Dat
     per_run = metrics.summarize(returns, turnover=turnover, rf=rf, trial_sharpes=trials,
                                 benchmark=None if benchmark is None else returns[benchmark],
                                 n_trials=info.get("dsr_trials"), periods=periods)
+    if weights is not None and baseline is not None and baseline in weights:
+        per_run["active_share"] = [metrics.active_share(weights[c], weights[baseline])
+                                   if c in weights else np.nan for c in per_run.index]
     rows = {}
     for strategy, cols in groups.items():
         part = per_run.loc[cols]

@@ -62,6 +62,16 @@ def test_hand_computed_drawdown_and_tail():
     assert metrics.cvar_95(values) == pytest.approx(values.iloc[:5].mean())
 
 
+def test_active_share_by_hand():
+    dates = pd.bdate_range("2024-01-01", periods=3)
+    base = pd.DataFrame([[0.5, 0.5, 0.0]] * 3, index=dates, columns=["A", "B", "cash"])
+    held = pd.DataFrame([[0.5, 0.5, 0.0], [0.7, 0.3, 0.0], [0.0, 0.0, 1.0]], index=dates,
+                        columns=["A", "B", "cash"])
+    # days: 0, 0.2, 1 -> mean 0.4
+    assert metrics.active_share(held, base) == pytest.approx(0.4)
+    assert metrics.active_share(held.iloc[1:2], base) == pytest.approx(0.2)
+
+
 def test_deflated_sharpe_counts_the_tries():
     rng = np.random.default_rng(1)
     r = pd.Series(0.0008 + 0.01 * rng.standard_normal(1000))

@@ -185,9 +185,15 @@ def test_report_tables_hold_exactly_the_real_rows(spec_file):
                   "benchmark", "flaky"]
     assert len(summary) == 1 + len(strategies)
     assert sorted(row[0] for row in summary[1:]) == sorted(strategies)
-    assert len(summary[0]) == 8  # the columns a reader needs; the rest is in metrics.csv
+    assert len(summary[0]) == 9  # the columns a reader needs; the rest is in metrics.csv
     agent = next(row for row in summary if row[0] == "hybrid_grpo")
     assert "±" in agent[4] and agent[1] == "2"
+    # active share against the baseline: none for the baseline, the metric for the agent
+    share = summary[0].index("Active share")
+    baseline = next(row for row in summary if row[0] == "equal_weight")
+    assert baseline[share] == "0.0%"
+    table = pd.read_csv(out / "metrics.csv", index_col="strategy")
+    assert agent[share] == f"{table.loc['hybrid_grpo', 'active_share']:.1%}"
     folds = tables["numbers folds"]
     assert [row[0] for row in folds[1:]] == ["0", "1", "2", "3"]  # one row per fold
     flaky = folds[0].index("flaky")
@@ -198,6 +204,7 @@ def test_report_tables_hold_exactly_the_real_rows(spec_file):
         assert all(cell != "failed" for i, cell in enumerate(row) if i != flaky)
     page = (out / "report.html").read_text()
     assert "Verdict" in page and "seeds' Sharpe ratios range from" in page
+    assert "departs from equal_weight by an active share of" in page
 
 
 def test_folds_are_one_continuous_investment(workspace):
