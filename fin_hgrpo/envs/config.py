@@ -15,6 +15,7 @@ from fin_hgrpo.data import DEFAULT_FEATURES, FeatureSpec, MarketPanel, Synthetic
 from fin_hgrpo.data.membership import load_membership
 from fin_hgrpo.data.sources import load_source
 from fin_hgrpo.data.synthetic import synthetic_market
+from fin_hgrpo.envs.feature_scaling import Scaling
 from fin_hgrpo.envs.rewards import Penalty, Reward, RewardKind
 from fin_hgrpo.envs.sim import ActionTransform, PortfolioSim
 
@@ -87,6 +88,9 @@ class EnvSpec(_Spec):
     features: list[FeatureSpec] = list(DEFAULT_FEATURES)
     window: int = Field(default=20, ge=1)
     normalize_features: bool = True
+    # pooled: expanding over all assets; per_asset: forgetting (halflife days), winsorised
+    feature_scaling: Scaling = "pooled"
+    feature_halflife: int = Field(default=126, ge=1)
     periods_per_year: int | None = Field(default=None, ge=1)  # default: from the dates
     costs: CostSpec = CostSpec()
     reward: RewardSpec = RewardSpec()
@@ -128,7 +132,9 @@ class EnvSpec(_Spec):
             min_cost_bps=self.costs.min_bps, cash_rate=self.costs.cash_rate,
             max_weight=self.constraints.max_weight, allow_cash=self.constraints.cash,
             action_transform=self.constraints.action_transform,
-            normalize_features=self.normalize_features, dtype=dtype, device=device,
+            normalize_features=self.normalize_features,
+            feature_scaling=self.feature_scaling, feature_halflife=self.feature_halflife,
+            dtype=dtype, device=device,
             tradable_feature=self.data.align == "listed",
             delisting_return=self.data.delisting_return, members=self._members(panel),
         )

@@ -40,6 +40,7 @@ import pandas as pd
 import torch
 
 from fin_hgrpo.data import DEFAULT_FEATURES, FeatureSpec, MarketPanel, compute_features
+from fin_hgrpo.envs.feature_scaling import Scaling, standardise
 from fin_hgrpo.errors import DataError
 
 ActionTransform = Literal["softmax", "normalize"]
@@ -80,6 +81,8 @@ class PortfolioSim:
         allow_cash: bool = True,
         action_transform: ActionTransform = "softmax",
         normalize_features: bool = True,
+        feature_scaling: Scaling = "pooled",
+        feature_halflife: int = 126,
         tradable_feature: bool = False,
         delisting_return: float = 0.0,
         members: pd.DataFrame | np.ndarray | None = None,
@@ -128,7 +131,8 @@ class PortfolioSim:
                                                                1.0 + cash_rate)])
         self.relatives = as_tensor(relatives)  # row t: from the close of t to t+1
         feats = compute_features(panel, features)
-        values = _causal_zscore(feats.values) if normalize_features else feats.values
+        values = standardise(feats.values, feature_scaling, halflife=feature_halflife) \
+            if normalize_features else feats.values
         ready = np.isfinite(feats.values).all(axis=-1) & panel.tradable.to_numpy()  # (T, A)
         member = np.ones_like(ready) if members is None else np.asarray(members, dtype=bool)
         if member.shape != ready.shape:
@@ -341,16 +345,3 @@ def project_capped_simplex(values: torch.Tensor, caps: torch.Tensor,
         hi = torch.where(over, hi, mid)
     weights = (values - (lo + hi) / 2).clamp(min=0.0).minimum(caps)
     return weights / weights.sum(-1, keepdim=True)
-
-
-def _causal_zscore(values: np.ndarray) -> np.ndarray:
-    """Standardise each feature by its mean and std over all assets and days up to t."""
-    present = np.isfinite(values)
-    filled = np.where(present, values, 0.0)
-    count = np.cumsum(present.sum(axis=1), axis=0)  # (T, F)
-    total = np.cumsum(filled.sum(axis=1), axis=0)
-    squares = np.cumsum((filled**2).sum(axis=1), axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / count
-        std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
-        return (values - mean[:, None, :]) / np.where(std > 0, std, np.nan)[:, None, :]
