@@ -51,6 +51,7 @@ class Episodes:
         self.holdings[:, -1] = 1.0
         self.wealth = torch.ones(n, dtype=dtype, device=device)
         self.reward_state = reward.initial_state(n, dtype, device)
+        self._warm_states = reward.warm_states(sim.relatives)  # (T, S): a start on day t
 
     def reset(self, rng: np.random.Generator, which: torch.Tensor | None = None,
               start: int | None = None) -> None:
@@ -77,7 +78,7 @@ class Episodes:
         self.holdings[index] = 0.0
         self.holdings[index, -1] = 1.0
         self.wealth[index] = 1.0
-        self.reward_state[index] = 0.0
+        self.reward_state[index] = self._warm_states[self.t[index]]
 
     def observe(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Feature windows (B, window, A, F) ending today, and current holdings (B, A+1)."""

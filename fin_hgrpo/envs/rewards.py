@@ -12,6 +12,10 @@ one state can be scored without advancing it: ``apply`` broadcasts a (B, S) stat
 - ``risk_adjusted``: log return minus ``lam`` times a penalty: ``variance`` (squared
   deviation from the EMA of log returns) or ``drawdown`` (the increase of the drawdown
   of log wealth from its running peak).
+
+The EMAs of the two kinds that read them start warm: an episode begins with the EMAs
+of the equal-weighted portfolio's returns up to its first day (debiased), not with
+zeros, whose variance floor made the first days' differential Sharpe rewards explode.
 """
 
 from __future__ import annotations
@@ -44,6 +48,26 @@ class Reward:
     def initial_state(self, batch: int, dtype: torch.dtype = torch.float64,
                       device: str | torch.device = "cpu") -> torch.Tensor:
         return torch.zeros(batch, STATE_SIZE, dtype=dtype, device=device)
+
+    def warm_states(self, relatives: torch.Tensor) -> torch.Tensor:
+        """The state (T+1, S) to start an episode on each day, from the price relatives
+        (T, A+1) of the days before it (row t: from the close of t to t+1): the EMAs of
+        the equal-weighted assets' returns up to that close, zero for the kinds that do
+        not read them and on the first day."""
+        states = torch.zeros(len(relatives) + 1, STATE_SIZE, dtype=relatives.dtype,
+                             device=relatives.device)
+        if self.kind not in ("differential_sharpe", "risk_adjusted") or not len(relatives):
+            return states
+        simple = relatives[:, :-1].mean(-1) - 1.0
+        returns = torch.log1p(simple) if self.kind == "risk_adjusted" else simple
+        decay = 1.0 - self.eta
+        mean = square = mass = 0.0
+        for day, value in enumerate(returns.tolist(), start=1):
+            mean = decay * mean + self.eta * value
+            square = decay * square + self.eta * value * value
+            mass = decay * mass + self.eta
+            states[day, 0], states[day, 1] = mean / mass, square / mass
+        return states
 
     def apply(self, state: torch.Tensor, net_return: torch.Tensor,
               log_return: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

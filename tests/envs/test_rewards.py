@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from fin_hgrpo.envs import Reward
+from fin_hgrpo.envs import EnvSpec, Episodes, Reward
 
 
 def _run(reward: Reward, returns: list[float]) -> list[float]:
@@ -57,3 +57,39 @@ def test_candidates_share_the_state_without_advancing_it():
 def test_unknown_reward():
     with pytest.raises(ValueError, match="reward must be one of"):
         Reward("sortino")
+
+
+def test_warm_states_are_the_debiased_emas_of_equal_weights_up_to_each_close():
+    reward = Reward("differential_sharpe", eta=0.5)
+    # two assets and cash; equal-weighted returns +2% then -1%
+    relatives = torch.tensor([[1.03, 1.01, 1.0], [0.98, 1.0, 1.0]], dtype=torch.float64)
+    states = reward.warm_states(relatives)
+    assert states.shape == (3, 4) and torch.all(states[0] == 0)
+    torch.testing.assert_close(states[1, :2], torch.tensor([0.02, 0.0004], dtype=torch.float64))
+    mass = 0.5 * 0.5 + 0.5  # the weights after two updates
+    torch.testing.assert_close(states[2, :2], torch.tensor(
+        [(0.25 * 0.02 + 0.5 * -0.01) / mass, (0.25 * 0.0004 + 0.5 * 0.0001) / mass],
+        dtype=torch.float64))
+    assert torch.all(Reward("log_return").warm_states(relatives) == 0)
+
+
+def test_a_differential_sharpe_episode_starts_warm_and_its_first_rewards_are_tame():
+    spec = EnvSpec.model_validate({"data": {"source": "synthetic:iid", "n_days": 400},
+                                   "reward": {"kind": "differential_sharpe"}})
+    sim = spec.build_sim()
+    weights = torch.full((1, sim.n_weights), 1.0 / sim.n_assets, dtype=sim.dtype)
+    weights[:, -1] = 0.0
+
+    def first_rewards(warm: bool) -> np.ndarray:
+        episodes = Episodes(sim, spec.build_reward(), 1, horizon=50, random_start=False)
+        episodes.reset(np.random.default_rng(0), start=200)
+        if warm:
+            assert episodes.reward_state[0, 1] > episodes.reward_state[0, 0] ** 2
+        else:
+            episodes.reward_state.zero_()  # as every episode began before
+        return np.array([float(episodes.step(weights).reward[0]) for _ in range(30)])
+
+    warm, cold = first_rewards(True), first_rewards(False)
+    # an ordinary day moves the Sharpe estimate by a deviation or two, not by ten
+    assert np.abs(warm).max() < 3.0 < 8.0 < np.abs(cold).max()
+    assert np.abs(warm).mean() < 0.5 * np.abs(cold).mean()
