@@ -145,12 +145,15 @@ def dsr(returns: pd.Series, daily_sharpes: np.ndarray, n_trials: int | None = No
 
 def active_share(weights: pd.DataFrame, base: pd.DataFrame) -> float:
     """How far a portfolio departs from a base: half the sum of |w - w_base| over the
-    assets and cash, averaged over the days both hold (0: the base; 1: nothing shared)."""
+    assets and cash, averaged over the days both hold (0: the base; 1: nothing shared).
+    A ticker only one of them trades counts as held at zero by the other."""
     dates = weights.index.intersection(base.index)
     if dates.empty:
         return float("nan")
-    gap = weights.loc[dates].to_numpy() - base.loc[dates, weights.columns].to_numpy()
-    return float(0.5 * np.abs(gap).sum(axis=1).mean())
+    columns = weights.columns.union(base.columns, sort=False)
+    gap = weights.loc[dates].reindex(columns=columns, fill_value=0.0) - \
+        base.loc[dates].reindex(columns=columns, fill_value=0.0)
+    return float(0.5 * gap.abs().sum(axis=1).mean())
 
 
 def _ratio(numerator: float, denominator: float) -> float:

@@ -70,6 +70,9 @@ def test_active_share_by_hand():
     # days: 0, 0.2, 1 -> mean 0.4
     assert metrics.active_share(held, base) == pytest.approx(0.4)
     assert metrics.active_share(held.iloc[1:2], base) == pytest.approx(0.2)
+    # another universe (a benchmark's single ticker): what one lacks, it holds at zero
+    spy = pd.DataFrame([[1.0, 0.0]] * 3, index=dates, columns=["SPY", "cash"])
+    assert metrics.active_share(spy, base) == pytest.approx(1.0)
 
 
 def test_deflated_sharpe_counts_the_tries():
