@@ -8,12 +8,16 @@ stopping score is read from ``training/<run>_fold<k>.csv``: the best log growth 
 deterministic policy on the held-out last days of its training window (the networks
 it kept). Per seed, the mean over folds, annualised (x 252 / validation days); printed
 as the mean ± std over seeds, with the out-of-sample Sharpe and turnover beside it for
-information only.
+information only. The best of a member's validations flatters a policy whose
+validations vary more (it draws a higher best by chance), so the mean over all of its
+validations is printed beside it, and 1/N's log growth on the same validation days
+(through the same engine and costs) is the yardstick for both.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from pathlib import Path
 
@@ -24,8 +28,8 @@ _RUN = re.compile(r"^(?P<run>.+_seed\d+)_fold(?P<fold>\d+)\.csv$")
 
 
 def validation_scores(folder: Path, days: int) -> pd.DataFrame:
-    """One row per (strategy, seed): mean over folds of the best validation log growth,
-    annualised."""
+    """One row per (strategy, seed): mean over folds of the best validation log growth
+    (``score``) and of the mean over validations (``mean``), annualised."""
     rows = []
     for path in sorted((folder / "training").glob("*_fold*.csv")):
         match = _RUN.match(path.name)
@@ -36,9 +40,30 @@ def validation_scores(folder: Path, days: int) -> pd.DataFrame:
             continue
         run = match["run"]
         rows.append({"run": run, "strategy": run.rsplit("_seed", 1)[0],
-                     "fold": int(match["fold"]), "score": scores.max() * 252 / days})
+                     "fold": int(match["fold"]), "score": scores.max() * 252 / days,
+                     "mean": scores.mean() * 252 / days})
     table = pd.DataFrame(rows)
-    return table.groupby(["strategy", "run"])["score"].mean().reset_index()
+    return table.groupby(["strategy", "run"])[["score", "mean"]].mean().reset_index()
+
+
+def equal_weight_score(folder: Path, days: int) -> float:
+    """1/N's log growth on each fold's validation days (cash at first, daily), mean over
+    the folds, annualised as the agents' scores are."""
+    from fin_hgrpo.backtest.engine import run_strategy
+    from fin_hgrpo.envs import EnvSpec
+    from fin_hgrpo.strategies import EqualWeight
+
+    info = json.loads((folder / "run.json").read_text())
+    env = EnvSpec.load(info["env"])
+    panel = env.load_panel()
+    folds = pd.read_csv(folder / "folds.csv").drop_duplicates("fold")
+    scores = []
+    for row in folds.itertuples():
+        sim = env.build_sim(panel.slice(row.train_start, row.train_end))
+        first = max(sim.last_decision - days + 1, sim.first_decision)
+        run = run_strategy(EqualWeight(), sim, first, sim.last_decision)
+        scores.append(float(np.log1p(run.daily["net_return"]).sum()) * 252 / days)
+    return float(np.mean(scores))
 
 
 def main() -> None:
@@ -52,13 +77,15 @@ def main() -> None:
         folder = Path(name)
         seeds = pd.read_csv(folder / "seeds.csv", index_col=0)
         print(f"{folder} (validation days {days})")
-        print(f"  {'agent':<14}{'validation log growth / yr':>30}{'test Sharpe':>16}"
-              f"{'turnover / yr':>16}")
+        print(f"  {'agent':<14}{'validation log growth / yr: best':>34}{'mean':>18}"
+              f"{'test Sharpe':>16}{'turnover / yr':>16}")
         for strategy, group in validation_scores(folder, days).groupby("strategy"):
             runs = seeds[seeds["strategy"] == strategy]
-            print(f"  {strategy:<14}{group['score'].mean():>+18.3f} ± {group['score'].std():.3f}"
-                  f" ({len(group)}){runs['sharpe'].mean():>10.2f} ± {runs['sharpe'].std():.2f}"
+            print(f"  {strategy:<14}{group['score'].mean():>+22.3f} ± {group['score'].std():.3f}"
+                  f" ({len(group)}){group['mean'].mean():>+10.3f} ± {group['mean'].std():.3f}"
+                  f"{runs['sharpe'].mean():>10.2f} ± {runs['sharpe'].std():.2f}"
                   f"{np.mean(runs['turnover']):>12.1f}")
+        print(f"  {'1/N':<14}{equal_weight_score(folder, days):>+22.3f}")
 
 
 if __name__ == "__main__":
