@@ -19,7 +19,7 @@ _CSS = """body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:24px au
 color:#222;padding:0 10px}h1{font-weight:600}h2{margin-top:34px;border-bottom:1px solid #ddd}
 table.numbers{border-collapse:collapse;font-size:13px}table.numbers td,table.numbers th{
 padding:4px 9px;text-align:right;border-bottom:1px solid #eee;white-space:nowrap}
-table.numbers th{background:#f4f4f4}
+table.numbers th{background:#f4f4f4;white-space:normal;vertical-align:bottom}
 table.numbers td:first-child,table.numbers th:first-child{text-align:left}
 tr.agent td{background:#eef4fb}img{max-width:100%}.grid{display:flex;flex-wrap:wrap;gap:6px}
 .grid img{width:49%}pre{background:#f6f6f6;padding:8px;font-size:11px;overflow-x:auto}
@@ -59,7 +59,9 @@ def page(result: BacktestResult, images: dict[str, bytes], folder: Path) -> str:
         "<code>_ensemble</code> rows hold the average of the seeds' targets, a strategy "
         "of its own. Sharpe: annualised, in excess of the cash rate "
         f"({info.get('cash_rate', 0.0):g} a day). Turnover: one-way (the share of the "
-        "portfolio bought, which equals the share sold), per year. Sharpe − baseline: "
+        "portfolio bought, which equals the share sold), per year. Active share: how far "
+        "the weights held depart from the baseline's, half the sum of |w − w<sub>baseline"
+        "</sub>|, averaged over the days (0: the baseline itself). Sharpe − baseline: "
         f"{html.escape(str(info.get('significance', 'bootstrap')))}, on the days every seed "
         "and the baseline have; an interval containing 0 is no evidence of a difference. "
         "Every other metric (Sortino, Calmar, VaR, CVaR, beta, alpha, PSR, DSR, ...) is in "

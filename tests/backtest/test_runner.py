@@ -205,6 +205,7 @@ def test_report_tables_hold_exactly_the_real_rows(spec_file):
     page = (out / "report.html").read_text()
     assert "Verdict" in page and "seeds' Sharpe ratios range from" in page
     assert "departs from equal_weight by an active share of" in page
+    assert "Active share: how far the weights held depart from the baseline" in page
 
 
 def test_folds_are_one_continuous_investment(workspace):
