@@ -253,6 +253,9 @@ CLEAR_IID = {  # the 3-asset i.i.d. market with a clear optimum that the tests u
     "window": 5}
 WEIGHT_DECAYS = {f"{decay:g}": {"algorithm": "hybrid_grpo", "weight_decay": decay}
                  for decay in (0.0, 1.0, 3.0)}
+# the residual policy the agent specs use (strategies/*.toml): a tilt of 1/N
+RESIDUAL = {"distribution": "tilt", "base": "equal_weight", "tilt_scale": 0.1,
+            "weight_decay": 3.0}
 ABLATIONS = {
     # Hybrid GRPO's skill with and without adaptive reward normalisation
     "normalization": (CLEAR_IID, 20_000, {
@@ -301,6 +304,13 @@ ABLATIONS = {
             "no reward normalisation": {"reward_norm": "none"},
             "2,048-state rollouts, minibatches of 64": {"n_steps": 64, "minibatches": 32},
         }.items()}),
+    # each algorithm as a residual policy (the agent specs') beside its default
+    # Dirichlet policy, where the optimum is known
+    **{f"residual_{market}": (SPECS[market], 30_000, {
+        f"{algorithm}{label}": {"algorithm": algorithm, **options}
+        for algorithm in ("ppo", "grpo", "hybrid_grpo")
+        for label, options in (("", {}), (", tilt of 1/N", RESIDUAL))
+    }) for market in ("iid", "regime", "signal")},
 }
 
 
@@ -356,7 +366,8 @@ def plot(curves: pd.DataFrame, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--states", type=int, default=30_000, help="market states per run")
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, help="seeds per run (default: 5; 3 for an "
+                        "ablation)")
     parser.add_argument("--markets", default="iid,regime,signal,sample")
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS),
                         help=f"from {', '.join([*AGENTS, *SB3_AGENTS])}")
@@ -364,19 +375,21 @@ def main() -> None:
     parser.add_argument("--score-every", type=int, default=2560,
                         help="market states between held-out scores")
     parser.add_argument("--ablation", choices=tuple(ABLATIONS),
-                        help="run only this ablation (3 seeds) instead of the curves")
+                        help="run only this ablation instead of the curves")
     parser.add_argument("--resume", action="store_true",
                         help="keep the runs already in this run's curves CSV; run the rest")
     parser.add_argument("--throughput", action="store_true",
                         help="measure only training throughput against SB3 PPO")
     args = parser.parse_args()
     torch.set_num_threads(2)
+    args.seeds = args.seeds if args.ablation else args.seeds or 5
     RESULTS.mkdir(exist_ok=True)
     if args.ablation:
-        table = ablation(args.ablation)
+        table = ablation(args.ablation, args.seeds or 3)
+        seeds = "" if args.seeds is None else f" --seeds {args.seeds}"
         atomic_write_text(
             RESULTS / f"agents_{args.ablation}.md",
-            f"Command: python bench/agents.py --ablation {args.ablation}\n\n"
+            f"Command: python bench/agents.py --ablation {args.ablation}{seeds}\n\n"
             + table.to_markdown(index=False, floatfmt=".3f") + "\n")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         return
