@@ -9,19 +9,22 @@ so that a zero tilt holds still. Tables are computed once per panel and kind.
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 
 from fin_hgrpo.envs import PortfolioSim
 
+if TYPE_CHECKING:
+    from fin_hgrpo.strategies.base import Strategy
+
 BaseKind = Literal["equal_weight", "inverse_volatility", "min_variance", "holdings"]
 _TABLES: dict[tuple, np.ndarray] = {}
 _MAX_TABLES = 64
 
 
-def base_strategy(kind: BaseKind):
+def base_strategy(kind: BaseKind) -> type[Strategy] | None:
     """The classical strategy that names the base at a decision (None for holdings)."""
     from fin_hgrpo.strategies import baselines  # strategies build on algos: import late
 
