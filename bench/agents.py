@@ -311,6 +311,11 @@ ABLATIONS = {
         for algorithm in ("ppo", "grpo", "hybrid_grpo")
         for label, options in (("", {}), (", tilt of 1/N", RESIDUAL))
     }) for market in ("iid", "regime", "signal")},
+    # and with a quarter of the way traded each day (PPO's and GRPO's specs)
+    "residual_rate_signal": (SPECS["signal"], 30_000, {
+        f"{algorithm}, tilt of 1/N, trade rate 0.25": {"algorithm": algorithm, **RESIDUAL,
+                                                       "trade_rate": 0.25}
+        for algorithm in ("ppo", "grpo", "hybrid_grpo")}),
 }
 
 
