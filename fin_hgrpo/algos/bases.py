@@ -69,12 +69,12 @@ def base_weights(kind: BaseKind | None, table: torch.Tensor | None, t: torch.Ten
     return table[t]
 
 
-def base_on(sim: PortfolioSim, kind: BaseKind | None, t: torch.Tensor,
-            holdings: torch.Tensor) -> torch.Tensor | None:
-    """``base_weights`` on any simulator (a backtest's, a validation window's)."""
-    table = None if kind in (None, "holdings") else \
-        torch.as_tensor(base_table(sim, kind), dtype=holdings.dtype, device=holdings.device)
-    return base_weights(kind, table, t, holdings)
+def base_tensor(sim: PortfolioSim, kind: BaseKind | None) -> torch.Tensor | None:
+    """``base_table`` on ``sim``'s dtype and device, for ``base_weights``; None where
+    the base is not a table (no base, or the holdings)."""
+    if kind in (None, "holdings"):
+        return None
+    return torch.as_tensor(base_table(sim, kind), dtype=sim.dtype, device=sim.device)
 
 
 def _no_observation() -> torch.Tensor:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fin_hgrpo.algos.bases import base_table, base_weights
+from fin_hgrpo.algos.bases import base_tensor, base_weights
 from fin_hgrpo.algos.config import AgentConfig
 from fin_hgrpo.algos.normalization import RewardNormalizer
 from fin_hgrpo.algos.policies import Policy, ValueNet
@@ -94,8 +94,7 @@ class Agent(ABC):
         self.policy = Policy(*shape, hidden=cfg.hidden, encoder=cfg.encoder,
                              distribution=cfg.distribution,
                              tilt_scale=cfg.tilt_scale).to(self.device)
-        self.base_table = None if cfg.base in (None, "holdings") else \
-            torch.as_tensor(base_table(sim, cfg.base), dtype=sim.dtype, device=sim.device)
+        self.base_table = base_tensor(sim, cfg.base)  # (T, A+1), or None
         params = list(self.policy.parameters())
         self.value: ValueNet | None = None
         if self.uses_critic:

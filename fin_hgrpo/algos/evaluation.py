@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fin_hgrpo.algos.bases import base_on
+from fin_hgrpo.algos.bases import base_tensor, base_weights
 from fin_hgrpo.algos.core import Agent
 from fin_hgrpo.data import SyntheticMarket
 from fin_hgrpo.data.synthetic import CASH
@@ -23,10 +23,12 @@ def allocation_path(agent: Agent, sim: PortfolioSim, start: object = None) -> pd
     first = sim.first_decision if start is None else max(sim.first_decision, sim.day(start))
     episodes = Episodes(sim, Reward(), 1, horizon=len(sim.dates), random_start=False)
     episodes.reset(np.random.default_rng(0), start=first)
+    table = base_tensor(sim, agent.config.base)
+    table = None if table is None else table.to(agent.device, torch.float32)
     rows = []
     for _ in range(first, sim.last_decision + 1):
         features, holdings = (x.to(agent.device, torch.float32) for x in episodes.observe())
-        base = base_on(sim, agent.config.base, episodes.t, holdings)
+        base = base_weights(agent.config.base, table, episodes.t.to(agent.device), holdings)
         weights = agent.predict(features, holdings, base=base)
         rows.append(weights[0].to(sim.dtype))
         episodes.step(rows[-1][None])

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from fin_hgrpo.algos import AgentConfig, Population, make_agent
-from fin_hgrpo.algos.bases import base_on, base_strategy
+from fin_hgrpo.algos.bases import base_strategy, base_tensor, base_weights
 from fin_hgrpo.algos.core import Agent
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.envs import EnvSpec
@@ -121,13 +121,15 @@ class Validation:
         from fin_hgrpo.backtest.engine import checked_target, simulate
 
         sim = self.sim
+        kinds = [agent.config.base for agent in agents]
+        tables = {kind: base_tensor(sim, kind) for kind in set(kinds)}  # once, not daily
 
         def decide(t: int, holdings: torch.Tensor) -> torch.Tensor:
             day = torch.tensor([t], device=sim.device)
             features = sim.observe(day)
             targets = [checked_target(agent_target(agent, features, holdings[k:k + 1],
-                                                   base_on(sim, agent.config.base, day,
-                                                           holdings[k:k + 1])),
+                                                   base_weights(kinds[k], tables[kinds[k]],
+                                                                day, holdings[k:k + 1])),
                                       self.name, sim.dates[t], sim.n_assets)
                        for k, agent in enumerate(agents)]
             return torch.as_tensor(np.stack(targets), dtype=sim.dtype, device=sim.device)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from fin_hgrpo.algos.bases import base_on, base_table
+from fin_hgrpo.algos.bases import base_table, base_tensor, base_weights
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.envs import PortfolioSim
 from fin_hgrpo.strategies import Decision, InverseVolatility, MinVariance
@@ -39,7 +39,11 @@ def test_equal_weight_and_holdings_bases():
     np.testing.assert_allclose(decisions, np.tile([1 / 3, 1 / 3, 1 / 3, 0.0],
                                                   (len(decisions), 1)))
     holdings = torch.tensor([[0.2, 0.3, 0.1, 0.4]], dtype=torch.float64)
-    assert base_on(sim, "holdings", torch.tensor([5]), holdings) is holdings
-    assert base_on(sim, None, torch.tensor([5]), holdings) is None
+    assert base_tensor(sim, "holdings") is None and base_tensor(sim, None) is None
+    assert base_weights("holdings", None, torch.tensor([5]), holdings) is holdings
+    assert base_weights(None, None, torch.tensor([5]), holdings) is None
+    table = base_tensor(sim, "equal_weight")
+    torch.testing.assert_close(base_weights("equal_weight", table, torch.tensor([30]), holdings),
+                               table[[30]])
     with pytest.raises(ValueError, match="holdings"):
         base_table(sim, "holdings")
