@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint clean workspace
 
 # torch is installed first and pinned: the CPU build on local disk. An unpinned
 # torch pulled in by a dependency would fetch a multi-GB CUDA build.
@@ -16,9 +16,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,sb3,ray]"
 	touch $@
 
+# The clone's workspace: the default specs (envs/, strategies/, backtests/) and data/,
+# written from the package; edits to them are kept (fin-hgrpo init --force resets).
+workspace: $(VENV)/.installed
+	$(BIN)/fin-hgrpo init .
+
 # The main job: the walk-forward backtest of the agents and baselines on the bundled
 # sample (backtests/results/default/report.html).
-demo: $(VENV)/.installed
+demo: workspace
 	$(BIN)/fin-hgrpo backtest backtests/default.toml
 
 test: $(VENV)/.installed

@@ -312,10 +312,11 @@ ABLATIONS = {
         for label, options in (("", {}), (", tilt of 1/N", RESIDUAL))
     }) for market in ("iid", "regime", "signal")},
     # and with a quarter of the way traded each day (PPO's and GRPO's specs)
-    "residual_rate_signal": (SPECS["signal"], 30_000, {
+    **{f"residual_rate_{market}": (SPECS[market], 30_000, {
         f"{algorithm}, tilt of 1/N, trade rate 0.25": {"algorithm": algorithm, **RESIDUAL,
                                                        "trade_rate": 0.25}
-        for algorithm in ("ppo", "grpo", "hybrid_grpo")}),
+        for algorithm in ("ppo", "grpo", "hybrid_grpo")})
+        for market in ("iid", "regime", "signal")},
 }
 
 

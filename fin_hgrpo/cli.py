@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from fin_hgrpo.errors import FinHgrpoError, SpecError
 
@@ -39,6 +40,13 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="fin-hgrpo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+
+    init = commands.add_parser("init", parents=[common],
+                               help="write a workspace: the default specs and data folder")
+    init.add_argument("folder", help="the workspace to create or complete, e.g. . or study")
+    init.add_argument("--force", action="store_true",
+                      help="overwrite files already there with the defaults")
+    init.set_defaults(run=_init)
 
     data = commands.add_parser("data", help="fetch and inspect market data")
     data_commands = data.add_subparsers(dest="data_command", required=True)
@@ -101,6 +109,21 @@ def _parser() -> argparse.ArgumentParser:
                         help="rebuild the quantstats tearsheets too")
     report.set_defaults(run=_report)
     return parser
+
+
+def _init(args: argparse.Namespace) -> int:
+    from fin_hgrpo.workspace import init_workspace, template_files
+
+    written = init_workspace(args.folder, force=args.force)
+    kept = len(template_files()) - len(written)
+    for path in written:
+        print(f"wrote {path}")
+    if kept:
+        print(f"kept {kept} file(s) already there (--force overwrites them)")
+    enter = "" if Path(args.folder).resolve() == Path.cwd() else f"cd {args.folder} && "
+    print(f"workspace: {args.folder}; try: {enter}fin-hgrpo backtest "
+          "backtests/default.toml --quick")
+    return 0
 
 
 def _data_fetch(args: argparse.Namespace) -> int:

@@ -1,8 +1,21 @@
-"""Shared test helpers: tiny hand-made panels."""
+"""Shared test helpers: a workspace to run in, tiny hand-made panels."""
 
 import numpy as np
 import pandas as pd
 import pytest
+
+from fin_hgrpo.workspace import init_workspace
+
+
+@pytest.fixture(scope="session", autouse=True)
+def workspace(tmp_path_factory: pytest.TempPathFactory):
+    """Every test runs in a fresh workspace written by ``init``, as a user's does: specs
+    at ``envs/``, ``strategies/``, ``backtests/``, results under it, never in the clone."""
+    folder = tmp_path_factory.mktemp("workspace")
+    init_workspace(folder)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        yield folder
 
 
 @pytest.fixture

@@ -1,9 +1,13 @@
-"""The bundled real sample: daily adjusted closes of 19 US stocks and SPY (see data/sample/)."""
+"""The bundled real sample: daily adjusted closes of 19 US stocks and SPY.
+
+The files ship inside the package (``fin_hgrpo/resources/sample/``, its README the
+source note) and are read through :mod:`importlib.resources`, so a wheel has them too.
+"""
 
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
 
 import pandas as pd
 
@@ -11,7 +15,7 @@ from fin_hgrpo.data.panel import MarketPanel
 from fin_hgrpo.data.validation import Align
 from fin_hgrpo.errors import DataError
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
+SAMPLE_DIR = files("fin_hgrpo") / "resources" / "sample"
 STOCKS_FILE = "us_stocks_daily.csv"
 BENCHMARK_FILE = "spy_daily.csv"
 BENCHMARK_TICKER = "SPY"
@@ -46,6 +50,7 @@ def _raw_sample() -> pd.DataFrame:
     for name in (STOCKS_FILE, BENCHMARK_FILE):
         path = SAMPLE_DIR / name
         if not path.is_file():
-            raise DataError(f"{path}: bundled sample file not found (is this a full checkout?)")
-        frames.append(pd.read_csv(path, index_col="date", parse_dates=["date"]))
+            raise DataError(f"{path}: bundled sample file not found (a broken install?)")
+        with path.open("rb") as handle:
+            frames.append(pd.read_csv(handle, index_col="date", parse_dates=["date"]))
     return pd.concat(frames, axis=1).rename_axis("date")
