@@ -17,46 +17,38 @@ only; evaluation time is excluded). SB3 PPO uses its defaults with the same numb
 of epochs (10) on the same gymnasium env. Writes bench/results/agents.{csv,md,png}
 (``agents_<D>d_<N/1000>k.*`` with ``--days``); the curves CSV grows after every
 finished run, so a killed benchmark continues with ``--resume``.
+
+Every agent variant is a spec file: ``--algorithms NAME`` trains
+``bench/specs/agents/NAME.toml`` (an agent spec, as ``strategies/*.toml``), and
+``--ablation NAME`` runs ``bench/specs/ablations/NAME.toml`` (an env, a budget and
+named variants). Env paths are relative to the clone's root, the workspace the
+benchmarks run in.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
-from fin_hgrpo.algos import agent_config, make_agent
+from fin_hgrpo.algos import AgentConfig, agent_config, load_agent_config, make_agent
 from fin_hgrpo.algos.core import weight_decay_groups
 from fin_hgrpo.algos.evaluation import allocation_path
+from fin_hgrpo.config import load_spec
 from fin_hgrpo.data import SyntheticMarket
 from fin_hgrpo.envs import EnvSpec, PortfolioEnv
 from fin_hgrpo.io import atomic_write, atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
-SB3_SCHEDULE = {"anneal_lr": False, "entropy_coef": 0.0}  # SB3 PPO's: constant lr, no bonus
-AGENTS = {  # our agents at their defaults, Hybrid GRPO's group-baseline advantage, all
-    # three with weight decay (``_wd``), which stops them memorising short histories, and
-    # with it SB3's schedule (``_wd_const``: a constant learning rate, no entropy bonus),
-    # and Hybrid GRPO with decay and the logistic-normal policy (``_ln``) or with the
-    # schedule and a compiled loss (``_compiled``: its compile time counts as training)
-    "ppo": {"algorithm": "ppo"},
-    "grpo": {"algorithm": "grpo"},
-    "hybrid_grpo": {"algorithm": "hybrid_grpo"},
-    "hybrid_grpo_gb": {"algorithm": "hybrid_grpo", "advantage": "group_baseline"},
-    "ppo_wd": {"algorithm": "ppo", "weight_decay": 3.0},
-    "grpo_wd": {"algorithm": "grpo", "weight_decay": 3.0},
-    "hybrid_grpo_wd": {"algorithm": "hybrid_grpo", "weight_decay": 3.0},
-    **{f"{name}_wd_const": {"algorithm": name, "weight_decay": 3.0, **SB3_SCHEDULE}
-       for name in ("ppo", "grpo", "hybrid_grpo")},
-    "hybrid_grpo_wd_ln": {"algorithm": "hybrid_grpo", "weight_decay": 3.0,
-                          "distribution": "logistic_normal"},
-    "hybrid_grpo_wd_const_compiled": {"algorithm": "hybrid_grpo", "weight_decay": 3.0,
-                                      **SB3_SCHEDULE, "compile": True},
-}
+SPEC_DIR = Path(__file__).parent / "specs"
+AGENTS = {path.stem: path for path in sorted((SPEC_DIR / "agents").glob("*.toml"))}
+ABLATIONS = {path.stem: path for path in sorted((SPEC_DIR / "ablations").glob("*.toml"))}
 ALGORITHMS = ("ppo", "grpo", "hybrid_grpo", "sb3_ppo")
 SPECS = {"iid": "envs/synthetic_iid.toml", "regime": "envs/synthetic_regime.toml",
          "signal": "envs/synthetic_signal.toml", "sample": "envs/default.toml"}
@@ -93,8 +85,8 @@ def _curve_row(algorithm, market, seed, states, actions, seconds, score, through
 
 
 def run_ours(algorithm: str, market: Market, seed: int, states: int, every: int) -> list[dict]:
-    agent = make_agent(market.train, agent_config({**AGENTS[algorithm], "seed": seed}),
-                       market.spec.build_reward())
+    config = load_agent_config(AGENTS[algorithm]).model_copy(update={"seed": seed})
+    agent = make_agent(market.train, config, market.spec.build_reward())
     rows, clock = [], {"train": 0.0, "last": time.perf_counter(), "next": every}
 
     def callback(agent, metrics):
@@ -246,93 +238,46 @@ def throughput(market: str, states: int = 8192) -> pd.DataFrame:
     return table
 
 
-CLEAR_IID = {  # the 3-asset i.i.d. market with a clear optimum that the tests use
-    "data": {"source": "synthetic:iid", "n_assets": 3, "n_days": 2520, "seed": 1,
-             "annual_drift": [0.4, 0.05, -0.1], "annual_vol": [0.15, 0.15, 0.15]},
-    "features": [{"name": "log_return"}, {"name": "momentum", "window": 10}],
-    "window": 5}
-WEIGHT_DECAYS = {f"{decay:g}": {"algorithm": "hybrid_grpo", "weight_decay": decay}
-                 for decay in (0.0, 1.0, 3.0)}
-# the residual policy the agent specs use (strategies/*.toml): a tilt of 1/N
-RESIDUAL = {"distribution": "tilt", "base": "equal_weight", "tilt_scale": 0.1,
-            "weight_decay": 3.0}
-ABLATIONS = {
-    # Hybrid GRPO's skill with and without adaptive reward normalisation
-    "normalization": (CLEAR_IID, 20_000, {
-        "none": {"algorithm": "hybrid_grpo", "reward_norm": "none"},
-        "welford": {"algorithm": "hybrid_grpo", "reward_norm": "welford"},
-        "ema": {"algorithm": "hybrid_grpo", "reward_norm": "ema"},
-        "group": {"algorithm": "hybrid_grpo", "reward_norm_scope": "group"},
-        "tanh": {"algorithm": "hybrid_grpo", "reward_transform": "tanh", "reward_norm": "none"},
-    }),
-    # the forms of Hybrid GRPO's advantage, beside GRPO, on the predictable-signal market
-    "advantage": (SPECS["signal"], 30_000, {
-        "grpo": {"algorithm": "grpo"},
-        "paper": {"algorithm": "hybrid_grpo", "advantage": "paper"},
-        "per_sample": {"algorithm": "hybrid_grpo", "advantage": "per_sample"},
-        "group_baseline": {"algorithm": "hybrid_grpo", "advantage": "group_baseline"},
-        "alpha=0.5": {"algorithm": "hybrid_grpo", "alpha": 0.5},
-    }),
-    # Hybrid GRPO's weight decay where the features are noise (ten years of the 5-asset
-    # i.i.d. market) and where they carry the optimum (the regime market)
-    "weight_decay_iid": (SPECS["iid"], 60_000, WEIGHT_DECAYS),
-    "weight_decay_regime": (SPECS["regime"], 30_000, WEIGHT_DECAYS),
-    # what kept Hybrid GRPO with decay below SB3 PPO with decay on the ten-year path
-    # (one change at a time from our schedule towards SB3's)
-    "schedule_iid": (SPECS["iid"], 200_000, {
-        name: {"algorithm": "hybrid_grpo", "weight_decay": 3.0, **options} for name, options in {
-            "annealed lr, entropy 0.001 (defaults)": {},
-            "constant lr": {"anneal_lr": False},
-            "no entropy bonus": {"entropy_coef": 0.0},
-            "constant lr, no entropy bonus": SB3_SCHEDULE,
-        }.items()}),
-    # the same two schedules at the short budget of the main table (no decay)
-    **{f"schedule_{market}": (SPECS[market], 30_000, {
-        "annealed lr, entropy 0.001 (defaults)": {"algorithm": "hybrid_grpo"},
-        "constant lr, no entropy bonus": {"algorithm": "hybrid_grpo", **SB3_SCHEDULE},
-    }) for market in ("regime", "signal")},
-    # what keeps our PPO (decay and SB3's schedule) behind SB3 PPO with decay on the
-    # ten-year path: SB3's other ingredients given to ours one at a time
-    "ppo_vs_sb3_iid": (SPECS["iid"], 200_000, {
-        name: {"algorithm": "ppo", "weight_decay": 3.0, **SB3_SCHEDULE, **options}
-        for name, options in {
-            "ours (ppo_wd_const)": {},
-            "logistic-normal policy": {"distribution": "logistic_normal"},
-            "SB3's lr 3e-4 (decay 10: the same per step)": {"learning_rate": 3e-4,
-                                                            "weight_decay": 10.0},
-            "no value clipping": {"clip_value": False},
-            "no reward normalisation": {"reward_norm": "none"},
-            "2,048-state rollouts, minibatches of 64": {"n_steps": 64, "minibatches": 32},
-        }.items()}),
-    # each algorithm as a residual policy (the agent specs') beside its default
-    # Dirichlet policy, where the optimum is known
-    **{f"residual_{market}": (SPECS[market], 30_000, {
-        f"{algorithm}{label}": {"algorithm": algorithm, **options}
-        for algorithm in ("ppo", "grpo", "hybrid_grpo")
-        for label, options in (("", {}), (", tilt of 1/N", RESIDUAL))
-    }) for market in ("iid", "regime", "signal")},
-    # and with a quarter of the way traded each day (PPO's and GRPO's specs)
-    **{f"residual_rate_{market}": (SPECS[market], 30_000, {
-        f"{algorithm}, tilt of 1/N, trade rate 0.25": {"algorithm": algorithm, **RESIDUAL,
-                                                       "trade_rate": 0.25}
-        for algorithm in ("ppo", "grpo", "hybrid_grpo")})
-        for market in ("iid", "regime", "signal")},
-}
+class _AblationFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    env: str  # env spec, relative to the clone's root
+    states: int = Field(ge=1)  # market states each variant trains on
+    variants: dict[str, dict] = Field(min_length=1)  # name: agent hyperparameters
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """An ablation spec: variants of an agent, each trained on one market's first 70%."""
+
+    path: Path
+    env: str
+    states: int
+    variants: dict[str, AgentConfig]
+
+
+def load_ablation(name: str) -> Ablation:
+    """``bench/specs/ablations/<name>.toml``, every variant validated as an agent config."""
+    path = ABLATIONS[name]
+    spec = load_spec(path, _AblationFile)
+    variants = {label: agent_config(options, f"{path}: variants.{label}")
+                for label, options in spec.variants.items()}
+    return Ablation(path, spec.env, spec.states, variants)
 
 
 def ablation(name: str, seeds: int = 3) -> pd.DataFrame:
     """Held-out skill of each variant of an ablation, over seeds."""
-    spec_source, states, variants = ABLATIONS[name]
-    spec = EnvSpec.load(spec_source) if isinstance(spec_source, str) else \
-        EnvSpec.model_validate(spec_source)
+    study = load_ablation(name)
+    spec = EnvSpec.load(study.env)
     truth = spec.load_market()
     split = truth.panel.dates[int(len(truth.panel) * 0.7)]
     train = spec.build_sim(truth.panel.slice(None, split), dtype=torch.float32)
     full = spec.build_sim(truth.panel)
     rows = []
-    for variant, options in variants.items():
+    for variant, config in study.variants.items():
         for seed in range(seeds):
-            agent = make_agent(train, agent_config({**options, "seed": seed})).learn(states)
+            agent = make_agent(train, config.model_copy(update={"seed": seed}))
+            agent.learn(study.states)
             rows.append({name: variant, "seed": seed,
                          "skill": truth.skill(allocation_path(agent, full, split))})
     return pd.DataFrame(rows).groupby(name, sort=False)["skill"].agg(
@@ -395,7 +340,8 @@ def main() -> None:
         seeds = "" if args.seeds is None else f" --seeds {args.seeds}"
         atomic_write_text(
             RESULTS / f"agents_{args.ablation}.md",
-            f"Command: python bench/agents.py --ablation {args.ablation}{seeds}\n\n"
+            f"Command: python bench/agents.py --ablation {args.ablation}{seeds}\n"
+            f"Spec: bench/specs/ablations/{args.ablation}.toml\n\n"
             + table.to_markdown(index=False, floatfmt=".3f") + "\n")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         return
@@ -434,11 +380,14 @@ def main() -> None:
     table = summarise(curves)
     atomic_write(RESULTS / f"{name_of_run}.csv", lambda tmp: table.to_csv(tmp, index=False))
     days = "" if args.days is None else f" --days {args.days}"
+    specs = [f"bench/specs/agents/{name}.toml" for name in args.algorithms.split(",")
+             if name in AGENTS]
     atomic_write_text(
         RESULTS / f"{name_of_run}.md",
         f"Command: python bench/agents.py --states {args.states} --seeds {args.seeds} "
         f"--markets {args.markets} --algorithms {args.algorithms} "
-        f"--score-every {args.score_every}{days}\n\n"
+        f"--score-every {args.score_every}{days}\n"
+        f"Specs: {', '.join(specs)}\n\n"
         + table.to_markdown(index=False, floatfmt=".3g") + "\n")
     plot(curves, RESULTS / f"{name_of_run}.png")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))

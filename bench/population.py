@@ -27,11 +27,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from fin_hgrpo.algos import Population, agent_config, make_agent
+from fin_hgrpo.algos import Population, load_agent_config, make_agent
 from fin_hgrpo.envs import EnvSpec, PortfolioEnv
 from fin_hgrpo.io import atomic_write, atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
+AGENT_SPECS = Path(__file__).parent / "specs" / "agents"  # <algorithm>.toml: its defaults
 WORKERS = 2
 MARKETS = {  # the bundled sample (19 assets, window 20, 4 features), and a small
     # synthetic market (3 assets, window 5, 2 features) where a step is all overhead
@@ -52,7 +53,8 @@ def _sims(market: str, members: list[int], device: str):
 
 def _agents(algorithm: str, market: str, members: list[int], device: str):
     spec, sims = _sims(market, members, device)
-    return [make_agent(sim, agent_config({"algorithm": algorithm, "seed": k, "device": device}),
+    config = load_agent_config(AGENT_SPECS / f"{algorithm}.toml")
+    return [make_agent(sim, config.model_copy(update={"seed": k, "device": device}),
                        spec.build_reward()) for k, sim in zip(members, sims, strict=True)]
 
 
