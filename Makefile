@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint clean workspace
+.PHONY: demo test lint clean workspace docs docs-check
 
 # torch is installed first and pinned: the CPU build on local disk. An unpinned
 # torch pulled in by a dependency would fetch a multi-GB CUDA build.
@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[dev,sb3,ray]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,sb3,ray,docs]"
 	touch $@
 
 # The clone's workspace: the default specs (envs/, strategies/, backtests/) and data/,
@@ -29,8 +29,17 @@ demo: workspace
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
 
+# The documentation site (MkDocs Material, API pages from the docstrings): served at
+# http://127.0.0.1:8000; docs-check builds it strictly, as CI does (a broken link, a
+# missing API name or an included file that moved fails it).
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
+docs-check: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist site *.egg-info

@@ -340,7 +340,7 @@ def main() -> None:
         seeds = "" if args.seeds is None else f" --seeds {args.seeds}"
         atomic_write_text(
             RESULTS / f"agents_{args.ablation}.md",
-            f"Command: python bench/agents.py --ablation {args.ablation}{seeds}\n"
+            f"Command: python bench/agents.py --ablation {args.ablation}{seeds}\n\n"
             f"Spec: bench/specs/ablations/{args.ablation}.toml\n\n"
             + table.to_markdown(index=False, floatfmt=".3f") + "\n")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -386,7 +386,7 @@ def main() -> None:
         RESULTS / f"{name_of_run}.md",
         f"Command: python bench/agents.py --states {args.states} --seeds {args.seeds} "
         f"--markets {args.markets} --algorithms {args.algorithms} "
-        f"--score-every {args.score_every}{days}\n"
+        f"--score-every {args.score_every}{days}\n\n"
         f"Specs: {', '.join(specs)}\n\n"
         + table.to_markdown(index=False, floatfmt=".3g") + "\n")
     plot(curves, RESULTS / f"{name_of_run}.png")

@@ -8,7 +8,7 @@ from fin_hgrpo.workspace import init_workspace
 
 
 @pytest.fixture(scope="session", autouse=True)
-def workspace(tmp_path_factory: pytest.TempPathFactory):
+def session_workspace(tmp_path_factory: pytest.TempPathFactory):
     """Every test runs in a fresh workspace written by ``init``, as a user's does: specs
     at ``envs/``, ``strategies/``, ``backtests/``, results under it, never in the clone."""
     folder = tmp_path_factory.mktemp("workspace")

@@ -51,6 +51,6 @@ def test_a_bad_variant_is_refused_naming_file_and_variant(bench, tmp_path, monke
 
 def test_every_result_names_specs_that_exist():
     for result in (REPO / "bench" / "results").glob("agents*.md"):
-        named = re.findall(r"bench/specs/\S+?\.toml", result.read_text().split("\n\n")[0])
+        named = re.findall(r"bench/specs/\S+?\.toml", result.read_text().split("\n|")[0])
         for path in named:
             assert (REPO / path).is_file(), f"{result.name}: {path}"

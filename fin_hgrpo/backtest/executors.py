@@ -40,7 +40,10 @@ class LocalExecutor(Executor):
     """A pool of ``workers`` processes on this machine (``spawn``ed: no state forked
     from the parent's threads); one worker runs the tasks in this process. If a worker
     process dies (killed, out of memory) the pool is rebuilt and the unfinished tasks
-    run again, at most ``max_retries`` times."""
+    run again, at most ``max_retries`` times. Workers that die before they start are
+    not retried: a spawned worker imports the parent's script first, so a script that
+    runs a backtest at its top level, outside ``if __name__ == "__main__":``, starts
+    it again in every worker, where starting processes is refused."""
 
     def __init__(self, workers: int = 1, *, max_retries: int = 3) -> None:
         if workers < 1:
@@ -60,6 +63,12 @@ class LocalExecutor(Executor):
             try:
                 self._run_pool(fn, tasks, remaining, context, progress, on_result, results)
                 return results
+            except _NeverStarted as exc:
+                raise FinHgrpoError(
+                    "the worker processes died before they started. A script that runs a "
+                    "backtest must do so under `if __name__ == \"__main__\":` (each "
+                    "spawned worker imports the script first), or use workers=1; the "
+                    "workers' own error is printed above") from exc.__cause__
             except BrokenProcessPool as exc:
                 remaining = [i for i in remaining if results[i] is None]
                 if attempt == self.max_retries:
@@ -69,18 +78,25 @@ class LocalExecutor(Executor):
 
     def _run_pool(self, fn, tasks, indices, context, progress, on_result, results) -> None:
         spawn = multiprocessing.get_context("spawn")
-        messages = spawn.Queue()
-        with ProcessPoolExecutor(min(self.workers, len(indices)), mp_context=spawn,
-                                 initializer=_start_worker, initargs=(context, messages)) as pool:
-            futures = {pool.submit(_run_in_worker, fn, tasks[i]): i for i in indices}
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
-                _drain(messages.get_nowait, progress)
-                for future in done:
-                    i = futures[future]
-                    results[i] = future.result()
-                    _tell(on_result, i, results[i])
+        messages, started = spawn.Queue(), spawn.Event()
+        try:
+            with ProcessPoolExecutor(min(self.workers, len(indices)), mp_context=spawn,
+                                     initializer=_start_worker,
+                                     initargs=(context, messages, started)) as pool:
+                futures = {pool.submit(_run_in_worker, fn, tasks[i]): i for i in indices}
+                pending = set(futures)
+                while pending:
+                    done, pending = wait(pending, timeout=_POLL_SECONDS,
+                                         return_when=FIRST_COMPLETED)
+                    _drain(messages.get_nowait, progress)
+                    for future in done:
+                        i = futures[future]
+                        results[i] = future.result()
+                        _tell(on_result, i, results[i])
+        except BrokenProcessPool as exc:
+            if not started.is_set():
+                raise _NeverStarted() from exc
+            raise
         _drain(messages.get_nowait, progress)  # the workers have exited: all sent is here
 
 
@@ -152,9 +168,14 @@ _worker_context: Any = None
 _worker_messages: Any = None
 
 
-def _start_worker(context: Any, messages: Any) -> None:
+class _NeverStarted(Exception):
+    """No worker of a pool reached its initializer."""
+
+
+def _start_worker(context: Any, messages: Any, started: Any) -> None:
     global _worker_context, _worker_messages
     _worker_context, _worker_messages = context, messages
+    started.set()  # synchronous, unlike a queue: seen even if the worker dies next
 
 
 def _run_in_worker(fn: TaskFunction, task: Any) -> Any:

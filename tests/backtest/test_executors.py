@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -22,10 +24,16 @@ def _die_once(task, context, progress):
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
-    yield
-    ray.shutdown()
+    # Ray's workers start in the driver's working directory (a test workspace), so
+    # they find this module's task functions through the path given here
+    repo = str(Path(__file__).resolve().parents[2])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [
+            repo, os.environ.get("PYTHONPATH")])))
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+        yield
+        ray.shutdown()
 
 
 @pytest.fixture
@@ -106,3 +114,19 @@ def test_an_interrupted_run_restarts_and_skips_the_tasks_already_done(spec, tmp_
     third = _StopsAfter(100)
     run_backtest(changed, executor=third, checkpoint=checkpoint, progress=False)
     assert third.ran == 1  # the agent's new population; the baselines are unchanged
+
+
+def test_a_script_without_a_main_guard_fails_at_once_naming_the_fix(tmp_path):
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from fin_hgrpo.backtest.executors import LocalExecutor\n"
+        "def work(task, context, progress):\n    return task\n"
+        "print('top level', flush=True)\n"
+        "LocalExecutor(2).map(work, [1, 2, 3], None, lambda k, n: None)\n")
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode != 0
+    assert 'if __name__ == \\"__main__\\":' in done.stderr or \
+        'if __name__ == "__main__":' in done.stderr
+    assert "died before they started" in done.stderr
+    assert done.stdout.count("top level") == 3  # the parent, then one try of 2 workers
