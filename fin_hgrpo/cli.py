@@ -14,8 +14,11 @@ from fin_hgrpo.errors import FinHgrpoError, SpecError
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; bad input prints one line and exits 2 (a traceback with --debug)."""
     args = _parser().parse_args(argv)
+    from fin_hgrpo.provenance import running_command
+
     try:
-        return args.run(args)
+        with running_command(list(sys.argv[1:] if argv is None else argv)):
+            return args.run(args)
     except FinHgrpoError as exc:
         if args.debug:
             raise
@@ -102,6 +105,11 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("spec", help="sweep spec, e.g. backtests/sweep_hgrpo.toml")
     sweep.set_defaults(run=_sweep)
 
+    verify = commands.add_parser("verify", parents=[common],
+                                 help="re-run a run from its manifest and compare the results")
+    verify.add_argument("folder", help="a backtest, train or sweep folder with manifest.json")
+    verify.set_defaults(run=_verify)
+
     report = commands.add_parser("report", parents=[common],
                                  help="rebuild a backtest's report.html from its CSVs")
     report.add_argument("folder", help="a backtest result folder")
@@ -182,7 +190,10 @@ def _data_info(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from fin_hgrpo.algos import load_agent_config
     from fin_hgrpo.algos.runs import start_population, start_run, train
+    from fin_hgrpo.envs import EnvSpec
+    from fin_hgrpo.provenance import build_manifest, panel_sha256, write_manifest
 
     if args.resume:
         run = Path(args.resume)
@@ -200,6 +211,12 @@ def _train(args: argparse.Namespace) -> int:
             out = args.out or stem + ("" if args.seed is None else f"-s{args.seed}")
             run = start_run(args.spec, args.env, out, states=args.steps, seed=args.seed,
                             device=args.device)
+        env = EnvSpec.load(args.env)
+        seeds = args.seeds or [load_agent_config(args.spec).seed if args.seed is None
+                               else args.seed]
+        write_manifest(run, build_manifest(
+            "train", files=[args.spec, args.env, *env.files()],
+            data_sha256=panel_sha256(env.load_panel()), seeds=seeds))
     trained = train(run)
     for agent in trained if isinstance(trained, list) else [trained]:
         last = agent.history[-1]
@@ -239,6 +256,7 @@ def _executor(args: argparse.Namespace):
 def _backtest(args: argparse.Namespace) -> int:
     from fin_hgrpo.backtest import BacktestSpec, run_backtest, save_backtest
     from fin_hgrpo.backtest.checkpoints import finished_tasks
+    from fin_hgrpo.provenance import build_manifest
 
     spec = BacktestSpec.load(args.spec)
     if args.seeds is not None:
@@ -247,7 +265,10 @@ def _backtest(args: argparse.Namespace) -> int:
     with finished_tasks(out) as checkpoint:
         result = run_backtest(spec, quick=args.quick, workers=args.workers,
                               executor=_executor(args), checkpoint=checkpoint)
-        save_backtest(result, out, tearsheets=spec.tearsheets and not args.no_tearsheets)
+        manifest = build_manifest("backtest", files=[args.spec, *spec.files()],
+                                  data_sha256=result.info["data_sha256"], seeds=spec.seeds)
+        save_backtest(result, out, tearsheets=spec.tearsheets and not args.no_tearsheets,
+                      manifest=manifest)
     shown = result.metrics[["cagr", "volatility", "sharpe", "sharpe_seed_std", "max_drawdown",
                             "turnover", "sharpe_vs_baseline"]
                            + (["active_share"] if "active_share" in result.metrics else [])]
@@ -261,15 +282,20 @@ def _backtest(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from fin_hgrpo.backtest import BacktestSpec
     from fin_hgrpo.backtest.checkpoints import finished_tasks
     from fin_hgrpo.backtest.sweep import SweepSpec, run_sweep, save_sweep
+    from fin_hgrpo.provenance import build_manifest
 
     spec = SweepSpec.load(args.spec)
     out = args.out or f"backtests/results/{spec.name}"
     with finished_tasks(out) as checkpoint:
         result = run_sweep(spec, executor=_executor(args), workers=args.workers,
                            checkpoint=checkpoint)
-        save_sweep(result, out)
+        files = [args.spec, spec.backtest, *BacktestSpec.load(spec.backtest).files(), spec.agent]
+        manifest = build_manifest("sweep", files=files,
+                                  data_sha256=result.summary["data_sha256"], seeds=spec.seeds)
+        save_sweep(result, out, manifest=manifest)
     print(result.trials.drop(columns="error").head(10).to_string(
         index=False, float_format="{:.4g}".format))
     summary = result.summary
@@ -279,6 +305,16 @@ def _sweep(args: argparse.Namespace) -> int:
               f"{summary['winner_dsr']:.2f} given {summary['trials']} trials")
     print(f"trials: {out}/trials.csv ({summary['seconds']:.0f} s)")
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from fin_hgrpo.verify import verify
+
+    result = verify(args.folder)
+    for line in result.lines():
+        print(line)
+    print("verified: identical" if result.identical else "verified: the results differ")
+    return 0 if result.identical else 1
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -142,6 +142,17 @@ class BacktestSpec(_Spec):
         except SpecError as exc:
             raise SpecError(f"{source}: key walk_forward: {exc}") from None
 
+    def files(self) -> list[str]:
+        """The files a run of this spec reads besides the spec: the env spec and its
+        files, agent specs and user strategy files."""
+        found = [self.env, *self.env_spec().files()]
+        for strategy in self.strategies:
+            if isinstance(strategy, AgentStrategySpec):
+                found.append(strategy.spec)
+            elif isinstance(strategy, CustomSpec):
+                found.append(strategy.path.rsplit(":", 1)[0])
+        return found
+
     def trading_rules(self, strategy: StrategySpec) -> tuple[Rebalance, float]:
         """A strategy's rebalance frequency and no-trade band: its own, else the spec's."""
         band = self.min_trade if strategy.min_trade is None else strategy.min_trade

@@ -36,6 +36,7 @@ from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import DataError
 from fin_hgrpo.io import atomic_directory
+from fin_hgrpo.provenance import panel_sha256, write_manifest
 from fin_hgrpo.strategies.base import Strategy
 from fin_hgrpo.strategies.config import (
     AgentStrategySpec,
@@ -128,7 +129,7 @@ def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None
     results = [r for outcome in outcomes for r in outcome]
     result = gather(spec, folds, results, seconds=time.perf_counter() - started,
                     periods=env.periods(panel))
-    result.info |= data_notes(env, panel)
+    result.info |= data_notes(env, panel) | {"data_sha256": panel_sha256(panel)}
     return result
 
 
@@ -175,11 +176,15 @@ def execute(tasks: list[Task], context: Context, executor: Executor, *, progress
     return outcomes
 
 
-def save_backtest(result: BacktestResult, out: str | Path, *, tearsheets: bool = True) -> Path:
-    """Write the result files, tearsheets and report into ``out``, atomically (a killed
-    run leaves the previous folder, or none, never half a new one)."""
+def save_backtest(result: BacktestResult, out: str | Path, *, tearsheets: bool = True,
+                  manifest: dict | None = None) -> Path:
+    """Write the result files, tearsheets, report and ``manifest`` (provenance) into
+    ``out``, atomically (a killed run leaves the previous folder, or none, never half a
+    new one)."""
     with atomic_directory(out) as staging:
         write_results(result, staging)
+        if manifest is not None:
+            write_manifest(staging, manifest)
         if tearsheets:
             write_tearsheets(staging)
         write_report(staging)

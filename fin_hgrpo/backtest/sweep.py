@@ -43,6 +43,7 @@ from fin_hgrpo.backtest.runner import (
 from fin_hgrpo.config import load_spec, validate_spec
 from fin_hgrpo.errors import SpecError
 from fin_hgrpo.io import atomic_directory
+from fin_hgrpo.provenance import panel_sha256, write_manifest
 from fin_hgrpo.strategies.config import AgentStrategySpec
 
 
@@ -168,7 +169,7 @@ def run_sweep(spec: SweepSpec, *, executor: Executor | None = None, workers: int
     rf, periods = env.costs.cash_rate, env.periods(panel)
     table, returns = _rank(points, spec.seeds, results, rf, periods)
     summary = _summary(spec, table, returns, search_folds, folds, rf,
-                       time.perf_counter() - started)
+                       time.perf_counter() - started) | {"data_sha256": panel_sha256(panel)}
     return SweepResult(table, returns, summary)
 
 
@@ -244,10 +245,12 @@ def _summary(spec: SweepSpec, table: pd.DataFrame, returns: pd.DataFrame, search
     return summary
 
 
-def save_sweep(result: SweepResult, out: str | Path) -> Path:
-    """``trials.csv`` (ranked), ``returns.csv`` and ``summary.json``, as one folder,
-    written atomically."""
+def save_sweep(result: SweepResult, out: str | Path, *, manifest: dict | None = None) -> Path:
+    """``trials.csv`` (ranked), ``returns.csv``, ``summary.json`` and ``manifest``
+    (provenance), as one folder, written atomically."""
     with atomic_directory(out) as staging:
+        if manifest is not None:
+            write_manifest(staging, manifest)
         result.trials.to_csv(staging / "trials.csv", index=False)
         result.returns.to_csv(staging / "returns.csv")
         (staging / "summary.json").write_text(json.dumps(result.summary, indent=2, default=str))

@@ -119,6 +119,12 @@ class EnvSpec(_Spec):
             panel = panel.slice(self.data.start, self.data.end)
         return panel
 
+    def files(self) -> list[str]:
+        """The files this spec reads besides itself: a price file, a membership file."""
+        kind, _, rest = self.data.source.partition(":")
+        found = [rest] if kind in ("csv", "parquet") else []
+        return found + ([self.data.membership] if self.data.membership else [])
+
     def periods(self, panel: MarketPanel) -> int:
         """Bars per year for annualised figures: the spec's, else the panel's calendar."""
         return self.periods_per_year or panel.periods_per_year
