@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     scaling.add_argument("--ray-address", help="a running Ray cluster, e.g. HEAD:6379 or "
                                                "ray://HEAD:10001 (implies --executor ray)")
     scaling.add_argument("--out", help="result folder (default backtests/results/<name>)")
+    board = argparse.ArgumentParser(add_help=False)
+    board.add_argument("--tensorboard", metavar="DIR",
+                       help="also log every training metric for TensorBoard into DIR")
 
     parser = argparse.ArgumentParser(prog="fin-hgrpo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -74,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--offline", action="store_true", help="yfinance: use the cache only")
     info.set_defaults(run=_data_info)
 
-    train = commands.add_parser("train", parents=[common],
+    train = commands.add_parser("train", parents=[common, board],
                                 help="train a PPO, GRPO or Hybrid GRPO agent on an env spec")
     train.add_argument("spec", nargs="?", help="agent spec, e.g. strategies/hgrpo.toml")
     train.add_argument("--env", help="env spec, e.g. envs/default.toml")
@@ -89,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="DIR", help="continue a run from its checkpoint")
     train.set_defaults(run=_train)
 
-    backtest = commands.add_parser("backtest", parents=[common, scaling],
+    backtest = commands.add_parser("backtest", parents=[common, scaling, board],
                                    help="walk-forward backtest of strategies and agents")
     backtest.add_argument("spec", help="backtest spec, e.g. backtests/default.toml")
     backtest.add_argument("--quick", action="store_true",
@@ -100,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
                           help="the agents' seeds instead of the spec's: 0-4 or 0,3,7")
     backtest.set_defaults(run=_backtest)
 
-    sweep = commands.add_parser("sweep", parents=[common, scaling],
+    sweep = commands.add_parser("sweep", parents=[common, scaling, board],
                                 help="grid or random search over an agent's hyperparameters")
     sweep.add_argument("spec", help="sweep spec, e.g. backtests/sweep_hgrpo.toml")
     sweep.set_defaults(run=_sweep)
@@ -217,7 +220,7 @@ def _train(args: argparse.Namespace) -> int:
         write_manifest(run, build_manifest(
             "train", files=[args.spec, args.env, *env.files()],
             data_sha256=panel_sha256(env.load_panel()), seeds=seeds))
-    trained = train(run)
+    trained = train(run, tensorboard=args.tensorboard)
     for agent in trained if isinstance(trained, list) else [trained]:
         last = agent.history[-1]
         print(f"{run} (seed {agent.config.seed}): {agent.iteration} iterations, "
@@ -264,7 +267,8 @@ def _backtest(args: argparse.Namespace) -> int:
     out = args.out or f"backtests/results/{spec.name}" + ("-quick" if args.quick else "")
     with finished_tasks(out) as checkpoint:
         result = run_backtest(spec, quick=args.quick, workers=args.workers,
-                              executor=_executor(args), checkpoint=checkpoint)
+                              executor=_executor(args), checkpoint=checkpoint,
+                              tensorboard=args.tensorboard)
         manifest = build_manifest("backtest", files=[args.spec, *spec.files()],
                                   data_sha256=result.info["data_sha256"], seeds=spec.seeds)
         save_backtest(result, out, tearsheets=spec.tearsheets and not args.no_tearsheets,
@@ -291,7 +295,7 @@ def _sweep(args: argparse.Namespace) -> int:
     out = args.out or f"backtests/results/{spec.name}"
     with finished_tasks(out) as checkpoint:
         result = run_sweep(spec, executor=_executor(args), workers=args.workers,
-                           checkpoint=checkpoint)
+                           checkpoint=checkpoint, tensorboard=args.tensorboard)
         files = [args.spec, spec.backtest, *BacktestSpec.load(spec.backtest).files(), spec.agent]
         manifest = build_manifest("sweep", files=files,
                                   data_sha256=result.summary["data_sha256"], seeds=spec.seeds)

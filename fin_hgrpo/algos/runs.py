@@ -27,6 +27,7 @@ from fin_hgrpo.algos.core import WALL_CLOCK
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import FinHgrpoError, SpecError
 from fin_hgrpo.io import atomic_write, atomic_write_text
+from fin_hgrpo.tensorboard import log_iteration, summary_writer
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
@@ -67,18 +68,21 @@ def start_population(agent_spec: str | Path, env_spec: str | Path, out: str | Pa
     return out
 
 
-def train(run: str | Path, *, progress: bool = True,
-          max_iterations: int | None = None) -> Agent | list[Agent]:
+def train(run: str | Path, *, progress: bool = True, max_iterations: int | None = None,
+          tensorboard: str | Path | None = None) -> Agent | list[Agent]:
     """Train (or go on training) the run in ``run`` until its state budget is spent: a
     single run's agent, or a population's members.
 
     ``max_iterations`` stops this session after that many iterations (the run can be
-    resumed later), e.g. for time-sliced jobs.
+    resumed later), e.g. for time-sliced jobs. ``tensorboard``: a folder that gets the
+    run's metrics as it trains (``<folder>/<run name>``, a member's under it).
     """
     run = Path(run)
     if (run / POPULATION).is_file():
-        return train_population(run, progress=progress, max_iterations=max_iterations)
+        return train_population(run, progress=progress, max_iterations=max_iterations,
+                                tensorboard=tensorboard)
     agent, resolved = _agent_of(run)
+    board = summary_writer(Path(tensorboard) / run.name) if tensorboard else None
     if (run / CHECKPOINT).is_file():
         _restore_wall_clock(agent, run / METRICS)
     total = resolved["states"]
@@ -95,16 +99,23 @@ def train(run: str | Path, *, progress: bool = True,
                         kl=f"{metrics['approx_kl']:.3f}", entropy=f"{metrics['entropy']:.2f}",
                         sps=f"{metrics['states_per_second']:.0f}")
         save(agent, run)
+        if board is not None:
+            log_iteration(board, metrics)
         return max_iterations is None or done_here < max_iterations
 
-    agent.learn(total, callback=after_iteration)
+    try:
+        agent.learn(total, callback=after_iteration)
+    finally:
+        if board is not None:
+            board.close()
     bar.close()
     save(agent, run, curve=True)
     return agent
 
 
 def train_population(folder: str | Path, *, progress: bool = True,
-                     max_iterations: int | None = None) -> list[Agent]:
+                     max_iterations: int | None = None,
+                     tensorboard: str | Path | None = None) -> list[Agent]:
     """Train a population run's members together; each saves after its iterations. A
     member that diverges keeps its last checkpoint and the others go on; the error
     names it (``FinHgrpoError``) once the others are done."""
@@ -126,17 +137,25 @@ def train_population(folder: str | Path, *, progress: bool = True,
                desc=f"{agents[0].config.algorithm} x{len(agents)}", disable=not progress,
                unit="it")
     done_here = 0
+    boards = [summary_writer(Path(tensorboard) / folder.name / member) for member in members] \
+        if tensorboard else None
 
     def after_iteration(metrics: dict[int, dict]) -> list[int] | None:
         nonlocal done_here
         done_here += 1
         for k in metrics:
             save(agents[k], folder / members[k])
+            if boards is not None:
+                log_iteration(boards[k], metrics[k])
         bar.update(len(metrics))
         return list(metrics) if max_iterations is not None and done_here >= max_iterations \
             else None
 
-    population.learn(total, callback=after_iteration)
+    try:
+        population.learn(total, callback=after_iteration)
+    finally:
+        for board in boards or []:
+            board.close()
     bar.close()
     for agent, member in zip(agents, members, strict=True):
         save(agent, folder / member, curve=True)

@@ -20,6 +20,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import torch
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
@@ -46,6 +47,7 @@ from fin_hgrpo.strategies.config import (
 )
 from fin_hgrpo.strategies.ensemble import SeedEnsemble
 from fin_hgrpo.strategies.rl import RLStrategy, fit_population
+from fin_hgrpo.tensorboard import write_training_logs
 
 
 @dataclass(frozen=True)
@@ -108,11 +110,14 @@ DEFAULT_UNIVERSE = ""
 
 def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None = None,
                  executor: Executor | None = None, progress: bool = True,
-                 checkpoint: str | Path | None = None) -> BacktestResult:
+                 checkpoint: str | Path | None = None,
+                 tensorboard: str | Path | None = None) -> BacktestResult:
     """Run every strategy over every fold and gather the out-of-sample results.
 
     ``checkpoint``: a folder keeping each finished task, so that running again after an
     interruption skips what is done. The executor defaults to the spec's.
+    ``tensorboard``: a folder that gets every agent's training metrics, one TensorBoard
+    run per seed and fold (``<folder>/<spec name>/<run>_fold<k>``).
     """
     env = spec.env_spec()
     panel = env.load_panel()
@@ -127,10 +132,18 @@ def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None
     started = time.perf_counter()
     outcomes = execute(tasks, context, executor, progress=progress, checkpoint=checkpoint)
     results = [r for outcome in outcomes for r in outcome]
+    if tensorboard is not None:
+        write_training_logs(Path(tensorboard) / spec.name, training_logs(results))
     result = gather(spec, folds, results, seconds=time.perf_counter() - started,
                     periods=env.periods(panel))
     result.info |= data_notes(env, panel) | {"data_sha256": panel_sha256(panel)}
     return result
+
+
+def training_logs(results: list[FoldResult]) -> list[tuple[str, pd.DataFrame]]:
+    """Each trained network's log, named ``<run>_fold<k>``."""
+    return [(f"{r.column}_fold{r.fold}", r.training) for r in results
+            if r.training is not None and not r.training.empty]
 
 
 DROPPED_WARNING = 0.01  # share of dates alignment may drop before a backtest says so

@@ -39,12 +39,14 @@ from fin_hgrpo.backtest.runner import (
     PopulationTask,
     chunked,
     execute,
+    training_logs,
 )
 from fin_hgrpo.config import load_spec, validate_spec
 from fin_hgrpo.errors import SpecError
 from fin_hgrpo.io import atomic_directory
 from fin_hgrpo.provenance import panel_sha256, write_manifest
 from fin_hgrpo.strategies.config import AgentStrategySpec
+from fin_hgrpo.tensorboard import write_training_logs
 
 
 class Range(BaseModel):
@@ -143,8 +145,10 @@ class SweepResult:
 
 
 def run_sweep(spec: SweepSpec, *, executor: Executor | None = None, workers: int | None = None,
-              progress: bool = True, checkpoint: str | Path | None = None) -> SweepResult:
-    """Run every trial on the search folds and rank them."""
+              progress: bool = True, checkpoint: str | Path | None = None,
+              tensorboard: str | Path | None = None) -> SweepResult:
+    """Run every trial on the search folds and rank them; ``tensorboard``: a folder that
+    gets every trial's training metrics, one run per seed and fold."""
     backtest = BacktestSpec.load(spec.backtest)
     env = backtest.env_spec()
     panel = env.load_panel()
@@ -166,6 +170,8 @@ def run_sweep(spec: SweepSpec, *, executor: Executor | None = None, workers: int
     outcomes = execute(tasks, Context(env, {DEFAULT_UNIVERSE: panel}), executor,
                        progress=progress, checkpoint=checkpoint)
     results = [r for outcome in outcomes for r in outcome]
+    if tensorboard is not None:
+        write_training_logs(Path(tensorboard) / spec.name, training_logs(results))
     rf, periods = env.costs.cash_rate, env.periods(panel)
     table, returns = _rank(points, spec.seeds, results, rf, periods)
     summary = _summary(spec, table, returns, search_folds, folds, rf,

@@ -115,14 +115,21 @@ def test_trials_are_trained_with_the_backtests_protocol(sweep_file):
     assert _protocol(override, BacktestSpec.load(spec.backtest)).validation_days == 0
 
 
-def test_sweep_command_writes_the_ranked_table(sweep_file, capsys):
-    assert main(["sweep", str(sweep_file), "--workers", "1"]) == 0
+def test_sweep_command_writes_the_ranked_table(sweep_file, capsys, tmp_path):
+    assert main(["sweep", str(sweep_file), "--workers", "1",
+                 "--tensorboard", str(tmp_path / "tb")]) == 0
     out = Path("backtests/results/sweep_tiny")
     assert "deflated Sharpe" in capsys.readouterr().out
     trials = pd.read_csv(out / "trials.csv")
     assert len(trials) == 2 and "val_sharpe" in trials
     assert json.loads((out / "summary.json").read_text())["trials"] == 2
     assert not (out.parent / ".sweep_tiny.parts").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "sweep" and manifest["command"][0] == "sweep"
+    assert {str(sweep_file), "backtests/tiny.toml", "strategies/hgrpo.toml"} <= \
+        set(manifest["files"])
+    runs = {p.name for p in (tmp_path / "tb" / "sweep_tiny").iterdir()}
+    assert "trial0_seed0_fold0" in runs and len(runs) >= 2  # one run per trial, seed, fold
 
 
 def test_trials_that_differ_only_in_what_members_may_differ_in_train_as_one_population(

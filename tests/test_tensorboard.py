@@ -1,0 +1,58 @@
+"""--tensorboard: every training metric as TensorBoard scalars, one run per member,
+fold and seed, equal to the CSV logs."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fin_hgrpo.cli import main
+
+event_accumulator = pytest.importorskip(
+    "tensorboard.backend.event_processing.event_accumulator",
+    reason="the tensorboard extra: pip install -e .[tensorboard]")
+
+
+def _scalars(run: Path) -> dict[str, list]:
+    events = event_accumulator.EventAccumulator(str(run))
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)]
+            for tag in events.Tags()["scalars"]}
+
+
+def test_train_logs_every_metric_against_states(tmp_path):
+    out, board = tmp_path / "run", tmp_path / "tb"
+    assert main(["train", "strategies/hgrpo.toml", "--env", "envs/synthetic_iid.toml",
+                 "--steps", "768", "--seed", "0", "--out", str(out),
+                 "--tensorboard", str(board)]) == 0
+    scalars = _scalars(board / "run")
+    log = pd.read_csv(out / "metrics.csv")
+    assert {"train/policy_loss", "train/entropy", "train/approx_kl",
+            "train/mean_log_growth"} <= set(scalars)
+    steps, values = zip(*scalars["train/entropy"], strict=True)
+    assert list(steps) == log["states"].tolist()
+    assert values == pytest.approx(log["entropy"].tolist(), rel=1e-6)
+
+
+def test_a_population_logs_one_run_per_member(tmp_path):
+    board = tmp_path / "tb"
+    assert main(["train", "strategies/ppo.toml", "--env", "envs/synthetic_iid.toml",
+                 "--steps", "512", "--seeds", "0-1", "--out", str(tmp_path / "pop"),
+                 "--tensorboard", str(board)]) == 0
+    assert sorted(p.name for p in (board / "pop").iterdir()) == ["seed0", "seed1"]
+    assert "train/value_loss" in _scalars(board / "pop" / "seed1")
+
+
+def test_a_backtest_logs_one_run_per_seed_and_fold(tmp_path):
+    board = tmp_path / "tb"
+    assert main(["backtest", "backtests/default.toml", "--quick", "--no-tearsheets",
+                 "--seeds", "0-1", "--out", str(tmp_path / "bt"),
+                 "--tensorboard", str(board)]) == 0
+    runs = sorted(p.name for p in (board / "default").iterdir())
+    assert runs == [f"{agent}_seed{s}_fold6" for agent in ("grpo", "hybrid_grpo", "ppo")
+                    for s in (0, 1)]
+    log = pd.read_csv(tmp_path / "bt" / "training" / "ppo_seed1_fold6.csv")
+    steps, values = zip(*_scalars(board / "default" / "ppo_seed1_fold6")["train/entropy"],
+                        strict=True)
+    assert list(steps) == log["states"].tolist()
+    assert values == pytest.approx(log["entropy"].tolist(), rel=1e-6)
