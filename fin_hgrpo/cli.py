@@ -108,6 +108,23 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("spec", help="sweep spec, e.g. backtests/sweep_hgrpo.toml")
     sweep.set_defaults(run=_sweep)
 
+    weights = commands.add_parser("weights", parents=[common],
+                                  help="a backtest strategy's target weights at a close, "
+                                       "and the trades to reach them")
+    weights.add_argument("folder", help="a backtest result folder")
+    weights.add_argument("--strategy", help="a run (ppo_seed1, ppo_ensemble, equal_weight); "
+                                            "an agent's name means its ensemble (default: "
+                                            "the spec's first strategy)")
+    weights.add_argument("--asof", help="the last close on or before this date (default: "
+                                        "the data's last)")
+    weights.add_argument("--holdings", help="a ticker,weight CSV (cash as the row cash) to "
+                                            "trade from (default: the strategy's own)")
+    weights.add_argument("--wealth", type=float, default=1.0,
+                         help="portfolio value for notionals and shares (default 1)")
+    weights.add_argument("--out", help="where weights.csv, trades.csv and weights.json go "
+                                       "(default FOLDER/targets/<run>-<date>)")
+    weights.set_defaults(run=_weights)
+
     verify = commands.add_parser("verify", parents=[common],
                                  help="re-run a run from its manifest and compare the results")
     verify.add_argument("folder", help="a backtest, train or sweep folder with manifest.json")
@@ -308,6 +325,25 @@ def _sweep(args: argparse.Namespace) -> int:
               f"{summary['winner_val_sharpe']:.2f}, deflated Sharpe "
               f"{summary['winner_dsr']:.2f} given {summary['trials']} trials")
     print(f"trials: {out}/trials.csv ({summary['seconds']:.0f} s)")
+    return 0
+
+
+def _weights(args: argparse.Namespace) -> int:
+    from fin_hgrpo.backtest.targets import read_holdings, target_weights, write_targets
+
+    if args.wealth <= 0:
+        raise SpecError(f"--wealth must be > 0, got {args.wealth}")
+    holdings = read_holdings(args.holdings) if args.holdings else None
+    targets = target_weights(args.folder, args.strategy, asof=args.asof, holdings=holdings,
+                             wealth=args.wealth)
+    out = args.out or Path(args.folder) / "targets" / f"{targets.strategy}-{targets.date.date()}"
+    trades = targets.trades()
+    print(f"{targets.strategy}: target weights at the close of {targets.date.date()}")
+    shown = trades[(trades["to_weight"] > 0) | (trades["trade_weight"].abs() > 0)]
+    print(shown.to_string(float_format="{:.4f}".format))
+    print(f"turnover {trades['trade_weight'].drop('cash').abs().sum() / 2:.4f} of wealth "
+          f"{targets.wealth:g}, cost {trades['cost'].sum():.4f} at {targets.cost_bps:g} bps")
+    print(f"written: {write_targets(targets, out)}/weights.csv, trades.csv, weights.json")
     return 0
 
 

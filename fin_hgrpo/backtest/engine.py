@@ -88,20 +88,13 @@ def run_strategy(strategy: Strategy, sim: PortfolioSim, first: int, last: int,
     they drift with prices up to ``first`` without trading. ``min_trade``: assets whose
     trade would be smaller than this share of wealth are not traded.
     """
-    prices, dates, n = sim.panel.prices, sim.dates, sim.n_assets
+    dates = sim.dates
 
     def decide(t: int, holdings: torch.Tensor) -> torch.Tensor:
-        current = holdings[0].numpy(force=True).copy()
-        current.flags.writeable = False
-        tradable = sim.tradable[t].numpy(force=True) if sim.masked else None
-        day = torch.tensor([t], device=sim.device)
-        decision = Decision(dates[t], prices.iloc[:t + 1], current,
-                            lambda: sim.observe(day), tradable)
-        target = checked_target(_ask(strategy, decision), strategy.name, dates[t], n)
-        return torch.as_tensor(target, dtype=sim.dtype, device=sim.device)[None]
+        return ask(strategy, sim, t, holdings)
 
     path = simulate(decide, sim, first, last, rebalance,
-                    _starting_holdings(sim, first, start), min_trade=min_trade)
+                    starting_holdings(sim, first, start), min_trade=min_trade)
     records = torch.stack([path.net_return[0], path.turnover[0], path.cost[0]], 1)
     daily = pd.DataFrame(records.numpy(force=True), columns=["net_return", "turnover", "cost"],
                          index=dates[first + 1:last + 2])
@@ -109,6 +102,30 @@ def run_strategy(strategy: Strategy, sim: PortfolioSim, first: int, last: int,
                            columns=[*sim.panel.tickers, CASH])
     end = Position(dates[last + 1], path.end[0].numpy(force=True).copy())
     return StrategyRun(daily.rename_axis("date"), weights.rename_axis("date"), end)
+
+
+def ask(strategy: Strategy, sim: PortfolioSim, t: int, holdings: torch.Tensor) -> torch.Tensor:
+    """The strategy's checked target (1, A+1) at the close of day ``t``, holding
+    ``holdings`` (1, A+1), from what a ``Decision`` holds then."""
+    current = holdings[0].numpy(force=True).copy()
+    current.flags.writeable = False
+    tradable = sim.tradable[t].numpy(force=True) if sim.masked else None
+    day = torch.tensor([t], device=sim.device)
+    decision = Decision(sim.dates[t], sim.panel.prices.iloc[:t + 1], current,
+                        lambda: sim.observe(day), tradable)
+    target = checked_target(_ask(strategy, decision), strategy.name, sim.dates[t],
+                            sim.n_assets)
+    return torch.as_tensor(target, dtype=sim.dtype, device=sim.device)[None]
+
+
+def traded_target(sim: PortfolioSim, t: int, holdings: torch.Tensor, target: torch.Tensor,
+                  min_trade: float = 0.0) -> torch.Tensor:
+    """What B portfolios holding ``holdings`` end up with after trading to ``target``
+    (both (B, A+1)) at the close of day ``t``: trades under ``min_trade`` are not made,
+    the caps hold, and untradable assets are not bought."""
+    day = torch.full((len(holdings),), t, device=sim.device)
+    target = sim.constrain(apply_no_trade_band(holdings, target, min_trade))
+    return sim.restrict(day, holdings, target[:, None, :])[1][:, 0]
 
 
 @dataclass
@@ -143,8 +160,7 @@ def simulate(decide: Decide, sim: PortfolioSim, first: int, last: int,
     for offset, t in enumerate(range(first, last + 1)):
         day = torch.full((len(holdings),), t, device=sim.device)
         if due[offset]:
-            target = sim.constrain(apply_no_trade_band(holdings, decide(t, holdings), min_trade))
-            target = sim.restrict(day, holdings, target[:, None, :])[1][:, 0]
+            target = traded_target(sim, t, holdings, decide(t, holdings), min_trade)
         else:
             target = holdings
         scored = sim.score(day, holdings, target[:, None, :])
@@ -156,7 +172,7 @@ def simulate(decide: Decide, sim: PortfolioSim, first: int, last: int,
     return Path(net_return, turnover, cost, torch.stack(held, 1), holdings)
 
 
-def _starting_holdings(sim: PortfolioSim, first: int, start: Position | None) -> torch.Tensor:
+def starting_holdings(sim: PortfolioSim, first: int, start: Position | None) -> torch.Tensor:
     """All cash, or ``start``'s weights drifted from its close to the close of ``first``."""
     holdings = torch.zeros(1, sim.n_weights, dtype=sim.dtype, device=sim.device)
     if start is None:

@@ -6,7 +6,8 @@ and ``<name>_ensemble``), ``seeds.csv`` (every metric of every run), ``metrics.c
 (one row per strategy: for an agent each figure is the mean over its seeds of that
 figure, with the seeds' Sharpe mean, std, min and max), ``weights/<run>.csv``,
 ``turnover.csv``, ``folds.csv``, ``training/<run>_fold<k>.csv`` (agents),
-``errors.txt`` (tracebacks of strategies that failed in a fold) and ``run.json``.
+``errors.txt`` (tracebacks of strategies that failed in a fold), ``run.json`` and
+``deploy/`` (what each run needs to act after the test: ``fin-hgrpo weights``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from fin_hgrpo.backtest import metrics
+from fin_hgrpo.backtest.engine import Position
 from fin_hgrpo.backtest.inference import METHOD, MIN_DAYS, sharpe_difference
 from fin_hgrpo.backtest.walkforward import Fold
 from fin_hgrpo.errors import SpecError
@@ -42,6 +44,8 @@ class FoldResult:
     training: pd.DataFrame | None  # agents: metrics per training iteration
     error: str | None
     seconds: float
+    start: Position | None = None  # the holdings the fold's test began from
+    model: dict | None = None  # an agent's trained networks and config (last fold only)
 
 
 @dataclass
@@ -58,6 +62,7 @@ class BacktestResult:
     training: dict[str, pd.DataFrame] = field(default_factory=dict)  # "<run>_fold<k>"
     errors: list[str] = field(default_factory=list)
     info: dict = field(default_factory=dict)  # spec name, benchmark, baseline, timing
+    deploy: dict = field(default_factory=dict)  # what acting after the test needs
 
     def runs(self, strategy: str) -> list[str]:
         """The columns of ``returns`` that are runs of ``strategy``."""
@@ -112,7 +117,8 @@ def gather(spec, folds: list[Fold], results: list[FoldResult], *, seconds: float
             "significance": METHOD}
     per_run, table = strategy_metrics(returns, turnover, runs, info, weights)
     return BacktestResult(returns, turnover.rename_axis("date"), weights, table, per_run,
-                          pd.DataFrame(fold_rows), training, errors, info)
+                          pd.DataFrame(fold_rows), training, errors, info,
+                          deployment(spec, folds[-1], results, periods))
 
 
 def strategy_metrics(returns: pd.DataFrame, turnover: pd.DataFrame, runs: pd.DataFrame,
@@ -172,6 +178,48 @@ def _present(name: str | None, returns: pd.DataFrame) -> str | None:
     return name if name is not None and name in returns else None
 
 
+def deployment(spec, last: Fold, results: list[FoldResult], periods: int) -> dict:
+    """What each run needs to act after the test (``fin-hgrpo weights``): its last
+    fold's windows, the holdings that fold began from, an agent's networks."""
+    from fin_hgrpo.strategies.config import default_name
+
+    env = spec.env_spec()
+    strategies = {}
+    for strategy in spec.strategies:
+        rebalance, min_trade = spec.trading_rules(strategy)
+        strategies[default_name(strategy)] = {
+            "spec": strategy.model_dump(mode="json"), "rebalance": rebalance,
+            "min_trade": min_trade}
+    runs = {}
+    for r in results:
+        if r.fold != last.index or r.error is not None:
+            continue
+        runs[r.column] = {
+            "strategy": r.strategy, "seed": r.seed, "model": r.model,
+            "tickers": list(r.weights.columns[:-1]),
+            "start": None if r.start is None else
+            {"date": str(pd.Timestamp(r.start.date).date()), "weights": r.start.weights.tolist()}}
+    return {"env": spec.env, "env_spec": env.model_dump(mode="json"), "periods_per_year": periods,
+            "fold": {"index": last.index, **{k: str(getattr(last, k).date()) for k in (
+                "train_start", "train_end", "test_start", "test_end")}},
+            "strategies": strategies, "runs": runs}
+
+
+def write_deployment(deploy: dict, folder: Path) -> None:
+    """``deploy/state.json`` and each agent run's networks as ``deploy/<run>.pt``."""
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    runs = {}
+    for run, entry in deploy["runs"].items():
+        model = entry["model"]
+        if model is not None:
+            torch.save(model["networks"], folder / f"{run}.pt")
+        runs[run] = {**entry, "model": None if model is None else
+                     {"config": model["config"], "networks": f"{run}.pt"}}
+    (folder / "state.json").write_text(json.dumps({**deploy, "runs": runs}, indent=2))
+
+
 def write_results(result: BacktestResult, folder: Path) -> None:
     """Write the result files into ``folder`` (``io.atomic_directory`` gives a staging one)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -186,6 +234,8 @@ def write_results(result: BacktestResult, folder: Path) -> None:
             frame.to_csv(folder / name / f"{key}.csv", index=name == "weights")
     (folder / "errors.txt").write_text(ERROR_SEPARATOR.join(result.errors))
     (folder / "run.json").write_text(json.dumps(result.info, indent=2, default=str))
+    if result.deploy:
+        write_deployment(result.deploy, folder / "deploy")
 
 
 def read_results(folder: str | Path) -> BacktestResult:

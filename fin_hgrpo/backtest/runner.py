@@ -46,7 +46,7 @@ from fin_hgrpo.strategies.config import (
     default_name,
 )
 from fin_hgrpo.strategies.ensemble import SeedEnsemble
-from fin_hgrpo.strategies.rl import RLStrategy, fit_population
+from fin_hgrpo.strategies.rl import RLStrategy, fit_population, networks
 from fin_hgrpo.tensorboard import write_training_logs
 
 
@@ -351,9 +351,17 @@ def _test_fold(owner: str, column: str, seed: int | None, fitted: Strategy | str
     seconds += time.perf_counter() - started
     if run is None:
         return FoldResult(owner, column, fold.index, seed, None, None, None, error,
-                          seconds), None
+                          seconds, position), None
+    model = _model(fitted) if fold.index == task.folds[-1].index else None
     return FoldResult(owner, column, fold.index, seed, run.daily, run.weights, log, None,
-                      seconds), run.end
+                      seconds, position, model), run.end
+
+
+def _model(fitted: Strategy) -> dict | None:
+    """A trained agent's config and networks (copied), for acting after the test."""
+    if not isinstance(fitted, RLStrategy) or fitted.agent is None:
+        return None
+    return {"config": fitted.config.model_dump(mode="json"), "networks": networks(fitted.agent)}
 
 
 def _run_test(strategy: Strategy, env: EnvSpec, panel: MarketPanel, fold: Fold, task,

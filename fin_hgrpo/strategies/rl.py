@@ -169,7 +169,7 @@ class Training:
         if score is not None:
             metrics["validation_log_growth"] = score
             if score > self.best_score:
-                self.best_score, self.best = score, _networks(self.agent)
+                self.best_score, self.best = score, networks(self.agent)
 
     def finish(self) -> None:
         agent = self.agent
@@ -213,7 +213,8 @@ def fit_population(fits: Sequence[tuple[RLStrategy, MarketPanel]]) -> list[Excep
     return list(population.errors)
 
 
-def _networks(agent: Agent) -> dict:
+def networks(agent: Agent) -> dict:
+    """Copies of the agent's policy (and value) network parameters."""
     copy = {"policy": {k: v.clone() for k, v in agent.policy.state_dict().items()}}
     if agent.value is not None:
         copy["value"] = {k: v.clone() for k, v in agent.value.state_dict().items()}
