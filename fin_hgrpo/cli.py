@@ -108,6 +108,23 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("spec", help="sweep spec, e.g. backtests/sweep_hgrpo.toml")
     sweep.set_defaults(run=_sweep)
 
+    risk = commands.add_parser("risk", parents=[common],
+                               help="a risk report for a backtest strategy or a weights or "
+                                    "returns file")
+    risk.add_argument("source", help="RESULTS_DIR:STRATEGY, weights.csv (dates x tickers) "
+                                     "or returns.csv")
+    risk.add_argument("--env", help="env spec whose data prices a weights or returns file")
+    risk.add_argument("--out", help="report folder (default RESULTS_DIR/risk/<run>, or "
+                                    "risk/<file name>)")
+    risk.add_argument("--lookback", type=int, default=252,
+                      help="days behind the ex-ante figures (default 252)")
+    risk.add_argument("--var-level", type=float, default=0.99,
+                      help="confidence of the VaR backtest (default 0.99)")
+    risk.add_argument("--window", action="append", metavar="NAME=START:END",
+                      help="a crisis window instead of the defaults (repeatable), e.g. "
+                           "'2011 downgrade=2011-07-22:2011-10-03'")
+    risk.set_defaults(run=_risk)
+
     weights = commands.add_parser("weights", parents=[common],
                                   help="a backtest strategy's target weights at a close, "
                                        "and the trades to reach them")
@@ -134,7 +151,7 @@ def _parser() -> argparse.ArgumentParser:
                                  help="rebuild a backtest's report.html from its CSVs")
     report.add_argument("folder", help="a backtest result folder")
     report.add_argument("--tearsheets", action="store_true",
-                        help="rebuild the quantstats tearsheets too")
+                        help="rebuild the quantstats tearsheets and risk reports too")
     report.set_defaults(run=_report)
     return parser
 
@@ -328,6 +345,38 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _risk(args: argparse.Namespace) -> int:
+    from fin_hgrpo.risk import analyse, load_portfolio, write_risk_report
+
+    if not 0.5 < args.var_level < 1:
+        raise SpecError(f"--var-level must be between 0.5 and 1, got {args.var_level}")
+    if args.lookback < 20:
+        raise SpecError(f"--lookback must be at least 20 days, got {args.lookback}")
+    windows = dict(_window(text) for text in args.window) if args.window else None
+    portfolio = load_portfolio(args.source, args.env)
+    analysis = analyse(portfolio, lookback=args.lookback, windows=windows,
+                       var_level=args.var_level)
+    folder, _, _ = args.source.rpartition(":")
+    out = args.out or (Path(folder) / "risk" / portfolio.name if folder and Path(folder).is_dir()
+                       else Path("risk") / portfolio.name)
+    from fin_hgrpo.risk.report import headline
+
+    for line in headline(analysis):
+        print(line)
+    print(f"report: {write_risk_report(analysis, out)}")
+    return 0
+
+
+def _window(text: str) -> tuple[str, tuple[str, str]]:
+    """``NAME=START:END`` as a crisis window."""
+    name, _, span = text.rpartition("=")
+    first, _, last = span.partition(":")
+    if not name or not first or not last:
+        raise SpecError(f"--window {text!r}: use NAME=START:END, e.g. "
+                        "'2011 downgrade=2011-07-22:2011-10-03'")
+    return name, (first, last)
+
+
 def _weights(args: argparse.Namespace) -> int:
     from fin_hgrpo.backtest.targets import read_holdings, target_weights, write_targets
 
@@ -361,7 +410,10 @@ def _report(args: argparse.Namespace) -> int:
     from fin_hgrpo.backtest import write_report, write_tearsheets
 
     if args.tearsheets:
+        from fin_hgrpo.risk.report import write_risk_reports
+
         write_tearsheets(args.folder)
+        write_risk_reports(args.folder)
     print(f"report: {write_report(args.folder)}")
     return 0
 

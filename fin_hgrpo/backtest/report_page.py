@@ -87,6 +87,14 @@ def page(result: BacktestResult, images: dict[str, bytes], folder: Path) -> str:
     if tearsheets:
         links = ", ".join(f"<a href='tearsheets/{p.name}'>{p.stem}</a>" for p in tearsheets)
         parts.append(f"<h2>Tearsheets (quantstats)</h2><p>{links}</p>")
+    risk = sorted((folder / "risk").glob("*/report.html"))
+    if risk:
+        links = ", ".join(f"<a href='risk/{p.parent.name}/report.html'>{p.parent.name}</a>"
+                          for p in risk)
+        parts.append("<h2>Risk reports</h2><p class='note'>Where each strategy's risk comes "
+                     "from at its last weights (an agent's: its ensemble, else its first "
+                     "seed, at the last fold's weights), what named crises would do, and "
+                     f"whether its VaR holds.</p><p>{links}</p>")
     if result.errors:
         parts.append("<h2>Errors</h2><p class='note'>These strategies failed in a fold; "
                      "their metrics cover the other folds only.</p>")

@@ -199,7 +199,10 @@ def save_backtest(result: BacktestResult, out: str | Path, *, tearsheets: bool =
         if manifest is not None:
             write_manifest(staging, manifest)
         if tearsheets:
+            from fin_hgrpo.risk.report import write_risk_reports  # risk reads backtests
+
             write_tearsheets(staging)
+            write_risk_reports(staging)
         write_report(staging)
     return Path(out)
 

@@ -1,0 +1,69 @@
+"""fin-hgrpo risk on a backtest's strategy and on a user's weights file, and the
+backtest report's links to risk reports: the page's content is asserted."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from fin_hgrpo.cli import main
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("risk") / "fh"
+    assert main(["backtest", "backtests/full_history.toml", "--quick", "--out", str(out)]) == 0
+    return out
+
+
+def test_a_backtest_strategy_gets_a_whole_report(results, capsys):
+    assert main(["risk", f"{results}:min_variance"]) == 0
+    printed = capsys.readouterr().out
+    assert "Ex-ante volatility" in printed and "Kupiec p =" in printed
+    folder = results / "risk" / "min_variance"
+    page = (folder / "report.html").read_text()
+    for heading in ("Where the risk comes from", "What a crisis would do",
+                    "Whether the VaR holds", "Realised"):
+        assert f"<h2>{heading}</h2>" in page
+    assert "2020-02-19 .. 2020-03-23 (COVID crash)" in page
+    contributions = pd.read_csv(folder / "contributions.csv", index_col=0)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert contributions["volatility_contribution"].sum() == pytest.approx(summary["volatility"])
+    assert contributions["volatility_share"].sum() == pytest.approx(1.0)
+    weights = pd.read_csv(results / "weights" / "min_variance.csv", index_col=0).iloc[-1]
+    assert contributions["weight"].to_dict() == pytest.approx(weights.to_dict())
+    stress = pd.read_csv(folder / "stress.csv")
+    assert set(stress["portfolio"]) == {"portfolio", "1/N", "benchmark"}
+    tests = pd.read_csv(folder / "var_backtest.csv")
+    assert tests["method"].tolist() == ["historical", "parametric"]
+    assert (tests["days"] > 250).all()
+
+
+def test_the_backtest_report_links_a_risk_report_per_strategy(results):
+    page = (results / "report.html").read_text()
+    assert "<h2>Risk reports</h2>" in page
+    for strategy in ("equal_weight", "min_variance", "benchmark"):
+        assert f"href='risk/{strategy}/report.html'" in page
+        assert (results / "risk" / strategy / "report.html").is_file()
+
+
+def test_a_weights_file_with_own_windows(tmp_path, capsys):
+    path = tmp_path / "mine.csv"
+    pd.DataFrame({"AAPL": [0.5], "JPM": [0.3], "cash": [0.2]},
+                 index=pd.DatetimeIndex(["2015-01-02"], name="date")).to_csv(path)
+    out = tmp_path / "report"
+    assert main(["risk", str(path), "--env", "envs/default.toml", "--out", str(out),
+                 "--window", "August 2015=2015-08-17:2015-08-25"]) == 0
+    stress = pd.read_csv(out / "stress.csv")
+    assert stress["window"].unique().tolist() == ["August 2015"]
+    row = stress.set_index("portfolio").loc["portfolio"]
+    assert row["covered"] and row["loss"] < 0
+    shocks = pd.read_csv(out / "shocks.csv")
+    assert shocks["loss"].tolist() == pytest.approx([-0.08, -0.15])
+
+
+def test_bad_options_are_refused(tmp_path, results):
+    assert main(["risk", f"{results}:nope"]) == 2
+    assert main(["risk", str(results)]) == 2
+    assert main(["risk", f"{results}:equal_weight", "--window", "no dates"]) == 2
+    assert main(["risk", f"{results}:equal_weight", "--var-level", "95"]) == 2

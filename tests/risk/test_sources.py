@@ -1,0 +1,54 @@
+import pandas as pd
+import pytest
+
+from fin_hgrpo.data import load_sample
+from fin_hgrpo.errors import DataError, SpecError
+from fin_hgrpo.risk.sources import load_portfolio
+
+ENV = "envs/default.toml"
+
+
+def _weights_file(tmp_path, rows: dict, dates: list[str]) -> str:
+    path = tmp_path / "weights.csv"
+    pd.DataFrame(rows, index=pd.DatetimeIndex(dates, name="date")).to_csv(path)
+    return str(path)
+
+
+def test_a_weights_file_earns_its_weights_times_the_returns(tmp_path):
+    dates = ["2020-01-02", "2020-06-01"]
+    source = _weights_file(tmp_path, {"AAPL": [0.6, 0.2], "XOM": [0.4, 0.3],
+                                      "cash": [0.0, 0.5]}, dates)
+    portfolio = load_portfolio(source, ENV)
+    returns = load_sample(["AAPL", "XOM"]).prices.pct_change()
+    day = pd.Timestamp("2020-03-16")  # the first row, held until the second
+    assert portfolio.returns[day] == pytest.approx(0.6 * returns.loc[day, "AAPL"]
+                                                   + 0.4 * returns.loc[day, "XOM"])
+    late = pd.Timestamp("2020-06-03")
+    assert portfolio.returns[late] == pytest.approx(0.2 * returns.loc[late, "AAPL"]
+                                                    + 0.3 * returns.loc[late, "XOM"])
+    assert portfolio.weights.index[-1] == load_sample().dates[-1]
+
+
+def test_bad_weights_files_fail_before_any_work_naming_the_problem(tmp_path):
+    unknown = _weights_file(tmp_path, {"AAPL": [0.5], "NOPE": [0.5]}, ["2020-01-02"])
+    with pytest.raises(DataError, match=r"tickers \['NOPE'\] are not in the prices"):
+        load_portfolio(unknown, ENV)
+    short = _weights_file(tmp_path, {"AAPL": [0.5], "XOM": [0.4]}, ["2020-01-02"])
+    with pytest.raises(DataError, match="weights on 2020-01-02 must be >= 0 and sum to 1"):
+        load_portfolio(short, ENV)
+    weekend = _weights_file(tmp_path, {"AAPL": [0.5], "XOM": [0.5]}, ["2020-01-04"])
+    with pytest.raises(DataError, match="date 2020-01-04 is not a trading date"):
+        load_portfolio(weekend, ENV)
+    with pytest.raises(SpecError, match="needs --env"):
+        load_portfolio(weekend)
+    with pytest.raises(SpecError, match="no such file"):
+        load_portfolio(str(tmp_path / "gone.csv"), ENV)
+
+
+def test_a_returns_file_has_no_weights(tmp_path):
+    path = tmp_path / "returns.csv"
+    pd.Series([0.01, -0.02, 0.005], name="fund",
+              index=pd.DatetimeIndex(["2024-01-02", "2024-01-03", "2024-01-04"],
+                                     name="date")).to_csv(path)
+    portfolio = load_portfolio(str(path), ENV)
+    assert portfolio.weights is None and portfolio.returns.tolist() == [0.01, -0.02, 0.005]
