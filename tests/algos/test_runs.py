@@ -15,7 +15,7 @@ def test_train_writes_checkpoint_config_metrics_and_curve(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", *ARGS, "--seed", "3", "--out", str(out)]) == 0
     assert {p.name for p in out.iterdir()} == {"checkpoint.pt", "config.json", "metrics.csv",
-                                               "learning_curve.png"}
+                                               "learning_curve.png", "manifest.json"}
     config = json.loads((out / "config.json").read_text())
     assert config["agent"]["seed"] == 3 and config["agent"]["algorithm"] == "hybrid_grpo"
     assert config["env"]["data"]["source"] == "synthetic:iid" and config["states"] == 1024
@@ -98,7 +98,8 @@ def test_a_checkpoint_of_another_agent_is_refused_naming_the_file(tmp_path, caps
 def test_train_seeds_writes_one_run_directory_per_member(tmp_path, capsys):
     out = tmp_path / "population"
     assert main(["train", *ARGS, "--seeds", "0-2", "--out", str(out)]) == 0
-    assert {p.name for p in out.iterdir()} == {"population.json", "seed0", "seed1", "seed2"}
+    assert {p.name for p in out.iterdir()} == {"population.json", "seed0", "seed1", "seed2",
+                                               "manifest.json"}
     for seed in range(3):
         member = out / f"seed{seed}"
         assert json.loads((member / "config.json").read_text())["agent"]["seed"] == seed
