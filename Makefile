@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[dev,sb3,ray,docs]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,sb3,ray,tensorboard,docs]"
 	touch $@
 
 # The clone's workspace: the default specs (envs/, strategies/, backtests/) and data/,
