@@ -5,12 +5,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tensorboard.backend.event_processing import event_accumulator  # the tensorboard extra
 
 from fin_hgrpo.cli import main
-
-event_accumulator = pytest.importorskip(
-    "tensorboard.backend.event_processing.event_accumulator",
-    reason="the tensorboard extra: pip install -e .[tensorboard]")
 
 
 def _scalars(run: Path) -> dict[str, list]:
