@@ -202,7 +202,7 @@ def save_backtest(result: BacktestResult, out: str | Path, *, tearsheets: bool =
             from fin_hgrpo.risk.report import write_risk_reports  # risk reads backtests
 
             write_tearsheets(staging)
-            write_risk_reports(staging)
+            write_risk_reports(staging, shown_as=out)
         write_report(staging)
     return Path(out)
 

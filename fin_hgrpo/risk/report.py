@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -47,8 +48,9 @@ def write_risk_report(analysis: RiskAnalysis, out: str | Path) -> Path:
     return Path(out) / "report.html"
 
 
-def write_risk_reports(folder: str | Path) -> list[Path]:
-    """A risk report per strategy of a backtest's results, in ``folder/risk/<run>``."""
+def write_risk_reports(folder: str | Path, shown_as: str | Path | None = None) -> list[Path]:
+    """A risk report per strategy of a backtest's results, in ``folder/risk/<run>``;
+    ``shown_as``: the folder's name in the reports (a staging folder's is temporary)."""
     from fin_hgrpo.risk.analysis import analyse
     from fin_hgrpo.risk.sources import load_portfolio
 
@@ -56,7 +58,8 @@ def write_risk_reports(folder: str | Path) -> list[Path]:
     strategies = pd.read_csv(folder / "metrics.csv", index_col=0).index
     written = []
     for strategy in strategies:
-        portfolio = load_portfolio(f"{folder}:{strategy}")
+        portfolio = replace(load_portfolio(f"{folder}:{strategy}"),
+                            source=f"{shown_as or folder}:{strategy}")
         if portfolio.name.endswith("_ensemble") and portfolio.name != strategy:
             continue  # an agent's ensemble has a row of its own
         written.append(write_risk_report(analyse(portfolio), folder / "risk" / portfolio.name))

@@ -42,6 +42,8 @@ def test_a_backtest_strategy_gets_a_whole_report(results, capsys):
 def test_the_backtest_report_links_a_risk_report_per_strategy(results):
     page = (results / "report.html").read_text()
     assert "<h2>Risk reports</h2>" in page
+    risk_page = (results / "risk" / "equal_weight" / "report.html").read_text()
+    assert f"Source {results}:equal_weight;" in risk_page  # not the staging folder's name
     for strategy in ("equal_weight", "min_variance", "benchmark"):
         assert f"href='risk/{strategy}/report.html'" in page
         assert (results / "risk" / strategy / "report.html").is_file()
