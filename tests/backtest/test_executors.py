@@ -129,4 +129,6 @@ def test_a_script_without_a_main_guard_fails_at_once_naming_the_fix(tmp_path):
     assert 'if __name__ == \\"__main__\\":' in done.stderr or \
         'if __name__ == "__main__":' in done.stderr
     assert "died before they started" in done.stderr
-    assert done.stdout.count("top level") == 3  # the parent, then one try of 2 workers
+    # the parent, then one try: one or both workers start before the pool breaks; no
+    # retries, which would import the script again in more workers
+    assert 2 <= done.stdout.count("top level") <= 3
