@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,11 +104,10 @@ def run_ours(algorithm: str, market: Market, seed: int, states: int, every: int)
     return rows
 
 
-SB3_AGENTS = {  # name: weight decay. SB3's lr is 3e-4, ours 1e-3 at weight_decay 3: 10
-    # gives the same decay per gradient step (3e-3); both take 0.16 steps per market state
-    "sb3_ppo": 0.0,
-    "sb3_ppo_wd": 10.0,
-}
+# stable-baselines3's PPO as the external reference: bench/specs/sb3/<name>.toml sets
+# its weight decay
+SB3_AGENTS = {path.stem: tomllib.loads(path.read_text())["weight_decay"]
+              for path in sorted((SPEC_DIR / "sb3").glob("*.toml"))}
 
 
 def run_sb3(name: str, market: Market, seed: int, states: int,
@@ -380,8 +380,8 @@ def main() -> None:
     table = summarise(curves)
     atomic_write(RESULTS / f"{name_of_run}.csv", lambda tmp: table.to_csv(tmp, index=False))
     days = "" if args.days is None else f" --days {args.days}"
-    specs = [f"bench/specs/agents/{name}.toml" for name in args.algorithms.split(",")
-             if name in AGENTS]
+    specs = [f"bench/specs/{'agents' if name in AGENTS else 'sb3'}/{name}.toml"
+             for name in args.algorithms.split(",")]
     atomic_write_text(
         RESULTS / f"{name_of_run}.md",
         f"Command: python bench/agents.py --states {args.states} --seeds {args.seeds} "

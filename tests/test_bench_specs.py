@@ -32,6 +32,10 @@ def test_every_agent_variant_is_a_valid_agent_spec(bench):
         assert load_agent_config(path).algorithm in name
 
 
+def test_the_sb3_reference_variants_are_files(bench):
+    assert bench.SB3_AGENTS == {"sb3_ppo": 0.0, "sb3_ppo_wd": 10.0}
+
+
 def test_every_ablation_loads_with_an_env_that_exists(bench):
     defaults = {p.as_posix() for p in template_files()}
     for name in bench.ABLATIONS:
