@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import json
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from fin_hgrpo.backtest.report_page import _CSS  # noqa: E402
+from fin_hgrpo.errors import FinHgrpoError  # noqa: E402
 from fin_hgrpo.io import atomic_directory  # noqa: E402
 from fin_hgrpo.risk.analysis import RiskAnalysis  # noqa: E402
 
@@ -58,11 +60,16 @@ def write_risk_reports(folder: str | Path, shown_as: str | Path | None = None) -
     strategies = pd.read_csv(folder / "metrics.csv", index_col=0).index
     written = []
     for strategy in strategies:
-        portfolio = replace(load_portfolio(f"{folder}:{strategy}"),
-                            source=f"{shown_as or folder}:{strategy}")
-        if portfolio.name.endswith("_ensemble") and portfolio.name != strategy:
-            continue  # an agent's ensemble has a row of its own
-        written.append(write_risk_report(analyse(portfolio), folder / "risk" / portfolio.name))
+        try:
+            portfolio = replace(load_portfolio(f"{folder}:{strategy}"),
+                                source=f"{shown_as or folder}:{strategy}")
+            if portfolio.name.endswith("_ensemble") and portfolio.name != strategy:
+                continue  # an agent's ensemble has a row of its own
+            analysis = analyse(portfolio)
+        except FinHgrpoError as exc:  # the backtest's own results stand without it
+            warnings.warn(f"no risk report for {strategy}: {exc}", stacklevel=2)
+            continue
+        written.append(write_risk_report(analysis, folder / "risk" / portfolio.name))
     return written
 
 

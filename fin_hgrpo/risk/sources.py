@@ -81,7 +81,10 @@ def _from_results(folder: Path, strategy: str, env: str | None) -> Portfolio:
     info = json.loads(info_path.read_text())
     returns = pd.read_csv(folder / "returns.csv", index_col=0, parse_dates=True)
     run = _run(folder, strategy, returns.columns)
-    weights = pd.read_csv(folder / "weights" / f"{run}.csv", index_col=0, parse_dates=True)
+    held = folder / "weights" / f"{run}.csv"
+    if not held.is_file():
+        raise DataError(f"{held}: missing; the run's weights are what its risk is measured on")
+    weights = pd.read_csv(held, index_col=0, parse_dates=True)
     spec = EnvSpec.load(env or info["env"])
     panel = spec.load_panel()
     tickers = [t for t in weights.columns if t != CASH]

@@ -69,3 +69,17 @@ def test_bad_options_are_refused(tmp_path, results):
     assert main(["risk", str(results)]) == 2
     assert main(["risk", f"{results}:equal_weight", "--window", "no dates"]) == 2
     assert main(["risk", f"{results}:equal_weight", "--var-level", "95"]) == 2
+
+
+def test_a_strategy_whose_report_cannot_be_made_is_skipped_with_a_warning(results, tmp_path):
+    import shutil
+
+    from fin_hgrpo.risk.report import write_risk_reports
+
+    copy = tmp_path / "copy"
+    shutil.copytree(results, copy)
+    (copy / "weights" / "momentum.csv").unlink()  # its report has nothing to read
+    with pytest.warns(UserWarning, match="no risk report for momentum"):
+        written = write_risk_reports(copy)
+    assert {p.parent.name for p in written} >= {"equal_weight", "min_variance"}
+    assert "momentum" not in {p.parent.name for p in written}
