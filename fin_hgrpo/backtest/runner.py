@@ -17,6 +17,8 @@ from __future__ import annotations
 import copy
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -246,13 +248,20 @@ def run_task(task: Task | PopulationTask, context: Context,
     One thread for torch and for numpy's BLAS: sums are then added up in the same
     order whatever the executor and the number of workers, and so are the results.
     """
+    with one_thread():
+        if isinstance(task, PopulationTask):
+            return _run_population(task, context, progress)
+        return _run_folds(task, context, progress)
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """One thread for torch and for numpy's BLAS within, as every backtest task runs."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with threadpool_limits(limits=1):
-            if isinstance(task, PopulationTask):
-                return _run_population(task, context, progress)
-            return _run_folds(task, context, progress)
+            yield
     finally:
         torch.set_num_threads(threads)
 
@@ -392,8 +401,7 @@ def _panels(env: EnvSpec, panel: MarketPanel, tasks: list[Task]) -> dict[str, Ma
         if set(tickers) <= set(panel.tickers):
             panels[universe] = panel.select(tickers)
             continue
-        data = env.data.model_copy(update={"tickers": tickers})
-        other = env.model_copy(update={"data": data}).load_panel().select(tickers)
+        other = env.load_tickers(tickers).select(tickers)
         prices = other.prices.reindex(panel.dates)
         missing = prices.isna().any(axis=1)
         if env.data.align == "listed":  # untradable (cash) until it lists

@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import torch
 from pydantic import TypeAdapter
-from threadpoolctl import threadpool_limits
 
 from fin_hgrpo.algos import agent_config, make_agent
 from fin_hgrpo.backtest.engine import (
@@ -33,6 +32,7 @@ from fin_hgrpo.backtest.engine import (
     starting_holdings,
     traded_target,
 )
+from fin_hgrpo.backtest.runner import one_thread
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.data.synthetic import CASH
 from fin_hgrpo.envs import EnvSpec
@@ -95,13 +95,8 @@ def target_weights(folder: str | Path, strategy: str | None = None, *,
 
     One thread for torch and BLAS, as in the backtest's tasks: the same sums in the
     same order, so the backtest's own weights come out bit for bit."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            return _target_weights(Path(folder), strategy, asof, holdings, wealth)
-    finally:
-        torch.set_num_threads(threads)
+    with one_thread():
+        return _target_weights(Path(folder), strategy, asof, holdings, wealth)
 
 
 def _target_weights(folder: Path, strategy: str | None, asof: object,
@@ -249,8 +244,7 @@ def _panel(env: EnvSpec, universe: list[str] | None, tickers: list[str], periods
     tickers or the calendar differ from what the run was trained on."""
     panel = env.load_panel()
     if universe and not set(universe) <= set(panel.tickers):
-        data = env.data.model_copy(update={"tickers": list(universe)})
-        panel = env.model_copy(update={"data": data}).load_panel()
+        panel = env.load_tickers(universe)
     if universe:
         panel = panel.select(list(universe))
     if list(panel.tickers) != list(tickers):

@@ -119,6 +119,11 @@ class EnvSpec(_Spec):
             panel = panel.slice(self.data.start, self.data.end)
         return panel
 
+    def load_tickers(self, tickers: list[str]) -> MarketPanel:
+        """The spec's source asked for ``tickers`` (another universe: a benchmark)."""
+        data = self.data.model_copy(update={"tickers": list(tickers)})
+        return self.model_copy(update={"data": data}).load_panel()
+
     def files(self) -> list[str]:
         """The files this spec reads besides itself: a price file, a membership file."""
         kind, _, rest = self.data.source.partition(":")

@@ -120,8 +120,7 @@ def _prices(spec: EnvSpec, prices: pd.DataFrame, tickers: list[str],
     """Closes of ``tickers``: from the env's panel, or its source asked for them."""
     if set(tickers) <= set(prices.columns):
         return prices[tickers]
-    data = spec.data.model_copy(update={"tickers": tickers})
-    other = spec.model_copy(update={"data": data}).load_panel()
+    other = spec.load_tickers(tickers)
     missing = sorted(set(tickers) - set(other.tickers))
     if missing:
         raise DataError(f"{folder}: no prices for {missing} in {spec.data.source}")
