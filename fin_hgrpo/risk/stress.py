@@ -11,9 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fin_hgrpo.backtest.metrics import max_drawdown
-from fin_hgrpo.data.synthetic import CASH
+from fin_hgrpo.data import CASH
+from fin_hgrpo.measures.performance import max_drawdown
 
+COLUMNS = ["window", "portfolio", "covered", "from", "to", "days", "loss", "worst_day",
+           "max_drawdown", "why"]
 WINDOWS = {  # name: (first day, last day)
     "2008-09 .. 2009-03 (financial crisis)": ("2008-09-01", "2009-03-31"),
     "2020-02-19 .. 2020-03-23 (COVID crash)": ("2020-02-19", "2020-03-23"),
@@ -47,21 +49,22 @@ def historical_stress(weights: pd.Series, prices: pd.DataFrame,
                       comparisons: dict[str, pd.Series],
                       windows: dict[str, tuple[str, str]] | None = None) -> pd.DataFrame:
     """One row per window and portfolio (the weights, then each comparison, such as
-    1/N and the benchmark); windows outside the data are listed as not covered."""
+    1/N and the benchmark); windows outside the data are listed as not covered, with
+    why (every column is there, whatever is covered)."""
     rows = []
     for name, (first, last) in (windows or WINDOWS).items():
         for label, held in {"portfolio": weights, **comparisons}.items():
             outcome = held_through(held, prices, first, last)
             rows.append({"window": name, "portfolio": label, "covered": outcome is not None,
                          **(outcome or {"why": _uncovered(held, prices, first, last)})})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def _uncovered(weights: pd.Series, prices: pd.DataFrame, first: object, last: object) -> str:
     """Why a window is not covered: outside the data, or holdings without prices."""
     inside = prices.loc[pd.Timestamp(first):pd.Timestamp(last)]
     if inside.empty or prices.index[0] >= pd.Timestamp(first):
-        return f"the data starts {prices.index[0].date()}"
+        return f"the data covers {prices.index[0].date()} .. {prices.index[-1].date()}"
     held = [t for t, w in weights.drop(CASH, errors="ignore").items() if w > 0]
     missing = [t for t in held if inside[t].isna().any()
                or pd.isna(prices[t].loc[:pd.Timestamp(first)].iloc[-1:]).all()]

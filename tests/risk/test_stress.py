@@ -34,6 +34,15 @@ def test_a_window_the_data_or_a_holding_does_not_cover_is_marked():
     assert table["covered"].tolist() == [False, True, False, False]  # C lists on the 18th
 
 
+def test_windows_outside_the_data_still_give_the_whole_table_and_say_where_the_data_is():
+    weights = pd.Series({"A": 0.5, "B": 0.5, "cash": 0.0})
+    table = historical_stress(weights, _prices(), {}, {"before": ("2019-01-01", "2019-02-01"),
+                                                        "after": ("2021-01-01", "2021-02-01")})
+    assert not table["covered"].any()
+    assert {"from", "to", "days", "loss", "worst_day", "max_drawdown"} <= set(table)
+    assert table["why"].tolist() == ["the data covers 2020-02-14 .. 2020-02-21"] * 2
+
+
 def test_hypothetical_shocks():
     weights = pd.Series({"A": 0.5, "B": 0.3, "cash": 0.2})
     shocks = hypothetical_shocks(weights)
