@@ -1,11 +1,14 @@
 # Two entry points do all set-up on a fresh machine with Python 3.11:
 #   make demo   the main job on the bundled sample
-#   make test   the test suite
+#   make test   the test suite's fast tier
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# two workers; a module's tests stay on one worker (they share its fixtures), and the
+# slow tier's long tests are balanced by work stealing
+PYTEST := $(BIN)/python -m pytest -n 2
 
-.PHONY: demo test lint clean workspace docs docs-check
+.PHONY: demo test test-slow test-all lint clean docs docs-check
 
 # torch is installed first and pinned: the CPU build on local disk. An unpinned
 # torch pulled in by a dependency would fetch a multi-GB CUDA build.
@@ -16,18 +19,23 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,sb3,ray,tensorboard,docs]"
 	touch $@
 
-# The clone's workspace: the default specs (envs/, strategies/, backtests/) and data/,
-# written from the package; edits to them are kept (fin-hgrpo init --force resets).
-workspace: $(VENV)/.installed
-	$(BIN)/fin-hgrpo init .
-
 # The main job: the walk-forward backtest of the agents and baselines on the bundled
-# sample (backtests/results/default/report.html).
-demo: workspace
+# sample (backtests/results/default/report.html). The clone is the workspace: its
+# tracked envs/, strategies/ and backtests/ are the specs it reads.
+demo: $(VENV)/.installed
 	$(BIN)/fin-hgrpo backtest backtests/default.toml
 
+# The fast tier (what a change is checked with while working); test-slow runs what
+# trains to skill, runs on the bundled sample, builds the wheel, starts Ray or
+# compiles; CI (.ci/run) runs both, then the strict docs build.
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -q
+	$(PYTEST) --dist loadfile -m "not slow"
+
+test-slow: $(VENV)/.installed
+	$(PYTEST) --dist worksteal -m slow
+
+test-all: $(VENV)/.installed
+	$(PYTEST) --dist loadfile
 
 # The documentation site (MkDocs Material, API pages from the docstrings): served at
 # http://127.0.0.1:8000; docs-check builds it strictly, as CI does (a broken link, a

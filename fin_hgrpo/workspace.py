@@ -3,30 +3,29 @@
 Specs name each other by paths relative to the working directory (a backtest spec's
 ``env = "envs/default.toml"``), so a workspace is a folder holding ``envs/``,
 ``strategies/`` and ``backtests/`` (results go to ``backtests/results/``) and ``data/``
-(the download cache, the sample's source note). The default specs ship inside the
-package and are read through :mod:`importlib.resources`, so an installed wheel can
-write a workspace as a clone can.
+(the download cache, the sample's source note). The defaults are the clone's own
+tracked folders, which a wheel carries inside the package (``fin_hgrpo.defaults``), so
+an installed wheel writes the workspace a clone is.
 """
 
 from __future__ import annotations
 
-from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from fin_hgrpo.defaults import SAMPLE, WORKSPACE_FOLDERS, root, sample_folder
 from fin_hgrpo.errors import FinHgrpoError
 from fin_hgrpo.io import atomic_write
 
-RESOURCES = files("fin_hgrpo") / "resources"
-TEMPLATE_FOLDERS = ("envs", "strategies", "backtests")
-SAMPLE_NOTE = Path("data") / "sample" / "README.md"
+SAMPLE_NOTE = Path(*SAMPLE, "README.md")
 
 
 def template_files() -> dict[Path, Traversable]:
     """Every file a new workspace gets, by its path inside the workspace."""
-    found: dict[Path, Traversable] = {SAMPLE_NOTE: RESOURCES / "sample" / "README.md"}
-    for folder in TEMPLATE_FOLDERS:
-        for item in (RESOURCES / "workspace" / folder).iterdir():
+    found: dict[Path, Traversable] = {SAMPLE_NOTE: sample_folder() / "README.md"}
+    defaults = root()
+    for folder in WORKSPACE_FOLDERS:
+        for item in (defaults / folder).iterdir():
             if item.is_file() and not item.name.startswith("."):
                 found[Path(folder) / item.name] = item
     return dict(sorted(found.items()))

@@ -1,16 +1,21 @@
-"""The wheel is a whole product: installed without the source tree, it reads the bundled
-sample and writes a workspace that runs a backtest."""
+"""The wheel is a whole product: built from the sdist and installed without the source
+tree, it reads the bundled sample and writes a workspace that runs a backtest."""
 
-import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+DEFAULTS = ("data/sample/us_stocks_daily.csv", "data/sample/spy_daily.csv",
+            "data/sample/README.md", "backtests/default.toml", "envs/default.toml",
+            "strategies/trend_filter.py")
+
+pytestmark = pytest.mark.slow
 
 
 def _run(*command, cwd):
@@ -20,26 +25,39 @@ def _run(*command, cwd):
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    """A wheel built offline from a copy of the project's files (the clone is untouched)."""
-    source = tmp_path_factory.mktemp("source")
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        shutil.copy(REPO / name, source / name)
-    shutil.copytree(REPO / "fin_hgrpo", source / "fin_hgrpo",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+def sdist(tmp_path_factory) -> Path:
+    """The sdist, built offline from the clone (which is left as it was)."""
+    out = tmp_path_factory.mktemp("sdist")
+    _run(sys.executable, "-m", "hatchling", "build", "-t", "sdist", "-d",
+         str(out), cwd=REPO)
+    return next(out.glob("fin_hgrpo-*.tar.gz"))
+
+
+@pytest.fixture(scope="module")
+def wheel(sdist, tmp_path_factory) -> Path:
+    """The wheel built from the unpacked sdist, as pip builds one from PyPI."""
+    source = tmp_path_factory.mktemp("unpacked")
+    with tarfile.open(sdist) as archive:
+        archive.extractall(source, filter="data")
+    [project] = source.iterdir()
     out = tmp_path_factory.mktemp("dist")
     _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--quiet", "-w", str(out), str(source), cwd=source)
+         "--quiet", "-w", str(out), str(project), cwd=project)
     return next(out.glob("fin_hgrpo-*.whl"))
+
+
+def test_the_sdist_keeps_the_top_level_and_leaves_results_out(sdist):
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    assert set(DEFAULTS) <= names
+    assert not any(name.startswith(("backtests/results", "data/cache")) for name in names)
 
 
 def test_the_wheel_holds_the_sample_and_the_default_workspace(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for name in ("resources/sample/us_stocks_daily.csv", "resources/sample/spy_daily.csv",
-                 "resources/sample/README.md", "resources/workspace/backtests/default.toml",
-                 "resources/workspace/envs/default.toml",
-                 "resources/workspace/strategies/trend_filter.py"):
-        assert f"fin_hgrpo/{name}" in names
+    for name in DEFAULTS:
+        assert f"fin_hgrpo/_defaults/{name}" in names
+    assert not any("/results/" in name or "/cache/" in name for name in names)
 
 
 def test_the_installed_wheel_inits_a_workspace_and_backtests_there(wheel, tmp_path):

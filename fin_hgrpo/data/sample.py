@@ -1,21 +1,20 @@
 """The bundled real sample: daily adjusted closes of 19 US stocks and SPY.
 
-The files ship inside the package (``fin_hgrpo/resources/sample/``, its README the
-source note) and are read through :mod:`importlib.resources`, so a wheel has them too.
+The files are the clone's ``data/sample/`` (its README the source note), which a wheel
+carries inside the package (``fin_hgrpo.defaults``), so an installed wheel has them too.
 """
 
 from __future__ import annotations
 
 from functools import cache
-from importlib.resources import files
 
 import pandas as pd
 
 from fin_hgrpo.data.panel import MarketPanel
 from fin_hgrpo.data.validation import Align
+from fin_hgrpo.defaults import sample_folder
 from fin_hgrpo.errors import DataError
 
-SAMPLE_DIR = files("fin_hgrpo") / "resources" / "sample"
 STOCKS_FILE = "us_stocks_daily.csv"
 BENCHMARK_FILE = "spy_daily.csv"
 BENCHMARK_TICKER = "SPY"
@@ -48,7 +47,7 @@ def load_sample(
 def _raw_sample() -> pd.DataFrame:
     frames = []
     for name in (STOCKS_FILE, BENCHMARK_FILE):
-        path = SAMPLE_DIR / name
+        path = sample_folder() / name
         if not path.is_file():
             raise DataError(f"{path}: bundled sample file not found (a broken install?)")
         with path.open("rb") as handle:
