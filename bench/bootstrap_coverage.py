@@ -13,7 +13,7 @@ import argparse
 
 import numpy as np
 
-from fin_hgrpo.backtest.inference import sharpe_difference
+from fin_hgrpo.measures.inference import sharpe_difference
 
 MU_A, MU_B, SIGMA = 0.0008, 0.0002, 0.01
 

@@ -11,3 +11,7 @@ class DataError(FinHgrpoError, ValueError):
 
 class SpecError(FinHgrpoError, ValueError):
     """A spec file (TOML) with a missing file, wrong key or invalid value."""
+
+
+class StrategyError(FinHgrpoError):
+    """A strategy returned weights the engine cannot trade to."""

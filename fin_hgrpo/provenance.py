@@ -16,8 +16,6 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -25,22 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from fin_hgrpo.data import MarketPanel
+from fin_hgrpo.errors import FinHgrpoError
 from fin_hgrpo.io import atomic_write_text
 
 MANIFEST = "manifest.json"
 PACKAGES = ("fin-hgrpo", "torch", "numpy", "pandas", "quantstats", "yfinance", "gymnasium")
-_CLI_ARGS: list[str] | None = None  # the fin-hgrpo command being run, set by the CLI
-
-
-@contextmanager
-def running_command(argv: list[str]) -> Iterator[None]:
-    """Within it, manifests record ``argv`` as the ``fin-hgrpo`` command that made them."""
-    global _CLI_ARGS
-    outer, _CLI_ARGS = _CLI_ARGS, list(argv)
-    try:
-        yield
-    finally:
-        _CLI_ARGS = outer
 
 
 def environment() -> dict:
@@ -50,11 +37,13 @@ def environment() -> dict:
             "cpu": cpu_model(), "git": git_state()}
 
 
-def build_manifest(kind: str, *, files: list[str | Path], data_sha256: str | None,
-                   seeds: list[int] | None = None) -> dict:
-    """The manifest of a run of ``kind`` (backtest, train, sweep) that read ``files``."""
+def build_manifest(kind: str, *, command: list[str] | None, files: list[str | Path],
+                   data_sha256: str | None, seeds: list[int] | None = None) -> dict:
+    """The manifest of a run of ``kind`` (backtest, train, sweep) that read ``files``;
+    ``command``: the ``fin-hgrpo`` arguments that made it (None from a script: such a
+    folder cannot be re-run by ``verify``)."""
     return {"kind": kind, "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "command": _CLI_ARGS, "argv": sys.argv, "cwd": os.getcwd(), "seeds": seeds,
+            "command": command, "argv": sys.argv, "cwd": os.getcwd(), "seeds": seeds,
             **environment(), "files": {str(f): file_sha256(f) for f in dict.fromkeys(files)},
             "data_sha256": data_sha256}
 
@@ -64,8 +53,6 @@ def write_manifest(folder: str | Path, manifest: dict) -> Path:
 
 
 def read_manifest(folder: str | Path) -> dict:
-    from fin_hgrpo.errors import FinHgrpoError
-
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise FinHgrpoError(f"{path}: no manifest (runs record one from this version on)")

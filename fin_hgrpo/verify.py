@@ -15,6 +15,7 @@ import io
 import os
 import re
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,11 +71,10 @@ class Verification:
         return out
 
 
-def verify(folder: str | Path) -> Verification:
-    """Re-run the ``fin-hgrpo`` command recorded in ``folder``'s manifest (from the
-    working directory it ran in, into a temporary folder) and compare the results."""
-    from fin_hgrpo.cli import main
-
+def verify(folder: str | Path, run: Callable[[Sequence[str]], int]) -> Verification:
+    """Re-run the ``fin-hgrpo`` command recorded in ``folder``'s manifest with ``run``
+    (the CLI's ``main``; from the working directory it ran in, into a temporary folder)
+    and compare the results."""
     folder = Path(folder).resolve()
     manifest = read_manifest(folder)
     command = manifest.get("command")
@@ -87,7 +87,7 @@ def verify(folder: str | Path) -> Verification:
         argv = _rerun_arguments(command, rerun)
         output = io.StringIO()
         with contextlib.chdir(workdir), contextlib.redirect_stdout(output):
-            status = main(argv)
+            status = run(argv)
         if status != 0:
             raise FinHgrpoError(f"the re-run of {' '.join(command)!r} in {workdir} failed "
                                 f"(status {status}):\n{output.getvalue()}")

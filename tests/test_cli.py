@@ -4,10 +4,8 @@ import sys
 
 import pandas as pd
 import pytest
-import yfinance
 
 from fin_hgrpo.cli import main
-from tests.data.test_yahoo import Recorder
 
 
 def test_data_info_sample_json(capsys):
@@ -51,8 +49,7 @@ def test_debug_shows_the_traceback():
     assert run.returncode != 0 and "Traceback" in run.stderr
 
 
-def test_data_fetch_says_what_came_from_where(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(yfinance, "download", Recorder())
+def test_data_fetch_says_what_came_from_where(recorder, tmp_path, capsys):
     args = ["data", "fetch", "AAPL", "JPM", "--start", "2023-01-03", "--end", "2023-02-01",
             "--cache-dir", str(tmp_path)]
     assert main(args) == 0
@@ -70,12 +67,9 @@ def test_backtest_seeds_option_refuses_what_is_not_a_seed_list(seeds, capsys):
     assert "seeds" in capsys.readouterr().err
 
 
-def test_the_shipped_full_history_backtest_runs_as_a_point_in_time_universe(tmp_path,
-                                                                             capsys):
-    out = tmp_path / "full"
-    assert main(["backtest", "backtests/full_history.toml", "--quick", "--no-tearsheets",
-                 "--workers", "1", "--out", str(out)]) == 0
-    assert "survivors picked in hindsight" in capsys.readouterr().out
+def test_the_shipped_full_history_backtest_runs_as_a_point_in_time_universe(classical_run):
+    out = classical_run.folder
+    assert "survivors picked in hindsight" in classical_run.printed
     returns = pd.read_csv(out / "returns.csv", index_col="date", parse_dates=True)
     assert len(returns) == 2 * 252 and returns.notna().all().all()
     run = json.loads((out / "run.json").read_text())

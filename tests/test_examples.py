@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from fin_hgrpo.data import load_sample
+from fin_hgrpo.data.price_cache import PriceCache
 from fin_hgrpo.data.validation import PRICE_FIELDS
-from fin_hgrpo.data.yahoo import PriceCache
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 YF_TICKERS = ["AAPL", "AMZN", "JPM", "WMT", "XOM", "PFE", "T", "GE"]
@@ -28,6 +28,7 @@ def test_every_example_is_tested():
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
+@pytest.mark.slow  # a subprocess that imports torch and trains or backtests
 def test_quickstart_trains_backtests_and_reports(session_workspace, tmp_path):
     out = _run("quickstart.py", "--steps", "512", "--folds", "1", "--out", str(tmp_path),
                cwd=session_workspace)
@@ -37,6 +38,7 @@ def test_quickstart_trains_backtests_and_reports(session_workspace, tmp_path):
     assert (tmp_path / "report.html").is_file()
 
 
+@pytest.mark.slow  # a subprocess that imports torch and trains or backtests
 def test_user_strategy_runs_beside_the_baselines(session_workspace, tmp_path):
     out = _run("user_strategy.py", "--folds", "1", "--out", str(tmp_path), cwd=session_workspace)
     assert "low_volatility" in out and "min_variance" in out
@@ -44,12 +46,14 @@ def test_user_strategy_runs_beside_the_baselines(session_workspace, tmp_path):
     assert "low_volatility" in returns.columns
 
 
+@pytest.mark.slow  # a subprocess that imports torch and trains or backtests
 def test_sb3_example_trains_on_our_env(session_workspace):
     pytest.importorskip("stable_baselines3")
     out = _run("sb3_on_our_env.py", "--steps", "256", cwd=session_workspace)
     assert "SB3 PPO after 256 steps: skill" in out
 
 
+@pytest.mark.slow  # a subprocess that imports torch and trains or backtests
 def test_yfinance_study_runs_offline_from_a_cache(session_workspace, tmp_path):
     cache = tmp_path / "cache"
     prices = load_sample(YF_TICKERS).prices  # real prices, stored as the cache stores bars
@@ -63,6 +67,7 @@ def test_yfinance_study_runs_offline_from_a_cache(session_workspace, tmp_path):
     assert "momentum" in out and (tmp_path / "study" / "report.html").is_file()
 
 
+@pytest.mark.slow  # a subprocess that imports torch and trains or backtests
 def test_yfinance_study_offline_names_what_the_cache_lacks(session_workspace, tmp_path):
     done = subprocess.run([sys.executable, str(EXAMPLES / "yfinance_study.py"), "--offline",
                            "--cache-dir", str(tmp_path)], cwd=session_workspace,

@@ -8,19 +8,17 @@ from fin_hgrpo.cli import main
 from fin_hgrpo.data import load_sample
 from fin_hgrpo.provenance import PACKAGES, changes, panel_sha256
 
-CLASSICAL = ["backtest", "backtests/full_history.toml", "--quick", "--no-tearsheets"]
-
 
 def _sha(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def test_a_backtest_records_its_manifest(tmp_path):
-    assert main([*CLASSICAL, "--out", str(tmp_path / "bt")]) == 0
-    manifest = json.loads((tmp_path / "bt" / "manifest.json").read_text())
+def test_a_backtest_records_its_manifest(classical_run):
+    manifest = json.loads((classical_run.folder / "manifest.json").read_text())
     assert manifest["kind"] == "backtest"
-    assert manifest["command"] == [*CLASSICAL, "--out", str(tmp_path / "bt")]
-    assert manifest["cwd"] == str(Path.cwd()) and manifest["seeds"] == [0]
+    assert manifest["command"] == classical_run.argv
+    assert Path(manifest["cwd"], "backtests", "full_history.toml").is_file()  # a workspace
+    assert manifest["seeds"] == [0]
     assert set(manifest["packages"]) == set(PACKAGES)
     assert manifest["packages"]["torch"].startswith("2.")
     for key in ("python", "platform", "machine", "cpu"):
@@ -35,11 +33,11 @@ def test_a_backtest_records_its_manifest(tmp_path):
 
 def test_a_train_run_records_its_manifest(tmp_path):
     out = tmp_path / "run"
-    assert main(["train", "strategies/ppo.toml", "--env", "envs/synthetic_iid.toml",
+    assert main(["train", "strategies/ppo_tiny.toml", "--env", "envs/tiny.toml",
                  "--steps", "256", "--seed", "3", "--out", str(out)]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "train" and manifest["seeds"] == [3]
-    assert set(manifest["files"]) == {"strategies/ppo.toml", "envs/synthetic_iid.toml"}
+    assert set(manifest["files"]) == {"strategies/ppo_tiny.toml", "envs/tiny.toml"}
     assert len(manifest["data_sha256"]) == 64
 
 

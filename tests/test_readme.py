@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
+@pytest.mark.slow  # trains on the bundled sample and backtests it
 def test_the_python_tour_runs(session_workspace, tmp_path):
     tour = re.search(r"## A short tour in Python.*?```python\n(.*?)```", README.read_text(),
                      re.S).group(1)

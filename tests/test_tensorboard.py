@@ -19,8 +19,8 @@ def _scalars(run: Path) -> dict[str, list]:
 
 def test_train_logs_every_metric_against_states(tmp_path):
     out, board = tmp_path / "run", tmp_path / "tb"
-    assert main(["train", "strategies/hgrpo.toml", "--env", "envs/synthetic_iid.toml",
-                 "--steps", "768", "--seed", "0", "--out", str(out),
+    assert main(["train", "strategies/hgrpo_tiny.toml", "--env", "envs/tiny.toml",
+                 "--steps", "96", "--seed", "0", "--out", str(out),
                  "--tensorboard", str(board)]) == 0
     scalars = _scalars(board / "run")
     log = pd.read_csv(out / "metrics.csv")
@@ -33,8 +33,8 @@ def test_train_logs_every_metric_against_states(tmp_path):
 
 def test_a_population_logs_one_run_per_member(tmp_path):
     board = tmp_path / "tb"
-    assert main(["train", "strategies/ppo.toml", "--env", "envs/synthetic_iid.toml",
-                 "--steps", "512", "--seeds", "0-1", "--out", str(tmp_path / "pop"),
+    assert main(["train", "strategies/ppo_tiny.toml", "--env", "envs/tiny.toml",
+                 "--steps", "64", "--seeds", "0-1", "--out", str(tmp_path / "pop"),
                  "--tensorboard", str(board)]) == 0
     assert sorted(p.name for p in (board / "pop").iterdir()) == ["seed0", "seed1"]
     assert "train/value_loss" in _scalars(board / "pop" / "seed1")
@@ -42,14 +42,13 @@ def test_a_population_logs_one_run_per_member(tmp_path):
 
 def test_a_backtest_logs_one_run_per_seed_and_fold(tmp_path):
     board = tmp_path / "tb"
-    assert main(["backtest", "backtests/default.toml", "--quick", "--no-tearsheets",
-                 "--seeds", "0-1", "--out", str(tmp_path / "bt"),
-                 "--tensorboard", str(board)]) == 0
-    runs = sorted(p.name for p in (board / "default").iterdir())
-    assert runs == [f"{agent}_seed{s}_fold6" for agent in ("grpo", "hybrid_grpo", "ppo")
+    assert main(["backtest", "backtests/tiny_agents.toml", "--quick", "--workers", "1",
+                 "--out", str(tmp_path / "bt"), "--tensorboard", str(board)]) == 0
+    runs = sorted(p.name for p in (board / "tiny_agents").iterdir())
+    assert runs == [f"{agent}_seed{s}_fold3" for agent in ("hybrid_grpo", "ppo")
                     for s in (0, 1)]
-    log = pd.read_csv(tmp_path / "bt" / "training" / "ppo_seed1_fold6.csv")
-    steps, values = zip(*_scalars(board / "default" / "ppo_seed1_fold6")["train/entropy"],
+    log = pd.read_csv(tmp_path / "bt" / "training" / "ppo_seed1_fold3.csv")
+    steps, values = zip(*_scalars(board / "tiny_agents" / "ppo_seed1_fold3")["train/entropy"],
                         strict=True)
     assert list(steps) == log["states"].tolist()
     assert values == pytest.approx(log["entropy"].tolist(), rel=1e-6)

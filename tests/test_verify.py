@@ -10,50 +10,46 @@ from fin_hgrpo.errors import FinHgrpoError
 from fin_hgrpo.provenance import build_manifest, write_manifest
 from fin_hgrpo.verify import verify
 
-CLASSICAL = ["backtest", "backtests/full_history.toml", "--quick", "--no-tearsheets"]
+CLASSICAL = ["backtest", "backtests/tiny_classical.toml", "--workers", "1"]
 
 
-@pytest.fixture
-def recorded(tmp_path):
-    out = tmp_path / "bt"
-    assert main([*CLASSICAL, "--out", str(out)]) == 0
-    return out
-
-
-def test_an_unchanged_backtest_verifies_identical(recorded, capsys):
+def test_an_unchanged_backtest_verifies_identical(tmp_path, capsys):
+    recorded = tmp_path / "bt"
+    assert main([*CLASSICAL, "--out", str(recorded)]) == 0
     assert main(["verify", str(recorded)]) == 0
     out = capsys.readouterr().out
     assert "manifest: nothing changed" in out and "verified: identical" in out
 
 
-def test_a_changed_spec_is_named_and_the_drift_measured(recorded, capsys, monkeypatch):
-    for name in ("envs/full_history.toml", "backtests/full_history.toml"):
-        copy = recorded.parent / name  # a copy of the workspace whose costs then change
+def test_a_changed_spec_is_named_and_the_drift_measured(tmp_path, capsys, monkeypatch):
+    for name in ("envs/tiny.toml", "backtests/tiny_classical.toml"):
+        copy = tmp_path / name  # a copy of the workspace whose costs then change
         copy.parent.mkdir(exist_ok=True)
         copy.write_text(Path(name).read_text())
-    monkeypatch.chdir(recorded.parent)
+    monkeypatch.chdir(tmp_path)
     assert main([*CLASSICAL, "--out", "moved"]) == 0
-    spec = recorded.parent / "envs" / "full_history.toml"
+    spec = tmp_path / "envs" / "tiny.toml"
     spec.write_text(spec.read_text().replace("bps = 10.0", "bps = 30.0"))
-    result = verify(recorded.parent / "moved")
-    assert result.changes == ["file envs/full_history.toml: changed"]
+    result = verify(tmp_path / "moved", run=main)
+    assert result.changes == ["file envs/tiny.toml: changed"]
     assert not result.identical
     assert 0 < result.differences["returns.csv"] < 0.01
     assert (result.sharpe < 0).all()  # higher costs, lower Sharpe for every strategy
-    assert main(["verify", str(recorded.parent / "moved")]) == 1
+    assert main(["verify", str(tmp_path / "moved")]) == 1
     assert "the re-run read the spec files and prices as they are now" in capsys.readouterr().out
 
 
 def test_a_train_run_verifies_identical(tmp_path):
     out = tmp_path / "run"
-    assert main(["train", "strategies/hgrpo.toml", "--env", "envs/synthetic_iid.toml",
-                 "--steps", "512", "--seed", "1", "--out", str(out)]) == 0
-    result = verify(out)
+    assert main(["train", "strategies/hgrpo_tiny.toml", "--env", "envs/tiny.toml",
+                 "--steps", "64", "--seed", "1", "--out", str(out)]) == 0
+    result = verify(out, run=main)
     assert result.identical and result.changes == []
     assert "metrics.csv" in result.differences
 
 
 def test_a_folder_made_by_a_script_is_refused(tmp_path):
-    write_manifest(tmp_path, build_manifest("backtest", files=[], data_sha256=None))
+    write_manifest(tmp_path, build_manifest("backtest", command=None, files=[],
+                                            data_sha256=None))
     with pytest.raises(FinHgrpoError, match="nothing to re-run"):
-        verify(tmp_path)
+        verify(tmp_path, run=main)

@@ -1,10 +1,14 @@
 """``fin-hgrpo init``: a workspace holds the default specs and the sample's source note."""
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from fin_hgrpo.cli import main
 from fin_hgrpo.errors import FinHgrpoError
 from fin_hgrpo.workspace import init_workspace, template_files
+from tests.conftest import write_tiny_specs
 
 EXPECTED = {
     "backtests/default.toml", "backtests/full_history.toml", "backtests/sweep_hgrpo.toml",
@@ -23,6 +27,18 @@ def test_init_writes_every_default_spec_and_the_source_note(tmp_path):
     assert "PyPortfolioOpt" in note and "Survivorship" in note
     for relative, source in template_files().items():
         assert (tmp_path / "study" / relative).read_bytes() == source.read_bytes()
+
+
+def test_what_init_writes_is_the_clones_tracked_top_level():
+    """The tracked envs/, strategies/, backtests/ and the sample's note are the one source
+    of the defaults: init copies exactly them."""
+    repo = Path(__file__).resolve().parents[1]
+    tracked = subprocess.run(["git", "ls-files", "envs", "strategies", "backtests",
+                              "data/sample/README.md"], cwd=repo, capture_output=True,
+                             text=True, check=True).stdout.split()
+    assert set(tracked) == EXPECTED
+    for relative, source in template_files().items():
+        assert source.read_bytes() == (repo / relative).read_bytes()
 
 
 def test_init_keeps_edited_files_unless_forced(tmp_path):
@@ -50,8 +66,9 @@ def test_cli_init_says_what_it_wrote_and_kept(tmp_path, capsys):
     assert f"cd {tmp_path / 'ws'} && fin-hgrpo backtest backtests/default.toml --quick" in out
 
 
-def test_a_workspace_runs_its_own_specs(tmp_path, monkeypatch, capsys):
+def test_a_workspace_runs_its_own_specs(tmp_path, monkeypatch):
     init_workspace(tmp_path)
+    write_tiny_specs(tmp_path)
     monkeypatch.chdir(tmp_path)
-    assert main(["backtest", "backtests/full_history.toml", "--quick", "--no-tearsheets"]) == 0
-    assert (tmp_path / "backtests" / "results" / "full_history-quick" / "report.html").is_file()
+    assert main(["backtest", "backtests/tiny_classical.toml", "--workers", "1"]) == 0
+    assert (tmp_path / "backtests" / "results" / "tiny_classical" / "report.html").is_file()

@@ -1,55 +1,66 @@
 """Base portfolios a residual policy tilts: what it holds when its tilt is zero.
 
 ``equal_weight``, ``inverse_volatility`` and ``min_variance`` are the classical
-strategies of the same names (their default look-backs), asked at every day of a
-simulator's panel from prices up to that day; ``holdings`` is the portfolio held now,
-so that a zero tilt holds still. Tables are computed once per panel and kind.
+allocations of the same names (``fin_hgrpo.allocation``, their default look-backs),
+asked at every day of a simulator's panel from prices up to that day; ``holdings`` is
+the portfolio held now, so that a zero tilt holds still. Tables are computed once per
+panel and kind. ``base_allocation`` is the same allocation at one decision, which the
+agent as a strategy asks at test time: it tilts there exactly what it tilted in training.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Literal
+from functools import partial
+from typing import Literal
 
 import numpy as np
+import pandas as pd
 import torch
 
+from fin_hgrpo import allocation
 from fin_hgrpo.envs import PortfolioSim
-
-if TYPE_CHECKING:
-    from fin_hgrpo.strategies.base import Strategy
 
 BaseKind = Literal["equal_weight", "inverse_volatility", "min_variance", "holdings"]
 _TABLES: dict[tuple, np.ndarray] = {}
 _MAX_TABLES = 64
 
 
-def base_strategy(kind: BaseKind) -> type[Strategy] | None:
-    """The classical strategy that names the base at a decision (None for holdings)."""
-    from fin_hgrpo.strategies import baselines  # strategies build on algos: import late
+def _equal_weight(prices: pd.DataFrame, tradable: np.ndarray) -> np.ndarray:
+    return allocation.equal_weights(len(tradable), tradable)
 
-    return {"equal_weight": baselines.EqualWeight, "holdings": None,
-            "inverse_volatility": baselines.InverseVolatility,
-            "min_variance": baselines.MinVariance}[kind]
+
+# (prices up to the decision, tradable mask) -> the base's weights, assets then cash
+_ALLOCATIONS = {
+    "equal_weight": _equal_weight,
+    "inverse_volatility": partial(allocation.from_recent_returns,
+                                  lookback=allocation.INVERSE_VOLATILITY_LOOKBACK,
+                                  allocate=allocation.inverse_volatility),
+    "min_variance": partial(allocation.from_recent_returns,
+                            lookback=allocation.MIN_VARIANCE_LOOKBACK,
+                            allocate=allocation.min_variance),
+}
+
+
+def base_allocation(kind: BaseKind, prices: pd.DataFrame, tradable: np.ndarray) -> np.ndarray:
+    """The base's weights (A+1,) at a decision: ``prices`` up to and including its close
+    (dates x tickers) and the ``tradable`` mask of that day."""
+    if kind not in _ALLOCATIONS:
+        raise ValueError(f"the {kind} base is the portfolio held, not an allocation")
+    return _ALLOCATIONS[kind](prices, tradable)
 
 
 def base_table(sim: PortfolioSim, kind: BaseKind) -> np.ndarray:
     """The base's weights (T, A+1) at every day of ``sim``'s panel, causal: row t is
-    what the base strategy names at the close of day t."""
-    make = base_strategy(kind)
-    if make is None:
+    what the base allocation names at the close of day t."""
+    if kind not in _ALLOCATIONS:
         raise ValueError("the holdings base is the portfolio held, not a table")
     tradable = sim.tradable.numpy(force=True)
     prices = sim.panel.prices
     digest = hashlib.sha1(prices.to_numpy().tobytes() + tradable.tobytes()).hexdigest()
     key = (kind, digest, tuple(sim.panel.tickers))
     if key not in _TABLES:
-        from fin_hgrpo.strategies.base import Decision
-
-        strategy, n = make(), sim.n_assets
-        held = np.r_[np.zeros(n), 1.0]
-        rows = [strategy.weights(Decision(sim.dates[t], prices.iloc[:t + 1], held,
-                                          _no_observation, tradable[t]))
+        rows = [base_allocation(kind, prices.iloc[:t + 1], tradable[t])
                 for t in range(len(sim.dates))]
         if len(_TABLES) >= _MAX_TABLES:
             _TABLES.pop(next(iter(_TABLES)))
@@ -75,7 +86,3 @@ def base_tensor(sim: PortfolioSim, kind: BaseKind | None) -> torch.Tensor | None
     if kind in (None, "holdings"):
         return None
     return torch.as_tensor(base_table(sim, kind), dtype=sim.dtype, device=sim.device)
-
-
-def _no_observation() -> torch.Tensor:
-    raise RuntimeError("a base portfolio is computed from prices alone")

@@ -8,8 +8,7 @@ import torch
 
 from fin_hgrpo.algos.bases import base_tensor, base_weights
 from fin_hgrpo.algos.core import Agent
-from fin_hgrpo.data import SyntheticMarket
-from fin_hgrpo.data.synthetic import CASH
+from fin_hgrpo.data import CASH, SyntheticMarket
 from fin_hgrpo.envs import Episodes, PortfolioSim, Reward
 
 

@@ -8,7 +8,8 @@ import torch
 
 from fin_hgrpo.algos.advantages import group_relative
 from fin_hgrpo.algos.config import GRPOConfig
-from fin_hgrpo.algos.core import Agent, Rollout, Targets
+from fin_hgrpo.algos.core import Agent
+from fin_hgrpo.algos.rollout import Rollout, Targets
 
 
 class GRPO(Agent):

@@ -19,7 +19,8 @@ import torch
 
 from fin_hgrpo.algos.advantages import hybrid
 from fin_hgrpo.algos.config import HybridGRPOConfig
-from fin_hgrpo.algos.core import Agent, Rollout, Targets
+from fin_hgrpo.algos.core import Agent
+from fin_hgrpo.algos.rollout import Rollout, Targets
 
 
 class HybridGRPO(Agent):
@@ -57,9 +58,9 @@ class HybridGRPO(Agent):
         return Targets(advantages, q.mean(-1), value)
 
     @torch.no_grad()
-    def _select(self, rewards: torch.Tensor, sub: dict) -> torch.Tensor:
+    def select(self, rewards: torch.Tensor, ahead: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.config.selection == "random":
-            return super()._select(rewards, sub)
-        q = self.sample_values(sub["rewards"], sub["alive"], sub["final_t"],
-                               sub["final_holdings"])
+            return super().select(rewards, ahead)
+        q = self.sample_values(ahead["rewards"], ahead["alive"], ahead["final_t"],
+                               ahead["final_holdings"])
         return q.argmax(-1)

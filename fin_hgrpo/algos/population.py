@@ -25,22 +25,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from fin_hgrpo.algos.core import (
-    Agent,
-    Rollout,
-    Targets,
-    update_metrics,
-    weight_decay_groups,
-)
+from fin_hgrpo.algos.core import Agent, weight_decay_groups
+from fin_hgrpo.algos.losses import STATS, update_epochs, update_metrics
+from fin_hgrpo.algos.rollout import Rollout, Targets, UpdateBatch
 from fin_hgrpo.errors import FinHgrpoError
 
 MEMBER_FIELDS = frozenset({"seed", "learning_rate", "weight_decay", "entropy_coef"})
-_STATS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "ref_kl")
 _ENTROPY_LR = 1e-3  # the single agent's Adam on its log entropy coefficient
 
 # told each member's diagnostics after an iteration ({member: metrics}); returns the
@@ -151,38 +145,27 @@ class Population:
             return {}
 
     def _update(self, prepared: dict[int, tuple[Rollout, Targets]]) -> dict[int, dict]:
-        cfg = self.members[0].config
+        """Epochs of minibatch steps, each one batched step of every member still going."""
         batch = _Batch(self.members, prepared, len(self))
-        n = batch.n_states
-        size = max(1, n // cfg.minibatches)
-        updating = [k in prepared for k in range(len(self))]  # members still stepping
-        stats = {k: {name: [] for name in _STATS} for k in prepared}
         every = torch.arange(len(self), device=self.device)[:, None]
         reference = self._reference_rows()
-        for _ in range(cfg.epochs):
-            orders = torch.stack([
-                torch.as_tensor(self.members[k].rng.permutation(n)) if updating[k]
-                else torch.arange(n) for k in range(len(self))]).to(self.device)
-            for lo in range(0, n, size):
-                minibatch = orders[:, lo:lo + size]
-                coef = self.log_entropy_coef.exp().detach().to(self.device)
-                out = self._loss(tuple(self.params), reference,
-                                 *(x[every, minibatch] for x in batch.tensors), coef)
-                for param in self.params:
-                    param.grad = None
-                out["loss"].sum().backward()
-                self._clip_and_step(out, updating)
-                recorded = [name for name in _STATS if name in out]
-                values = torch.stack([out[name].detach() for name in recorded]).tolist()
-                for k in stats:
-                    if updating[k]:
-                        for name, row in zip(recorded, values, strict=True):
-                            stats[k][name].append(row[k])
-            if cfg.target_kl is not None:
-                for k in stats:
-                    if updating[k] and np.mean(stats[k]["approx_kl"][-cfg.minibatches:]) \
-                            > cfg.target_kl:
-                        updating[k] = False
+
+        def step(rows: torch.Tensor, updating: list[bool]) -> dict[str, list[float]]:
+            coef = self.log_entropy_coef.exp().detach().to(self.device)
+            out = self._loss(tuple(self.params), reference,
+                             *(x[every, rows] for x in batch.tensors), coef)
+            for param in self.params:
+                param.grad = None
+            out["loss"].sum().backward()
+            self._clip_and_step(out, updating)
+            recorded = [name for name in STATS if name in out]
+            values = torch.stack([out[name].detach() for name in recorded]).tolist()
+            return dict(zip(recorded, values, strict=True))
+
+        updating = [k in prepared for k in range(len(self))]  # members still stepping
+        stats = update_epochs(self.members[0].config, batch.n_states,
+                              [member.rng for member in self.members], updating, step,
+                              self.device)
         return {k: self._metrics(k, stats[k], batch) for k in prepared}
 
     def _clip_and_step(self, out: dict[str, torch.Tensor], updating: list[bool]) -> None:
@@ -214,7 +197,7 @@ class Population:
 
     def _member_loss(self, params, reference, features, holdings, actions, old_log_probs,
                      advantages, returns, old_values, entropy_coef):
-        """One member's minibatch loss, through the algorithm's own ``_losses``."""
+        """One member's minibatch loss, through the algorithm's own ``loss``."""
         named = dict(zip(self._names, params, strict=True))
         named |= dict(zip(self._reference_names, reference, strict=True))
         has_critic = self.members[0].value is not None
@@ -278,7 +261,7 @@ class Population:
 
 class _Losses(nn.Module):
     """The networks an algorithm's loss reads, as one module for ``functional_call``:
-    its forward is the agent's own ``_losses``, run on whatever parameters are swapped
+    its forward is the agent's own ``loss``, run on whatever parameters are swapped
     in (one member's, under vmap)."""
 
     def __init__(self, agent: Agent) -> None:
@@ -291,35 +274,33 @@ class _Losses(nn.Module):
         self._agent = [agent]  # not a submodule: its parameters are the ones swapped
 
     def forward(self, *batch) -> dict[str, torch.Tensor]:
-        return self._agent[0]._losses(*batch)
+        return self._agent[0].loss(*batch)
 
 
 class _Batch:
-    """The members' rollouts as (K, N, ...) tensors; a member not updated in this
-    iteration takes another's data (its loss is computed and ignored)."""
+    """The members' rollouts as stacked ``UpdateBatch`` fields, (K, S, ...); a member not
+    updated in this iteration takes another's data (its loss is computed and ignored),
+    and an algorithm without a critic gets zeros for the value targets."""
 
     def __init__(self, members: list[Agent], prepared: dict[int, tuple[Rollout, Targets]],
                  size: int) -> None:
         rows = {}
         for k, (rollout, targets) in prepared.items():
-            t = rollout.t.reshape(-1)
-            n = len(t)
-            missing = torch.zeros(n, device=t.device)
-            rows[k] = (members[k].sim.observe(t), rollout.holdings.reshape(n, -1),
-                       rollout.actions.reshape(n, rollout.actions.shape[2], -1),
-                       rollout.log_probs.reshape(n, -1), targets.advantages.reshape(n, -1),
-                       missing if targets.returns is None else targets.returns.reshape(-1),
-                       missing if targets.values is None else targets.values.reshape(-1))
+            batch = UpdateBatch.of(members[k].sim, rollout, targets)
+            missing = torch.zeros(len(batch.features), device=batch.features.device)
+            rows[k] = batch._replace(
+                returns=missing if batch.returns is None else batch.returns,
+                old_values=missing if batch.old_values is None else batch.old_values)
         stand_in = rows[next(iter(rows))]
-        self.tensors = [torch.stack([rows.get(k, stand_in)[i] for k in range(size)])
-                        for i in range(7)]
-        self.n_states = len(stand_in[0])
+        self.tensors = UpdateBatch(*(torch.stack([rows.get(k, stand_in)[i] for k in range(size)])
+                                     for i in range(len(stand_in))))
+        self.n_states = len(stand_in.features)
         self._has_returns = next(iter(prepared.values()))[1].returns is not None
 
     def returns_of(self, k: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         if not self._has_returns:
             return None, None
-        return self.tensors[5][k], self.tensors[6][k]
+        return self.tensors.returns[k], self.tensors.old_values[k]
 
 
 def _copied(state: dict) -> dict:

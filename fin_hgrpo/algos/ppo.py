@@ -6,7 +6,8 @@ import torch
 
 from fin_hgrpo.algos.advantages import gae
 from fin_hgrpo.algos.config import PPOConfig
-from fin_hgrpo.algos.core import Agent, Rollout, Targets
+from fin_hgrpo.algos.core import Agent
+from fin_hgrpo.algos.rollout import Rollout, Targets
 
 
 class PPO(Agent):

@@ -14,7 +14,6 @@ saved after each of its iterations, and the folder resumes like a single run.
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from fin_hgrpo.algos import ALGORITHMS, Agent, Population, agent_config, load_agent_config
+from fin_hgrpo.algos import Agent, Population, agent_config, load_agent_config, make_agent
 from fin_hgrpo.algos.core import WALL_CLOCK
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import FinHgrpoError, SpecError
@@ -168,9 +167,7 @@ def train_population(folder: str | Path, *, progress: bool = True,
 
 def save(agent: Agent, run: Path, curve: bool = False) -> None:
     """Checkpoint and metrics, each written atomically."""
-    buffer = io.BytesIO()  # a fixed archive name inside the file, not the temp file's
-    torch.save(agent.state_dict(), buffer)
-    atomic_write(run / CHECKPOINT, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+    agent.save(run / CHECKPOINT, training_state=True)
     metrics = pd.DataFrame(agent.history)
     atomic_write(run / METRICS, lambda tmp: metrics.to_csv(tmp, index=False))
     if curve and not metrics.empty:
@@ -204,26 +201,18 @@ def _agent_of(run: Path, device: str | None = None) -> tuple[Agent, dict]:
     config = agent_config(agent_data, str(run / CONFIG))
     env = EnvSpec.model_validate(resolved["env"])
     sim = env.build_sim(dtype=torch.float32, device=config.device)
-    agent = ALGORITHMS[config.algorithm](sim, config, env.build_reward())
     if (run / CHECKPOINT).is_file():
-        state = torch.load(run / CHECKPOINT, weights_only=True, map_location=config.device)
-        try:
-            agent.load_state_dict(state)
-        except (KeyError, RuntimeError, ValueError) as error:  # another version's agent
-            raise SpecError(f"{run / CHECKPOINT}: does not fit the agent that {CONFIG} "
-                            f"describes ({error}); start the run again") from error
-    return agent, resolved
+        return Agent.load(run / CHECKPOINT, sim, env.build_reward()), resolved
+    return make_agent(sim, config, env.build_reward()), resolved
 
 
 def plot_learning_curve(metrics: pd.DataFrame, path: Path) -> None:
     """Mean log growth per day (smoothed) against market states visited and actions scored."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     smooth = metrics["mean_log_growth"].rolling(10, min_periods=1).mean()
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig = Figure(figsize=(13, 3.6))
+    axes = fig.subplots(1, 3)
     axes[0].plot(metrics["states"], smooth)
     axes[0].set_xlabel("market states visited")
     axes[0].set_ylabel("mean log growth per day")
@@ -236,4 +225,3 @@ def plot_learning_curve(metrics: pd.DataFrame, path: Path) -> None:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=100)
-    plt.close(fig)

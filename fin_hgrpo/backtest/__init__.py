@@ -1,15 +1,17 @@
-"""Walk-forward backtests: engine, splits, risk metrics, results, reports, executors.
+"""Walk-forward backtests: engine, splits, results, reports, executors.
 
-Sweeps live in ``fin_hgrpo.backtest.sweep``.
+Sweeps live in ``fin_hgrpo.backtest.sweep``, target weights after a backtest in
+``fin_hgrpo.backtest.targets``.
 """
 
 from fin_hgrpo.backtest.config import BacktestSpec
-from fin_hgrpo.backtest.engine import Position, StrategyRun, rebalance_days, run_strategy
+from fin_hgrpo.backtest.engine import StrategyRun, run_strategy
 from fin_hgrpo.backtest.executors import Executor, LocalExecutor, RayExecutor, make_executor
 from fin_hgrpo.backtest.report import write_report, write_tearsheets
-from fin_hgrpo.backtest.results import BacktestResult, read_results
+from fin_hgrpo.backtest.results import BacktestResult
 from fin_hgrpo.backtest.runner import run_backtest, save_backtest
 from fin_hgrpo.backtest.walkforward import Fold, WalkForward
+from fin_hgrpo.envs.trading import Position
 
 __all__ = [
     "BacktestResult",
@@ -22,8 +24,6 @@ __all__ = [
     "StrategyRun",
     "WalkForward",
     "make_executor",
-    "read_results",
-    "rebalance_days",
     "run_backtest",
     "run_strategy",
     "save_backtest",

@@ -13,15 +13,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from fin_hgrpo.backtest.metrics import PERIODS
 from fin_hgrpo.backtest.walkforward import WalkForward
 from fin_hgrpo.config import load_spec
+from fin_hgrpo.data.calendar import Rebalance
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import FinHgrpoError, SpecError
+from fin_hgrpo.measures.performance import PERIODS
 from fin_hgrpo.strategies.config import (
     AgentStrategySpec,
     CustomSpec,
-    Rebalance,
     StrategySpec,
     default_name,
 )

@@ -1,45 +1,26 @@
 """The backtest engine: a strategy run over a period through ``PortfolioSim``.
 
 The same arithmetic as training (costs, drift of weights between rebalances, cash)
-because it is the same simulator. The portfolio starts all in cash at the close of the
-first decision day, or from a ``Position`` carried over from an earlier run (the next
-walk-forward fold starts with what the last one held). On a rebalance day the strategy
-names target weights and the portfolio trades to them, except for trades smaller than
-``min_trade`` (a no-trade band); on other days it holds what it has, drifting with
-prices. A strategy sees read-only copies of the engine's state: it cannot change what
-it is charged.
+because it is the same simulator and the same day loop (``envs.trading.simulate``).
+The portfolio starts all in cash at the close of the first decision day, or from a
+``Position`` carried over from an earlier run (the next walk-forward fold starts with
+what the last one held). A strategy sees read-only copies of the engine's state: it
+cannot change what it is charged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
-import numpy as np
 import pandas as pd
 import torch
 
-from fin_hgrpo.data.synthetic import CASH
+from fin_hgrpo.data import CASH
+from fin_hgrpo.data.calendar import Rebalance
 from fin_hgrpo.envs import PortfolioSim
-from fin_hgrpo.envs.sim import apply_no_trade_band
-from fin_hgrpo.errors import FinHgrpoError
+from fin_hgrpo.envs.trading import Position, checked_target, simulate, starting_holdings
+from fin_hgrpo.errors import StrategyError
 from fin_hgrpo.strategies.base import Decision, Strategy
-
-Rebalance = Literal["daily", "weekly", "monthly"] | int  # an int: every N bars
-_WEIGHT_TOLERANCE = 1e-6
-
-
-class StrategyError(FinHgrpoError):
-    """A strategy returned weights the engine cannot trade to."""
-
-
-@dataclass(frozen=True)
-class Position:
-    """Weights held at the close of ``date``: the assets, then cash."""
-
-    date: pd.Timestamp
-    weights: np.ndarray
 
 
 @dataclass
@@ -59,24 +40,6 @@ class StrategyRun:
     @property
     def wealth(self) -> pd.Series:
         return (1.0 + self.daily["net_return"]).cumprod()
-
-
-def rebalance_days(dates: pd.DatetimeIndex, frequency: Rebalance) -> np.ndarray:
-    """Which ``dates`` are rebalance days: every day, every N bars (an int), or the first
-    trading day of each week / month (the first date always)."""
-    if isinstance(frequency, int) and not isinstance(frequency, bool):
-        if frequency < 1:
-            raise ValueError(f"rebalance must be daily, weekly, monthly or a number of bars "
-                             f">= 1, got {frequency}")
-        return np.arange(len(dates)) % frequency == 0
-    if frequency == "daily":
-        return np.ones(len(dates), bool)
-    if frequency not in ("weekly", "monthly"):
-        raise ValueError(f"rebalance must be daily, weekly or monthly, got {frequency!r}")
-    periods = dates.to_period("W" if frequency == "weekly" else "M")
-    due = np.ones(len(dates), bool)
-    due[1:] = periods[1:] != periods[:-1]
-    return due
 
 
 def run_strategy(strategy: Strategy, sim: PortfolioSim, first: int, last: int,
@@ -118,75 +81,6 @@ def ask(strategy: Strategy, sim: PortfolioSim, t: int, holdings: torch.Tensor) -
     return torch.as_tensor(target, dtype=sim.dtype, device=sim.device)[None]
 
 
-def traded_target(sim: PortfolioSim, t: int, holdings: torch.Tensor, target: torch.Tensor,
-                  min_trade: float = 0.0) -> torch.Tensor:
-    """What B portfolios holding ``holdings`` end up with after trading to ``target``
-    (both (B, A+1)) at the close of day ``t``: trades under ``min_trade`` are not made,
-    the caps hold, and untradable assets are not bought."""
-    day = torch.full((len(holdings),), t, device=sim.device)
-    target = sim.constrain(apply_no_trade_band(holdings, target, min_trade))
-    return sim.restrict(day, holdings, target[:, None, :])[1][:, 0]
-
-
-@dataclass
-class Path:
-    """B portfolios' run, as tensors: (B, days) ``net_return``, ``turnover`` and ``cost``,
-    (B, days, A+1) ``weights`` held from each decision day's close, (B, A+1) ``end``."""
-
-    net_return: torch.Tensor
-    turnover: torch.Tensor
-    cost: torch.Tensor
-    weights: torch.Tensor
-    end: torch.Tensor
-
-
-# the targets (B, A+1) on the simplex, in the simulator's dtype, of B portfolios holding
-# ``holdings`` (B, A+1) at the close of decision day ``t``
-Decide = Callable[[int, torch.Tensor], torch.Tensor]
-
-
-def simulate(decide: Decide, sim: PortfolioSim, first: int, last: int,
-             rebalance: Rebalance, holdings: torch.Tensor, *, min_trade: float = 0.0) -> Path:
-    """B portfolios from decision day ``first`` to ``last``, all through one simulator:
-    ``decide`` names their targets on rebalance days (trades below ``min_trade`` are not
-    made, untradable assets are not bought), they hold and drift on the others. The one
-    loop every run goes through: a strategy's (B = 1), and a population's validation
-    (B = its members on one training window)."""
-    if not sim.first_decision <= first <= last <= sim.last_decision:
-        raise ValueError(f"days {first}..{last} are outside the decision days "
-                         f"{sim.first_decision}..{sim.last_decision}")
-    due = rebalance_days(sim.dates[first:last + 1], rebalance)
-    held, records = [], []
-    for offset, t in enumerate(range(first, last + 1)):
-        day = torch.full((len(holdings),), t, device=sim.device)
-        if due[offset]:
-            target = traded_target(sim, t, holdings, decide(t, holdings), min_trade)
-        else:
-            target = holdings
-        scored = sim.score(day, holdings, target[:, None, :])
-        held.append(target)
-        records.append(torch.stack([scored.net_return[:, 0], scored.turnover[:, 0],
-                                    scored.cost[:, 0]], 1))
-        holdings = scored.holdings[:, 0]
-    net_return, turnover, cost = torch.stack(records, 1).unbind(-1)
-    return Path(net_return, turnover, cost, torch.stack(held, 1), holdings)
-
-
-def starting_holdings(sim: PortfolioSim, first: int, start: Position | None) -> torch.Tensor:
-    """All cash, or ``start``'s weights drifted from its close to the close of ``first``."""
-    holdings = torch.zeros(1, sim.n_weights, dtype=sim.dtype, device=sim.device)
-    if start is None:
-        holdings[0, -1] = 1.0
-        return holdings
-    since = sim.day(start.date)
-    if since > first or sim.dates[since] != pd.Timestamp(start.date):
-        raise ValueError(f"holdings of {pd.Timestamp(start.date).date()} cannot start a run "
-                         f"on {sim.dates[first].date()}")
-    holdings[0] = torch.as_tensor(start.weights, dtype=sim.dtype, device=sim.device)
-    grown = holdings * sim.relatives[since:first].prod(0)
-    return grown / grown.sum()
-
-
 def _ask(strategy: Strategy, decision: Decision) -> object:
     """The strategy's target; an attempt to edit the decision is named as such."""
     try:
@@ -197,20 +91,3 @@ def _ask(strategy: Strategy, decision: Decision) -> object:
         raise StrategyError(f"strategy {strategy.name!r} on {decision.date.date()}: "
                             f"decision.holdings is read-only (edit a copy: "
                             f"decision.holdings.copy())") from exc
-
-
-def checked_target(weights: object, name: str, date: pd.Timestamp,
-                   n_assets: int) -> np.ndarray:
-    """Weights as a float array on the simplex, or an error naming strategy and date."""
-    values = np.asarray(weights, dtype=float).reshape(-1)
-    where = f"strategy {name!r} on {date.date()}"
-    if values.shape != (n_assets + 1,):
-        raise StrategyError(f"{where}: returned {values.size} weights, needs {n_assets + 1} "
-                            f"(the assets, then cash)")
-    if not np.isfinite(values).all():
-        raise StrategyError(f"{where}: returned NaN or infinite weights")
-    if values.min() < -_WEIGHT_TOLERANCE or abs(values.sum() - 1.0) > _WEIGHT_TOLERANCE:
-        raise StrategyError(f"{where}: weights must be >= 0 and sum to 1 "
-                            f"(min {values.min():.3g}, sum {values.sum():.6g})")
-    values = np.clip(values, 0.0, None)
-    return values / values.sum()

@@ -1,6 +1,6 @@
 """The report of a backtest: plots, one self-contained HTML page, quantstats tearsheets.
 
-Everything here reads the result files (``results.read_results``), so ``fin-hgrpo
+Everything here reads the result files (``BacktestResult.read``), so ``fin-hgrpo
 report DIR`` rebuilds the page from the CSVs alone. The page opens with a verdict
 written from the numbers, then a summary narrow enough to read (the rest of the metrics
 stay in ``metrics.csv`` and ``seeds.csv``). In the charts the agents (with the band of
@@ -11,22 +11,19 @@ the other strategies recede in grey.
 from __future__ import annotations
 
 import dataclasses
-import io
 import warnings
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib import font_manager, ticker
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib import font_manager, ticker  # noqa: E402
-
-from fin_hgrpo.backtest.metrics import PERIODS, drawdown  # noqa: E402
-from fin_hgrpo.backtest.report_page import page  # noqa: E402
-from fin_hgrpo.backtest.results import BacktestResult, read_results  # noqa: E402
-from fin_hgrpo.io import atomic_write, atomic_write_text  # noqa: E402
+from fin_hgrpo.backtest.report_page import page
+from fin_hgrpo.backtest.results import BacktestResult
+from fin_hgrpo.io import atomic_write, atomic_write_text
+from fin_hgrpo.measures.performance import PERIODS, drawdown
+from fin_hgrpo.reporting.html import png
 
 _FAINT = "0.72"  # the grey of the strategies that recede
 _AGENT_COLOURS = ["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:pink",
@@ -36,7 +33,7 @@ _AGENT_COLOURS = ["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:brown"
 def write_report(folder: str | Path) -> Path:
     """Plots under ``plots/`` and ``report.html``, from the result files in ``folder``."""
     folder = Path(folder)
-    result = read_results(folder)
+    result = BacktestResult.read(folder)
     figures = {name: draw(result) for name, draw in _FIGURES.items()}
     figures |= {f"weights_{run}": _weights_figure(label, result.weights[run])
                 for run, label in _weights_shown(result).items()}
@@ -44,10 +41,7 @@ def write_report(folder: str | Path) -> Path:
     for name, fig in figures.items():
         if fig is None:
             continue
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=90)
-        plt.close(fig)
-        images[name] = buffer.getvalue()
+        images[name] = png(fig)
         atomic_write(folder / "plots" / f"{name}.png",
                      lambda tmp, data=images[name]: tmp.write_bytes(data))
     return atomic_write_text(folder / "report.html", page(result, images, folder))
@@ -55,11 +49,12 @@ def write_report(folder: str | Path) -> Path:
 
 def write_tearsheets(folder: str | Path) -> list[Path]:
     """A quantstats tearsheet per strategy, against the benchmark when there is one."""
+    import matplotlib.pyplot as plt  # quantstats draws through pyplot: its figures are closed
     import quantstats as qs
 
     _alias_missing_fonts()
     folder = Path(folder)
-    result = read_results(folder)
+    result = BacktestResult.read(folder)
     benchmark = result.info.get("benchmark")
     periods = result.info.get("periods_per_year", PERIODS)
     written = []
@@ -124,7 +119,8 @@ def _lines(result: BacktestResult, frames: dict[str, pd.DataFrame], title: str, 
     """One line per strategy (the median of its seeds, with their range shaded); a
     strategy with failed folds says that they are drawn as held in cash."""
     styles = _styles(result)
-    fig, ax = plt.subplots(figsize=(12.5, 4.8))
+    fig = Figure(figsize=(12.5, 4.8))
+    ax = fig.subplots()
     for name, frame in frames.items():
         style = styles[name]
         seeds = frame.shape[1]
@@ -179,7 +175,8 @@ def _seed_sharpes(result: BacktestResult):
     """Each strategy's Sharpe ratio per seed: one dot per run, a bar at the mean."""
     table = result.metrics.sort_values("sharpe")
     styles = _styles(result)
-    fig, ax = plt.subplots(figsize=(9, 0.36 * len(table) + 1.3))
+    fig = Figure(figsize=(9, 0.36 * len(table) + 1.3))
+    ax = fig.subplots()
     for row, name in enumerate(table.index):
         values = result.seeds.loc[result.runs(name), "sharpe"]
         colour = styles[name]["color"]
@@ -203,7 +200,8 @@ def _significance(result: BacktestResult):
     if table.empty:
         return None
     styles = _styles(result)
-    fig, ax = plt.subplots(figsize=(9, 0.36 * len(table) + 1.3))
+    fig = Figure(figsize=(9, 0.36 * len(table) + 1.3))
+    ax = fig.subplots()
     for row, name in enumerate(table.index):
         colour = "0.45" if styles[name]["color"] == _FAINT else styles[name]["color"]
         ax.hlines(row, table.loc[name, "sharpe_vs_baseline_low"],
@@ -230,7 +228,8 @@ def _training(result: BacktestResult):
             curves.setdefault(owner[run], {}).setdefault(fold, []).append(series.mean())
     if not curves:
         return None
-    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.4), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(curves), 3.4))
+    axes = fig.subplots(1, len(curves), squeeze=False)
     for ax, (agent, folds) in zip(axes[0], curves.items(), strict=True):
         for fold, seeds in sorted(folds.items(), key=lambda item: int(item[0])):
             mean = pd.concat(seeds, axis=1).mean(axis=1)
@@ -265,7 +264,8 @@ def _weights_figure(name: str, weights: pd.DataFrame, top: int = 8):
         frame["other"] = weights[rest].sum(axis=1)
     if "cash" in weights:
         frame["cash"] = weights["cash"]
-    fig, ax = plt.subplots(figsize=(5.4, 2.9))
+    fig = Figure(figsize=(5.4, 2.9))
+    ax = fig.subplots()
     ax.stackplot(frame.index, frame.T.to_numpy(), labels=frame.columns, linewidth=0)
     ax.set_ylim(0, 1)
     ax.set_title(name, fontsize=10)

@@ -6,7 +6,6 @@ shows the columns a reader needs and leaves the rest to ``metrics.csv``.
 
 from __future__ import annotations
 
-import base64
 import html
 from pathlib import Path
 
@@ -14,18 +13,7 @@ import numpy as np
 import pandas as pd
 
 from fin_hgrpo.backtest.results import BacktestResult
-
-_CSS = """body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1180px;
-color:#222;padding:0 10px}h1{font-weight:600}h2{margin-top:34px;border-bottom:1px solid #ddd}
-table.numbers{border-collapse:collapse;font-size:13px}table.numbers td,table.numbers th{
-padding:4px 9px;text-align:right;border-bottom:1px solid #eee;white-space:nowrap}
-table.numbers th{background:#f4f4f4;white-space:normal;vertical-align:bottom}
-table.numbers td:first-child,table.numbers th:first-child{text-align:left}
-tr.agent td{background:#eef4fb}img{max-width:100%}.grid{display:flex;flex-wrap:wrap;gap:6px}
-.grid img{width:49%}pre{background:#f6f6f6;padding:8px;font-size:11px;overflow-x:auto}
-.note{color:#555;font-size:13px}.verdict{background:#f7f7f2;border-left:4px solid #999;
-padding:8px 14px;font-size:14px}.verdict li{margin:3px 0}td.failed{color:#b00}
-.warning{background:#fff6e5;border-left:4px solid #e0a000;padding:6px 12px;font-size:13px}"""
+from fin_hgrpo.reporting.html import CSS, image
 
 SUMMARY_COLUMNS = ["Seeds", "CAGR", "Volatility", "Sharpe (seeds: mean ± std, min..max)",
                    "Max drawdown", "Turnover / yr", "Active share",
@@ -33,15 +21,37 @@ SUMMARY_COLUMNS = ["Seeds", "CAGR", "Volatility", "Sharpe (seeds: mean ± std, m
 
 
 def page(result: BacktestResult, images: dict[str, bytes], folder: Path) -> str:
-    info = result.info
-    returns = result.returns
-    title = f"Backtest {info.get('name', folder.name)}"
-    period = f"{returns.index[0].date()} .. {returns.index[-1].date()}" if len(returns) else ""
-    seeds = info.get("seeds") or []
+    """The whole report: what was run, the data's warnings, the verdict, the summary,
+    the figures, the folds, links to tearsheets and risk reports, and the errors."""
+    title = f"Backtest {result.info.get('name', folder.name)}"
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-        f"</title><style>{_CSS}</style></head><body>",
+        f"</title><style>{CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
+        _what_ran(result),
+        *[f"<p class='warning'>Data: {html.escape(w)}.</p>"
+          for w in result.info.get("data_warnings", [])],
+        "<h2>Verdict</h2>", verdict(result),
+        "<h2>Summary</h2>", _summary_note(result.info), summary_table(result),
+        *_figures(result, images),
+        "<h2>Per fold: test-window Sharpe</h2>",
+        "<p class='note'>The mean over seeds for agents; <em>failed</em> where a "
+        "strategy failed in that fold (errors below).</p>", folds_table(result),
+        *_links(folder),
+    ]
+    if result.errors:
+        parts.append("<h2>Errors</h2><p class='note'>These strategies failed in a fold; "
+                     "their metrics cover the other folds only.</p>")
+        parts += [f"<pre>{html.escape(e)}</pre>" for e in result.errors]
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _what_ran(result: BacktestResult) -> str:
+    info, returns = result.info, result.returns
+    period = f"{returns.index[0].date()} .. {returns.index[-1].date()}" if len(returns) else ""
+    seeds = info.get("seeds") or []
+    return (
         f"<p class='note'>Out of sample {period}: {_count(info.get('folds'), 'walk-forward fold')}"
         f" whose test windows form one continuous investment (entered from cash once), rebalanced "
         f"{info.get('rebalance')} unless a strategy says otherwise, env spec "
@@ -49,11 +59,11 @@ def page(result: BacktestResult, images: dict[str, bytes], folder: Path) -> str:
         + (f"Agents trained with {_count(len(seeds), 'seed')} ({', '.join(map(str, seeds))}). "
            if result.agents() else "")
         + f"Benchmark: {info.get('benchmark')}; significance against {info.get('baseline')}. "
-        f"Run time {info.get('seconds')} s.</p>",
-        *[f"<p class='warning'>Data: {html.escape(w)}.</p>"
-          for w in info.get("data_warnings", [])],
-        "<h2>Verdict</h2>", verdict(result),
-        "<h2>Summary</h2>",
+        f"Run time {info.get('seconds')} s.</p>")
+
+
+def _summary_note(info: dict) -> str:
+    return (
         "<p class='note'>Sorted by Sharpe. An agent's figures are the means over its seeds "
         "of each seed's figure (one seed is what would be deployed); "
         "<code>_ensemble</code> rows hold the average of the seeds' targets, a strategy "
@@ -65,24 +75,29 @@ def page(result: BacktestResult, images: dict[str, bytes], folder: Path) -> str:
         f"{html.escape(str(info.get('significance', 'bootstrap')))}, on the days every seed "
         "and the baseline have; an interval containing 0 is no evidence of a difference. "
         "Every other metric (Sortino, Calmar, VaR, CVaR, beta, alpha, PSR, DSR, ...) is in "
-        "<code>metrics.csv</code>, per seed in <code>seeds.csv</code>.</p>",
-        summary_table(result),
-    ]
+        "<code>metrics.csv</code>, per seed in <code>seeds.csv</code>.</p>")
+
+
+def _figures(result: BacktestResult, images: dict[str, bytes]) -> list[str]:
     sections = [("equity", "Wealth"), ("seed_sharpes", "Sharpe ratio by seed"),
-                ("significance", f"Sharpe against {info.get('baseline')}"),
+                ("significance", f"Sharpe against {result.info.get('baseline')}"),
                 ("drawdowns", "Drawdowns"), ("rolling_sharpe", "Rolling Sharpe"),
                 ("training", "Agents' training curves (per fold)")]
+    parts = []
     for key, heading in sections:
         if key in images:
-            parts += [f"<h2>{heading}</h2>", _image(images[key], heading)]
+            parts += [f"<h2>{heading}</h2>", image(images[key], heading)]
     weights = [k for k in images if k.startswith("weights_")]
     if weights:
         parts.append("<h2>Weights over time</h2><div class='grid'>")
-        parts += [_image(images[k], k) for k in weights]
+        parts += [image(images[k], k) for k in weights]
         parts.append("</div>")
-    parts += ["<h2>Per fold: test-window Sharpe</h2>",
-              "<p class='note'>The mean over seeds for agents; <em>failed</em> where a "
-              "strategy failed in that fold (errors below).</p>", folds_table(result)]
+    return parts
+
+
+def _links(folder: Path) -> list[str]:
+    """Links to the tearsheets and risk reports written beside the page."""
+    parts = []
     tearsheets = sorted((folder / "tearsheets").glob("*.html"))
     if tearsheets:
         links = ", ".join(f"<a href='tearsheets/{p.name}'>{p.stem}</a>" for p in tearsheets)
@@ -95,12 +110,7 @@ def page(result: BacktestResult, images: dict[str, bytes], folder: Path) -> str:
                      "from at its last weights (an agent's: its ensemble, else its first "
                      "seed, at the last fold's weights), what named crises would do, and "
                      f"whether its VaR holds.</p><p>{links}</p>")
-    if result.errors:
-        parts.append("<h2>Errors</h2><p class='note'>These strategies failed in a fold; "
-                     "their metrics cover the other folds only.</p>")
-        parts += [f"<pre>{html.escape(e)}</pre>" for e in result.errors]
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return parts
 
 
 def verdict(result: BacktestResult) -> str:
@@ -207,8 +217,3 @@ def _count(n: object, noun: str) -> str:
 
 def _pct(value: float) -> str:
     return f"{value:.1%}" if pd.notna(value) else ""
-
-
-def _image(data: bytes, alt: str) -> str:
-    encoded = base64.b64encode(data).decode()
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'

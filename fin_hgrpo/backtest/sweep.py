@@ -29,21 +29,21 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fin_hgrpo.algos import AgentConfig, load_agent_config
 from fin_hgrpo.algos.population import MEMBER_FIELDS
-from fin_hgrpo.backtest import metrics
 from fin_hgrpo.backtest.config import BacktestSpec
 from fin_hgrpo.backtest.executors import Executor, make_executor
-from fin_hgrpo.backtest.runner import (
+from fin_hgrpo.backtest.results import training_logs
+from fin_hgrpo.backtest.tasks import (
     DEFAULT_UNIVERSE,
     AgentRun,
     Context,
     PopulationTask,
     chunked,
     execute,
-    training_logs,
 )
 from fin_hgrpo.config import load_spec, validate_spec
 from fin_hgrpo.errors import SpecError
 from fin_hgrpo.io import atomic_directory
+from fin_hgrpo.measures import performance
 from fin_hgrpo.provenance import panel_sha256, write_manifest
 from fin_hgrpo.strategies.config import AgentStrategySpec
 from fin_hgrpo.tensorboard import write_training_logs
@@ -215,7 +215,7 @@ def _rank(points: list[dict], seeds: list[int], results: list, rf: float,
             if parts and not any(r.error for r in parts):
                 returns = pd.concat([r.daily["net_return"] for r in parts])
                 daily[f"trial{k}_seed{seed}"] = returns
-                sharpes.append(metrics.sharpe(returns, rf=rf, periods=periods))
+                sharpes.append(performance.sharpe(returns, rf=rf, periods=periods))
         runs = [daily[c] for c in daily if c.startswith(f"trial{k}_seed")]
 
         def seed_mean(metric, runs=runs) -> float:
@@ -224,8 +224,8 @@ def _rank(points: list[dict], seeds: list[int], results: list, rf: float,
         rows.append({"trial": k, **point,
                      "val_sharpe": np.mean(sharpes) if sharpes else np.nan,
                      "val_sharpe_std": np.std(sharpes, ddof=1) if len(sharpes) > 1 else np.nan,
-                     "val_cagr": seed_mean(lambda r: metrics.cagr(r, periods)),
-                     "val_max_drawdown": seed_mean(metrics.max_drawdown),
+                     "val_cagr": seed_mean(lambda r: performance.cagr(r, periods)),
+                     "val_max_drawdown": seed_mean(performance.max_drawdown),
                      "seeds_done": len(sharpes), "error": "; ".join(errors)})
     table = pd.DataFrame(rows).sort_values("val_sharpe", ascending=False, na_position="last")
     return table.reset_index(drop=True), pd.DataFrame(daily).rename_axis("date")
@@ -241,13 +241,13 @@ def _summary(spec: SweepSpec, table: pd.DataFrame, returns: pd.DataFrame, search
     if np.isfinite(best["val_sharpe"]):
         runs = {int(k): [returns[c] for c in returns if c.startswith(f"trial{k}_seed")]
                 for k in table["trial"]}
-        trials = np.array([np.mean([metrics.sharpe(r, annualize=False, rf=rf) for r in seeds])
+        trials = np.array([np.mean([performance.sharpe(r, annualize=False, rf=rf) for r in seeds])
                            if seeds else np.nan for seeds in runs.values()])
         winner = runs[int(best["trial"])]
         summary |= {"winner": int(best["trial"]), "winner_val_sharpe": float(best["val_sharpe"]),
-                    "winner_dsr": float(np.mean([metrics.dsr(r, trials, rf=rf)
+                    "winner_dsr": float(np.mean([performance.dsr(r, trials, rf=rf)
                                                  for r in winner])),
-                    "winner_psr": float(np.mean([metrics.psr(r, rf=rf) for r in winner]))}
+                    "winner_psr": float(np.mean([performance.psr(r, rf=rf) for r in winner]))}
     return summary
 
 

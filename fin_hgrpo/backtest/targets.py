@@ -1,15 +1,15 @@
 """Target weights for tomorrow: what a backtest's strategy holds after a close, and the
 trades that get there.
 
-A backtest keeps in ``deploy/`` what each run needs to act: the last fold's windows,
-the holdings that fold's test began from, and an agent's trained networks (each seed;
-an ensemble is its seeds). ``target_weights`` rebuilds the strategy: an agent gets its
-networks back, and a classical strategy is fitted again on the same training window
-(the same prices give the same fitted state). It then replays the engine from the last
-fold's first test day, with the same rebalancing and no-trade band, up to the close
-asked for. Inside the test window this is the backtest itself, and its weights come
-out again exactly (tested). After the window, the strategy goes on acting on the new
-closes, as it would have done in use.
+A backtest keeps in ``deploy/`` (``backtest.deploy.DeployState``) what each run needs
+to act: the last fold's windows, the holdings that fold's test began from, and an
+agent's trained networks (each seed; an ensemble is its seeds). ``target_weights``
+rebuilds the strategy: an agent gets its networks back, and a classical strategy is
+fitted again on the same training window (the same prices give the same fitted state).
+It then replays the engine from the last fold's first test day, with the same
+rebalancing and no-trade band, up to the close asked for. Inside the test window this
+is the backtest itself, and its weights come out again exactly (tested). After the
+window, the strategy goes on acting on the new closes, as it would have done in use.
 """
 
 from __future__ import annotations
@@ -21,27 +21,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import TypeAdapter
 
-from fin_hgrpo.algos import agent_config, make_agent
-from fin_hgrpo.backtest.engine import (
-    Position,
-    ask,
-    rebalance_days,
-    run_strategy,
-    starting_holdings,
-    traded_target,
-)
-from fin_hgrpo.backtest.runner import one_thread
-from fin_hgrpo.data import MarketPanel
-from fin_hgrpo.data.synthetic import CASH
+from fin_hgrpo.algos import Agent
+from fin_hgrpo.backtest.deploy import DeployState
+from fin_hgrpo.backtest.engine import ask, run_strategy
+from fin_hgrpo.data import CASH, MarketPanel
+from fin_hgrpo.data.calendar import rebalance_days
 from fin_hgrpo.envs import EnvSpec
-from fin_hgrpo.errors import DataError, FinHgrpoError, SpecError
+from fin_hgrpo.envs.trading import starting_holdings, traded_target
+from fin_hgrpo.errors import DataError, SpecError
 from fin_hgrpo.io import atomic_write, atomic_write_text
 from fin_hgrpo.strategies import Strategy
-from fin_hgrpo.strategies.config import StrategySpec, build_strategy
+from fin_hgrpo.strategies.config import build_strategy
 from fin_hgrpo.strategies.ensemble import SeedEnsemble
 from fin_hgrpo.strategies.rl import RLStrategy
+from fin_hgrpo.threads import one_thread
 
 # what the networks read: an env spec that changes any of these is another model
 MODEL_KEYS = ("features", "window", "normalize_features", "feature_scaling",
@@ -50,7 +44,7 @@ HOLDINGS_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
-class Targets:
+class TargetWeights:
     """``weights``: the target at the close of ``date`` (tickers, then cash);
     ``holdings``: the portfolio before trading; ``prices``: that close's adjusted
     prices; trades are sized for ``wealth`` at ``cost_bps``."""
@@ -86,7 +80,7 @@ class Targets:
 
 def target_weights(folder: str | Path, strategy: str | None = None, *,
                    asof: object = None, holdings: pd.Series | None = None,
-                   wealth: float = 1.0) -> Targets:
+                   wealth: float = 1.0) -> TargetWeights:
     """The target weights of ``strategy`` (a run: ``equal_weight``, ``ppo_seed1``,
     ``ppo_ensemble``; an agent's name means its ensemble, else its first seed; default:
     the spec's first strategy) at the last close on or before ``asof`` (default: the
@@ -100,41 +94,43 @@ def target_weights(folder: str | Path, strategy: str | None = None, *,
 
 
 def _target_weights(folder: Path, strategy: str | None, asof: object,
-                    holdings: pd.Series | None, wealth: float) -> Targets:
-    state = _state(folder)
+                    holdings: pd.Series | None, wealth: float) -> TargetWeights:
+    state = DeployState.read(folder)
     run = _run_name(state, strategy, folder)
-    entry = state["runs"][run]
+    entry = state.runs[run]
     env = _env(state, folder)
-    fold = {k: pd.Timestamp(v) for k, v in state["fold"].items() if k != "index"}
-    spec = state["strategies"][_owner(state, entry)]
-    built = _rebuild(state, run, env)
-    panel = _panel(env, built.universe, entry["tickers"], state["periods_per_year"], folder)
+    fold = state.fold.timestamps()
+    rules = state.strategies[_owner(state, run)]
+    trained = _trained_seeds(state, run)
+    classical = None if trained else build_strategy(rules.spec, env)
+    panel = _panel(env, classical.universe if classical else None, entry.tickers,
+                   state.periods_per_year, folder)
     date = _close(panel, asof, fold["test_start"])
     trained_on = panel.slice(fold["train_start"], fold["train_end"])
-    if _agents(built):
-        _load_networks(built, state, folder, env, trained_on)
-    else:
+    if classical is not None:
+        built = classical
         built.fit(trained_on)  # the same window and prices: the same fitted state
+    else:
+        built = _agent_strategy(state, run, trained, env, folder, trained_on)
     sim = env.build_sim(panel.slice(fold["train_start"], date))
     first, t = sim.day(fold["test_start"]), sim.day(date)
-    start = None if entry["start"] is None else Position(
-        pd.Timestamp(entry["start"]["date"]), np.asarray(entry["start"]["weights"]))
+    start = None if entry.start is None else entry.start.position()
     if t > first:
-        replay = run_strategy(built, sim, first, t - 1, spec["rebalance"], start=start,
-                              min_trade=spec["min_trade"])
+        replay = run_strategy(built, sim, first, t - 1, rules.rebalance, start=start,
+                              min_trade=rules.min_trade)
         held = torch.as_tensor(replay.end.weights, dtype=sim.dtype)[None]
     else:
         held = starting_holdings(sim, first, start)
     if holdings is not None:
         given = _aligned(holdings, panel.tickers).to_numpy(dtype=np.float64, copy=True)
         held = torch.as_tensor(given, dtype=sim.dtype)[None]
-    due = rebalance_days(sim.dates[first:t + 1], spec["rebalance"])[-1]
-    target = traded_target(sim, t, held, ask(built, sim, t, held), spec["min_trade"]) \
+    due = rebalance_days(sim.dates[first:t + 1], rules.rebalance)[-1]
+    target = traded_target(sim, t, held, ask(built, sim, t, held), rules.min_trade) \
         if due else held
     columns = [*panel.tickers, CASH]
-    return Targets(run, date, pd.Series(target[0].numpy(force=True), index=columns),
-                   pd.Series(held[0].numpy(force=True), index=columns),
-                   panel.prices.loc[date], float(wealth), env.costs.bps)
+    return TargetWeights(run, date, pd.Series(target[0].numpy(force=True), index=columns),
+                         pd.Series(held[0].numpy(force=True), index=columns),
+                         panel.prices.loc[date], float(wealth), env.costs.bps)
 
 
 def read_holdings(path: str | Path) -> pd.Series:
@@ -156,7 +152,7 @@ def read_holdings(path: str | Path) -> pd.Series:
     return weights
 
 
-def write_targets(targets: Targets, out: str | Path) -> Path:
+def write_targets(targets: TargetWeights, out: str | Path) -> Path:
     """``weights.csv`` (``ticker,weight``, cash as ``cash``), ``trades.csv`` and
     ``weights.json`` in ``out``, each written atomically."""
     out = Path(out)
@@ -167,75 +163,62 @@ def write_targets(targets: Targets, out: str | Path) -> Path:
     return out
 
 
-def _state(folder: Path) -> dict:
-    path = folder / "deploy" / "state.json"
-    if not path.is_file():
-        raise FinHgrpoError(f"{folder}: no deploy/state.json (a backtest keeps what its "
-                            "strategies need to act from this version on; run it again)")
-    return json.loads(path.read_text())
-
-
-def _run_name(state: dict, wanted: str | None, folder: Path) -> str:
-    runs = state["runs"]
-    name = wanted or next(iter(state["strategies"]))
+def _run_name(state: DeployState, wanted: str | None, folder: Path) -> str:
+    runs = state.runs
+    name = wanted or next(iter(state.strategies))
     if name in runs:
         return name
-    for candidate in (f"{name}_ensemble", *sorted(r for r in runs if r.startswith(f"{name}_seed")
-                                                  and runs[r]["strategy"] == name)):
+    seeds = sorted(r for r in runs if r.startswith(f"{name}_seed") and runs[r].strategy == name)
+    for candidate in (f"{name}_ensemble", *seeds):
         if candidate in runs:
             return candidate
     raise SpecError(f"{folder}: no strategy {name!r} finished the last fold; choose from "
                     f"{', '.join(runs)}")
 
 
-def _env(state: dict, folder: Path) -> EnvSpec:
+def _env(state: DeployState, folder: Path) -> EnvSpec:
     """The env spec as it is now (its data may reach further), refused if it changed
     what the strategies read."""
-    recorded = EnvSpec.model_validate(state["env_spec"])
-    if not Path(state["env"]).is_file():
+    recorded = state.env_spec
+    if not Path(state.env).is_file():
         return recorded
-    current = EnvSpec.load(state["env"])
+    current = EnvSpec.load(state.env)
     for key in MODEL_KEYS:
         if getattr(current, key) != getattr(recorded, key):
-            raise SpecError(f"{state['env']}: key {key} differs from the one {folder} was "
+            raise SpecError(f"{state.env}: key {key} differs from the one {folder} was "
                             f"trained with ({getattr(recorded, key)!r}); its strategies "
                             "would read other inputs")
     return current
 
 
-def _owner(state: dict, entry: dict) -> str:
+def _owner(state: DeployState, run: str) -> str:
     """The strategy a run belongs to (an ensemble's run is named after its agent)."""
-    name = entry["strategy"]
-    return name if name in state["strategies"] else name.removesuffix("_ensemble")
+    name = state.runs[run].strategy
+    return name if name in state.strategies else name.removesuffix("_ensemble")
 
 
-def _rebuild(state: dict, run: str, env: EnvSpec) -> Strategy:
-    """The run's strategy, unfitted (an agent's networks are loaded separately)."""
-    entry = state["runs"][run]
-    owner = _owner(state, entry)
-    if entry["model"] is not None:
-        return RLStrategy(agent_config(entry["model"]["config"]), env, steps=1, name=owner)
-    if run.endswith("_ensemble"):
-        seeds = [r for r, e in state["runs"].items()
-                 if e["strategy"] == owner and e["model"] is not None]
-        return SeedEnsemble([_rebuild(state, r, env) for r in seeds], name=run)
-    spec = TypeAdapter(StrategySpec).validate_python(state["strategies"][owner]["spec"])
-    return build_strategy(spec, env)
+def _trained_seeds(state: DeployState, run: str) -> list[str]:
+    """The agent runs whose networks act as ``run``: itself, an ensemble's seeds, or
+    none for a classical strategy."""
+    if state.runs[run].agent_file is not None:
+        return [run]
+    if not run.endswith("_ensemble"):
+        return []
+    owner = _owner(state, run)
+    return [r for r, e in state.runs.items() if e.strategy == owner and e.agent_file]
 
 
-def _load_networks(strategy: Strategy, state: dict, folder: Path, env: EnvSpec,
-                   trained_on: MarketPanel) -> None:
-    """Give each agent of ``strategy`` the networks its seed trained in the last fold."""
-    files = {e["model"]["config"]["seed"]: folder / "deploy" / e["model"]["networks"]
-             for e in state["runs"].values()
-             if e["model"] is not None and e["strategy"] == _agents(strategy)[0].name}
+def _agent_strategy(state: DeployState, run: str, seeds: list[str], env: EnvSpec,
+                    folder: Path, trained_on: MarketPanel) -> Strategy:
+    """The agent (or ensemble of seeds) with the networks the last fold trained."""
     sim = env.build_sim(trained_on, dtype=torch.float32)
-    for agent in _agents(strategy):
-        agent.agent = make_agent(sim, agent.config, env.build_reward())
-        saved = torch.load(files[agent.config.seed], weights_only=True)
-        agent.agent.policy.load_state_dict(saved["policy"])
-        if agent.agent.value is not None and "value" in saved:
-            agent.agent.value.load_state_dict(saved["value"])
+    members = []
+    for seed_run in seeds:
+        agent = Agent.load(state.agent_path(folder, seed_run), sim, env.build_reward())
+        member = RLStrategy(agent.config, env, steps=1, name=_owner(state, run))
+        member.agent = agent
+        members.append(member)
+    return members[0] if seeds == [run] else SeedEnsemble(members, name=run)
 
 
 def _panel(env: EnvSpec, universe: list[str] | None, tickers: list[str], periods: int,
@@ -254,12 +237,6 @@ def _panel(env: EnvSpec, universe: list[str] | None, tickers: list[str], periods
         raise DataError(f"{env.data.source}: {env.periods(panel)} bars a year, "
                         f"{folder} was trained on {periods}")
     return panel
-
-
-def _agents(strategy: Strategy) -> list[RLStrategy]:
-    if isinstance(strategy, SeedEnsemble):
-        return [m for m in strategy.members if isinstance(m, RLStrategy)]
-    return [strategy] if isinstance(strategy, RLStrategy) else []
 
 
 def _close(panel: MarketPanel, asof: object, test_start: pd.Timestamp) -> pd.Timestamp:

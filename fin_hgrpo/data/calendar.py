@@ -1,14 +1,22 @@
-"""How many bars make a year, read from a panel's own dates.
+"""Calendar logic: how many bars make a year, and which days a portfolio rebalances on.
 
-Every annualised figure (CAGR, volatility, Sharpe, turnover per year) needs it, and 252
-is right only for daily bars of an exchange: crypto trades 365 days, weekly bars are 52
-a year, monthly 12, and intraday bars are bars per session times sessions per year.
+Every annualised figure (CAGR, volatility, Sharpe, turnover per year) needs the bars per
+year, and 252 is right only for daily bars of an exchange: crypto trades 365 days,
+weekly bars are 52 a year, monthly 12, and intraday bars are bars per session times
+sessions per year, so it is read from a panel's own dates.
 """
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import numpy as np
 import pandas as pd
+from pydantic import Field
+
+# how often a strategy trades: every bar, the first bar of each week or month, or every
+# N bars (an int)
+Rebalance = Literal["daily", "weekly", "monthly"] | Annotated[int, Field(ge=1)]
 
 KNOWN = (252, 365, 52, 12, 4, 1)  # exchange days, calendar days, weeks, months, quarters
 _SNAP = 0.06  # an estimate within 6% of a known frequency is that frequency
@@ -33,3 +41,21 @@ def periods_per_year(dates: pd.DatetimeIndex) -> int:
         if abs(rate / known - 1.0) <= _SNAP:
             return known
     return max(1, int(round(rate)))
+
+
+def rebalance_days(dates: pd.DatetimeIndex, frequency: Rebalance) -> np.ndarray:
+    """Which ``dates`` are rebalance days: every day, every N bars (an int), or the first
+    trading day of each week / month (the first date always)."""
+    if isinstance(frequency, int) and not isinstance(frequency, bool):
+        if frequency < 1:
+            raise ValueError(f"rebalance must be daily, weekly, monthly or a number of bars "
+                             f">= 1, got {frequency}")
+        return np.arange(len(dates)) % frequency == 0
+    if frequency == "daily":
+        return np.ones(len(dates), bool)
+    if frequency not in ("weekly", "monthly"):
+        raise ValueError(f"rebalance must be daily, weekly or monthly, got {frequency!r}")
+    periods = dates.to_period("W" if frequency == "weekly" else "M")
+    due = np.ones(len(dates), bool)
+    due[1:] = periods[1:] != periods[:-1]
+    return due

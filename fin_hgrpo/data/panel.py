@@ -22,6 +22,8 @@ from fin_hgrpo.data.validation import (
 from fin_hgrpo.data.validation import align as align_fields
 from fin_hgrpo.errors import DataError
 
+CASH = "cash"  # the cash position's name in every table of weights (after the tickers)
+
 
 def _frozen(frame: pd.DataFrame) -> np.ndarray:
     values = np.array(frame.to_numpy(dtype=np.float64), copy=True)
@@ -58,45 +60,14 @@ class MarketPanel:
         tickers = tuple(str(t) for t in adj_close.columns)
         if len(set(tickers)) != len(tickers) or not tickers:
             raise DataError(f"{source}: tickers must be unique and non-empty, got {tickers}")
-        arrays = {"adj_close": adj_close}
-        for name, frame in (fields or {}).items():
-            if name not in FIELDS:
-                raise DataError(f"{source}: unknown field {name!r}; expected one of {FIELDS}")
-            if frame.shape != adj_close.shape:
-                raise DataError(f"{source}: field {name} has shape {frame.shape}, "
-                                f"adj_close has {adj_close.shape}")
-            arrays[name] = frame
-        listed = None
-        if tradable is not None:
-            mask = tradable.to_numpy(dtype=bool)
-            if mask.shape != adj_close.shape:
-                raise DataError(f"{source}: the tradable mask has shape {mask.shape}, "
-                                f"adj_close has {adj_close.shape}")
-            listed = adj_close.notna().to_numpy()
-            if (mask & ~listed).any():
-                raise DataError(f"{source}: a ticker is marked tradable on a date without "
-                                f"a price")
+        arrays = _field_frames(adj_close, fields or {}, source)
+        listed = _listed(adj_close, tradable, source)
         for name, frame in arrays.items():
-            frame = pd.DataFrame(frame.to_numpy(dtype=float), index=dates, columns=tickers)
-            check_values(name, frame, source)
-            missing = frame.isna().to_numpy()
-            if listed is not None:
-                missing = missing & listed  # outside its listing a ticker has no values
-            if missing.any():
-                row, col = (int(i[0]) for i in np.nonzero(missing))
-                raise DataError(f"{source}: missing {name} for ticker {tickers[col]} on "
-                                f"{dates[row].date()}; align the data first")
-        if signals is not None:
-            if not signals.index.equals(adj_close.index):
-                raise DataError(f"{source}: signals must have the same dates as the prices")
-            if not np.isfinite(signals.to_numpy(dtype=float)).all():
-                raise DataError(f"{source}: signals must be finite")
-            signals = signals.astype(float).copy()
-            signals.index = dates
+            arrays[name] = _checked_field(name, frame, dates, tickers, listed, source)
         self._dates = dates
         self._tickers = tickers
         self._fields = {name: _frozen(frame) for name, frame in arrays.items()}
-        self._signals = signals
+        self._signals = _checked_signals(signals, adj_close.index, dates, source)
         self._tradable = None if tradable is None else np.array(tradable, dtype=bool)
         if self._tradable is not None:
             self._tradable.flags.writeable = False
@@ -264,6 +235,66 @@ class MarketPanel:
         return (f"MarketPanel({self.n_assets} assets [{shown}], "
                 f"{self._dates[0].date()} .. {self._dates[-1].date()}, {len(self)} rows, "
                 f"source={self.source})")
+
+
+def _field_frames(adj_close: pd.DataFrame, fields: Mapping[str, pd.DataFrame],
+                  source: str) -> dict[str, pd.DataFrame]:
+    """The adjusted close and the other fields, each of its shape."""
+    arrays = {"adj_close": adj_close}
+    for name, frame in fields.items():
+        if name not in FIELDS:
+            raise DataError(f"{source}: unknown field {name!r}; expected one of {FIELDS}")
+        if frame.shape != adj_close.shape:
+            raise DataError(f"{source}: field {name} has shape {frame.shape}, "
+                            f"adj_close has {adj_close.shape}")
+        arrays[name] = frame
+    return arrays
+
+
+def _listed(adj_close: pd.DataFrame, tradable: pd.DataFrame | None,
+            source: str) -> np.ndarray | None:
+    """Where a point-in-time panel has prices (None for a complete one); a tradable mask
+    may only mark dates with a price."""
+    if tradable is None:
+        return None
+    mask = tradable.to_numpy(dtype=bool)
+    if mask.shape != adj_close.shape:
+        raise DataError(f"{source}: the tradable mask has shape {mask.shape}, "
+                        f"adj_close has {adj_close.shape}")
+    listed = adj_close.notna().to_numpy()
+    if (mask & ~listed).any():
+        raise DataError(f"{source}: a ticker is marked tradable on a date without a price")
+    return listed
+
+
+def _checked_field(name: str, frame: pd.DataFrame, dates: pd.DatetimeIndex,
+                   tickers: tuple[str, ...], listed: np.ndarray | None,
+                   source: str) -> pd.DataFrame:
+    """A field on the panel's dates and tickers, its values valid and complete (while
+    listed, in a point-in-time panel)."""
+    frame = pd.DataFrame(frame.to_numpy(dtype=float), index=dates, columns=tickers)
+    check_values(name, frame, source)
+    missing = frame.isna().to_numpy()
+    if listed is not None:
+        missing = missing & listed  # outside its listing a ticker has no values
+    if missing.any():
+        row, col = (int(i[0]) for i in np.nonzero(missing))
+        raise DataError(f"{source}: missing {name} for ticker {tickers[col]} on "
+                        f"{dates[row].date()}; align the data first")
+    return frame
+
+
+def _checked_signals(signals: pd.DataFrame | None, index: pd.Index, dates: pd.DatetimeIndex,
+                     source: str) -> pd.DataFrame | None:
+    if signals is None:
+        return None
+    if not signals.index.equals(index):
+        raise DataError(f"{source}: signals must have the same dates as the prices")
+    if not np.isfinite(signals.to_numpy(dtype=float)).all():
+        raise DataError(f"{source}: signals must be finite")
+    signals = signals.astype(float).copy()
+    signals.index = dates
+    return signals
 
 
 def _timestamp(value: object) -> pd.Timestamp | None:

@@ -25,12 +25,11 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from fin_hgrpo.data.panel import MarketPanel
+from fin_hgrpo.data.panel import CASH, MarketPanel
 from fin_hgrpo.errors import DataError
 
 Kind = Literal["iid", "regime", "signal"]
 KINDS: tuple[str, ...] = ("iid", "regime", "signal")
-CASH = "cash"
 _QUADRATURE_SEED = 20250203
 _TRADING_DAYS = 252
 

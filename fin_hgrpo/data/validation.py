@@ -147,6 +147,13 @@ def align(
         raise DataError(f"{source}: unknown align policy {policy!r}; use one of {ALIGN_POLICIES}")
     if policy == "listed":
         return _listed(fields, source, notes)
+    return _complete(fields, source, policy, ffill_limit, notes)
+
+
+def _complete(fields: dict[str, pd.DataFrame], source: str, policy: Align, ffill_limit: int,
+              notes: tuple[str, ...]
+              ) -> tuple[dict[str, pd.DataFrame], AlignmentReport, None]:
+    """The ``strict``, ``inner`` and ``ffill`` policies (see ``align``)."""
     prices = fields["adj_close"]
     missing = prices.isna().to_numpy()
     filled: dict[str, int] = {}

@@ -21,26 +21,22 @@ Intraday bars come back as the exchange's wall-clock times, tz-naive.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from fin_hgrpo.data.formats import normalise_name, to_fields
 from fin_hgrpo.data.panel import MarketPanel
+from fin_hgrpo.data.price_cache import Cached, PriceCache
 from fin_hgrpo.data.validation import FIELDS, Align
 from fin_hgrpo.errors import DataError
-from fin_hgrpo.io import atomic_write
 
-_META_KEY = b"fin_hgrpo.coverage"
 # An empty answer for a ticker we already hold may just be a weekend or holidays.
 _QUIET_GAP = pd.Timedelta(days=7)
 INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "1wk", "1mo", "3mo")
@@ -73,39 +69,6 @@ class FetchReport:
                      "fetched again whole)" if ticker in self.refreshed else "")
             out.append(f"{ticker}: {self.from_cache[ticker]} rows from cache, {fetched}{again}")
         return out
-
-
-class PriceCache:
-    """One parquet file per ticker and interval; each write is atomic."""
-
-    def __init__(self, cache_dir: str | Path, interval: str) -> None:
-        self.dir = Path(cache_dir)
-        self.interval = interval
-
-    def path(self, ticker: str) -> Path:
-        safe = ticker.replace(os.sep, "_").replace("/", "_")
-        return self.dir / f"{safe}_{self.interval}.parquet"
-
-    def read(self, ticker: str) -> tuple[pd.DataFrame, pd.Timestamp, pd.Timestamp] | None:
-        path = self.path(ticker)
-        if not path.is_file():
-            return None
-        try:
-            table = pq.read_table(path)
-            meta = json.loads(table.schema.metadata[_META_KEY])
-        except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
-            raise DataError(
-                f"{path}: unreadable cache file ({exc}); delete it to refetch"
-            ) from None
-        return table.to_pandas(), pd.Timestamp(meta["start"]), pd.Timestamp(meta["end"])
-
-    def write(self, ticker: str, frame: pd.DataFrame, start: pd.Timestamp,
-              end: pd.Timestamp) -> None:
-        table = pa.Table.from_pandas(frame)
-        meta = {**(table.schema.metadata or {}),
-                _META_KEY: json.dumps({"start": str(start), "end": str(end)}).encode()}
-        table = table.replace_schema_metadata(meta)
-        atomic_write(self.path(ticker), lambda tmp: pq.write_table(table, tmp))
 
 
 def load_yfinance(
@@ -155,9 +118,42 @@ def fetch_yfinance(
 ) -> tuple[dict[str, pd.DataFrame], FetchReport]:
     """Bring the cache up to date for the request; return each ticker's bars in range."""
     names = _ticker_list(tickers)
-    lo, hi = _bounds(start, end)
+    lo, hi = _request(start, end, interval, exchange_tz)
     cache = PriceCache(cache_dir, interval)
+    held = {ticker: cache.read(ticker) for ticker in names}
+    wanted = _plan_gaps(held, lo, hi)
+    if offline and wanted:
+        missing = sorted({t for group in wanted.values() for t in group})
+        raise DataError(f"yfinance (offline): the cache in {cache_dir} does not cover "
+                        f"{lo.date()}..{hi.date()} for tickers {missing}")
+    deadline = time.monotonic() + timeout_s
+
+    def download(group: list[str], gap_lo: pd.Timestamp, gap_hi: pd.Timestamp,
+                 quiet: set[str]) -> dict[str, pd.DataFrame]:
+        return _download(group, gap_lo, gap_hi, interval, quiet, retries, backoff_s, deadline)
+
     report = FetchReport()
+    fresh: dict[str, list[pd.DataFrame]] = {}
+    stale = _extend(cache, held, wanted, download, report, fresh)
+    _refresh_stale(cache, held, stale, lo, hi, download, report, fresh)
+    frames = {}
+    for ticker in names:
+        entry = held[ticker]
+        bars = entry[0] if entry is not None else pd.DataFrame(columns=list(FIELDS))
+        frames[ticker] = bars.loc[(bars.index >= lo) & (bars.index < hi)]
+        new = sum(int(((b.index >= lo) & (b.index < hi)).sum()) for b in fresh.get(ticker, []))
+        report.downloaded[ticker] = new
+        report.from_cache[ticker] = len(frames[ticker]) - new
+    return frames, report
+
+
+Download = Callable[[list[str], pd.Timestamp, pd.Timestamp, set[str]], dict[str, pd.DataFrame]]
+
+
+def _request(start: object, end: object, interval: str,
+             exchange_tz: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The requested [lo, hi), its end capped at the last completed bar."""
+    lo, hi = _bounds(start, end)
     if interval not in INTERVALS:
         raise DataError(f"yfinance: unknown interval {interval!r}; use one of "
                         f"{', '.join(INTERVALS)}")
@@ -165,25 +161,30 @@ def fetch_yfinance(
     if hi <= lo:
         raise DataError(f"yfinance: no completed {interval} bars between {lo.date()} and "
                         f"{hi.date()} ({exchange_tz})")
-    held = {ticker: cache.read(ticker) for ticker in names}
-    wanted: dict[tuple[pd.Timestamp, pd.Timestamp], list[str]] = {}
-    for ticker in names:
-        for gap in _missing(held[ticker], lo, hi):
-            wanted.setdefault(gap, []).append(ticker)
-    if offline and wanted:
-        missing = sorted({t for group in wanted.values() for t in group})
-        raise DataError(f"yfinance (offline): the cache in {cache_dir} does not cover "
-                        f"{lo.date()}..{hi.date()} for tickers {missing}")
+    return lo, hi
 
-    deadline = time.monotonic() + timeout_s
-    fresh: dict[str, list[pd.DataFrame]] = {}
-    stale: set[str] = set()  # re-adjusted since they were cached
+
+def _plan_gaps(held: dict[str, Cached | None], lo: pd.Timestamp,
+               hi: pd.Timestamp) -> dict[tuple[pd.Timestamp, pd.Timestamp], list[str]]:
+    """The ranges to download, each with the tickers that lack it (one call each)."""
+    wanted: dict[tuple[pd.Timestamp, pd.Timestamp], list[str]] = {}
+    for ticker, cached in held.items():
+        for gap in _missing(cached, lo, hi):
+            wanted.setdefault(gap, []).append(ticker)
+    return wanted
+
+
+def _extend(cache: PriceCache, held: dict[str, Cached | None],
+            wanted: dict[tuple[pd.Timestamp, pd.Timestamp], list[str]], download: Download,
+            report: FetchReport, fresh: dict[str, list[pd.DataFrame]]) -> set[str]:
+    """Download each gap and merge it into the cache; returns the tickers whose history
+    was re-adjusted since they were cached (their new bars are not merged)."""
+    stale: set[str] = set()
     for (gap_lo, gap_hi), group in wanted.items():
         group = [t for t in group if t not in stale]
         quiet = {t for t in group
                  if held[t] is not None and _new_span(held[t], gap_lo, gap_hi) <= _QUIET_GAP}
-        got = _download(group, gap_lo, gap_hi, interval, quiet, retries, backoff_s, deadline)
-        for ticker, bars in got.items():
+        for ticker, bars in download(group, gap_lo, gap_hi, quiet).items():
             report.ranges.setdefault(ticker, []).append((gap_lo, gap_hi))
             if bars.empty:  # a quiet gap with no bars: keep the cache, ask again next time
                 continue
@@ -200,25 +201,21 @@ def fetch_yfinance(
                 cov_lo, cov_hi = min(old[1], gap_lo), max(old[2], gap_hi)
             cache.write(ticker, merged, cov_lo, cov_hi)
             held[ticker] = (merged, cov_lo, cov_hi)
-    for ticker in sorted(stale):  # fetch the whole range again, under today's adjustment
+    return stale
+
+
+def _refresh_stale(cache: PriceCache, held: dict[str, Cached | None], stale: set[str],
+                   lo: pd.Timestamp, hi: pd.Timestamp, download: Download,
+                   report: FetchReport, fresh: dict[str, list[pd.DataFrame]]) -> None:
+    """Fetch each re-adjusted ticker's whole range again, under today's adjustment."""
+    for ticker in sorted(stale):
         whole_lo, whole_hi = min(held[ticker][1], lo), max(held[ticker][2], hi)
-        bars = _download([ticker], whole_lo, whole_hi, interval, set(), retries, backoff_s,
-                         deadline)[ticker]
+        bars = download([ticker], whole_lo, whole_hi, set())[ticker]
         report.ranges.setdefault(ticker, []).append((whole_lo, whole_hi))
         report.refreshed.append(ticker)
         fresh[ticker] = [bars]
         cache.write(ticker, bars, whole_lo, whole_hi)
         held[ticker] = (bars, whole_lo, whole_hi)
-
-    frames = {}
-    for ticker in names:
-        entry = held[ticker]
-        bars = entry[0] if entry is not None else pd.DataFrame(columns=list(FIELDS))
-        frames[ticker] = bars.loc[(bars.index >= lo) & (bars.index < hi)]
-        new = sum(int(((b.index >= lo) & (b.index < hi)).sum()) for b in fresh.get(ticker, []))
-        report.downloaded[ticker] = new
-        report.from_cache[ticker] = len(frames[ticker]) - new
-    return frames, report
 
 
 def _ticker_list(tickers: list[str] | tuple[str, ...] | str) -> list[str]:

@@ -89,12 +89,34 @@ class PortfolioSim:
         dtype: torch.dtype = torch.float64,
         device: str | torch.device = "cpu",
     ) -> None:
-        n = panel.n_assets
         if window < 1:
             raise DataError(f"window must be >= 1, got {window}")
-        if not 0.0 < max_weight <= 1.0 or (not allow_cash and max_weight * n < 1.0 - 1e-12):
-            raise DataError(f"max_weight {max_weight} cannot hold a fully invested portfolio "
-                            f"of {n} assets" + ("" if allow_cash else " without cash"))
+        self.panel = panel
+        self.dtype, self.device = dtype, torch.device(device)
+        self._set_caps(max_weight, allow_cash)
+        self._set_costs(cost_bps, min_cost_bps)
+        if action_transform not in ("softmax", "normalize"):
+            raise DataError(f"action_transform must be 'softmax' or 'normalize', "
+                            f"got {action_transform!r}")
+        self.date_values = panel.dates.to_numpy()  # for labelling steps without pandas
+        self.window = window
+        self.action_transform = action_transform
+        self.allow_cash = allow_cash
+        self.cash_rate = cash_rate
+        listed = self._set_relatives(cash_rate, delisting_return)
+        feats = compute_features(panel, features)
+        ready = np.isfinite(feats.values).all(axis=-1) & panel.tradable.to_numpy()  # (T, A)
+        member = np.ones_like(ready) if members is None else np.asarray(members, dtype=bool)
+        if member.shape != ready.shape:
+            raise DataError(f"members has shape {member.shape}, the panel {ready.shape}")
+        self._set_observations(feats, ready & member, normalize_features, feature_scaling,
+                               feature_halflife, tradable_feature)
+        self._set_universe(ready, member, listed, members is not None)
+        self._set_decision_days(feats, ready, normalize_features)
+
+    def _set_costs(self, cost_bps: float | Sequence[float], min_cost_bps: float) -> None:
+        """Proportional costs per asset, and the minimum fee per traded asset."""
+        n = self.panel.n_assets
         costs = np.asarray(cost_bps, dtype=float)
         if costs.ndim == 0:
             costs = np.full(n, float(costs))
@@ -103,61 +125,68 @@ class PortfolioSim:
                             f"got {costs.size}")
         if (costs < 0).any() or min_cost_bps < 0:
             raise DataError("costs must be non-negative")
-        if action_transform not in ("softmax", "normalize"):
-            raise DataError(f"action_transform must be 'softmax' or 'normalize', "
-                            f"got {action_transform!r}")
-        self.panel = panel
-        self.date_values = panel.dates.to_numpy()  # for labelling steps without pandas
-        self.dtype, self.device = dtype, torch.device(device)
-        self.window = window
-        self.action_transform = action_transform
-        self.allow_cash = allow_cash
-        self.cash_rate = cash_rate
-        as_tensor = self._tensor
         self._uniform_cost = bool(np.all(costs == costs[0]))
-        self.cost_rate = as_tensor(costs / 1e4)
+        self.cost_rate = self._tensor(costs / 1e4)
         self.min_cost = min_cost_bps / 1e4
-        caps = np.r_[np.full(n, max_weight), 1.0 if allow_cash else 0.0]
-        self.caps = as_tensor(caps)
+
+    def _set_caps(self, max_weight: float, allow_cash: bool) -> None:
+        """The largest weight each position may take (assets, then cash)."""
+        n = self.panel.n_assets
+        if not 0.0 < max_weight <= 1.0 or (not allow_cash and max_weight * n < 1.0 - 1e-12):
+            raise DataError(f"max_weight {max_weight} cannot hold a fully invested portfolio "
+                            f"of {n} assets" + ("" if allow_cash else " without cash"))
+        self.caps = self._tensor(np.r_[np.full(n, max_weight), 1.0 if allow_cash else 0.0])
         self._capped = bool(max_weight < 1.0 or not allow_cash)
 
-        prices = panel.price_array()
+    def _set_relatives(self, cash_rate: float, delisting_return: float) -> np.ndarray:
+        """Price relatives from each close to the next, cash last; returns where each
+        ticker is listed (has a price)."""
+        prices = self.panel.price_array()
         with np.errstate(invalid="ignore"):
             asset_relatives = prices[1:] / prices[:-1]
         listed = np.isfinite(prices)  # a ticker has no price outside its listing
-        if panel.has_gaps:
+        if self.panel.has_gaps:
             asset_relatives = _with_delistings(asset_relatives, listed, delisting_return)
         relatives = np.column_stack([asset_relatives, np.full(len(prices) - 1,
                                                                1.0 + cash_rate)])
-        self.relatives = as_tensor(relatives)  # row t: from the close of t to t+1
-        feats = compute_features(panel, features)
+        self.relatives = self._tensor(relatives)  # row t: from the close of t to t+1
+        return listed
+
+    def _set_observations(self, feats, tradable: np.ndarray, normalize_features: bool,
+                          feature_scaling: Scaling, feature_halflife: int,
+                          tradable_feature: bool) -> None:
+        """The feature table (T, A, F) the observation windows are read from, scaled
+        and clipped, zero during warm-up (and the tradable flag as a feature)."""
         values = standardise(feats.values, feature_scaling, halflife=feature_halflife) \
             if normalize_features else feats.values
-        ready = np.isfinite(feats.values).all(axis=-1) & panel.tradable.to_numpy()  # (T, A)
-        member = np.ones_like(ready) if members is None else np.asarray(members, dtype=bool)
-        if member.shape != ready.shape:
-            raise DataError(f"members has shape {member.shape}, the panel {ready.shape}")
         self.feature_names = feats.names + (("tradable",) if tradable_feature else ())
         self.feature_bound = _FEATURE_CLIP if normalize_features else _RAW_FEATURE_CLIP
         values = np.clip(np.nan_to_num(values), -self.feature_bound, self.feature_bound)
         if tradable_feature:
-            values = np.concatenate([values, (ready & member)[..., None].astype(float)],
-                                    axis=-1)
-        self.features = as_tensor(values)  # (T, A, F), zero during warm-up
-        # a point-in-time universe: what each decision may trade, and what is still listed
-        self.masked = panel.has_gaps or members is not None
+            values = np.concatenate([values, tradable[..., None].astype(float)], axis=-1)
+        self.features = self._tensor(values)  # (T, A, F)
+        # a window is gathered when it is read (T x A x F held, not T x window x A x F)
+        self._offsets = torch.arange(1 - self.window, 1, device=self.device)
+
+    def _set_universe(self, ready: np.ndarray, member: np.ndarray, listed: np.ndarray,
+                      has_members: bool) -> None:
+        """A point-in-time universe: what each decision may trade, and what is listed."""
+        self.masked = self.panel.has_gaps or has_members
         self.tradable = torch.tensor(ready & member, device=self.device)  # may be bought
         self._ready = torch.tensor(ready, device=self.device)  # may be traded at all
         self.listed = torch.tensor(listed, device=self.device)
+
+    def _set_decision_days(self, feats, ready: np.ndarray, normalize_features: bool) -> None:
+        """The first day with the features' history (and the scaling's) behind it, and
+        the last day with a next day to earn on."""
+        panel = self.panel
         warmup = feats.warmup if not panel.has_gaps else int(np.argmax(ready.any(axis=1)))
         history = warmup + (_NORMALIZE_MIN_PERIODS if normalize_features else 0)
-        self.first_decision = max(history, window - 1)
+        self.first_decision = max(history, self.window - 1)
         self.last_decision = len(panel) - 2
         if self.first_decision > self.last_decision:
-            raise DataError(f"{panel.source}: {len(panel)} days are too few for window {window} "
-                            f"and features needing {history} days of history")
-        # a window is gathered when it is read (T x A x F held, not T x window x A x F)
-        self._offsets = torch.arange(1 - window, 1, device=self.device)
+            raise DataError(f"{panel.source}: {len(panel)} days are too few for window "
+                            f"{self.window} and features needing {history} days of history")
 
     # ---- shapes ---------------------------------------------------------------------------
     @property

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from fin_hgrpo.backtest import metrics
-from fin_hgrpo.data.synthetic import CASH
+from fin_hgrpo.data import CASH
 from fin_hgrpo.errors import DataError
+from fin_hgrpo.measures import performance
 from fin_hgrpo.risk.contributions import (
     beta,
     concentration,
@@ -80,7 +80,7 @@ def analyse(portfolio: Portfolio, *, lookback: int = LOOKBACK,
     for method in ("historical", "parametric"):
         var_path[f"exceedance_{method}"] = exceedances(returns, var_path[f"var_{method}"]) \
             .reindex(var_path.index, fill_value=False)
-    realised = metrics.summarize(returns.to_frame(portfolio.name), periods=periods,
+    realised = performance.summarize(returns.to_frame(portfolio.name), periods=periods,
                                  benchmark=portfolio.benchmark)
     wealth = (1 + returns).cumprod()
     paths = pd.DataFrame({"drawdown": wealth / wealth.cummax().clip(lower=1.0) - 1.0,

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fin_hgrpo.data.synthetic import CASH
-from fin_hgrpo.strategies.baselines import ledoit_wolf
+from fin_hgrpo.data import CASH
+from fin_hgrpo.measures.covariance import ledoit_wolf
 
 TAIL = 0.05  # expected shortfall at 95%, as metrics.cvar_95
 

@@ -7,24 +7,21 @@ believed, and what was realised.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import warnings
 from dataclasses import replace
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from fin_hgrpo.backtest.report_page import _CSS  # noqa: E402
-from fin_hgrpo.errors import FinHgrpoError  # noqa: E402
-from fin_hgrpo.io import atomic_directory  # noqa: E402
-from fin_hgrpo.risk.analysis import RiskAnalysis  # noqa: E402
+from fin_hgrpo.errors import FinHgrpoError
+from fin_hgrpo.io import atomic_directory
+from fin_hgrpo.reporting.html import CSS, image, numbers_table, png
+from fin_hgrpo.risk.analysis import RiskAnalysis, analyse
+from fin_hgrpo.risk.sources import load_portfolio
 
 SHOWN_WEIGHT = 1e-4  # holdings below a basis point are left to contributions.csv
 MIN_VAR_DAYS = 100  # forecasts a VaR backtest needs before its verdict is worth a line
@@ -53,9 +50,6 @@ def write_risk_report(analysis: RiskAnalysis, out: str | Path) -> Path:
 def write_risk_reports(folder: str | Path, shown_as: str | Path | None = None) -> list[Path]:
     """A risk report per strategy of a backtest's results, in ``folder/risk/<run>``;
     ``shown_as``: the folder's name in the reports (a staging folder's is temporary)."""
-    from fin_hgrpo.risk.analysis import analyse
-    from fin_hgrpo.risk.sources import load_portfolio
-
     folder = Path(folder)
     strategies = pd.read_csv(folder / "metrics.csv", index_col=0).index
     written = []
@@ -77,7 +71,7 @@ def page(a: RiskAnalysis) -> str:
     s = a.summary
     title = f"Risk report: {a.portfolio.name}"
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-             f"</title><style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
+             f"</title><style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
              f"<p class='note'>Source {html.escape(s['source'])}; returns "
              f"{s['start']} .. {s['end']}, {s['periods_per_year']} bars a year. "
              + (f"Ex-ante figures at the close of {s['asof']}, from the last "
@@ -142,28 +136,9 @@ def headline(a: RiskAnalysis) -> list[str]:
     return lines
 
 
-def _table(frame: pd.DataFrame, formats: dict[str, str], index: bool = True) -> str:
-    head = ([frame.index.name or ""] if index else []) + list(formats)
-    rows = []
-    for key, row in frame.iterrows():
-        cells = [html.escape(str(key))] if index else []
-        cells += [_format(row[c], f) for c, f in formats.items()]
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    header = "".join(f"<th>{html.escape(h.replace('_', ' '))}</th>" for h in head)
-    return f"<table class='numbers'><tr>{header}</tr>{''.join(rows)}</table>"
-
-
-def _format(value, spec: str) -> str:
-    if isinstance(value, bool | str):
-        return html.escape(str(value))
-    if pd.isna(value):
-        return ""
-    return format(int(value), "d") if spec == "d" else format(value, spec)
-
-
 def _contributions_table(a: RiskAnalysis) -> str:
     shown = a.contributions[a.contributions["weight"] > SHOWN_WEIGHT]
-    return _table(shown, {"weight": ".1%", "volatility_contribution": ".2%",
+    return numbers_table(shown, {"weight": ".1%", "volatility_contribution": ".2%",
                           "volatility_share": ".0%", "cvar_contribution": ".3%",
                           "cvar_share": ".0%"})
 
@@ -172,19 +147,19 @@ def _stress_table(a: RiskAnalysis) -> str:
     frame = a.stress.copy()
     frame["covered"] = [("yes" if ok else f"no: {why}") for ok, why in
                         zip(frame["covered"], frame.get("why", [""] * len(frame)), strict=True)]
-    return _table(frame, {"window": "s", "portfolio": "s", "covered": "s", "from": "s",
+    return numbers_table(frame, {"window": "s", "portfolio": "s", "covered": "s", "from": "s",
                           "to": "s", "loss": ".1%", "worst_day": ".1%",
                           "max_drawdown": ".1%"}, index=False)
 
 
 def _shocks_table(a: RiskAnalysis) -> str:
-    return _table(a.shocks, {"shock": "s", "loss": ".1%"}, index=False)
+    return numbers_table(a.shocks, {"shock": "s", "loss": ".1%"}, index=False)
 
 
 def _var_table(a: RiskAnalysis) -> str:
     if "exceedances" not in a.var_tests:
         return "<p class='note'>Too few days for a VaR backtest.</p>"
-    return _table(a.var_tests, {"method": "s", "days": "d", "exceedances": "d",
+    return numbers_table(a.var_tests, {"method": "s", "days": "d", "exceedances": "d",
                                 "expected": ".1f", "kupiec_lr": ".2f", "kupiec_p": ".3f",
                                 "christoffersen_lr": ".2f", "christoffersen_p": ".3f"},
                   index=False)
@@ -195,19 +170,20 @@ def _realised_table(a: RiskAnalysis) -> str:
     frame = a.realised[columns].rename(columns=REALISED)
     formats = {REALISED[c]: ".2f" if c in ("sharpe", "beta") else
                "d" if c == "max_drawdown_days" else ".2%" for c in columns}
-    return _table(frame, formats)
+    return numbers_table(frame, formats)
 
 
 def _contributions_figure(a: RiskAnalysis):
     top = a.contributions[a.contributions["weight"] > SHOWN_WEIGHT].head(15).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(11, 0.32 * len(top) + 1.4))
+    fig = Figure(figsize=(11, 0.32 * len(top) + 1.4))
+    ax = fig.subplots()
     y = range(len(top))
     ax.barh([i + 0.2 for i in y], top["volatility_share"], 0.4, label="share of volatility")
     ax.barh([i - 0.2 for i in y], top["cvar_share"], 0.4, label="share of 95% CVaR")
     ax.barh([i + 0.2 for i in y], top["weight"], 0.4, fill=False, edgecolor="#444",
             label="weight")
     ax.set_yticks(list(y), top.index)
-    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.legend(loc="lower right")
     ax.set_title("Where the risk comes from (largest 15)")
     fig.tight_layout()
@@ -216,13 +192,14 @@ def _contributions_figure(a: RiskAnalysis):
 
 def _stress_figure(a: RiskAnalysis):
     covered = a.stress[a.stress["covered"]]
-    fig, ax = plt.subplots(figsize=(11, 3.6))
+    fig = Figure(figsize=(11, 3.6))
+    ax = fig.subplots()
     if len(covered):
         table = covered.pivot(index="window", columns="portfolio", values="loss")
         table[[c for c in ["portfolio", *table.columns.drop("portfolio")]
                if c in table]].plot.barh(ax=ax)
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
-        ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_title("Loss through each named window (held untraded)")
     ax.set_ylabel("")
     fig.tight_layout()
@@ -231,14 +208,15 @@ def _stress_figure(a: RiskAnalysis):
 
 def _var_figure(a: RiskAnalysis):
     path = a.var_path
-    fig, ax = plt.subplots(figsize=(11, 3.8))
+    fig = Figure(figsize=(11, 3.8))
+    ax = fig.subplots()
     ax.plot(path.index, path["return"], lw=0.5, color="#888", label="daily return")
     for method, color in (("historical", "#c0392b"), ("parametric", "#2471a3")):
         ax.plot(path.index, -path[f"var_{method}"], lw=1, color=color,
                 label=f"-VaR, {method}")
         hits = path[path[f"exceedance_{method}"]]
         ax.scatter(hits.index, hits["return"], s=12, color=color, zorder=3)
-    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.legend(loc="upper left", ncol=3, fontsize=8)
     ax.set_title(f"Returns against the one-day VaR at {a.summary['var_level']:.0%} "
                  "(dots: exceedances)")
@@ -247,20 +225,17 @@ def _var_figure(a: RiskAnalysis):
 
 
 def _paths_figure(a: RiskAnalysis):
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 5), sharex=True)
+    fig = Figure(figsize=(11, 5))
+    top, bottom = fig.subplots(2, 1, sharex=True)
     top.fill_between(a.paths.index, a.paths["drawdown"], 0, color="#c0392b", alpha=0.4)
     top.set_title("Drawdown")
     bottom.plot(a.paths.index, a.paths["rolling_volatility"], color="#2471a3")
     bottom.set_title("Rolling volatility (63 days, annualised)")
     for ax in (top, bottom):
-        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     fig.tight_layout()
     return fig
 
 
-def _image(fig, alt: str) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    encoded = base64.b64encode(buffer.getvalue()).decode()
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
+def _image(fig: Figure, alt: str) -> str:
+    return image(png(fig), alt)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fin_hgrpo.data.synthetic import CASH
+from fin_hgrpo.data import CASH
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import DataError, SpecError
 

@@ -1,6 +1,11 @@
-"""Strategies: the ``Strategy`` interface, classical baselines and the RL strategy."""
+"""Strategies: the ``Strategy`` interface and the classical baselines.
 
-from fin_hgrpo.strategies.base import Decision, Strategy, cash_weights, equal_weights
+Agents as strategies live in ``fin_hgrpo.strategies.rl`` (``RLStrategy``), imported on
+their own so that a classical strategy runs without loading torch.
+"""
+
+from fin_hgrpo.allocation import cash_weights, equal_weights
+from fin_hgrpo.strategies.base import Decision, Strategy
 from fin_hgrpo.strategies.baselines import (
     Benchmark,
     BuyAndHold,
@@ -9,9 +14,7 @@ from fin_hgrpo.strategies.baselines import (
     MaxSharpe,
     MinVariance,
     Momentum,
-    ledoit_wolf,
 )
-from fin_hgrpo.strategies.rl import RLStrategy
 
 __all__ = [
     "Benchmark",
@@ -22,9 +25,7 @@ __all__ = [
     "MaxSharpe",
     "MinVariance",
     "Momentum",
-    "RLStrategy",
     "Strategy",
     "cash_weights",
     "equal_weights",
-    "ledoit_wolf",
 ]

@@ -12,12 +12,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
+from fin_hgrpo.allocation import recent_returns
 from fin_hgrpo.data import MarketPanel
+
+if TYPE_CHECKING:  # a classical strategy runs without torch; an agent's observation is one
+    import torch
 
 
 @dataclass(frozen=True)
@@ -48,11 +52,13 @@ class Decision:
 
     def observation(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The agents' view: feature window (1, window, A, F) and holdings (1, A+1)."""
+        import torch
+
         return self._observe(), torch.tensor(self.holdings)[None]
 
     def returns(self, days: int) -> pd.DataFrame:
         """Simple returns of the last ``days`` days (fewer early in the history)."""
-        return self.prices.iloc[-days - 1:].pct_change().iloc[1:]
+        return recent_returns(self.prices, days)
 
 
 class Strategy(ABC):
@@ -77,19 +83,3 @@ class Strategy(ABC):
         """Per-iteration training metrics of the last ``fit``, for strategies that train."""
         return None
 
-
-def cash_weights(n_assets: int) -> np.ndarray:
-    weights = np.zeros(n_assets + 1)
-    weights[-1] = 1.0
-    return weights
-
-
-def equal_weights(n_assets: int, chosen: np.ndarray | None = None) -> np.ndarray:
-    """Equal weights over ``chosen`` assets (a boolean mask; all by default), no cash; all
-    cash when nothing is chosen (nothing tradable in a point-in-time universe)."""
-    mask = np.ones(n_assets, bool) if chosen is None else chosen
-    if not mask.any():
-        return cash_weights(n_assets)
-    weights = np.zeros(n_assets + 1)
-    weights[:n_assets][mask] = 1.0 / mask.sum()
-    return weights

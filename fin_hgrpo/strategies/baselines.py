@@ -1,22 +1,18 @@
 """Classical allocations, the yardsticks every agent is judged against.
 
 Each decides from the last ``lookback`` days of prices in its ``Decision``; none learns
-in ``fit``. In a point-in-time universe each allocates over the assets tradable at the
-decision (and, for those that need a history, with a complete one). Covariances are
-Ledoit-Wolf shrunk (sample covariances of 19 assets from a year of days are too noisy
-to invert). Weights are long-only and fully invested in the
-assets unless a strategy says otherwise (max Sharpe holds cash when no asset has a
-positive expected return).
+in ``fit``. The allocation math is ``fin_hgrpo.allocation`` (Ledoit-Wolf covariances,
+long-only, the tradable assets of a point-in-time universe); these are the strategies
+around it.
 """
 
 from __future__ import annotations
 
-from abc import abstractmethod
-
 import numpy as np
-from scipy.optimize import minimize
 
-from fin_hgrpo.strategies.base import Decision, Strategy, cash_weights, equal_weights
+from fin_hgrpo import allocation
+from fin_hgrpo.allocation import equal_weights
+from fin_hgrpo.strategies.base import Decision, Strategy
 
 
 class EqualWeight(Strategy):
@@ -58,46 +54,31 @@ class _FromRecentReturns(Strategy):
     """A strategy that allocates from the daily returns of its last ``lookback`` days
     (1/N until it has two of them)."""
 
-    default_lookback = 252
+    default_lookback: int
+    allocate: allocation.Allocate
 
     def __init__(self, lookback: int | None = None) -> None:
         self.lookback = lookback or self.default_lookback
 
     def weights(self, decision: Decision) -> np.ndarray:
-        returns = decision.returns(self.lookback).to_numpy()
-        usable = decision.tradable & np.isfinite(returns).all(axis=0)
-        if len(returns) < 2 or not usable.any():
-            return equal_weights(len(decision.tradable), decision.tradable)
-        weights = np.zeros(len(usable) + 1)
-        chosen = self.allocate(returns[:, usable])
-        weights[:-1][usable], weights[-1] = chosen[:-1], chosen[-1]
-        return weights
-
-    @abstractmethod
-    def allocate(self, returns: np.ndarray) -> np.ndarray:
-        """Weights (assets, then cash) from a (days, assets) array of returns."""
+        return allocation.from_recent_returns(decision.prices, decision.tradable,
+                                              self.lookback, self.allocate)
 
 
 class InverseVolatility(_FromRecentReturns):
     """Weights proportional to 1 / volatility of daily returns over ``lookback`` days."""
 
     name = "inverse_volatility"
-    default_lookback = 63
-
-    def allocate(self, returns: np.ndarray) -> np.ndarray:
-        inverse = 1.0 / np.maximum(returns.std(axis=0, ddof=1), 1e-12)
-        return np.r_[inverse / inverse.sum(), 0.0]
+    default_lookback = allocation.INVERSE_VOLATILITY_LOOKBACK
+    allocate = staticmethod(allocation.inverse_volatility)
 
 
 class MinVariance(_FromRecentReturns):
     """The long-only portfolio of least variance under a Ledoit-Wolf covariance."""
 
     name = "min_variance"
-
-    def allocate(self, returns: np.ndarray) -> np.ndarray:
-        cov = ledoit_wolf(returns)
-        n = returns.shape[1]
-        return np.r_[_long_only(lambda w: w @ cov @ w, lambda w: 2 * cov @ w, n), 0.0]
+    default_lookback = allocation.MIN_VARIANCE_LOOKBACK
+    allocate = staticmethod(allocation.min_variance)
 
 
 class MaxSharpe(_FromRecentReturns):
@@ -108,22 +89,8 @@ class MaxSharpe(_FromRecentReturns):
     """
 
     name = "max_sharpe"
-
-    def allocate(self, returns: np.ndarray) -> np.ndarray:
-        n = returns.shape[1]
-        mean, cov = returns.mean(axis=0), ledoit_wolf(returns)
-        if mean.max() <= 0:
-            return cash_weights(n)
-        # maximise mu.w / sqrt(w' C w) on the simplex: minimise y' C y with mu.y = 1,
-        # y >= 0, then w = y / sum(y) (the ratio is scale-free)
-        start = np.where(mean == mean.max(), 1.0 / mean.max(), 0.0)
-        result = minimize(lambda y: y @ cov @ y, start, jac=lambda y: 2 * cov @ y,
-                          bounds=[(0.0, None)] * n, method="SLSQP",
-                          constraints=[{"type": "eq", "fun": lambda y: mean @ y - 1.0,
-                                        "jac": lambda y: mean}],
-                          options={"ftol": 1e-15, "maxiter": 500})
-        y = np.maximum(result.x, 0.0)
-        return np.r_[y / y.sum(), 0.0]
+    default_lookback = allocation.MAX_SHARPE_LOOKBACK
+    allocate = staticmethod(allocation.max_sharpe)
 
 
 class Momentum(Strategy):
@@ -138,40 +105,5 @@ class Momentum(Strategy):
         self.lookback, self.skip, self.top_k = lookback, skip, top_k
 
     def weights(self, decision: Decision) -> np.ndarray:
-        prices = decision.prices.to_numpy()
-        n = prices.shape[1]
-        if len(prices) <= self.lookback:
-            return equal_weights(len(decision.tradable), decision.tradable)
-        past = prices[-1 - self.skip] / prices[-1 - self.lookback]
-        usable = decision.tradable & np.isfinite(past)
-        if not usable.any():
-            return equal_weights(len(decision.tradable), decision.tradable)
-        ranked = np.argsort(-np.where(usable, past, -np.inf), kind="stable")
-        chosen = np.zeros(n, bool)
-        chosen[ranked[: min(self.top_k, int(usable.sum()))]] = True
-        return equal_weights(n, chosen)
-
-
-def ledoit_wolf(returns: np.ndarray) -> np.ndarray:
-    """Ledoit and Wolf's (2004) shrinkage of the sample covariance towards a scaled
-    identity, with their estimate of the optimal intensity. ``returns``: (days, assets)."""
-    x = returns - returns.mean(axis=0)
-    n, p = x.shape
-    sample = x.T @ x / n
-    mu = np.trace(sample) / p
-    target_distance = np.sum((sample - mu * np.eye(p)) ** 2) / p
-    squares = x**2
-    spread = (np.sum(squares.T @ squares) / n - np.sum(sample**2)) / (p * n)
-    intensity = 0.0 if target_distance == 0 else min(spread, target_distance) / target_distance
-    return (1.0 - intensity) * sample + intensity * mu * np.eye(p)
-
-
-def _long_only(objective, gradient, n: int) -> np.ndarray:
-    """Minimise a smooth function of weights on the simplex (SLSQP from 1/N)."""
-    result = minimize(objective, np.full(n, 1.0 / n), jac=gradient, method="SLSQP",
-                      bounds=[(0.0, 1.0)] * n,
-                      constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0,
-                                    "jac": lambda w: np.ones_like(w)}],
-                      options={"ftol": 1e-15, "maxiter": 500})
-    w = np.maximum(result.x, 0.0)
-    return w / w.sum()
+        return allocation.momentum(decision.prices, decision.tradable, self.lookback,
+                                   self.skip, self.top_k)

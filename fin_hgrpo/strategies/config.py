@@ -17,13 +17,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from fin_hgrpo.algos import AgentConfig, load_agent_config
+from fin_hgrpo.data.calendar import Rebalance
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import SpecError
 from fin_hgrpo.strategies import baselines
 from fin_hgrpo.strategies.base import Strategy
 from fin_hgrpo.strategies.rl import Progress, RLStrategy
-
-Rebalance = Literal["daily", "weekly", "monthly"] | Annotated[int, Field(ge=1)]  # N bars
 
 
 class _StrategySpec(BaseModel):

@@ -16,10 +16,11 @@ import pandas as pd
 import torch
 
 from fin_hgrpo.algos import AgentConfig, Population, make_agent
-from fin_hgrpo.algos.bases import base_strategy, base_tensor, base_weights
+from fin_hgrpo.algos.bases import base_allocation, base_tensor, base_weights
 from fin_hgrpo.algos.core import Agent
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.envs import EnvSpec
+from fin_hgrpo.envs.trading import checked_target, simulate
 from fin_hgrpo.strategies.base import Decision, Strategy
 
 Progress = Callable[[int], None]  # told how many training iterations were just done
@@ -65,9 +66,7 @@ class RLStrategy(Strategy):
         sim = self.env.build_sim(learn_on, dtype=torch.float32, device=self.config.device)
         agent = make_agent(sim, self.config, self.env.build_reward())
         if self.warm_start and self.agent is not None:
-            agent.policy.load_state_dict(self.agent.policy.state_dict())
-            if agent.value is not None and self.agent.value is not None:
-                agent.value.load_state_dict(self.agent.value.state_dict())
+            agent.load_networks(self.agent.networks())
         self.agent = agent
         validation = Validation(self.env, train, self.validation_days, self.min_trade,
                                 self.name) if self.validation_days else None
@@ -81,9 +80,11 @@ class RLStrategy(Strategy):
 
     def base(self, decision: Decision) -> torch.Tensor | None:
         """The base portfolio (1, A+1) a residual policy tilts at ``decision``: its
-        classical strategy's weights (None without a base or for the holdings base)."""
-        make = None if self.config.base is None else base_strategy(self.config.base)
-        return None if make is None else torch.as_tensor(make().weights(decision))[None]
+        classical allocation's weights (None without a base or for the holdings base)."""
+        kind = self.config.base
+        if kind in (None, "holdings"):
+            return None
+        return torch.as_tensor(base_allocation(kind, decision.prices, decision.tradable))[None]
 
     @property
     def training_log(self) -> pd.DataFrame | None:
@@ -118,8 +119,6 @@ class Validation:
 
     def scores(self, agents: Sequence[Agent]) -> list[float]:
         """Each agent's log growth over the validation days, in one engine run."""
-        from fin_hgrpo.backtest.engine import checked_target, simulate
-
         sim = self.sim
         kinds = [agent.config.base for agent in agents]
         tables = {kind: base_tensor(sim, kind) for kind in set(kinds)}  # once, not daily
@@ -169,15 +168,12 @@ class Training:
         if score is not None:
             metrics["validation_log_growth"] = score
             if score > self.best_score:
-                self.best_score, self.best = score, networks(self.agent)
+                self.best_score, self.best = score, self.agent.networks()
 
     def finish(self) -> None:
-        agent = self.agent
         if self.best is not None:
-            agent.policy.load_state_dict(self.best["policy"])
-            if agent.value is not None:
-                agent.value.load_state_dict(self.best["value"])
-        self.strategy._log = pd.DataFrame(agent.history)
+            self.agent.load_networks(self.best)
+        self.strategy._log = pd.DataFrame(self.agent.history)
 
 
 def fit_population(fits: Sequence[tuple[RLStrategy, MarketPanel]]) -> list[Exception | None]:
@@ -212,10 +208,3 @@ def fit_population(fits: Sequence[tuple[RLStrategy, MarketPanel]]) -> list[Excep
         training.finish()
     return list(population.errors)
 
-
-def networks(agent: Agent) -> dict:
-    """Copies of the agent's policy (and value) network parameters."""
-    copy = {"policy": {k: v.clone() for k, v in agent.policy.state_dict().items()}}
-    if agent.value is not None:
-        copy["value"] = {k: v.clone() for k, v in agent.value.state_dict().items()}
-    return copy

@@ -7,17 +7,18 @@ import pickle
 import pytest
 import torch
 
-from fin_hgrpo.algos import GRPO, PPO, HybridGRPO, agent_config, make_agent
-from fin_hgrpo.algos.core import Targets, cpp_compiler
+from fin_hgrpo.algos import GRPO, PPO, Agent, HybridGRPO, agent_config, make_agent
+from fin_hgrpo.algos.core import cpp_compiler
 from fin_hgrpo.algos.evaluation import allocation_path, skill
+from fin_hgrpo.algos.rollout import Targets
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import FinHgrpoError
 
 FEATURES = [{"name": "log_return"}, {"name": "momentum", "window": 10}]
 
 
-def _market(kind: str):
-    data = {"source": f"synthetic:{kind}", "n_assets": 3, "n_days": 2520, "seed": 1}
+def _market(kind: str, n_days: int = 2520):
+    data = {"source": f"synthetic:{kind}", "n_assets": 3, "n_days": n_days, "seed": 1}
     features = list(FEATURES)
     if kind == "iid":  # an optimum that seven years of data can pin down
         data.update(annual_drift=[0.4, 0.05, -0.1], annual_vol=[0.15, 0.15, 0.15])
@@ -35,6 +36,13 @@ def iid():
     return _market("iid")
 
 
+@pytest.fixture(scope="module")
+def short():
+    """The i.i.d. market over two years: enough for what needs no learning."""
+    return _market("iid", n_days=504)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(("algorithm", "states"),
                          [("ppo", 40_000), ("grpo", 20_000), ("hybrid_grpo", 20_000)])
 def test_every_algorithm_learns_the_iid_market(iid, algorithm, states):
@@ -47,6 +55,7 @@ def test_every_algorithm_learns_the_iid_market(iid, algorithm, states):
     assert skill(agent, market, full, split) > 0.05
 
 
+@pytest.mark.slow
 def test_hybrid_grpo_learns_the_predictable_signal():
     market, split, train, full = _market("signal")
     agent = HybridGRPO(train, agent_config({"algorithm": "hybrid_grpo"}))
@@ -60,7 +69,7 @@ def _params(agent):
 
 def test_same_seed_same_agent_and_another_seed_another(iid):
     _, _, train, _ = iid
-    runs = [HybridGRPO(train, agent_config({"algorithm": "hybrid_grpo", "seed": s})).learn(1024)
+    runs = [HybridGRPO(train, agent_config({"algorithm": "hybrid_grpo", "seed": s})).learn(512)
             for s in (3, 3, 4)]
     assert torch.equal(_params(runs[0]), _params(runs[1]))
     assert not torch.equal(_params(runs[0]), _params(runs[2]))
@@ -73,10 +82,10 @@ def test_a_killed_run_resumes_exactly(iid, algorithm):
     whole = make_agent(train, config).learn(4 * 256)
     halted = make_agent(train, config).learn(4 * 256, callback=lambda a, m: a.iteration < 2)
     buffer = io.BytesIO()
-    torch.save(halted.state_dict(), buffer)
+    halted.save(buffer, training_state=True)
     buffer.seek(0)
-    resumed = make_agent(train, config)
-    resumed.load_state_dict(torch.load(buffer, weights_only=True))
+    resumed = Agent.load(buffer, train)
+    assert type(resumed) is type(halted)
     resumed.learn(4 * 256)
     assert resumed.iteration == whole.iteration == 4
     assert torch.equal(_params(resumed), _params(whole))
@@ -86,6 +95,7 @@ needs_compiler = pytest.mark.skipif(cpp_compiler() is None,
                                     reason="torch.compile on CPU needs a C++ compiler")
 
 
+@pytest.mark.slow  # compiling takes tens of seconds
 @needs_compiler
 def test_compiled_updates_match_eager_ones_and_repeat_exactly(iid):
     """Fused kernels round differently, so after one update the networks agree closely,
@@ -103,6 +113,7 @@ def test_compiled_updates_match_eager_ones_and_repeat_exactly(iid):
     assert torch.equal(_params(compiled), _params(again))
 
 
+@pytest.mark.slow  # compiling takes tens of seconds
 @needs_compiler
 def test_a_compiled_agent_pickles(iid):
     _, _, train, _ = iid
@@ -236,8 +247,8 @@ def test_configs_refuse_what_does_not_apply():
 
 @pytest.mark.parametrize("algorithm", ["ppo", "grpo", "hybrid_grpo"])
 @pytest.mark.parametrize("base", ["equal_weight", "inverse_volatility", "min_variance"])
-def test_a_residual_policy_starts_exactly_at_its_base(iid, algorithm, base):
-    _, _, train, _ = iid
+def test_a_residual_policy_starts_exactly_at_its_base(short, algorithm, base):
+    _, _, train, _ = short
     agent = make_agent(train, agent_config({"algorithm": algorithm, "distribution": "tilt",
                                             "base": base}))
     t = torch.tensor([train.first_decision, 300, train.last_decision])
@@ -248,6 +259,7 @@ def test_a_residual_policy_starts_exactly_at_its_base(iid, algorithm, base):
         agent.predict(train.observe(t), holdings)
 
 
+@pytest.mark.slow
 def test_a_residual_policy_on_its_holdings_can_hold_still_and_learns_to_move(iid):
     market, split, train, full = iid
     config = {"algorithm": "hybrid_grpo", "distribution": "tilt", "base": "holdings"}

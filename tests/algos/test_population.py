@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from fin_hgrpo.algos import Population, agent_config, make_agent
-from fin_hgrpo.algos.core import Targets, cpp_compiler
+from fin_hgrpo.algos.core import cpp_compiler
+from fin_hgrpo.algos.rollout import Targets
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import FinHgrpoError
 
@@ -137,6 +138,7 @@ def test_a_population_of_one_is_its_agent_bit_for_bit():
     assert torch.equal(_params(together[0]), _params(alone[0]))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(cpp_compiler() is None, reason="torch.compile needs a C++ compiler on CPU")
 def test_a_compiled_population_agrees_with_an_eager_one_after_one_update():
     eager, compiled = _agents("ppo"), _agents("ppo", {"compile": True})

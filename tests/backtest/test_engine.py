@@ -4,11 +4,13 @@ import pytest
 import torch
 
 from fin_hgrpo.algos import PPOConfig
-from fin_hgrpo.backtest import rebalance_days, run_strategy
-from fin_hgrpo.backtest.engine import StrategyError
+from fin_hgrpo.backtest import run_strategy
 from fin_hgrpo.data import MarketPanel
+from fin_hgrpo.data.calendar import rebalance_days
 from fin_hgrpo.envs import EnvSpec, PortfolioEnv, PortfolioSim
-from fin_hgrpo.strategies import BuyAndHold, EqualWeight, RLStrategy, Strategy
+from fin_hgrpo.errors import StrategyError
+from fin_hgrpo.strategies import BuyAndHold, EqualWeight, Strategy
+from fin_hgrpo.strategies.rl import RLStrategy
 
 
 def tiny_sim() -> PortfolioSim:

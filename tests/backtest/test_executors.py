@@ -5,11 +5,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import ray
 
 from fin_hgrpo.backtest import BacktestSpec, run_backtest
 from fin_hgrpo.backtest.executors import Executor, LocalExecutor, RayExecutor
-from tests.backtest.test_runner import SPEC
 
 
 def _die_once(task, context, progress):
@@ -24,6 +22,8 @@ def _die_once(task, context, progress):
 
 @pytest.fixture(scope="module")
 def local_ray():
+    import ray  # the ray extra; imported by the slow tests that start it
+
     # Ray's workers start in the driver's working directory (a test workspace), so
     # they find this module's task functions through the path given here
     repo = str(Path(__file__).resolve().parents[2])
@@ -37,22 +37,23 @@ def local_ray():
 
 
 @pytest.fixture
-def spec(workspace: Path) -> BacktestSpec:
-    path = workspace / "tiny.toml"
-    # two folds; the agents, a baseline and the benchmark (a second universe)
-    path.write_text(SPEC.split("[[strategies]]\nkind = \"custom\"")[0]
-                    .replace("[walk_forward]", "[walk_forward]\nmax_folds = 2"))
-    return BacktestSpec.load(path)
+def spec() -> BacktestSpec:
+    """Two folds of the tiny agents, a baseline and the benchmark (a second universe)."""
+    spec = BacktestSpec.load("backtests/tiny_agents.toml")
+    return spec.model_copy(update={"walk_forward": spec.walk_forward.model_copy(
+        update={"max_folds": 2})})
 
 
+@pytest.mark.slow  # starts Ray and a process pool
 def test_ray_gives_the_same_files_as_the_process_pool(spec, local_ray):
-    local = run_backtest(spec, executor=LocalExecutor(2), progress=False)
-    remote = run_backtest(spec, executor=RayExecutor(), progress=False)
+    local = run_backtest(spec, quick=True, executor=LocalExecutor(2), progress=False)
+    remote = run_backtest(spec, quick=True, executor=RayExecutor(), progress=False)
     pd.testing.assert_frame_equal(local.returns, remote.returns, check_exact=True)
     pd.testing.assert_frame_equal(local.metrics, remote.metrics, check_exact=True)
-    assert local.folds["fold"].nunique() == 2 and "hybrid_grpo_seed0" in local.returns
+    assert local.folds["fold"].nunique() == 1 and "hybrid_grpo_seed0" in local.returns
 
 
+@pytest.mark.slow  # starts process pools, or Ray
 @pytest.mark.parametrize("executor", ["local", "ray"])
 def test_a_task_lost_with_its_worker_is_retried(tmp_path, executor, request):
     if executor == "ray":
@@ -67,7 +68,7 @@ def _report_and_square(task, context, progress):
     return task * task
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_results_come_back_in_task_order_with_every_progress_report(workers):
     ticks, finished = [], []
     results = LocalExecutor(workers).map(_report_and_square, [3, 1, 2, 5], None,
@@ -102,20 +103,23 @@ class _StopsAfter(Executor):
 def test_an_interrupted_run_restarts_and_skips_the_tasks_already_done(spec, tmp_path):
     checkpoint = tmp_path / "parts"
     with pytest.raises(_Interrupted):
-        run_backtest(spec, executor=_StopsAfter(2), checkpoint=checkpoint, progress=False)
+        run_backtest(spec, quick=True, executor=_StopsAfter(2), checkpoint=checkpoint,
+                     progress=False)
     assert len(list(checkpoint.glob("*.pkl"))) == 2
     second = _StopsAfter(100)
-    resumed = run_backtest(spec, executor=second, checkpoint=checkpoint, progress=False)
-    whole = run_backtest(spec, executor=LocalExecutor(1), progress=False)
-    assert second.ran == 4 - 2  # the agent's population (2 seeds, the ensemble) and 3
-    # baselines; 2 done before
+    resumed = run_backtest(spec, quick=True, executor=second, checkpoint=checkpoint,
+                           progress=False)
+    whole = run_backtest(spec, quick=True, executor=LocalExecutor(1), progress=False)
+    assert second.ran == 4 - 2  # two agents' populations (2 seeds each) and 2 classical
+    # strategies; 2 done before
     pd.testing.assert_frame_equal(resumed.returns, whole.returns, check_exact=True)
     changed = spec.model_copy(update={"seeds": [1, 2]})  # only what changed runs again
     third = _StopsAfter(100)
-    run_backtest(changed, executor=third, checkpoint=checkpoint, progress=False)
-    assert third.ran == 1  # the agent's new population; the baselines are unchanged
+    run_backtest(changed, quick=True, executor=third, checkpoint=checkpoint, progress=False)
+    assert third.ran == 2  # the agents' new populations; the baselines are unchanged
 
 
+@pytest.mark.slow  # a script whose process pool breaks
 def test_a_script_without_a_main_guard_fails_at_once_naming_the_fix(tmp_path):
     script = tmp_path / "unguarded.py"
     script.write_text(

@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fin_hgrpo.backtest import BacktestSpec, read_results, run_backtest, save_backtest
+from fin_hgrpo.backtest import BacktestResult, BacktestSpec, run_backtest, save_backtest
 from fin_hgrpo.backtest.report import write_report, write_tearsheets
-from fin_hgrpo.backtest.runner import PopulationTask, Task
+from fin_hgrpo.backtest.tasks import PopulationTask, Task
 from fin_hgrpo.cli import main
 from fin_hgrpo.errors import SpecError
+from tests.conftest import TINY_AGENT, TINY_ENV
 
 FLAKY = '''
 import numpy as np
@@ -66,13 +67,34 @@ params = { fail_after = "2011-06-01" }
 """
 
 
-@pytest.fixture
-def spec_file(workspace: Path) -> Path:
+def _write_spec(workspace: Path) -> Path:
     (workspace / "strategies" / "flaky.py").write_text(FLAKY)
     path = workspace / "backtests" / "tiny.toml"
     path.parent.mkdir()
     path.write_text(SPEC)
     return path
+
+
+@pytest.fixture
+def spec_file(workspace: Path) -> Path:
+    return _write_spec(workspace)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> Path:
+    """The tiny spec's whole walk-forward, run and saved once for the tests that read it."""
+    folder = tmp_path_factory.mktemp("runner")
+    for name in ("envs", "strategies"):
+        (folder / name).mkdir()
+    (folder / "envs" / "tiny.toml").write_text(TINY_ENV)
+    (folder / "strategies" / "hgrpo.toml").write_text(
+        TINY_AGENT.format(algorithm="hybrid_grpo", group=4))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        result = run_backtest(BacktestSpec.load(_write_spec(folder)), workers=1,
+                              progress=False)
+        yield save_backtest(result, folder / "backtests" / "results" / "tiny",
+                            tearsheets=False)
 
 
 class _Tables(HTMLParser):
@@ -112,9 +134,8 @@ def _tables(page: str) -> dict[str, list[list[str]]]:
     return parser.tables
 
 
-def test_walk_forward_writes_every_result_and_survives_a_failing_strategy(spec_file):
-    result = run_backtest(BacktestSpec.load(spec_file), workers=1, progress=False)
-    out = save_backtest(result, "backtests/results/tiny", tearsheets=False)
+def test_walk_forward_writes_every_result_and_survives_a_failing_strategy(saved):
+    out = saved
     returns = pd.read_csv(out / "returns.csv", index_col="date", parse_dates=True)
     assert list(returns) == ["hybrid_grpo_seed0", "hybrid_grpo_seed1", "hybrid_grpo_ensemble",
                              "equal_weight", "min_variance", "benchmark", "flaky"]
@@ -126,7 +147,7 @@ def test_walk_forward_writes_every_result_and_survives_a_failing_strategy(spec_f
     assert failed["error"].str.contains("flaky broke on purpose").all()
     assert "Traceback" in (out / "errors.txt").read_text()
     # a chained exception's traceback has blank lines: still one error per failed fold
-    assert len(read_results(out).errors) == len(failed)
+    assert len(BacktestResult.read(out).errors) == len(failed)
     assert returns["flaky"].isna().sum() == 120 * len(failed)
     assert returns.drop(columns="flaky").notna().all().all()
     table = pd.read_csv(out / "metrics.csv", index_col="strategy")
@@ -149,9 +170,8 @@ def test_walk_forward_writes_every_result_and_survives_a_failing_strategy(spec_f
     assert json.loads((out / "run.json").read_text())["folds"] == 4
 
 
-def test_seeds_are_rows_of_seeds_csv_and_an_agents_figures_are_their_means(spec_file):
-    result = run_backtest(BacktestSpec.load(spec_file), workers=1, progress=False)
-    out = save_backtest(result, "backtests/results/tiny", tearsheets=False)
+def test_seeds_are_rows_of_seeds_csv_and_an_agents_figures_are_their_means(saved):
+    out = saved
     seeds = pd.read_csv(out / "seeds.csv", index_col="run")
     table = pd.read_csv(out / "metrics.csv", index_col="strategy")
     agent = seeds[seeds["strategy"] == "hybrid_grpo"]
@@ -176,9 +196,8 @@ def returns_of(out: Path, columns) -> pd.DataFrame:
     return pd.read_csv(out / "returns.csv", index_col="date", parse_dates=True)[columns]
 
 
-def test_report_tables_hold_exactly_the_real_rows(spec_file):
-    result = run_backtest(BacktestSpec.load(spec_file), workers=1, progress=False)
-    out = save_backtest(result, "backtests/results/tiny", tearsheets=False)
+def test_report_tables_hold_exactly_the_real_rows(saved):
+    out = saved
     tables = _tables((out / "report.html").read_text())
     summary = tables["numbers summary"]
     strategies = ["hybrid_grpo", "hybrid_grpo_ensemble", "equal_weight", "min_variance",
@@ -224,6 +243,7 @@ def test_folds_are_one_continuous_investment(workspace):
     assert (turnover["banded"] > 1e-12).sum() < (turnover["equal_weight"] > 1e-12).sum()
 
 
+@pytest.mark.slow  # starts a process pool
 def test_same_seed_same_results_with_one_or_two_workers(spec_file):
     spec = BacktestSpec.load(spec_file)
     one = run_backtest(spec, quick=True, workers=1, progress=False)
@@ -261,11 +281,12 @@ def test_report_is_rebuilt_from_the_csvs(spec_file, capsys):
     (Path(out) / "plots" / "equity.png").unlink()
     assert main(["report", out]) == 0
     assert page.is_file() and (Path(out) / "plots" / "equity.png").is_file()
-    assert list(read_results(out).returns) == ["hybrid_grpo_seed3", "hybrid_grpo_seed4",
+    assert list(BacktestResult.read(out).returns) == ["hybrid_grpo_seed3", "hybrid_grpo_seed4",
                                                "hybrid_grpo_ensemble", "equal_weight",
                                                "min_variance", "benchmark"]
 
 
+@pytest.mark.slow  # quantstats tearsheets
 def test_tearsheets_without_font_warnings(spec_file, caplog):
     spec = BacktestSpec.load(spec_file)
     result = run_backtest(spec.model_copy(update={"strategies": spec.strategies[1:4]}),
@@ -285,7 +306,7 @@ def test_report_of_a_folder_that_is_not_a_result(tmp_path):
 
 
 def test_plan_trains_an_agents_seeds_and_folds_as_populations_the_spec_sizes(spec_file):
-    from fin_hgrpo.backtest.runner import plan
+    from fin_hgrpo.backtest.tasks import plan
 
     spec = BacktestSpec.load(spec_file)
     folds = spec.walk_forward.splitter().split(spec.env_spec().load_panel().dates)
@@ -312,16 +333,14 @@ def test_an_ensemble_needs_all_its_seeds_in_one_population(spec_file):
         BacktestSpec.model_validate({**spec.model_dump(), "population_seeds": 1})
 
 
-def test_a_yfinance_backtest_loads_its_benchmark_through_the_same_source(workspace,
+def test_a_yfinance_backtest_loads_its_benchmark_through_the_same_source(workspace, recorder,
                                                                           monkeypatch):
     """The review's M5: the env's tickers and dates are honoured, and SPY (not in the
     universe) comes from the same cache for the benchmark."""
     import yfinance
 
     from fin_hgrpo.data import load_yfinance
-    from tests.data.test_yahoo import Recorder
 
-    monkeypatch.setattr(yfinance, "download", Recorder())
     load_yfinance(["AAPL", "JPM", "XOM", "SPY"], "2019-01-02", "2023-03-31",
                   cache_dir="data/cache")
     monkeypatch.setattr(yfinance, "download", None)  # from here on: the cache or nothing
@@ -348,13 +367,13 @@ def test_a_weekly_backtest_annualises_with_52_bars_a_year(workspace, tmp_path):
     result = run_backtest(spec, workers=1, progress=False)
     assert result.info["periods_per_year"] == 52
     r = result.returns["equal_weight"]
-    from fin_hgrpo.backtest import metrics
+    from fin_hgrpo.measures import performance
 
     assert result.metrics.loc["equal_weight", "sharpe"] == pytest.approx(
         r.mean() / r.std() * np.sqrt(52))
     env.write_text(env.read_text().replace("window = 4", "window = 4\nperiods_per_year = 50"))
     assert run_backtest(spec, workers=1, progress=False).info["periods_per_year"] == 50
-    assert metrics.volatility(r, 52) == pytest.approx(r.std() * np.sqrt(52))
+    assert performance.volatility(r, 52) == pytest.approx(r.std() * np.sqrt(52))
 
 
 def test_a_backtest_says_when_alignment_dropped_dates_and_when_names_are_survivors(

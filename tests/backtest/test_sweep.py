@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fin_hgrpo.backtest import metrics
 from fin_hgrpo.backtest.sweep import SweepSpec, run_sweep
 from fin_hgrpo.cli import main
 from fin_hgrpo.errors import SpecError
+from fin_hgrpo.measures import performance
 
 BACKTEST = """
 name = "tiny"
@@ -95,10 +95,10 @@ def test_sweep_ranks_trials_on_the_search_folds_only(sweep_file):
     assert result.returns.index.max() <= held_out_start
     # the winner's PSR is a deployable seed's, not the flattering mean of its seeds' returns
     seeds = [result.returns[f"trial{summary['winner']}_seed{s}"] for s in (0, 1)]
-    assert summary["winner_psr"] == pytest.approx(np.mean([metrics.psr(r) for r in seeds]))
+    assert summary["winner_psr"] == pytest.approx(np.mean([performance.psr(r) for r in seeds]))
     assert summary["winner_dsr"] < summary["winner_psr"]
     assert summary["winner_val_sharpe"] == pytest.approx(
-        np.mean([metrics.sharpe(r) for r in seeds]))
+        np.mean([performance.sharpe(r) for r in seeds]))
 
 
 def test_trials_are_trained_with_the_backtests_protocol(sweep_file):

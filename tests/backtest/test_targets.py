@@ -11,6 +11,7 @@ import pytest
 from fin_hgrpo.backtest.targets import read_holdings, target_weights
 from fin_hgrpo.cli import main
 from fin_hgrpo.errors import DataError, FinHgrpoError, SpecError
+from tests.conftest import TINY_AGENT, TINY_ENV
 
 SPEC = """
 name = "tiny"
@@ -22,6 +23,7 @@ tearsheets = false
 train_days = 200
 test_days = 120
 embargo_days = 2
+max_folds = 2
 [[strategies]]
 kind = "agent"
 spec = "strategies/hgrpo.toml"
@@ -54,13 +56,28 @@ trade_rate = 0.5
 """
 
 
-@pytest.fixture
-def results(workspace: Path) -> Path:
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory) -> tuple[Path, Path]:
+    """One backtest for the module (its tests read it; one edits the env spec and puts
+    it back): the workspace it ran in, where the module's tests run, and its results."""
+    workspace = tmp_path_factory.mktemp("deployed")
+    (workspace / "envs").mkdir()
+    (workspace / "envs" / "tiny.toml").write_text(TINY_ENV)
+    (workspace / "strategies").mkdir()
+    (workspace / "strategies" / "hgrpo.toml").write_text(
+        TINY_AGENT.format(algorithm="hybrid_grpo", group=4))
     (workspace / "strategies" / "tilted.toml").write_text(TILTED)
     (workspace / "backtests").mkdir()
     (workspace / "backtests" / "tiny.toml").write_text(SPEC)
-    assert main(["backtest", "backtests/tiny.toml", "--workers", "1"]) == 0
-    return workspace / "backtests" / "results" / "tiny"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workspace)
+        assert main(["backtest", "backtests/tiny.toml", "--workers", "1"]) == 0
+        yield workspace, workspace / "backtests" / "results" / "tiny"
+
+
+@pytest.fixture
+def results(deployed) -> Path:
+    return deployed[1]
 
 
 def test_inside_the_last_test_window_every_run_gives_the_backtests_weights(results):
@@ -115,19 +132,22 @@ def test_shares_are_the_notional_at_the_close(results, tmp_path):
     assert targets.date > pd.Timestamp(test_end)  # the data's last close, after the test
 
 
-def test_mismatched_data_or_specs_are_refused_naming_the_problem(results, workspace):
-    env = workspace / "envs" / "tiny.toml"
+def test_mismatched_data_or_specs_are_refused_naming_the_problem(results, deployed):
+    env = deployed[0] / "envs" / "tiny.toml"
     original = env.read_text()
-    env.write_text(original.replace("window = 5", "window = 6"))
-    with pytest.raises(SpecError, match="key window differs"):
-        target_weights(results, "equal_weight")
-    env.write_text(original.replace("n_assets = 3", "n_assets = 4"))
-    with pytest.raises(DataError, match=r"the data holds tickers \['S0', 'S1', 'S2', 'S3'\]"):
-        target_weights(results, "equal_weight")
-    env.write_text(original.replace("window = 5", "window = 5\nperiods_per_year = 52"))
-    with pytest.raises(DataError, match="52 bars a year"):
-        target_weights(results, "equal_weight")
-    env.write_text(original)
+    try:
+        env.write_text(original.replace("window = 5", "window = 6"))
+        with pytest.raises(SpecError, match="key window differs"):
+            target_weights(results, "equal_weight")
+        env.write_text(original.replace("n_assets = 3", "n_assets = 4"))
+        with pytest.raises(DataError,
+                           match=r"the data holds tickers \['S0', 'S1', 'S2', 'S3'\]"):
+            target_weights(results, "equal_weight")
+        env.write_text(original.replace("window = 5", "window = 5\nperiods_per_year = 52"))
+        with pytest.raises(DataError, match="52 bars a year"):
+            target_weights(results, "equal_weight")
+    finally:
+        env.write_text(original)  # the module's other tests read it
     with pytest.raises(DataError, match="before the last fold's test window"):
         target_weights(results, "equal_weight", asof="2010-06-01")
     with pytest.raises(SpecError, match="no strategy 'nope'"):

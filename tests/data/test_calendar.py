@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fin_hgrpo.backtest import metrics
 from fin_hgrpo.data import MarketPanel, load_sample
 from fin_hgrpo.data.calendar import periods_per_year
+from fin_hgrpo.measures import performance
 
 
 @pytest.mark.parametrize("dates, expected", [
@@ -43,9 +43,9 @@ def test_annualised_figures_of_weekly_and_365_day_markets_match_the_truth(freq, 
     returns = panel.returns("simple")["A"]
     years = n / periods
     # within about two standard errors of the truth
-    assert metrics.volatility(returns, periods=panel.periods_per_year) == pytest.approx(
+    assert performance.volatility(returns, periods=panel.periods_per_year) == pytest.approx(
         sigma, abs=2 * sigma / np.sqrt(2 * n) + 0.005)
-    assert metrics.sharpe(returns, periods=panel.periods_per_year) == pytest.approx(
+    assert performance.sharpe(returns, periods=panel.periods_per_year) == pytest.approx(
         mu / sigma, abs=2 / np.sqrt(years))
-    assert metrics.cagr(returns, periods=panel.periods_per_year) == pytest.approx(
+    assert performance.cagr(returns, periods=panel.periods_per_year) == pytest.approx(
         np.exp(mu - sigma**2 / 2) - 1, abs=2 * sigma / np.sqrt(years))

@@ -7,89 +7,9 @@ import pytest
 import yfinance
 import yfinance.utils
 
-from fin_hgrpo.data import fetch_yfinance, load_sample, load_yfinance
-from fin_hgrpo.data.yahoo import PriceCache
+from fin_hgrpo.data import fetch_yfinance, load_yfinance
+from fin_hgrpo.data.price_cache import PriceCache
 from fin_hgrpo.errors import DataError
-
-HISTORY = load_sample(["AAPL", "JPM", "XOM", "SPY"], start="2019-01-02", end="2023-03-31").prices
-
-
-def _history(ticker: str, start: str, end: str, adjust=None) -> pd.DataFrame:
-    """One ticker as Ticker.history(auto_adjust=False) gives it: OHLC, Adj Close, Volume.
-
-    ``adjust(ticker, dates)``: factors Yahoo's back-adjustment applies on the day of the
-    download (1 where no split or dividend has happened since)."""
-    adj = HISTORY[ticker].loc[(HISTORY.index >= start) & (HISTORY.index < end)]
-    if adjust is not None:
-        adj = adj * adjust(ticker, adj.index)
-    close = adj * 1.02  # unadjusted close sits above the dividend-adjusted one
-    frame = pd.DataFrame({"Open": close * 0.99, "High": close * 1.01, "Low": close * 0.98,
-                          "Close": close, "Adj Close": adj,
-                          "Volume": np.arange(len(adj), dtype=np.int64) + 1_000_000})
-    frame.index = pd.DatetimeIndex(adj.index, name="Date")
-    return frame
-
-
-class Recorder:
-    """Stands in for yfinance.download and remembers each call."""
-
-    def __init__(self, fail_times: int = 0, unknown=("TYPO",)) -> None:
-        self.calls: list[tuple[list[str], str, str]] = []
-        self.fail_times = fail_times
-        self.unknown = set(unknown)
-        self.coming: list[tuple[str, pd.Timestamp, float]] = []  # ticker, ex-date, factor
-
-    def corporate_action(self, ticker: str, ex_date: str, factor: float) -> None:
-        """A split or dividend not yet in Yahoo's adjustment: until ``effective()``,
-        history before ``ex_date`` comes back divided by ``factor`` (0.25 for a 4:1 split,
-        1 - D/P for a dividend D), as it was before Yahoo back-adjusted it."""
-        self.coming.append((ticker, pd.Timestamp(ex_date), factor))
-
-    def effective(self) -> None:
-        """The actions happened: history comes back adjusted for them (HISTORY itself)."""
-        self.coming = []
-
-    def _adjust(self, ticker: str, dates: pd.DatetimeIndex) -> np.ndarray:
-        factors = np.ones(len(dates))
-        for name, ex_date, factor in self.coming:
-            if name == ticker:
-                factors[dates < ex_date] /= factor
-        return factors
-
-    def __call__(self, tickers, start=None, end=None, multi_level_index=True, **kwargs):
-        assert kwargs["auto_adjust"] is False and kwargs["progress"] is False
-        tickers = [tickers] if isinstance(tickers, str) else list(tickers)
-        self.calls.append((sorted(tickers), start, end))
-        failing = self.fail_times > 0
-        self.fail_times -= 1
-        dfs = {}
-        for ticker in tickers:
-            if failing or ticker in self.unknown:
-                dfs[ticker] = yfinance.utils.empty_df()
-            else:
-                dfs[ticker] = _history(ticker, start, end, self._adjust)
-        # as yfinance.multi._download_impl assembles them
-        index = None
-        for df in dfs.values():
-            if not df.empty:
-                index = df.index if index is None else index.union(df.index)
-        index = pd.DatetimeIndex([]) if index is None else index
-        dfs = {k: v.reindex(index) for k, v in dfs.items()}
-        data = pd.concat(dfs.values(), axis=1, sort=True, keys=dfs.keys(),
-                         names=["Ticker", "Price"])
-        data.columns = data.columns.swaplevel(0, 1)
-        data = data.sort_index(level=0, axis=1)
-        if not multi_level_index and len(tickers) == 1:
-            data = data.droplevel(1, axis=1).rename_axis(None, axis=1)
-        return data
-
-
-@pytest.fixture
-def recorder(monkeypatch):
-    fake = Recorder()
-    monkeypatch.setattr(yfinance, "download", fake)
-    monkeypatch.setattr("time.sleep", lambda s: None)
-    return fake
 
 
 def test_recorded_layout_is_yfinances(recorder):
@@ -101,7 +21,7 @@ def test_recorded_layout_is_yfinances(recorder):
 
 def test_download_gives_the_adjusted_prices_and_ohlcv(recorder, tmp_path):
     panel = load_yfinance(["AAPL", "JPM"], "2023-01-03", "2023-02-01", cache_dir=tmp_path)
-    expected = HISTORY.loc["2023-01-03":"2023-01-31", ["AAPL", "JPM"]]
+    expected = recorder.history.loc["2023-01-03":"2023-01-31", ["AAPL", "JPM"]]
     np.testing.assert_allclose(panel.prices.to_numpy(), expected.to_numpy())
     assert set(panel.fields) == {"adj_close", "open", "high", "low", "close", "volume"}
     assert recorder.calls == [(["AAPL", "JPM"], "2023-01-03", "2023-02-01")]
@@ -118,7 +38,7 @@ def test_cache_is_reused_and_only_missing_ranges_are_fetched(recorder, tmp_path)
     panel = load_yfinance(["AAPL", "JPM"], "2023-01-17", "2023-03-15", cache_dir=tmp_path)
     assert recorder.calls[1:] == [(["AAPL", "JPM"], "2023-01-17", "2023-02-02"),
                                   (["AAPL", "JPM"], "2023-02-28", "2023-03-15")]
-    expected = HISTORY.loc["2023-01-17":"2023-03-14", ["AAPL", "JPM"]]
+    expected = recorder.history.loc["2023-01-17":"2023-03-14", ["AAPL", "JPM"]]
     np.testing.assert_allclose(panel.prices.to_numpy(), expected.to_numpy())
     # a new ticker alongside cached ones is fetched on its own
     load_yfinance(["AAPL", "XOM"], "2023-02-01", "2023-03-01", cache_dir=tmp_path)
@@ -143,10 +63,10 @@ def test_unknown_ticker_is_named_after_retries(recorder, tmp_path):
     assert [c[0] for c in recorder.calls] == [["AAPL", "TYPO"], ["TYPO"], ["TYPO"]]
 
 
-def test_transient_failures_are_retried_with_backoff(monkeypatch, tmp_path):
-    fake = Recorder(fail_times=2)
+def test_transient_failures_are_retried_with_backoff(recorder, monkeypatch, tmp_path):
+    fake = recorder
+    fake.fail_times = 2
     sleeps: list[float] = []
-    monkeypatch.setattr(yfinance, "download", fake)
     monkeypatch.setattr("time.sleep", sleeps.append)
     panel = load_yfinance("AAPL JPM", "2023-01-03", "2023-02-01", cache_dir=tmp_path,
                           backoff_s=0.5)
@@ -167,8 +87,8 @@ def test_no_network_fails_within_the_time_limit(monkeypatch, tmp_path):
                       timeout_s=60)
 
 
-def test_single_ticker_with_flat_columns_is_understood(monkeypatch, tmp_path):
-    fake = Recorder()
+def test_single_ticker_with_flat_columns_is_understood(recorder, monkeypatch, tmp_path):
+    fake = recorder
     monkeypatch.setattr(yfinance, "download",
                         lambda *a, **k: fake(*a, **{**k, "multi_level_index": False}))
     panel = load_yfinance("XOM", "2023-01-03", "2023-01-20", cache_dir=tmp_path)
@@ -207,12 +127,12 @@ def test_a_corporate_action_between_fetches_refreshes_the_cache(recorder, tmp_pa
     recorder.effective()  # Yahoo now back-adjusts AAPL's history for it
     panel = load_yfinance(["AAPL", "JPM"], "2023-01-03", "2023-03-31", cache_dir=tmp_path)
     returns = panel.returns("simple")
-    truth = (HISTORY.loc["2023-01-03":"2023-03-30", ["AAPL", "JPM"]]).pct_change().iloc[1:]
+    truth = (recorder.history.loc["2023-01-03":"2023-03-30", ["AAPL", "JPM"]]).pct_change().iloc[1:]
     np.testing.assert_allclose(returns.to_numpy(), truth.to_numpy(), rtol=1e-9, atol=1e-12)
     # the cache now holds one adjustment: today's
     bars, start, end = PriceCache(tmp_path, "1d").read("AAPL")
     np.testing.assert_allclose(bars["adj_close"].to_numpy(),
-                               HISTORY.loc["2023-01-03":"2023-03-30", "AAPL"].to_numpy(),
+                               recorder.history.loc["2023-01-03":"2023-03-30", "AAPL"].to_numpy(),
                                rtol=1e-12)
     # JPM's history did not change: its cache was extended, not refetched
     assert recorder.calls[-1] == (["AAPL"], "2023-01-03", "2023-03-31")

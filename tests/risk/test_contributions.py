@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fin_hgrpo.backtest.metrics import cvar_95
+from fin_hgrpo.measures.performance import cvar_95
 from fin_hgrpo.risk.contributions import (
     beta,
     concentration,

@@ -7,6 +7,7 @@ from fin_hgrpo.algos import HybridGRPOConfig
 from fin_hgrpo.backtest import run_strategy
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.envs import EnvSpec, PortfolioSim
+from fin_hgrpo.measures.covariance import ledoit_wolf
 from fin_hgrpo.strategies import (
     Benchmark,
     BuyAndHold,
@@ -16,11 +17,9 @@ from fin_hgrpo.strategies import (
     MaxSharpe,
     MinVariance,
     Momentum,
-    RLStrategy,
-    ledoit_wolf,
 )
 from fin_hgrpo.strategies.config import load_strategy_class
-from fin_hgrpo.strategies.rl import Validation
+from fin_hgrpo.strategies.rl import RLStrategy, Validation
 from tests.conftest import prices_and_perturbed
 
 FEATURES = [{"name": "log_return"}, {"name": "volatility", "window": 10}]

@@ -5,7 +5,7 @@ from fin_hgrpo.algos import agent_config
 from fin_hgrpo.algos.evaluation import allocation_path
 from fin_hgrpo.backtest.engine import run_strategy
 from fin_hgrpo.envs import EnvSpec
-from fin_hgrpo.strategies import RLStrategy
+from fin_hgrpo.strategies.rl import RLStrategy
 
 SPEC = EnvSpec.model_validate({
     "data": {"source": "synthetic:iid", "n_assets": 3, "n_days": 500, "seed": 2},

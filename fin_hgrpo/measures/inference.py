@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fin_hgrpo.backtest.metrics import PERIODS
+from fin_hgrpo.measures.performance import PERIODS
 
 MIN_DAYS = 10
 METHOD = ("studentized circular block bootstrap (Ledoit and Wolf 2008), seeds resampled "

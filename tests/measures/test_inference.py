@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fin_hgrpo.backtest.inference import sharpe_difference
+from fin_hgrpo.measures.inference import sharpe_difference
 
 
 def test_interval_covers_a_constant_edge_and_is_seeded():

@@ -1,0 +1,155 @@
+"""An agent's networks and how they act: what every algorithm shares before learning.
+
+An observation is (day t, holdings): features are a function of t, so an actor reads the
+feature windows from its simulator. The policy names an action; the portfolio traded to
+is the policy's weights (a tilt of a base portfolio for a residual policy), moved
+``trade_rate`` of the way from the holdings, within the simulator's caps.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch.distributions import Distribution
+
+from fin_hgrpo.algos.bases import base_tensor, base_weights
+from fin_hgrpo.algos.config import AgentConfig
+from fin_hgrpo.algos.policies import Policy, ValueNet
+from fin_hgrpo.envs import PortfolioSim
+from fin_hgrpo.errors import FinHgrpoError
+
+_MIN_DIRICHLET = 1e-6
+
+
+class Actor:
+    """The policy (with a critic and a reference policy where the algorithm has them)
+    on one simulator, and its own stream of random draws.
+
+    ``uses_critic`` and ``uses_reference`` are the algorithm's; ``networks`` and
+    ``load_networks`` copy what acting needs (early stopping keeps the best copy).
+    """
+
+    config_class: type[AgentConfig] = AgentConfig
+    uses_critic = True
+    uses_reference = False
+
+    def __init__(self, sim: PortfolioSim, config: AgentConfig | None = None) -> None:
+        self.config = config if config is not None else self.config_class()
+        if not isinstance(self.config, self.config_class):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}")
+        cfg = self.config
+        self.device = torch.device(cfg.device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise FinHgrpoError("device 'cuda' was asked for but CUDA is not available here")
+        if sim.device != self.device:
+            raise ValueError(f"the simulator lives on {sim.device}, the agent on {self.device}")
+        torch.manual_seed(cfg.seed)
+        self.sim = sim
+        shape = (sim.window, sim.n_assets, sim.n_features)
+        self.policy = Policy(*shape, hidden=cfg.hidden, encoder=cfg.encoder,
+                             distribution=cfg.distribution,
+                             tilt_scale=cfg.tilt_scale).to(self.device)
+        self.base_table = base_tensor(sim, cfg.base)  # (T, A+1), or None
+        self.value: ValueNet | None = None
+        if self.uses_critic:
+            self.value = ValueNet(*shape, hidden=cfg.hidden, encoder=cfg.encoder).to(self.device)
+        self.reference = copy.deepcopy(self.policy) if self.uses_reference else None
+        # the agent's own stream for sampling actions, continuing the seeded one that
+        # built the networks: agents trained side by side never share draws
+        self.generator = torch.Generator(device=self.device)
+        if self.device.type == "cpu":
+            self.generator.set_state(torch.get_rng_state())
+        else:
+            self.generator.manual_seed(cfg.seed)
+
+    @property
+    def trained_parameters(self) -> list[torch.nn.Parameter]:
+        """The policy's parameters, then the critic's: the order gradients clip in."""
+        params = list(self.policy.parameters())
+        return params + ([] if self.value is None else list(self.value.parameters()))
+
+    # ---- acting ---------------------------------------------------------------------------
+    def values_at(self, t: torch.Tensor, holdings: torch.Tensor) -> torch.Tensor:
+        """V at days ``t`` (any shape) for ``holdings`` shaped t's shape + (A+1,), or
+        t's shape + (G, A+1) for G portfolios on each day (features read once)."""
+        flat_t = t.reshape(-1)
+        grouped = holdings.dim() == t.dim() + 2
+        flat_h = holdings.reshape(len(flat_t), *holdings.shape[t.dim():])
+        values = self.value(self.sim.observe(flat_t), flat_h)
+        return values.reshape(*t.shape, *(holdings.shape[-2:-1] if grouped else ()))
+
+    @torch.no_grad()
+    def act(self, t: torch.Tensor, holdings: torch.Tensor,
+            deterministic: bool = True) -> torch.Tensor:
+        """Target weights (B, A+1) at days ``t`` of the agent's own simulator."""
+        return self.predict(self.sim.observe(t), holdings, deterministic,
+                            base=self.base(t, holdings))
+
+    @torch.no_grad()
+    def predict(self, features: torch.Tensor, holdings: torch.Tensor,
+                deterministic: bool = True, base: torch.Tensor | None = None) -> torch.Tensor:
+        """Target weights from raw observations: (B, window, A, F) and (B, A+1); a
+        residual policy also needs its ``base`` portfolio (B, A+1) unless it is the
+        holdings."""
+        kind = self.config.base
+        if kind == "holdings":
+            base = holdings
+        elif kind is not None and base is None:
+            raise ValueError(f"{type(self).__name__} tilts the {kind} portfolio: "
+                             "predict needs it as base=")
+        dist = self.policy(features, holdings)
+        action = self.policy.deterministic(dist) if deterministic else self.sample(dist, 1)[:, 0]
+        return self.to_targets(action, holdings, base)
+
+    def base(self, t: torch.Tensor, holdings: torch.Tensor) -> torch.Tensor | None:
+        """The base portfolio (B, A+1) of a residual policy at days ``t`` of the agent's
+        simulator, for portfolios ``holdings``; None without a base."""
+        return base_weights(self.config.base, self.base_table, t, holdings)
+
+    def to_targets(self, actions: torch.Tensor, holdings: torch.Tensor,
+                   base: torch.Tensor | None) -> torch.Tensor:
+        """The weights traded to for ``actions`` (B, D) or (B, N, D) from ``holdings``
+        (B, A+1): the policy's weights (a tilt of ``base``), moved ``trade_rate`` of the
+        way from the holdings, within the caps."""
+        if actions.dim() == holdings.dim() + 1:
+            holdings = holdings[:, None]
+            base = None if base is None else base[:, None]
+        weights = self.policy.weights(actions, base)
+        rate = self.config.trade_rate
+        if rate < 1.0:
+            weights = holdings + rate * (weights - holdings)
+        return self.sim.constrain(weights)
+
+    def sample(self, dist: Distribution, n: int) -> torch.Tensor:
+        """n actions per state: (B, n, D), drawn from the agent's own generator; Dirichlet
+        samples kept off the exact boundary."""
+        actions = self.policy.sample(dist, n, self.generator).transpose(0, 1)
+        if self.policy.distribution == "dirichlet":
+            actions = actions.clamp(min=_MIN_DIRICHLET)
+            actions = actions / actions.sum(-1, keepdim=True)
+        return actions
+
+    @staticmethod
+    def log_prob(dist: Distribution, actions: torch.Tensor) -> torch.Tensor:
+        """log pi(a) for (B, n, D) actions -> (B, n)."""
+        return dist.log_prob(actions.transpose(0, 1)).transpose(0, 1)
+
+    # ---- the networks ---------------------------------------------------------------------
+    def networks(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Copies of the policy's (and the critic's) parameters: what acting needs."""
+        copies = {"policy": _cloned(self.policy.state_dict())}
+        if self.value is not None:
+            copies["value"] = _cloned(self.value.state_dict())
+        return copies
+
+    def load_networks(self, networks: dict[str, dict[str, torch.Tensor]]) -> None:
+        """Put back networks that ``networks`` copied (the critic's where both have one)."""
+        self.policy.load_state_dict(networks["policy"])
+        if self.value is not None and "value" in networks:
+            self.value.load_state_dict(networks["value"])
+
+
+def _cloned(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {name: value.clone() for name, value in state.items()}
+

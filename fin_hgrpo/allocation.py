@@ -1,0 +1,127 @@
+"""Classical allocation math: weights from prices, with no strategy or agent around it.
+
+Weights have the assets then cash. The classical strategies (``strategies.baselines``)
+and the base portfolios a residual agent tilts (``algos.bases``) both allocate here, so
+an agent tilts at a decision exactly the portfolio the strategy of the same name holds.
+Covariances are Ledoit-Wolf shrunk (sample covariances of 19 assets from a year of days
+are too noisy to invert). Weights are long-only and fully invested in the assets
+unless a function says otherwise (max Sharpe holds cash when no asset has a positive
+expected return). In a point-in-time universe each allocates over the assets tradable
+at the decision (and, for those that need a history, with a complete one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+
+from fin_hgrpo.measures.covariance import ledoit_wolf
+
+# the default look-backs (days of returns) of the allocations that need a history
+INVERSE_VOLATILITY_LOOKBACK = 63
+MIN_VARIANCE_LOOKBACK = 252
+MAX_SHARPE_LOOKBACK = 252
+
+Allocate = Callable[[np.ndarray], np.ndarray]  # (days, assets) returns -> assets + cash
+
+
+def cash_weights(n_assets: int) -> np.ndarray:
+    weights = np.zeros(n_assets + 1)
+    weights[-1] = 1.0
+    return weights
+
+
+def equal_weights(n_assets: int, chosen: np.ndarray | None = None) -> np.ndarray:
+    """Equal weights over ``chosen`` assets (a boolean mask; all by default), no cash; all
+    cash when nothing is chosen (nothing tradable in a point-in-time universe)."""
+    mask = np.ones(n_assets, bool) if chosen is None else chosen
+    if not mask.any():
+        return cash_weights(n_assets)
+    weights = np.zeros(n_assets + 1)
+    weights[:n_assets][mask] = 1.0 / mask.sum()
+    return weights
+
+
+def recent_returns(prices: pd.DataFrame, days: int) -> pd.DataFrame:
+    """Simple returns of the last ``days`` days of ``prices`` (fewer early on)."""
+    return prices.iloc[-days - 1:].pct_change().iloc[1:]
+
+
+def from_recent_returns(prices: pd.DataFrame, tradable: np.ndarray, lookback: int,
+                        allocate: Allocate) -> np.ndarray:
+    """``allocate`` applied to the last ``lookback`` days of returns of the tradable
+    assets with a complete history over them (1/N of the tradable assets until there
+    are two such days)."""
+    returns = recent_returns(prices, lookback).to_numpy()
+    usable = tradable & np.isfinite(returns).all(axis=0)
+    if len(returns) < 2 or not usable.any():
+        return equal_weights(len(tradable), tradable)
+    weights = np.zeros(len(usable) + 1)
+    chosen = allocate(returns[:, usable])
+    weights[:-1][usable], weights[-1] = chosen[:-1], chosen[-1]
+    return weights
+
+
+def inverse_volatility(returns: np.ndarray) -> np.ndarray:
+    """Weights proportional to 1 / volatility of the daily returns."""
+    inverse = 1.0 / np.maximum(returns.std(axis=0, ddof=1), 1e-12)
+    return np.r_[inverse / inverse.sum(), 0.0]
+
+
+def min_variance(returns: np.ndarray) -> np.ndarray:
+    """The long-only portfolio of least variance under a Ledoit-Wolf covariance."""
+    cov = ledoit_wolf(returns)
+    n = returns.shape[1]
+    return np.r_[_long_only(lambda w: w @ cov @ w, lambda w: 2 * cov @ w, n), 0.0]
+
+
+def max_sharpe(returns: np.ndarray) -> np.ndarray:
+    """The long-only tangency portfolio: highest mean / volatility of daily returns, the
+    means sample means, the covariance Ledoit-Wolf shrunk; cash when no mean is
+    positive (there is no tangency portfolio then)."""
+    n = returns.shape[1]
+    mean, cov = returns.mean(axis=0), ledoit_wolf(returns)
+    if mean.max() <= 0:
+        return cash_weights(n)
+    # maximise mu.w / sqrt(w' C w) on the simplex: minimise y' C y with mu.y = 1,
+    # y >= 0, then w = y / sum(y) (the ratio is scale-free)
+    start = np.where(mean == mean.max(), 1.0 / mean.max(), 0.0)
+    result = minimize(lambda y: y @ cov @ y, start, jac=lambda y: 2 * cov @ y,
+                      bounds=[(0.0, None)] * n, method="SLSQP",
+                      constraints=[{"type": "eq", "fun": lambda y: mean @ y - 1.0,
+                                    "jac": lambda y: mean}],
+                      options={"ftol": 1e-15, "maxiter": 500})
+    y = np.maximum(result.x, 0.0)
+    return np.r_[y / y.sum(), 0.0]
+
+
+def momentum(prices: pd.DataFrame, tradable: np.ndarray, lookback: int, skip: int,
+             top_k: int) -> np.ndarray:
+    """Equal weights on the ``top_k`` tradable assets by return from ``lookback`` to
+    ``skip`` days ago (1/N of the tradable assets before there is such a history)."""
+    values = prices.to_numpy()
+    n = values.shape[1]
+    if len(values) <= lookback:
+        return equal_weights(len(tradable), tradable)
+    past = values[-1 - skip] / values[-1 - lookback]
+    usable = tradable & np.isfinite(past)
+    if not usable.any():
+        return equal_weights(len(tradable), tradable)
+    ranked = np.argsort(-np.where(usable, past, -np.inf), kind="stable")
+    chosen = np.zeros(n, bool)
+    chosen[ranked[: min(top_k, int(usable.sum()))]] = True
+    return equal_weights(n, chosen)
+
+
+def _long_only(objective, gradient, n: int) -> np.ndarray:
+    """Minimise a smooth function of weights on the simplex (SLSQP from 1/N)."""
+    result = minimize(objective, np.full(n, 1.0 / n), jac=gradient, method="SLSQP",
+                      bounds=[(0.0, 1.0)] * n,
+                      constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0,
+                                    "jac": lambda w: np.ones_like(w)}],
+                      options={"ftol": 1e-15, "maxiter": 500})
+    w = np.maximum(result.x, 0.0)
+    return w / w.sum()

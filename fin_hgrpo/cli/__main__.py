@@ -1,0 +1,3 @@
+from fin_hgrpo.cli import main
+
+raise SystemExit(main())

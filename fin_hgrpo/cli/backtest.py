@@ -1,0 +1,104 @@
+"""``fin-hgrpo backtest``, ``sweep`` and ``report``: walk-forward runs and their pages."""
+
+from __future__ import annotations
+
+import argparse
+
+from fin_hgrpo.cli.options import Options, executor, seed_list
+
+
+def register(commands, options: Options) -> None:
+    backtest = commands.add_parser("backtest",
+                                   parents=[options.common, options.scaling, options.board],
+                                   help="walk-forward backtest of strategies and agents")
+    backtest.add_argument("spec", help="backtest spec, e.g. backtests/default.toml")
+    backtest.add_argument("--quick", action="store_true",
+                          help="fewer folds and training steps (the spec's [quick] table)")
+    backtest.add_argument("--no-tearsheets", action="store_true",
+                          help="skip the quantstats tearsheets")
+    backtest.add_argument("--seeds", type=seed_list,
+                          help="the agents' seeds instead of the spec's: 0-4 or 0,3,7")
+    backtest.set_defaults(run=run_backtest)
+
+    sweep = commands.add_parser("sweep", parents=[options.common, options.scaling,
+                                                  options.board],
+                                help="grid or random search over an agent's hyperparameters")
+    sweep.add_argument("spec", help="sweep spec, e.g. backtests/sweep_hgrpo.toml")
+    sweep.set_defaults(run=run_sweep)
+
+    report = commands.add_parser("report", parents=[options.common],
+                                 help="rebuild a backtest's report.html from its CSVs")
+    report.add_argument("folder", help="a backtest result folder")
+    report.add_argument("--tearsheets", action="store_true",
+                        help="rebuild the quantstats tearsheets and risk reports too")
+    report.set_defaults(run=rebuild_report)
+
+
+def run_backtest(args: argparse.Namespace) -> int:
+    from fin_hgrpo.backtest import BacktestSpec, run_backtest, save_backtest
+    from fin_hgrpo.backtest.checkpoints import finished_tasks
+    from fin_hgrpo.provenance import build_manifest
+    from fin_hgrpo.risk import write_risk_reports
+
+    spec = BacktestSpec.load(args.spec)
+    if args.seeds is not None:
+        spec = spec.model_copy(update={"seeds": args.seeds})
+    out = args.out or f"backtests/results/{spec.name}" + ("-quick" if args.quick else "")
+    tearsheets = spec.tearsheets and not args.no_tearsheets
+    with finished_tasks(out) as checkpoint:
+        result = run_backtest(spec, quick=args.quick, workers=args.workers,
+                              executor=executor(args), checkpoint=checkpoint,
+                              tensorboard=args.tensorboard)
+        manifest = build_manifest("backtest", command=args.argv,
+                                  files=[args.spec, *spec.files()],
+                                  data_sha256=result.info["data_sha256"], seeds=spec.seeds)
+        save_backtest(result, out, tearsheets=tearsheets, manifest=manifest,
+                      extras=[write_risk_reports] if tearsheets else [])
+    columns = ["cagr", "volatility", "sharpe", "sharpe_seed_std", "max_drawdown", "turnover",
+               "sharpe_vs_baseline", *(["active_share"] if "active_share" in result.metrics
+                                       else [])]
+    shown = result.metrics[columns].sort_values("sharpe", ascending=False)
+    print(shown.to_string(float_format="{:.3f}".format))
+    for warning in result.info.get("data_warnings", []):
+        print(f"warning: {warning}")
+    for error in result.errors:
+        print(f"failed: {error.splitlines()[0]} (traceback in {out}/errors.txt)")
+    print(f"report: {out}/report.html ({result.info['seconds']:.0f} s)")
+    return 0
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from fin_hgrpo.backtest import BacktestSpec
+    from fin_hgrpo.backtest.checkpoints import finished_tasks
+    from fin_hgrpo.backtest.sweep import SweepSpec, run_sweep, save_sweep
+    from fin_hgrpo.provenance import build_manifest
+
+    spec = SweepSpec.load(args.spec)
+    out = args.out or f"backtests/results/{spec.name}"
+    with finished_tasks(out) as checkpoint:
+        result = run_sweep(spec, executor=executor(args), workers=args.workers,
+                           checkpoint=checkpoint, tensorboard=args.tensorboard)
+        files = [args.spec, spec.backtest, *BacktestSpec.load(spec.backtest).files(), spec.agent]
+        manifest = build_manifest("sweep", command=args.argv, files=files,
+                                  data_sha256=result.summary["data_sha256"], seeds=spec.seeds)
+        save_sweep(result, out, manifest=manifest)
+    print(result.trials.drop(columns="error").head(10).to_string(
+        index=False, float_format="{:.4g}".format))
+    summary = result.summary
+    if "winner" in summary:
+        print(f"winner: trial {summary['winner']}, validation Sharpe "
+              f"{summary['winner_val_sharpe']:.2f}, deflated Sharpe "
+              f"{summary['winner_dsr']:.2f} given {summary['trials']} trials")
+    print(f"trials: {out}/trials.csv ({summary['seconds']:.0f} s)")
+    return 0
+
+
+def rebuild_report(args: argparse.Namespace) -> int:
+    from fin_hgrpo.backtest import write_report, write_tearsheets
+    from fin_hgrpo.risk import write_risk_reports
+
+    if args.tearsheets:
+        write_tearsheets(args.folder)
+        write_risk_reports(args.folder)
+    print(f"report: {write_report(args.folder)}")
+    return 0

@@ -1,0 +1,49 @@
+"""``fin-hgrpo weights``: a backtest strategy's target weights at a close, and the trades
+that reach them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from fin_hgrpo.cli.options import Options
+from fin_hgrpo.errors import SpecError
+
+
+def register(commands, options: Options) -> None:
+    weights = commands.add_parser("weights", parents=[options.common],
+                                  help="a backtest strategy's target weights at a close, "
+                                       "and the trades to reach them")
+    weights.add_argument("folder", help="a backtest result folder")
+    weights.add_argument("--strategy", help="a run (ppo_seed1, ppo_ensemble, equal_weight); "
+                                            "an agent's name means its ensemble (default: "
+                                            "the spec's first strategy)")
+    weights.add_argument("--asof", help="the last close on or before this date (default: "
+                                        "the data's last)")
+    weights.add_argument("--holdings", help="a ticker,weight CSV (cash as the row cash) to "
+                                            "trade from (default: the strategy's own)")
+    weights.add_argument("--wealth", type=float, default=1.0,
+                         help="portfolio value for notionals and shares (default 1)")
+    weights.add_argument("--out", help="where weights.csv, trades.csv and weights.json go "
+                                       "(default FOLDER/targets/<run>-<date>)")
+    weights.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fin_hgrpo.backtest.targets import read_holdings, target_weights, write_targets
+
+    if args.wealth <= 0:
+        raise SpecError(f"--wealth must be > 0, got {args.wealth}")
+    holdings = read_holdings(args.holdings) if args.holdings else None
+    targets = target_weights(args.folder, args.strategy, asof=args.asof, holdings=holdings,
+                             wealth=args.wealth)
+    out = args.out or Path(args.folder) / "targets" / f"{targets.strategy}-{targets.date.date()}"
+    trades = targets.trades()
+    print(f"{targets.strategy}: target weights at the close of {targets.date.date()}")
+    shown = trades[(trades["to_weight"] > 0) | (trades["trade_weight"].abs() > 0)]
+    print(shown.to_string(float_format="{:.4f}".format))
+    summary = targets.to_dict()
+    print(f"turnover {summary['turnover']:.4f} of wealth {targets.wealth:g}, cost "
+          f"{summary['total_cost']:.4f} at {targets.cost_bps:g} bps")
+    print(f"written: {write_targets(targets, out)}/weights.csv, trades.csv, weights.json")
+    return 0

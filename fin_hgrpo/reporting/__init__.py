@@ -1,0 +1,1 @@
+"""What every report page shares: the style sheet, inlined figures, tables of numbers."""
