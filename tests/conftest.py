@@ -56,6 +56,7 @@ tearsheets = false
 train_days = 200
 test_days = 120
 embargo_days = 2
+max_folds = 2
 [[strategies]]
 kind = "equal_weight"
 [[strategies]]

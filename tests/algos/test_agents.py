@@ -224,8 +224,8 @@ def test_weight_decay_shrinks_the_weight_matrices_and_spares_the_biases(iid):
     {"distribution": "logistic_normal", "encoder": "conv"},
     {"distribution": "tilt", "base": "inverse_volatility", "trade_rate": 0.5},
 ])
-def test_every_variant_trains_and_allocates_on_the_simplex(iid, options):
-    market, split, train, full = iid
+def test_every_variant_trains_and_allocates_on_the_simplex(short, options):
+    market, split, train, full = short
     agent = HybridGRPO(train, agent_config({"algorithm": "hybrid_grpo", **options}))
     agent.learn(512)
     weights = allocation_path(agent, full, split)

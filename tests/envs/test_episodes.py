@@ -20,15 +20,15 @@ def _window_sim(decision_days: int):
     return sim
 
 
-def _visits(sim, horizon: int, states: int, seed: int = 0) -> np.ndarray:
-    """How often training episodes visit each decision day in ``states`` steps."""
-    episodes = Episodes(sim, Reward(), 32, horizon=horizon, random_start=True)
+def _visits(sim, horizon: int, states: int, seed: int = 0, n: int = 256) -> np.ndarray:
+    """How often ``n`` training episodes visit each decision day in ``states`` steps."""
+    episodes = Episodes(sim, Reward(), n, horizon=horizon, random_start=True)
     rng = np.random.default_rng(seed)
     episodes.reset(rng)
-    cash = torch.zeros(32, sim.n_weights, dtype=sim.dtype)
+    cash = torch.zeros(n, sim.n_weights, dtype=sim.dtype)
     cash[:, -1] = 1.0
     visits = np.zeros(len(sim.dates))
-    for _ in range(states // 32):
+    for _ in range(states // n):
         np.add.at(visits, episodes.t.numpy(), 1)
         step = episodes.step(cash)
         episodes.reset(rng, step.terminated | step.truncated)
