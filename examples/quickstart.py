@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20_000, help="market states to train on")
     parser.add_argument("--folds", type=int, default=3, help="last walk-forward folds to run")
     parser.add_argument("--out", default="backtests/results/quickstart")
+    parser.add_argument("--workers", type=int, help="processes for the backtest (the cores)")
     args = parser.parse_args()
 
     # 1. Data: the bundled sample, 19 US stocks (adjusted daily closes)
@@ -62,7 +63,7 @@ def main() -> None:
             {"kind": "equal_weight"}, {"kind": "benchmark", "ticker": "SPY"}],
     })
     backtest.check_files("quickstart")
-    result = run_backtest(backtest, progress=False)
+    result = run_backtest(backtest, workers=args.workers, progress=False)
     print(result.metrics[["sharpe", "cagr", "max_drawdown", "turnover"]].round(2).to_string())
     print(f"report: {save_backtest(result, args.out, tearsheets=False) / 'report.html'}")
 

@@ -53,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, help="last walk-forward folds to run (all)")
     parser.add_argument("--out", default="backtests/results/user_strategy")
+    parser.add_argument("--workers", type=int, help="processes for the backtest (the cores)")
     args = parser.parse_args()
 
     spec = BacktestSpec.model_validate({
@@ -66,7 +67,7 @@ def main() -> None:
             {"kind": "benchmark", "ticker": "SPY"}],
     })
     spec.check_files("user_strategy")  # names the key at fault, before any work
-    result = run_backtest(spec, progress=False)
+    result = run_backtest(spec, workers=args.workers, progress=False)
     print(result.metrics[["sharpe", "cagr", "max_drawdown", "turnover"]].round(2).to_string())
     print(f"report: {save_backtest(result, args.out, tearsheets=False) / 'report.html'}")
 

@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--cache-dir", default="data/cache")
     parser.add_argument("--offline", action="store_true", help="use the cache only")
     parser.add_argument("--out", default="backtests/results/yfinance_study")
+    parser.add_argument("--workers", type=int, help="processes for the backtest (the cores)")
     args = parser.parse_args()
 
     # 1. bring the cache up to date (or, offline, check that it covers the request)
@@ -70,7 +71,7 @@ def main() -> None:
                        {"kind": "momentum", "top_k": 3, "rebalance": "monthly"}],
     })
     spec.check_files("yfinance_study")
-    result = run_backtest(spec, progress=False)
+    result = run_backtest(spec, workers=args.workers, progress=False)
     print(result.metrics[["sharpe", "cagr", "max_drawdown", "turnover"]].round(2).to_string())
     print(f"report: {save_backtest(result, args.out, tearsheets=False) / 'report.html'}")
 

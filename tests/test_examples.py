@@ -30,7 +30,8 @@ def test_every_example_is_tested():
 
 @pytest.mark.slow  # a subprocess that imports torch and trains or backtests
 def test_quickstart_trains_backtests_and_reports(session_workspace, tmp_path):
-    out = _run("quickstart.py", "--steps", "512", "--folds", "1", "--out", str(tmp_path),
+    out = _run("quickstart.py", "--steps", "512", "--folds", "1", "--workers", "1",
+               "--out", str(tmp_path),
                cwd=session_workspace)
     assert "19 assets, 2567 days" in out
     for strategy in ("hybrid_grpo", "equal_weight", "benchmark"):
@@ -40,7 +41,8 @@ def test_quickstart_trains_backtests_and_reports(session_workspace, tmp_path):
 
 @pytest.mark.slow  # a subprocess that imports torch and trains or backtests
 def test_user_strategy_runs_beside_the_baselines(session_workspace, tmp_path):
-    out = _run("user_strategy.py", "--folds", "1", "--out", str(tmp_path), cwd=session_workspace)
+    out = _run("user_strategy.py", "--folds", "1", "--workers", "1", "--out", str(tmp_path),
+               cwd=session_workspace)
     assert "low_volatility" in out and "min_variance" in out
     returns = pd.read_csv(tmp_path / "returns.csv", index_col=0)
     assert "low_volatility" in returns.columns
@@ -61,8 +63,8 @@ def test_yfinance_study_runs_offline_from_a_cache(session_workspace, tmp_path):
     for ticker in YF_TICKERS:
         bars = pd.DataFrame({field: prices[ticker] for field in PRICE_FIELDS})
         PriceCache(cache, "1d").write(ticker, bars.assign(volume=0.0), start, end)
-    out = _run("yfinance_study.py", "--offline", "--cache-dir", str(cache), "--out",
-               str(tmp_path / "study"), cwd=session_workspace)
+    out = _run("yfinance_study.py", "--offline", "--cache-dir", str(cache), "--workers", "1",
+               "--out", str(tmp_path / "study"), cwd=session_workspace)
     assert "AAPL: " in out and "rows from cache, nothing downloaded" in out
     assert "momentum" in out and (tmp_path / "study" / "report.html").is_file()
 

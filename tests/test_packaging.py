@@ -79,6 +79,6 @@ def test_the_installed_wheel_inits_a_workspace_and_backtests_there(wheel, tmp_pa
     _run(str(command), "init", "study", cwd=tmp_path)
     study = tmp_path / "study"
     out = _run(str(command), "backtest", "backtests/full_history.toml", "--quick",
-               "--no-tearsheets", cwd=study)
+               "--no-tearsheets", "--workers", "1", cwd=study)
     assert "report: backtests/results/full_history-quick/report.html" in out
     assert (study / "backtests" / "results" / "full_history-quick" / "returns.csv").is_file()
