@@ -112,6 +112,18 @@ def write_tiny_specs(folder: Path) -> None:
     (folder / "backtests" / "tiny_agents.toml").write_text(TINY_AGENTS)
 
 
+def write_tiny_workspace(folder: Path) -> None:
+    """``envs/tiny.toml`` and the tiny agents under the shipped names the backtest
+    tests' specs use: ``strategies/ppo.toml`` and ``strategies/hgrpo.toml``."""
+    (folder / "envs").mkdir(exist_ok=True)
+    (folder / "envs" / "tiny.toml").write_text(TINY_ENV)
+    (folder / "strategies").mkdir(exist_ok=True)
+    (folder / "strategies" / "ppo.toml").write_text(TINY_AGENT.format(algorithm="ppo",
+                                                                      group=1))
+    (folder / "strategies" / "hgrpo.toml").write_text(
+        TINY_AGENT.format(algorithm="hybrid_grpo", group=4))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("PYTEST_XDIST_WORKER"):
         torch.set_num_threads(1)  # two workers on two cores: no oversubscription

@@ -13,7 +13,7 @@ from fin_hgrpo.backtest.report import write_report, write_tearsheets
 from fin_hgrpo.backtest.tasks import PopulationTask, Task
 from fin_hgrpo.cli import main
 from fin_hgrpo.errors import SpecError
-from tests.conftest import TINY_AGENT, TINY_ENV
+from tests.conftest import write_tiny_workspace
 
 FLAKY = '''
 import numpy as np
@@ -84,11 +84,7 @@ def spec_file(workspace: Path) -> Path:
 def saved(tmp_path_factory) -> Path:
     """The tiny spec's whole walk-forward, run and saved once for the tests that read it."""
     folder = tmp_path_factory.mktemp("runner")
-    for name in ("envs", "strategies"):
-        (folder / name).mkdir()
-    (folder / "envs" / "tiny.toml").write_text(TINY_ENV)
-    (folder / "strategies" / "hgrpo.toml").write_text(
-        TINY_AGENT.format(algorithm="hybrid_grpo", group=4))
+    write_tiny_workspace(folder)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         result = run_backtest(BacktestSpec.load(_write_spec(folder)), workers=1,

@@ -11,7 +11,7 @@ import pytest
 from fin_hgrpo.backtest.targets import read_holdings, target_weights
 from fin_hgrpo.cli import main
 from fin_hgrpo.errors import DataError, FinHgrpoError, SpecError
-from tests.conftest import TINY_AGENT, TINY_ENV
+from tests.conftest import write_tiny_workspace
 
 SPEC = """
 name = "tiny"
@@ -61,11 +61,7 @@ def deployed(tmp_path_factory) -> tuple[Path, Path]:
     """One backtest for the module (its tests read it; one edits the env spec and puts
     it back): the workspace it ran in, where the module's tests run, and its results."""
     workspace = tmp_path_factory.mktemp("deployed")
-    (workspace / "envs").mkdir()
-    (workspace / "envs" / "tiny.toml").write_text(TINY_ENV)
-    (workspace / "strategies").mkdir()
-    (workspace / "strategies" / "hgrpo.toml").write_text(
-        TINY_AGENT.format(algorithm="hybrid_grpo", group=4))
+    write_tiny_workspace(workspace)
     (workspace / "strategies" / "tilted.toml").write_text(TILTED)
     (workspace / "backtests").mkdir()
     (workspace / "backtests" / "tiny.toml").write_text(SPEC)
