@@ -55,6 +55,7 @@ class SyntheticMarket:
                  cash_return: float, n_draws: int) -> None:
         self.kind = kind
         self.panel = panel
+        self.cash_return = cash_return
         self.states = states
         self.params = params
         self.mixture = mixture
@@ -100,17 +101,52 @@ class SyntheticMarket:
             out[rows] = self._growth(np.clip(values[rows], 0.0, None), int(k))
         return pd.Series(out, index=weights.index, name="expected_growth")
 
-    def skill(self, weights: pd.DataFrame) -> float:
+    def skill(self, weights: pd.DataFrame, cost_bps: float = 0.0) -> float:
         """(growth - 1/N's) / (oracle's - 1/N's), averaged over the dates of ``weights``.
 
-        1 matches the growth-optimal allocation, 0 does no better than 1/N.
+        1 matches the growth-optimal allocation, 0 does no better than 1/N. With
+        ``cost_bps`` every growth is net of what trading to each day's weights costs
+        along the panel's realised prices (``trading_costs``), the oracle's and 1/N's
+        alike: a policy that churns pays for it, as it would in a backtest.
         """
         dates = weights.index
-        equal = self.equal_weight_growth[dates].mean()
-        possible = self.oracle_growth[dates].mean() - equal
+        net = {"weights": self.expected_growth(weights),
+               "oracle": self.oracle_growth[dates],
+               "equal": self.equal_weight_growth[dates]}
+        if cost_bps:
+            equal = np.r_[np.full(self.panel.n_assets, 1.0 / self.panel.n_assets), 0.0]
+            paths = {"weights": weights[self.columns],
+                     "oracle": self.oracle_weights.loc[dates],
+                     "equal": pd.DataFrame(np.tile(equal, (len(dates), 1)), index=dates,
+                                           columns=self.columns)}
+            net = {name: growth + np.log1p(-self.trading_costs(paths[name], cost_bps))
+                   for name, growth in net.items()}
+        possible = net["oracle"].mean() - net["equal"].mean()
         if possible <= 0:
             raise DataError(f"synthetic:{self.kind}: 1/N is already growth-optimal here")
-        return float((self.expected_growth(weights).mean() - equal) / possible)
+        return float((net["weights"].mean() - net["equal"].mean()) / possible)
+
+    def trading_costs(self, weights: pd.DataFrame, cost_bps: float) -> pd.Series:
+        """What trading to each date's ``weights`` costs, as a share of wealth: ``cost_bps``
+        on the assets' traded value, from the previous date's weights drifted by the
+        panel's prices (from cash before the first date). ``weights``: consecutive dates
+        of the panel, assets then cash."""
+        values = weights[self.columns].to_numpy(dtype=float)
+        first = self.panel.dates.get_loc(weights.index[0])
+        prices = self.panel.price_array()[first:first + len(values)]
+        if len(prices) < len(values) or not self.panel.dates[
+                first:first + len(values)].equals(weights.index):
+            raise DataError(f"synthetic:{self.kind}: trading costs need consecutive dates "
+                            "of the panel")
+        n = self.panel.n_assets
+        held = np.zeros_like(values)
+        held[0, n] = 1.0
+        relatives = np.column_stack([prices[1:] / prices[:-1],
+                                     np.full(len(values) - 1, 1.0 + self.cash_return)])
+        grown = values[:-1] * relatives
+        held[1:] = grown / grown.sum(axis=1, keepdims=True)
+        traded = np.abs(values[:, :n] - held[:, :n]).sum(axis=1)
+        return pd.Series(traded * cost_bps / 1e4, index=weights.index, name="cost")
 
     def __repr__(self) -> str:
         return (f"SyntheticMarket(kind={self.kind}, {self.panel.n_assets} assets, "

@@ -29,6 +29,38 @@ def test_oracle_weights_are_on_the_simplex_and_beat_everything_else(kind):
         assert (market.expected_growth(other) <= market.oracle_growth + 1e-12).all()
 
 
+def test_trading_costs_by_hand():
+    market = synthetic_market("iid", n_assets=2, n_days=50, seed=4)
+    dates = market.panel.dates[10:13]
+    weights = pd.DataFrame([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [1.0, 0.0, 0.0]],
+                           index=dates, columns=market.columns)
+    prices = market.panel.prices.loc[dates].to_numpy()
+    drifted = 0.5 * prices[1] / prices[0]
+    drifted /= drifted.sum()
+    second = np.abs(np.array([0.5, 0.5]) - drifted).sum()
+    third_held = 0.5 * prices[2] / prices[1]
+    third_held /= third_held.sum()
+    third = np.abs(np.array([1.0, 0.0]) - third_held).sum()
+    np.testing.assert_allclose(market.trading_costs(weights, 20.0),
+                               np.array([1.0, second, third]) * 20e-4)
+
+
+@pytest.mark.parametrize("kind", ["iid", "signal"])
+def test_skill_net_of_costs_charges_churn_and_keeps_its_bounds(kind):
+    """The diagnosis' bug 4: skill was gross of costs, so a path that churns scored as
+    well as one that holds. Net, 1/N stays at 0 and the oracle at 1, and a path that
+    flips between two portfolios every day loses skill."""
+    market = synthetic_market(kind, n_days=400, seed=1)
+    oracle = market.oracle_weights.iloc[100:300]
+    assert market.skill(oracle, cost_bps=10.0) == pytest.approx(1.0)
+    equal = pd.DataFrame(np.tile(np.r_[np.full(5, 0.2), 0.0], (len(oracle), 1)),
+                         index=oracle.index, columns=market.columns)
+    assert market.skill(equal, cost_bps=10.0) == pytest.approx(0.0, abs=1e-12)
+    churn = oracle.copy()
+    churn.iloc[::2] = equal.iloc[::2].to_numpy()
+    assert market.skill(churn, cost_bps=10.0) < market.skill(churn) - 0.1
+
+
 def test_growth_optimal_meets_the_kuhn_tucker_conditions():
     """Log-optimality certificate: E[X_i / (w.X)] = 1 where w_i > 0, and <= 1 where w_i = 0."""
     for kind in ("iid", "regime", "signal"):
