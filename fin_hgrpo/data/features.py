@@ -4,6 +4,9 @@ A feature is named by a small spec, ``{name = "volatility", window = 20}``:
 
 - ``log_return``: log(p_t / p_{t-1}) (window unused);
 - ``momentum``: log(p_t / p_{t-w});
+- ``ema_return``: the exponentially weighted mean of the daily log returns, half-life
+  w days (a short-horizon return smoothed: it moves by a fraction of each day's
+  return, where ``log_return`` moves by all of it);
 - ``volatility``: sample standard deviation of the last w daily log returns (w >= 2);
 - ``ma_ratio``: log(p_t / mean(p_{t-w+1}, ..., p_t));
 - ``signal``: the panel's observable signals, the same for every asset (window unused).
@@ -25,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from fin_hgrpo.data.panel import MarketPanel
 from fin_hgrpo.errors import DataError
 
-FeatureName = Literal["log_return", "momentum", "volatility", "ma_ratio", "signal"]
+FeatureName = Literal["log_return", "momentum", "ema_return", "volatility", "ma_ratio",
+                      "signal"]
 
 
 class FeatureSpec(BaseModel):
@@ -104,6 +108,8 @@ def compute_features(
             frame = daily
         elif spec.name == "momentum":
             frame = log_prices - log_prices.shift(spec.window)
+        elif spec.name == "ema_return":
+            frame = daily.ewm(halflife=spec.window, min_periods=spec.window).mean()
         elif spec.name == "volatility":
             frame = daily.rolling(spec.window).std(ddof=1)
         else:  # ma_ratio

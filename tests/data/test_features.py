@@ -9,18 +9,24 @@ from fin_hgrpo.errors import DataError
 from tests.conftest import prices_and_perturbed
 
 ALL = [{"name": "log_return"}, {"name": "momentum", "window": 2},
-       {"name": "volatility", "window": 3}, {"name": "ma_ratio", "window": 2}]
+       {"name": "volatility", "window": 3}, {"name": "ma_ratio", "window": 2},
+       {"name": "ema_return", "window": 2}]
 
 
 def test_features_match_hand_computation(wide_prices):
     features = compute_features(MarketPanel(wide_prices), ALL)
-    assert features.names == ("log_return", "momentum_2", "volatility_3", "ma_ratio_2")
+    assert features.names == ("log_return", "momentum_2", "volatility_3", "ma_ratio_2",
+                              "ema_return_2")
     aaa = features.to_frame().xs("AAA", axis=1, level="ticker")
     r = np.log([1.1, 0.9, 1.0, 1.1])
     np.testing.assert_allclose(aaa["log_return"].iloc[1:], r)
     assert aaa["momentum_2"].iloc[2] == pytest.approx(np.log(99 / 100))
     assert aaa["volatility_3"].iloc[3] == pytest.approx(np.std(r[:3], ddof=1))
     assert aaa["ma_ratio_2"].iloc[1] == pytest.approx(np.log(110 / 105))
+    # weights 2^(-age / 2) on the daily returns seen so far (from the second on)
+    decay = 0.5 ** (1 / 2)
+    assert aaa["ema_return_2"].iloc[2] == pytest.approx((r[1] + decay * r[0]) / (1 + decay))
+    assert np.isnan(aaa["ema_return_2"].iloc[1])  # fewer than 2 returns
     assert features.warmup == 3
 
 
