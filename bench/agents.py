@@ -38,7 +38,13 @@ import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from fin_hgrpo.algos import AgentConfig, agent_config, load_agent_config, make_agent
+from fin_hgrpo.algos import (
+    AgentConfig,
+    Population,
+    agent_config,
+    load_agent_config,
+    make_agent,
+)
 from fin_hgrpo.algos.core import weight_decay_groups
 from fin_hgrpo.algos.evaluation import allocation_path
 from fin_hgrpo.config import load_spec
@@ -265,23 +271,57 @@ def load_ablation(name: str) -> Ablation:
     return Ablation(path, spec.env, spec.states, variants)
 
 
-def ablation(name: str, seeds: int = 3) -> pd.DataFrame:
-    """Held-out skill of each variant of an ablation, over seeds."""
-    study = load_ablation(name)
+def _variant_runs(study: Ablation, variant: str, seeds: int) -> list[dict]:
+    """One variant's seeds trained together as a population (one thread: the pool's
+    workers share the cores), each scored on the held-out days gross and net of the
+    env's costs, with its turnover and the last iterations' within-group share of its
+    advantages where the algorithm logs it."""
+    torch.set_num_threads(1)
     spec = EnvSpec.load(study.env)
     truth = spec.load_market()
     split = truth.panel.dates[int(len(truth.panel) * 0.7)]
     train = spec.build_sim(truth.panel.slice(None, split), dtype=torch.float32)
     full = spec.build_sim(truth.panel)
+    config = study.variants[variant]
+    agents = [make_agent(train, config.model_copy(update={"seed": seed}), spec.build_reward())
+              for seed in range(seeds)]
+    Population(agents).learn(study.states)
     rows = []
-    for variant, config in study.variants.items():
-        for seed in range(seeds):
-            agent = make_agent(train, config.model_copy(update={"seed": seed}))
-            agent.learn(study.states)
-            rows.append({name: variant, "seed": seed,
-                         "skill": truth.skill(allocation_path(agent, full, split))})
-    return pd.DataFrame(rows).groupby(name, sort=False)["skill"].agg(
-        ["mean", "std", "min", "max"]).reset_index()
+    for seed, agent in enumerate(agents):
+        path = allocation_path(agent, full, split)
+        costs = truth.trading_costs(path, 1.0)  # per bp: the one-way turnover a day
+        share = [m["within_group_share"] for m in agent.history[-10:]
+                 if "within_group_share" in m]
+        rows.append({"variant": variant, "seed": seed, "skill": truth.skill(path),
+                     "net_skill": truth.skill(path, cost_bps=_cost_bps(spec)),
+                     "turnover": float(costs.iloc[1:].mean() * 1e4 / 2 * 252),
+                     "within_group_share": float(np.mean(share)) if share else np.nan})
+    return rows
+
+
+def _cost_bps(spec: EnvSpec) -> float:
+    bps = spec.costs.bps
+    return float(np.mean(bps)) if isinstance(bps, list) else float(bps)
+
+
+def ablation(name: str, seeds: int = 3, workers: int = 2) -> pd.DataFrame:
+    """Held-out skill of each variant of an ablation over seeds, gross and net of the
+    env's costs (the oracle and 1/N charged alike), with the one-way turnover a year;
+    variants run in ``workers`` processes."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    study = load_ablation(name)
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        runs = list(pool.map(_variant_runs, [study] * len(study.variants),
+                             list(study.variants), [seeds] * len(study.variants)))
+    frame = pd.DataFrame([row for rows in runs for row in rows])
+    table = frame.groupby("variant", sort=False).agg(
+        skill=("skill", "mean"), skill_std=("skill", "std"),
+        net_skill=("net_skill", "mean"), net_skill_std=("net_skill", "std"),
+        net_min=("net_skill", "min"), net_max=("net_skill", "max"),
+        turnover=("turnover", "mean"), within_group_share=("within_group_share", "mean"))
+    return table.reset_index().rename(columns={"variant": name})
 
 
 def plot(curves: pd.DataFrame, path: Path) -> None:
@@ -329,6 +369,8 @@ def main() -> None:
                         help="run only this ablation instead of the curves")
     parser.add_argument("--resume", action="store_true",
                         help="keep the runs already in this run's curves CSV; run the rest")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="processes an ablation's variants run in")
     parser.add_argument("--throughput", action="store_true",
                         help="measure only training throughput against SB3 PPO")
     args = parser.parse_args()
@@ -336,12 +378,17 @@ def main() -> None:
     args.seeds = args.seeds if args.ablation else args.seeds or 5
     RESULTS.mkdir(exist_ok=True)
     if args.ablation:
-        table = ablation(args.ablation, args.seeds or 3)
+        table = ablation(args.ablation, args.seeds or 3, args.workers)
         seeds = "" if args.seeds is None else f" --seeds {args.seeds}"
         atomic_write_text(
             RESULTS / f"agents_{args.ablation}.md",
             f"Command: python bench/agents.py --ablation {args.ablation}{seeds}\n\n"
             f"Spec: bench/specs/ablations/{args.ablation}.toml\n\n"
+            "Skill on the held-out 30%: (growth - 1/N's) / (oracle's - 1/N's), mean and "
+            "std over seeds; net_skill charges every path (the oracle's and 1/N's too) "
+            "the env's costs on what it trades; turnover: one-way, a year; "
+            "within_group_share: the share of the per-sample advantages' variance that "
+            "lies within a state's group (Hybrid GRPO, last 10 iterations).\n\n"
             + table.to_markdown(index=False, floatfmt=".3f") + "\n")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         return

@@ -66,8 +66,19 @@ class Actor:
     @property
     def trained_parameters(self) -> list[torch.nn.Parameter]:
         """The policy's parameters, then the critic's: the order gradients clip in."""
-        params = list(self.policy.parameters())
-        return params + ([] if self.value is None else list(self.value.parameters()))
+        return [p for _, p in self._named_parameters()]
+
+    def decayed(self) -> list[bool]:
+        """Which trained parameters weight decay shrinks: the weight matrices (not the
+        biases and other vectors, which carry the state-independent part of a policy),
+        and not the holdings' input weights unless ``holdings_decay``."""
+        return [p.dim() > 1 and (self.config.holdings_decay
+                                 or not name.endswith("holdings_in.weight"))
+                for name, p in self._named_parameters()]
+
+    def _named_parameters(self) -> list[tuple[str, torch.nn.Parameter]]:
+        named = list(self.policy.named_parameters())
+        return named + ([] if self.value is None else list(self.value.named_parameters()))
 
     # ---- acting ---------------------------------------------------------------------------
     def values_at(self, t: torch.Tensor, holdings: torch.Tensor) -> torch.Tensor:
@@ -129,6 +140,22 @@ class Actor:
             actions = actions.clamp(min=_MIN_DIRICHLET)
             actions = actions / actions.sum(-1, keepdim=True)
         return actions
+
+    def continue_with(self, dist: Distribution, groups: int) -> torch.Tensor:
+        """One action (B, D) per row of ``dist`` for the steps after a sample's scored
+        first step; the B rows are states' G candidates in blocks of ``groups``. With
+        common random numbers the candidates of a state share one noise draw, so that
+        their continuations differ only where their holdings make the policy differ."""
+        how = self.config.continues_with
+        if how == "mean":
+            return self.policy.deterministic(dist)
+        if how == "sample":
+            return self.sample(dist, 1)[:, 0]
+        normal = dist.base_dist
+        shape = normal.loc.shape
+        noise = torch.randn((shape[0] // groups, 1, shape[-1]), generator=self.generator,
+                            dtype=normal.loc.dtype, device=normal.loc.device)
+        return normal.loc + normal.scale * noise.expand(-1, groups, -1).reshape(shape)
 
     @staticmethod
     def log_prob(dist: Distribution, actions: torch.Tensor) -> torch.Tensor:

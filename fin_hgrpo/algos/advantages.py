@@ -46,7 +46,10 @@ def hybrid(q: torch.Tensor, q_executed: torch.Tensor, value: torch.Tensor,
 
     - ``paper``: q_executed - V(s), the same for every sample (as the paper states);
     - ``per_sample``: q_i - V(s);
-    - ``group_baseline``: q_i - mean_j q_j;
+    - ``group_baseline``: q_i - mean_j q_j (group-relative: what is common to the group,
+      the day's market move, cancels);
+    - ``group_standardized``: group_baseline divided by the group's standard deviation,
+      as GRPO scales its rewards;
     - ``alpha`` in [0, 1] blends: alpha * per_sample + (1 - alpha) * paper.
     """
     per_sample = q - value[..., None]
@@ -58,5 +61,18 @@ def hybrid(q: torch.Tensor, q_executed: torch.Tensor, value: torch.Tensor,
     if mode == "per_sample":
         return per_sample
     if mode == "group_baseline":
-        return q - q.mean(-1, keepdim=True)
-    raise ValueError(f"advantage must be paper, per_sample or group_baseline: {mode!r}")
+        return group_relative(q, scale=False)
+    if mode == "group_standardized":
+        return group_relative(q)
+    raise ValueError(f"advantage must be paper, per_sample, group_baseline or "
+                     f"group_standardized: {mode!r}")
+
+
+def within_group_share(advantages: torch.Tensor) -> float:
+    """The share of the advantages' variance (S, G) that lies within groups: what tells
+    one state's samples apart. The rest is common to each group, and in a policy
+    gradient it is noise (zero in expectation, not in one batch)."""
+    total = float(advantages.var(unbiased=False))
+    if total == 0:
+        return float("nan")
+    return float(advantages.var(-1, unbiased=False).mean()) / total

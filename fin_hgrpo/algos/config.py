@@ -51,12 +51,23 @@ class AgentConfig(BaseModel):
     n_steps: int = Field(default=8, ge=1)  # steps of each episode per iteration
     group_size: int = Field(default=1, ge=1)  # actions sampled and scored per state
     sub_steps: int = Field(default=1, ge=1)  # steps each sample is scored over (k)
+    # the actions after a sample's first scored step: common (one noise draw a state,
+    # shared by its samples: common random numbers, for Gaussian policies), sample
+    # (independent draws), mean (the deterministic action); auto: common where the
+    # policy is Gaussian (tilt, logistic_normal), else sample
+    continuation: Literal["auto", "common", "sample", "mean"] = "auto"
+    # what an episode moves on with: a scored sample (which one: ``selection``), or the
+    # policy's deterministic target with the samples scored around it, as at test
+    advance: Literal["sample", "mean"] = "sample"
     horizon: int = Field(default=252, ge=1)  # training episodes restart after this many days
     # optimisation
     learning_rate: float = Field(default=1e-3, gt=0)
     # AdamW's decoupled decay of the weight matrices (not biases): on short histories it
     # keeps the networks from memorising the training days' noise (see the README)
     weight_decay: float = Field(default=0.0, ge=0)
+    # decay the holdings' input weights too (False: the policy may learn to hold still
+    # as freely as a bias)
+    holdings_decay: bool = True
     anneal_lr: bool = True  # linear decay to zero over the run
     epochs: int = Field(default=10, ge=1)
     minibatches: int = Field(default=4, ge=1)
@@ -85,7 +96,17 @@ class AgentConfig(BaseModel):
         if (self.distribution == "tilt") != (self.base is not None):
             raise ValueError('a residual policy needs both distribution = "tilt" and a base '
                              f"(got distribution {self.distribution!r}, base {self.base!r})")
+        if self.continuation == "common" and self.distribution == "dirichlet":
+            raise ValueError('continuation = "common" draws one Gaussian noise a state: it '
+                             'needs distribution = "tilt" or "logistic_normal"')
         return self
+
+    @property
+    def continues_with(self) -> str:
+        """The continuation ``auto`` stands for with this policy."""
+        if self.continuation != "auto":
+            return self.continuation
+        return "sample" if self.distribution == "dirichlet" else "common"
 
     @property
     def states_per_iteration(self) -> int:
@@ -102,6 +123,8 @@ class PPOConfig(AgentConfig):
     algorithm: Literal["ppo"] = "ppo"
     group_size: Literal[1] = 1
     sub_steps: Literal[1] = 1
+    reward_norm_scope: Literal["batch"] = "batch"  # one action a state: no group to scale
+    advance: Literal["sample"] = "sample"  # GAE follows the path the samples make
     gae_lambda: float = Field(default=0.95, ge=0, le=1)
     value_coef: float = Field(default=0.5, ge=0)
     clip_value: bool = True
@@ -122,7 +145,8 @@ class HybridGRPOConfig(AgentConfig):
 
     algorithm: Literal["hybrid_grpo"] = "hybrid_grpo"
     group_size: int = Field(default=8, ge=2)
-    advantage: Literal["paper", "per_sample", "group_baseline"] = "per_sample"
+    advantage: Literal["paper", "per_sample", "group_baseline",
+                       "group_standardized"] = "per_sample"
     alpha: float | None = Field(default=None, ge=0, le=1)  # blend per_sample and paper
     reward_transform: Literal["normalize", "tanh", "identity"] = "normalize"
     tanh_scale: float = Field(default=0.01, gt=0)  # f(r) = tanh(r / scale) for "tanh"

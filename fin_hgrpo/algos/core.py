@@ -68,7 +68,7 @@ class Agent(Actor):
         self.rng = np.random.default_rng(cfg.seed)
         # foreach: one fused kernel per step over all parameters (CPU defaults to a loop)
         self.optimizer = torch.optim.AdamW(weight_decay_groups(self.trained_parameters,
-                                                               cfg.weight_decay),
+                                                               cfg.weight_decay, self.decayed()),
                                            lr=cfg.learning_rate, eps=1e-5, foreach=True)
         self.log_entropy_coef = torch.tensor(float(np.log(max(cfg.entropy_coef, 1e-8))),
                                              requires_grad=cfg.entropy_target is not None)
@@ -121,7 +121,7 @@ class Agent(Actor):
         """One iteration's rollout, counted in states seen and actions scored."""
         cfg = self.config
         rollout = collect(self, self.episodes, self.select, cfg.n_steps, cfg.group_size,
-                          cfg.sub_steps, self.rng)
+                          cfg.sub_steps, self.rng, cfg.advance)
         self.states_seen += cfg.n_steps * cfg.n_envs
         self.actions_scored += cfg.n_steps * cfg.n_envs * cfg.group_size * cfg.sub_steps
         return rollout
@@ -166,7 +166,7 @@ class Agent(Actor):
         start = time.perf_counter()
         rollout, targets = self.prepare_update()
         metrics = self._update(UpdateBatch.of(self.sim, rollout, targets))
-        return self.finish_iteration(rollout, metrics, time.perf_counter() - start)
+        return self.finish_iteration(rollout, targets, metrics, time.perf_counter() - start)
 
     def prepare_update(self) -> tuple[Rollout, Targets]:
         """An iteration up to its update: collect, fold the rewards into the normaliser,
@@ -177,10 +177,11 @@ class Agent(Actor):
             self.reference.load_state_dict(self.policy.state_dict())
         return rollout, self.targets(rollout)
 
-    def finish_iteration(self, rollout: Rollout, metrics: dict[str, float],
+    def finish_iteration(self, rollout: Rollout, targets: Targets, metrics: dict[str, float],
                          elapsed: float) -> dict[str, float]:
         """Count the iteration and record its diagnostics after the update."""
         self.iteration += 1
+        metrics.update(targets.diagnostics)
         metrics.update(
             iteration=self.iteration, states=self.states_seen, actions_scored=self.actions_scored,
             mean_reward=float(rollout.rewards[..., 0].mean()),
@@ -339,9 +340,13 @@ def cpp_compiler() -> str | None:
     return shutil.which(os.environ.get("CXX", "g++"))
 
 
-def weight_decay_groups(params: list[nn.Parameter], weight_decay: float) -> list[dict]:
-    """Optimiser parameter groups that decay the weight matrices and not the biases or
-    other vectors: those carry the state-independent part of a policy (on an i.i.d.
-    market, all of it) and are left free."""
-    return [{"params": [p for p in params if p.dim() > 1], "weight_decay": weight_decay},
-            {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
+def weight_decay_groups(params: list[nn.Parameter], weight_decay: float,
+                        decayed: list[bool] | None = None) -> list[dict]:
+    """Optimiser parameter groups: the ``decayed`` ones (by default the weight matrices)
+    and the rest, left free (biases and other vectors carry the state-independent part
+    of a policy: on an i.i.d. market, all of it)."""
+    flags = decayed if decayed is not None else [p.dim() > 1 for p in params]
+    return [{"params": [p for p, d in zip(params, flags, strict=True) if d],
+             "weight_decay": weight_decay},
+            {"params": [p for p, d in zip(params, flags, strict=True) if not d],
+             "weight_decay": 0.0}]

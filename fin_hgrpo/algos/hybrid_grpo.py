@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from fin_hgrpo.algos.advantages import hybrid
+from fin_hgrpo.algos.advantages import hybrid, within_group_share
 from fin_hgrpo.algos.config import HybridGRPOConfig
 from fin_hgrpo.algos.core import Agent
 from fin_hgrpo.algos.rollout import Rollout, Targets
@@ -38,11 +38,11 @@ class HybridGRPO(Agent):
     def sample_values(self, rewards, alive, final_t, final_holdings) -> torch.Tensor:
         """q_i for every sample: its k transformed rewards, then the critic at the day
         all G samples reach (``final_t``), each with its own holdings (the end of the
-        data included: the investor would go on)."""
-        k = rewards.shape[-1]
+        data included: the investor would go on), discounted by the steps taken."""
         bootstrap = self.values_at(final_t, final_holdings)
+        steps = alive.sum(-1).to(bootstrap.dtype)
         return self.discounted(self.transform(rewards), alive) + \
-            self.config.gamma**k * bootstrap
+            self.config.gamma**steps * bootstrap
 
     @torch.no_grad()
     def targets(self, rollout: Rollout) -> Targets:
@@ -55,7 +55,9 @@ class HybridGRPO(Agent):
         q_executed = empirical.mean(-1) + bootstrap
         value = self.values_at(rollout.t, rollout.holdings)
         advantages = hybrid(q, q_executed, value, cfg.advantage, cfg.alpha)
-        return Targets(advantages, q.mean(-1), value)
+        # how much of the per-sample form (q_i - V(s)) tells a state's samples apart
+        share = within_group_share((q - value[..., None]).reshape(-1, q.shape[-1]))
+        return Targets(advantages, q.mean(-1), value, {"within_group_share": share})
 
     @torch.no_grad()
     def select(self, rewards: torch.Tensor, ahead: dict[str, torch.Tensor]) -> torch.Tensor:

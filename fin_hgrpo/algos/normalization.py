@@ -5,7 +5,8 @@ Daily log returns are ~1e-3, far below the scale networks and clip ranges expect
 updated once per batch, either exactly (``method="welford"``: Chan et al.'s parallel
 form of Welford's algorithm) or as an exponential moving average (``method="ema"``,
 weight ``decay`` on the past) that follows a drifting scale. ``scope="group"``
-standardises each group of candidates at one state by its own mean and std.
+standardises each scored step of the group of candidates at one state by the group's
+own mean and std (rewards come shaped (..., G samples, k steps)).
 ``method="none"`` leaves rewards as they are.
 """
 
@@ -53,13 +54,14 @@ class RewardNormalizer:
         self.count = total
 
     def __call__(self, rewards: torch.Tensor) -> torch.Tensor:
-        """Normalise rewards shaped (states, group)."""
+        """Normalise rewards shaped (..., G, k): G samples at a state, k scored steps
+        each (batch scope accepts any shape)."""
         if self.method == "none":
             return rewards
         if self.scope == "group":
-            mean = rewards.mean(-1, keepdim=True) if self.center else 0.0
-            std = rewards.std(-1, keepdim=True, unbiased=False) if rewards.shape[-1] > 1 else \
-                torch.ones_like(rewards[..., :1])
+            mean = rewards.mean(-2, keepdim=True) if self.center else 0.0
+            std = rewards.std(-2, keepdim=True, unbiased=False) if rewards.shape[-2] > 1 else \
+                torch.ones_like(rewards[..., :1, :])
             return ((rewards - mean) / (std + self.eps)).clamp(-self.clip, self.clip)
         mean = self.mean if self.center else 0.0
         scaled = (rewards - mean) / (self.var**0.5 + self.eps)

@@ -2,7 +2,12 @@
 
 Encoders: ``mlp`` flattens the window; ``conv`` runs a 1-D convolution over time for
 every asset (weights shared across assets), pools it, and flattens the per-asset
-summaries. Either feeds an MLP trunk, with the current holdings appended.
+summaries. Either feeds an MLP trunk, with the current holdings appended. ``shared``
+is one network for every asset, as in the EIIE family of portfolio policies: each
+asset's window and holding give an embedding, their mean is a context all assets read,
+and each asset's output comes from its own embedding (its parameters do not depend on
+the number of assets, and an asset that is not listed reads zeros and its tradable
+flag like any other).
 
 Distributions (log-probabilities and entropies exact for the distribution sampled):
 
@@ -32,7 +37,7 @@ from torch.distributions import Dirichlet, Distribution, Independent, Normal
 
 from fin_hgrpo.envs.sim import project_simplex
 
-Encoder = Literal["mlp", "conv"]
+Encoder = Literal["mlp", "conv", "shared"]
 DistributionKind = Literal["dirichlet", "logistic_normal", "tilt"]
 _ALPHA_MIN = 1e-3
 _LOG_STD_BOUNDS = (-5.0, 2.0)
@@ -57,7 +62,7 @@ class ObservationEncoder(nn.Module):
         elif kind == "mlp":
             flat = window * n_assets * n_features
         else:
-            raise ValueError(f"encoder must be 'mlp' or 'conv', got {kind!r}")
+            raise ValueError(f"encoder must be 'mlp', 'conv' or 'shared', got {kind!r}")
         self.features_in = nn.Linear(flat, hidden)
         self.holdings_in = nn.Linear(n_assets + 1, hidden, bias=False)
         self.trunk = nn.Sequential(nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh())
@@ -75,6 +80,59 @@ class ObservationEncoder(nn.Module):
         return self.trunk(encoded + self.holdings_in(holdings))
 
 
+class AssetEncoder(nn.Module):
+    """One network for every asset: (B, window, A, F) features and (B, A+1) holdings ->
+    per asset (B, A, hidden) and pooled (B, hidden); with a group axis on the holdings,
+    (B, G, A, hidden) and (B, G, hidden).
+
+    Each asset's flattened window and the weight held in it make an embedding; their
+    mean over the assets is a context; a second layer reads [embedding, context, cash
+    held]. Features enter linearly first, so a day's features are encoded once and each
+    of G portfolios adds only its holdings' terms.
+    """
+
+    def __init__(self, window: int, n_features: int, hidden: int) -> None:
+        super().__init__()
+        self.features_in = nn.Linear(window * n_features, hidden)
+        self.holdings_in = nn.Linear(1, hidden, bias=False)
+        self.mix = nn.Linear(2 * hidden + 1, hidden)
+
+    def forward(self, features: torch.Tensor,
+                holdings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, window, assets, n_features = features.shape
+        encoded = self.features_in(features.permute(0, 2, 1, 3).reshape(batch, assets, -1))
+        if holdings.dim() == 3:
+            encoded = encoded[:, None]
+        embedded = torch.tanh(encoded + self.holdings_in(holdings[..., :assets, None]))
+        context = embedded.mean(-2, keepdim=True).expand_as(embedded)
+        cash = holdings[..., assets:, None].expand(*embedded.shape[:-1], 1)
+        mixed = torch.tanh(self.mix(torch.cat([embedded, context, cash], -1)))
+        return mixed, mixed.mean(-2)
+
+
+class AssetHead(nn.Module):
+    """A score per asset from its embedding (weights shared across assets) and, with
+    ``cash``, a score for cash from the pooled embedding: (B, [G,] A [+1])."""
+
+    def __init__(self, hidden: int, cash: bool) -> None:
+        super().__init__()
+        self.asset = nn.Linear(hidden, 1)
+        self.cash = nn.Linear(hidden, 1) if cash else None
+
+    def forward(self, encoded: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        per_asset, pooled = encoded
+        scores = self.asset(per_asset).squeeze(-1)
+        return scores if self.cash is None else torch.cat([scores, self.cash(pooled)], -1)
+
+    def starting_at(self, bias: float) -> AssetHead:
+        """Zero weights and the given bias: every state starts with the same output."""
+        for layer in (self.asset, self.cash):
+            if layer is not None:
+                nn.init.zeros_(layer.weight)
+                nn.init.constant_(layer.bias, bias)
+        return self
+
+
 class Policy(nn.Module):
     """pi(action | features, holdings) over portfolio weights."""
 
@@ -82,25 +140,25 @@ class Policy(nn.Module):
                  encoder: Encoder = "mlp", distribution: DistributionKind = "dirichlet",
                  tilt_scale: float = 0.02) -> None:
         super().__init__()
-        self.encoder = ObservationEncoder(window, n_assets, n_features, hidden, encoder)
-        self.distribution = distribution
-        if distribution == "dirichlet":
-            self.head = nn.Linear(hidden, n_assets + 1)
-            nn.init.zeros_(self.head.weight)
-            nn.init.constant_(self.head.bias, 1.0)  # alpha ~ 1.3: broad at first
-        elif distribution == "logistic_normal":
-            self.head = nn.Linear(hidden, n_assets)
-            nn.init.zeros_(self.head.weight)
-            nn.init.zeros_(self.head.bias)
-            self.log_std = nn.Parameter(torch.zeros(n_assets))
-        elif distribution == "tilt":
-            self.head = nn.Linear(hidden, n_assets + 1)
-            nn.init.zeros_(self.head.weight)
-            nn.init.zeros_(self.head.bias)
-            self.log_std = nn.Parameter(torch.zeros(n_assets + 1))
-        else:
+        if distribution not in ("dirichlet", "logistic_normal", "tilt"):
             raise ValueError(f"distribution must be 'dirichlet', 'logistic_normal' or "
                              f"'tilt', got {distribution!r}")
+        self.distribution = distribution
+        self.shared = encoder == "shared"
+        with_cash = distribution != "logistic_normal"  # there cash is the reference
+        bias = 1.0 if distribution == "dirichlet" else 0.0  # alpha ~ 1.3: broad at first
+        if self.shared:
+            self.encoder = AssetEncoder(window, n_features, hidden)
+            self.head = AssetHead(hidden, with_cash).starting_at(bias)
+        else:
+            self.encoder = ObservationEncoder(window, n_assets, n_features, hidden, encoder)
+            self.head = nn.Linear(hidden, n_assets + with_cash)
+            nn.init.zeros_(self.head.weight)
+            nn.init.constant_(self.head.bias, bias)
+        if distribution != "dirichlet":
+            # one deviation per output; shared across the assets with a shared encoder
+            sizes = (1 + with_cash) if self.shared else n_assets + with_cash
+            self.log_std = nn.Parameter(torch.zeros(sizes))
         self.scale = tilt_scale if distribution == "tilt" else 1.0
 
     def forward(self, features: torch.Tensor, holdings: torch.Tensor,
@@ -110,9 +168,17 @@ class Policy(nn.Module):
         if self.distribution == "dirichlet":
             alpha = nn.functional.softplus(out) + _ALPHA_MIN
             return Dirichlet(alpha / temperature, validate_args=False)
-        std = self.log_std.clamp(*_LOG_STD_BOUNDS).exp() * (temperature * self.scale)
+        std = self._log_std(out.shape[-1]).clamp(*_LOG_STD_BOUNDS).exp() * \
+            (temperature * self.scale)
         return Independent(Normal(out * self.scale, std.expand_as(out), validate_args=False), 1,
                            validate_args=False)
+
+    def _log_std(self, size: int) -> torch.Tensor:
+        """The log deviation of each of ``size`` outputs."""
+        if not self.shared:
+            return self.log_std
+        assets = size - (len(self.log_std) - 1)
+        return torch.cat([self.log_std[:1].expand(assets), self.log_std[1:]])
 
     def sample(self, dist: Distribution, n: int, generator: torch.Generator) -> torch.Tensor:
         """n draws (n, *batch, D) of ``dist`` from ``generator``: the draws
@@ -147,8 +213,11 @@ class ValueNet(nn.Module):
     def __init__(self, window: int, n_assets: int, n_features: int, *, hidden: int = 64,
                  encoder: Encoder = "mlp") -> None:
         super().__init__()
-        self.encoder = ObservationEncoder(window, n_assets, n_features, hidden, encoder)
+        self.shared = encoder == "shared"
+        self.encoder = AssetEncoder(window, n_features, hidden) if self.shared else \
+            ObservationEncoder(window, n_assets, n_features, hidden, encoder)
         self.head = nn.Linear(hidden, 1)
 
     def forward(self, features: torch.Tensor, holdings: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(features, holdings)).squeeze(-1)
+        encoded = self.encoder(features, holdings)
+        return self.head(encoded[1] if self.shared else encoded).squeeze(-1)

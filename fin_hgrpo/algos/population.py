@@ -71,7 +71,8 @@ class Population:
         self._views = [[p.detach()[k] for p in self.params] for k in range(len(members))]
         groups = [{**group, "lr": member.config.learning_rate}
                   for member, views in zip(members, self._views, strict=True)
-                  for group in weight_decay_groups(views, member.config.weight_decay)]
+                  for group in weight_decay_groups(views, member.config.weight_decay,
+                                                   member.decayed())]
         fused = _fused_supported(self.device)
         self.optimizer = torch.optim.AdamW(groups, eps=1e-5, fused=fused,
                                            foreach=None if fused else True)
@@ -126,9 +127,10 @@ class Population:
         self._write_back(list(prepared))
         elapsed = time.perf_counter() - start
         done = {}
-        for k, (rollout, _) in prepared.items():
+        for k, (rollout, targets) in prepared.items():
             if self.errors[k] is None:
-                done[k] = self.members[k].finish_iteration(rollout, metrics[k], elapsed)
+                done[k] = self.members[k].finish_iteration(rollout, targets, metrics[k],
+                                                           elapsed)
         return done
 
     def _train_alone(self, total_iterations: int | None) -> dict[int, dict[str, float]]:

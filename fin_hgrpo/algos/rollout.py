@@ -5,13 +5,16 @@ same experience laid out for the update.
 (no Python loop over episodes). At each state the policy samples ``group_size``
 actions; ``PortfolioSim.score`` prices all of them at once against the same next-day
 returns, and ``sub_steps > 1`` follows each for k-1 more steps under the current policy
-(again batched). One sample per state advances its episode.
+(again batched). One sample per state advances its episode, or (``advance = "mean"``)
+the policy's deterministic target does, scored beside the samples: the holdings the
+episodes then train from are those the policy would hold at test, and every sample is
+a departure from the target, priced from the same holdings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -46,6 +49,7 @@ class Targets:
     advantages: torch.Tensor  # (T, E, G)
     returns: torch.Tensor | None = None  # (T, E) value targets; None without a critic
     values: torch.Tensor | None = None  # (T, E) V(s) at collection, for value clipping
+    diagnostics: dict[str, float] = field(default_factory=dict)  # logged per iteration
 
 
 class UpdateBatch(NamedTuple):
@@ -81,10 +85,11 @@ Select = Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
 
 @torch.no_grad()
 def collect(actor: Actor, episodes: Episodes, select: Select, n_steps: int, group_size: int,
-            sub_steps: int, rng: np.random.Generator) -> Rollout:
+            sub_steps: int, rng: np.random.Generator, advance: str = "sample") -> Rollout:
     """``n_steps`` steps of every episode, ``group_size`` samples scored per state over
-    ``sub_steps`` steps; ``select`` picks the sample that advances each episode, and
-    ended episodes restart (``rng`` draws their start)."""
+    ``sub_steps`` steps; ``select`` picks the sample that advances each episode (or,
+    with ``advance="mean"``, the deterministic target advances it), and ended episodes
+    restart (``rng`` draws their start)."""
     sim, reward = actor.sim, episodes.reward
     n = episodes.n
     rows: dict[str, list[torch.Tensor]] = {name: [] for name in Rollout.__annotations__}
@@ -93,15 +98,24 @@ def collect(actor: Actor, episodes: Episodes, select: Select, n_steps: int, grou
         dist = actor.policy(sim.observe(t), holdings)
         actions = actor.sample(dist, group_size)
         log_probs = actor.log_prob(dist, actions)
-        weights = actor.to_targets(actions, holdings, actor.base(t, holdings))
+        base = actor.base(t, holdings)
+        weights = actor.to_targets(actions, holdings, base)
         scored = sim.score(t, holdings, weights)
         rewards, states = reward.apply(episodes.reward_state, scored.net_return,
                                        scored.log_return)
         ahead = score_ahead(actor, reward, t, scored, rewards, states, sub_steps)
         executed = select(rewards, ahead)
-        every = torch.arange(n, device=executed.device)
-        chosen = Scored(*(x[every, executed] for x in scored))
-        step = episodes.advance(chosen, rewards[every, executed], states[every, executed])
+        if advance == "mean":
+            target = actor.to_targets(actor.policy.deterministic(dist), holdings, base)
+            mean = sim.score(t, holdings, target[:, None])
+            mean_rewards, mean_states = reward.apply(episodes.reward_state, mean.net_return,
+                                                     mean.log_return)
+            chosen = Scored(*(x[:, 0] for x in mean))
+            step = episodes.advance(chosen, mean_rewards[:, 0], mean_states[:, 0])
+        else:
+            every = torch.arange(n, device=executed.device)
+            chosen = Scored(*(x[every, executed] for x in scored))
+            step = episodes.advance(chosen, rewards[every, executed], states[every, executed])
         ended = step.terminated | step.truncated
         episodes.reset(rng, ended)
         for name, value in (("t", t), ("holdings", holdings), ("actions", actions),
@@ -125,7 +139,7 @@ def score_ahead(actor: Actor, reward: Reward, t: torch.Tensor, scored: Scored,
     live = day <= sim.last_decision
     for _ in range(k - 1):
         safe = day.clamp(max=sim.last_decision)
-        action = actor.sample(actor.policy(sim.observe(safe), holdings), 1)[:, 0]
+        action = actor.continue_with(actor.policy(sim.observe(safe), holdings), g)
         weights = actor.to_targets(action, holdings, actor.base(safe, holdings))
         out = sim.score(safe, holdings, weights[:, None])
         step_reward, next_state = reward.apply(reward_state, out.net_return, out.log_return)

@@ -165,6 +165,47 @@ def test_multi_step_scoring_follows_each_sample_and_stops_at_the_data_end(iid):
     grpo.learn(256)  # multi-step group scoring trains
 
 
+def test_continuations_share_their_noise_across_a_states_candidates(short):
+    """The diagnosis' bug 2: each candidate's continuation drew its own noise, variance
+    that says nothing about the candidate. Common random numbers: one draw a state."""
+    _, _, train, _ = short
+    tilt = {"algorithm": "hybrid_grpo", "distribution": "tilt", "base": "equal_weight",
+            "sub_steps": 2, "tilt_scale": 0.1}
+    agent = HybridGRPO(train, agent_config(tilt))
+    t = torch.tensor([100, 100, 100, 200, 200, 200])
+    holdings = torch.rand(6, 4)
+    holdings /= holdings.sum(-1, keepdim=True)
+    dist = agent.policy(train.observe(t), holdings)
+    normal = dist.base_dist
+    noise = (agent.continue_with(dist, groups=3) - normal.loc) / normal.scale
+    torch.testing.assert_close(noise[:3], noise[:1].expand(3, -1))
+    torch.testing.assert_close(noise[3:], noise[3:4].expand(3, -1))
+    assert not torch.allclose(noise[0], noise[3])
+    mean = HybridGRPO(train, agent_config({**tilt, "continuation": "mean"}))
+    torch.testing.assert_close(mean.continue_with(dist, groups=3), normal.loc)
+    with pytest.raises(Exception, match="needs distribution"):
+        agent_config({"algorithm": "hybrid_grpo", "continuation": "common"})
+    assert agent_config({"algorithm": "hybrid_grpo"}).continues_with == "sample"  # Dirichlet
+
+
+def test_the_bootstrap_is_discounted_by_the_steps_actually_scored(iid):
+    """The diagnosis' bug 3: when the data ends inside the k scored steps, the value
+    after them is gamma to the number of steps taken, not gamma to the k asked for."""
+    _, _, train, _ = iid
+    agent = HybridGRPO(train, agent_config({"algorithm": "hybrid_grpo", "sub_steps": 3,
+                                            "n_steps": 1}))
+    agent.episodes.t[:] = train.last_decision - 1  # two decision days left
+    rollout = agent.collect()
+    assert (rollout.alive.sum(-1) == 2).all()
+    q = agent.sample_values(rollout.rewards, rollout.alive, rollout.final_t,
+                            rollout.final_holdings)
+    gamma = agent.config.gamma
+    rewards = agent.transform(rollout.rewards)
+    expected = rewards[..., 0] + gamma * rewards[..., 1] + gamma**2 * agent.values_at(
+        rollout.final_t, rollout.final_holdings)
+    torch.testing.assert_close(q, expected)
+
+
 def test_the_critic_bootstraps_where_the_data_ends(iid):
     """The review's M1: the end of the data is a truncation (an investor goes on), so
     the value target there is r + gamma V(s'), not r."""
@@ -223,6 +264,9 @@ def test_weight_decay_shrinks_the_weight_matrices_and_spares_the_biases(iid):
     {"reward_transform": "tanh"}, {"reward_norm": "ema"}, {"reward_norm_scope": "group"},
     {"distribution": "logistic_normal", "encoder": "conv"},
     {"distribution": "tilt", "base": "inverse_volatility", "trade_rate": 0.5},
+    {"advantage": "group_standardized", "distribution": "tilt", "base": "equal_weight",
+     "encoder": "shared", "advance": "mean", "holdings_decay": False, "weight_decay": 3.0},
+    {"distribution": "logistic_normal", "encoder": "shared", "sub_steps": 2},
 ])
 def test_every_variant_trains_and_allocates_on_the_simplex(short, options):
     market, split, train, full = short
@@ -234,9 +278,57 @@ def test_every_variant_trains_and_allocates_on_the_simplex(short, options):
     assert len(agent.history) == 2 and "explained_variance" in agent.history[-1]
 
 
+def test_the_episodes_advance_along_the_deterministic_target_when_asked(short):
+    """Training holds what the test holds: the samples are scored around the policy's
+    own target, which the episodes then move on with."""
+    _, _, train, _ = short
+    agent = HybridGRPO(train, agent_config({"algorithm": "hybrid_grpo", "advance": "mean",
+                                            "distribution": "tilt", "base": "equal_weight",
+                                            "tilt_scale": 0.1, "n_steps": 1}))
+    t, holdings = agent.episodes.t.clone(), agent.episodes.holdings.clone()
+    target = agent.act(t, holdings)
+    drifted = train.score(t, holdings, target[:, None]).holdings[:, 0]
+    agent.collect()
+    torch.testing.assert_close(agent.episodes.holdings, drifted)
+
+
+def test_a_shared_encoder_reads_any_number_of_assets_with_the_same_parameters():
+    from fin_hgrpo.algos.policies import Policy, ValueNet
+
+    shapes = {}
+    for assets in (3, 7):
+        policy = Policy(5, assets, 2, hidden=8, encoder="shared", distribution="tilt")
+        value = ValueNet(5, assets, 2, hidden=8, encoder="shared")
+        shapes[assets] = {k: v.shape for k, v in [*policy.state_dict().items(),
+                                                   *value.state_dict().items()]}
+        features = torch.randn(4, 5, assets, 2)
+        holdings = torch.full((4, assets + 1), 1.0 / (assets + 1))
+        dist = policy(features, holdings)
+        assert dist.mean.shape == (4, assets + 1) and (dist.mean == 0).all()  # at its base
+        grouped = holdings[:, None].expand(4, 3, assets + 1)
+        torch.testing.assert_close(value(features, grouped),
+                                   value(features, holdings)[:, None].expand(4, 3))
+    assert shapes[3] == shapes[7]
+    with pytest.raises(ValueError, match="encoder must be"):
+        Policy(5, 3, 2, encoder="attention")
+
+
+def test_the_holdings_input_may_be_spared_the_weight_decay(short):
+    _, _, train, _ = short
+    spared = make_agent(train, agent_config({"algorithm": "hybrid_grpo", "weight_decay": 3.0,
+                                             "holdings_decay": False}))
+    decayed = {id(p) for p in spared.optimizer.param_groups[0]["params"]}
+    assert id(spared.policy.encoder.holdings_in.weight) not in decayed
+    assert id(spared.policy.encoder.features_in.weight) in decayed
+
+
 def test_configs_refuse_what_does_not_apply():
     with pytest.raises(Exception, match="group_size"):
         agent_config({"algorithm": "ppo", "group_size": 8})
+    with pytest.raises(Exception, match="reward_norm_scope"):
+        agent_config({"algorithm": "ppo", "reward_norm_scope": "group"})
+    with pytest.raises(Exception, match="advance"):
+        agent_config({"algorithm": "ppo", "advance": "mean"})
     with pytest.raises(Exception, match="kl_coef"):
         agent_config({"algorithm": "hybrid_grpo", "kl_coef": 0.1})
     with pytest.raises(Exception, match="algorithm"):
