@@ -44,6 +44,19 @@ def test_every_ablation_loads_with_an_env_that_exists(bench):
         assert study.states > 0 and study.variants
 
 
+def test_every_experiment_backtest_loads_from_the_clones_root(monkeypatch):
+    """bench/specs/backtests/: walk-forward experiments run from the clone's root, with
+    their own envs and agent variants (bench/specs/envs, bench/specs/agents)."""
+    from fin_hgrpo.backtest import BacktestSpec
+
+    monkeypatch.chdir(REPO)
+    specs = sorted((REPO / "bench" / "specs" / "backtests").glob("*.toml"))
+    assert specs
+    for path in specs:
+        spec = BacktestSpec.load(path.relative_to(REPO))
+        assert all((REPO / name).is_file() for name in spec.files()), path.name
+
+
 def test_a_bad_variant_is_refused_naming_file_and_variant(bench, tmp_path, monkeypatch):
     bad = tmp_path / "bad.toml"
     bad.write_text('env = "envs/synthetic_iid.toml"\nstates = 10\n'

@@ -77,6 +77,11 @@ class AgentStrategySpec(_StrategySpec):
     validation_days: int = Field(default=0, ge=0)  # >0: early stopping on the window's end
     validate_every: int = Field(default=10, ge=1)  # iterations between validations
     ensemble: bool = False  # also run <name>_ensemble: the mean target of all the seeds
+    # the networks a fit ends with: best (validation), last, or ema (their moving
+    # average over iterations, half-life ema_halflife iterations)
+    keep: Literal["best", "last", "ema"] = "best"
+    ema_halflife: float = Field(default=10.0, gt=0)
+    validation_start: Literal["cash", "base"] = "cash"  # what validation runs start from
 
 
 class CustomSpec(_StrategySpec):
@@ -112,7 +117,9 @@ def build_strategy(spec: StrategySpec, env: EnvSpec, *, seed: int = 0, steps: in
                                         warm_start=spec.warm_start,
                                         validation_days=spec.validation_days,
                                         validate_every=spec.validate_every, name=spec.name,
-                                        progress=progress, min_trade=min_trade)
+                                        progress=progress, min_trade=min_trade,
+                                        keep=spec.keep, ema_halflife=spec.ema_halflife,
+                                        validation_start=spec.validation_start)
     elif isinstance(spec, CustomSpec):
         strategy = load_strategy_class(spec.path)(**spec.params)
     else:

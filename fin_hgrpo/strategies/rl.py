@@ -10,6 +10,7 @@ decision the agent's deterministic action (the mean of its distribution) is the 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -18,12 +19,15 @@ import torch
 from fin_hgrpo.algos import AgentConfig, Population, make_agent
 from fin_hgrpo.algos.bases import base_allocation, base_tensor, base_weights
 from fin_hgrpo.algos.core import Agent
+from fin_hgrpo.allocation import equal_weights
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.envs.trading import checked_target, simulate
 from fin_hgrpo.strategies.base import Decision, Strategy
 
 Progress = Callable[[int], None]  # told how many training iterations were just done
+Keep = Literal["best", "last", "ema"]  # the networks a fit ends with
+Start = Literal["cash", "base"]  # what a validation run starts from
 
 
 class RLStrategy(Strategy):
@@ -31,16 +35,22 @@ class RLStrategy(Strategy):
 
     ``validation_days`` > 0 keeps the last days of the training window out of training
     and judges the deterministic policy on them (log growth net of costs, through the
-    backtest engine) every ``validate_every`` iterations; the best networks are kept
-    (early stopping against overfitting the training days), trading with the same
-    no-trade band ``min_trade`` as the backtest.
+    backtest engine, from ``validation_start``: cash, or the agent's base portfolio)
+    every ``validate_every`` iterations, trading with the same no-trade band
+    ``min_trade`` as the backtest. ``keep`` says which networks the fit ends with:
+    ``best``, those with the best validation (early stopping; the best of many noisy
+    scores flatters); ``last``, the final ones; ``ema``, an exponential moving average
+    of the networks over the iterations (half-life ``ema_halflife`` iterations), which
+    smooths the last updates' noise without choosing on the validation days.
     """
 
     def __init__(self, config: AgentConfig, env: EnvSpec, *, steps: int,
                  warm_start: bool = False, validation_days: int = 0, validate_every: int = 10,
                  name: str | None = None, progress: Progress | None = None,
-                 min_trade: float = 0.0) -> None:
+                 min_trade: float = 0.0, keep: Keep = "best", ema_halflife: float = 10.0,
+                 validation_start: Start = "cash") -> None:
         self.config, self.env, self.steps = config, env, steps
+        self.keep, self.ema_halflife, self.validation_start = keep, ema_halflife, validation_start
         self.min_trade = min_trade
         self.warm_start = warm_start
         self.validation_days, self.validate_every = validation_days, validate_every
@@ -69,7 +79,8 @@ class RLStrategy(Strategy):
             agent.load_networks(self.agent.networks())
         self.agent = agent
         validation = Validation(self.env, train, self.validation_days, self.min_trade,
-                                self.name) if self.validation_days else None
+                                self.name, self.validation_start) \
+            if self.validation_days else None
         return Training(self, agent, validation, agent.iterations_for(self.steps))
 
     def weights(self, decision: Decision) -> np.ndarray:
@@ -106,16 +117,17 @@ def agent_target(agent: Agent, features: torch.Tensor, holdings: torch.Tensor,
 class Validation:
     """The held-out end of a training window (its last ``days`` decision days): the
     deterministic policies of one agent, or of every member of a population trained on
-    that window, are run over it together through the backtest engine (cash at first,
-    daily, with the no-trade band ``min_trade``) and scored by their log growth net of
-    costs."""
+    that window, are run over it together through the backtest engine (daily, with the
+    no-trade band ``min_trade``, from cash or, with ``start="base"``, from each agent's
+    base portfolio: what a tilting agent holds once invested) and scored by their log
+    growth net of costs."""
 
     def __init__(self, env: EnvSpec, train: MarketPanel, days: int, min_trade: float,
-                 name: str) -> None:
+                 name: str, start: Start = "cash") -> None:
         self.sim = env.build_sim(train)
         self.first = max(self.sim.last_decision - days + 1, self.sim.first_decision)
-        self.min_trade, self.name = min_trade, name
-        self.key = (train.dates[0], train.dates[-1], days, min_trade)
+        self.min_trade, self.name, self.start = min_trade, name, start
+        self.key = (train.dates[0], train.dates[-1], days, min_trade, start)
 
     def scores(self, agents: Sequence[Agent]) -> list[float]:
         """Each agent's log growth over the validation days, in one engine run."""
@@ -133,11 +145,23 @@ class Validation:
                        for k, agent in enumerate(agents)]
             return torch.as_tensor(np.stack(targets), dtype=sim.dtype, device=sim.device)
 
-        cash = torch.zeros(len(agents), sim.n_weights, dtype=sim.dtype, device=sim.device)
-        cash[:, -1] = 1.0
-        path = simulate(decide, sim, self.first, sim.last_decision, "daily", cash,
-                        min_trade=self.min_trade)
+        path = simulate(decide, sim, self.first, sim.last_decision, "daily",
+                        self._starting(kinds, tables), min_trade=self.min_trade)
         return torch.log1p(path.net_return).sum(1).tolist()
+
+    def _starting(self, kinds: list, tables: dict) -> torch.Tensor:
+        """Each agent's holdings at the first validation day: cash, or its base (1/N for
+        an agent without a table base)."""
+        sim = self.sim
+        held = torch.zeros(len(kinds), sim.n_weights, dtype=sim.dtype, device=sim.device)
+        held[:, -1] = 1.0
+        if self.start == "base":
+            for k, kind in enumerate(kinds):
+                table = tables[kind]
+                held[k] = table[self.first] if table is not None else \
+                    torch.as_tensor(equal_weights(sim.n_assets, sim.tradable[self.first]
+                                                  .numpy(force=True)), dtype=sim.dtype)
+        return held
 
 
 class Training:
@@ -149,6 +173,7 @@ class Training:
         self.strategy, self.agent, self.validation, self.last = strategy, agent, validation, last
         self.best_score = -np.inf
         self.best: dict | None = None
+        self.average: dict | None = None  # keep = "ema": the networks' moving average
 
     def due(self) -> bool:
         """Whether the agent is to be judged after the iteration it just finished."""
@@ -162,17 +187,33 @@ class Training:
         return True
 
     def record(self, metrics: dict, score: float | None) -> None:
-        """Count the iteration; keep the networks if ``score`` is the best so far."""
+        """Count the iteration, log its validation ``score`` and keep the networks the
+        strategy's ``keep`` asks for."""
         if self.strategy.progress is not None:
             self.strategy.progress(1)
+        if self.strategy.keep == "ema":
+            self._average()
         if score is not None:
             metrics["validation_log_growth"] = score
-            if score > self.best_score:
+            if self.strategy.keep == "best" and score > self.best_score:
                 self.best_score, self.best = score, self.agent.networks()
 
+    def _average(self) -> None:
+        networks = self.agent.networks()
+        if self.average is None:
+            self.average = networks
+            return
+        weight = 1.0 - 0.5 ** (1.0 / self.strategy.ema_halflife)  # of the newest
+        for name, state in networks.items():
+            for key, value in state.items():
+                mean = self.average[name][key]
+                if mean.is_floating_point():
+                    mean.add_(value - mean, alpha=weight)
+
     def finish(self) -> None:
-        if self.best is not None:
-            self.agent.load_networks(self.best)
+        kept = self.average if self.strategy.keep == "ema" else self.best
+        if kept is not None:
+            self.agent.load_networks(kept)
         self.strategy._log = pd.DataFrame(self.agent.history)
 
 
