@@ -77,22 +77,36 @@ class Market:
         self.full = self.spec.build_sim(panel)
 
     def score(self, weights: pd.DataFrame) -> float:
+        """Skill net of the env's costs on a synthetic market (the oracle's and 1/N's
+        paths charged alike); on the real sample, excess log growth over 1/N."""
         if self.truth is not None:
-            return self.truth.skill(weights)
+            return self.truth.skill(weights, cost_bps=_cost_bps(self.spec))
         relatives = self.full.relatives[self.full.dates.searchsorted(weights.index)].numpy()
         growth = np.log((weights.to_numpy() * relatives).sum(1))
         equal = np.log(relatives[:, :-1].mean(1))
         return float((growth - equal).mean() * 252)  # annualised excess log growth
 
 
-def _curve_row(algorithm, market, seed, states, actions, seconds, score, throughput):
+def _curve_row(algorithm, market, seed, states, actions, seconds, score, throughput,
+               stability=None):
     return {"algorithm": algorithm, "market": market.name, "seed": seed, "states": states,
             "actions_scored": actions, "train_seconds": seconds, "score": score,
-            "states_per_second": throughput}
+            "states_per_second": throughput, **(stability or {})}
+
+
+def agent_spec(name: str) -> Path:
+    """A variant's agent spec: bench/specs/agents/<name>.toml, or a spec file's path
+    (``strategies/hgrpo.toml``: an agent as the main job runs it)."""
+    return Path(name) if name.endswith(".toml") else AGENTS[name]
+
+
+def label(name: str) -> str:
+    """A variant's name in the results: its file's algorithm for a path, else the name."""
+    return f"{load_agent_config(name).algorithm} ({name})" if name.endswith(".toml") else name
 
 
 def run_ours(algorithm: str, market: Market, seed: int, states: int, every: int) -> list[dict]:
-    config = load_agent_config(AGENTS[algorithm]).model_copy(update={"seed": seed})
+    config = load_agent_config(agent_spec(algorithm)).model_copy(update={"seed": seed})
     agent = make_agent(market.train, config, market.spec.build_reward())
     rows, clock = [], {"train": 0.0, "last": time.perf_counter(), "next": every}
 
@@ -101,9 +115,12 @@ def run_ours(algorithm: str, market: Market, seed: int, states: int, every: int)
         if agent.states_seen >= clock["next"] or agent.states_seen >= states:
             clock["next"] += every
             score = market.score(allocation_path(agent, market.full, market.split))
-            rows.append(_curve_row(algorithm, market, seed, agent.states_seen,
+            history = pd.DataFrame(agent.history)
+            stability = {"approx_kl": float(history["approx_kl"].mean()),
+                         "clip_fraction": float(history["clip_fraction"].mean())}
+            rows.append(_curve_row(label(algorithm), market, seed, agent.states_seen,
                                    agent.actions_scored, clock["train"], score,
-                                   agent.states_seen / clock["train"]))
+                                   agent.states_seen / clock["train"], stability))
         clock["last"] = time.perf_counter()
 
     agent.learn(states, callback=callback)
@@ -207,6 +224,80 @@ def summarise(curves: pd.DataFrame, targets: tuple[float, ...] = (0.5, 0.9)) -> 
             table[f"seconds_to_{target}"]
         table[f"sb3_reached_{target}"] = table["market"].map(sb3_reached)
     return table.drop(columns="train_seconds")
+
+
+CLAIM_BUDGETS = (10_000, 20_000, 30_000)  # states: skill at fixed budgets
+
+
+def paper_claims(curves: pd.DataFrame, budgets: tuple[int, ...] = CLAIM_BUDGETS) -> pd.DataFrame:
+    """The paper's three claims, per market and algorithm, over seeds: convergence speed
+    (market states to reach 90% of the run's own final net skill, median over the seeds
+    whose final skill is positive), stability (the seeds' spread of final skill; the
+    updates' mean approximate KL and clip fraction) and sample efficiency (net skill at
+    fixed budgets of states)."""
+    rows = []
+    for (market, algorithm), group in curves.groupby(["market", "algorithm"], sort=False):
+        finals = group.groupby("seed").last()
+        to_ninety = []
+        for _, run in group.groupby("seed"):
+            final = run["score"].iloc[-1]
+            if final > 0:
+                to_ninety.append(run.loc[run["score"] >= 0.9 * final, "states"].iloc[0])
+        row = {"market": market, "algorithm": algorithm, "seeds": len(finals),
+               "final_net_skill": finals["score"].mean(),
+               "final_net_skill_std": finals["score"].std(),
+               "states_to_90pct_of_final": np.median(to_ninety) if to_ninety else np.nan,
+               "seeds_positive": len(to_ninety),
+               "approx_kl": finals["approx_kl"].mean(),
+               "clip_fraction": finals["clip_fraction"].mean()}
+        for budget in budgets:
+            at = group[group["states"] >= budget].groupby("seed").first()["score"]
+            row[f"net_skill_at_{budget // 1000}k"] = at.mean() if len(at) else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _claims_job(job: tuple[str, str, int, int, int]) -> list[dict]:
+    market, algorithm, seed, states, every = job
+    torch.set_num_threads(1)  # runs share the cores, one process each
+    return run_ours(algorithm, Market(market), seed, states, every)
+
+
+def run_claims(markets: list[str], algorithms: list[str], seeds: int, states: int,
+               every: int, workers: int) -> pd.DataFrame:
+    """Every (market, algorithm, seed) run's curve, the runs spread over ``workers``
+    processes."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    jobs = [(m, a, s, states, every) for m in markets for a in algorithms for s in range(seeds)]
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        runs = list(pool.map(_claims_job, jobs))
+    return pd.DataFrame([row for rows in runs for row in rows])
+
+
+def plot_claims(curves: pd.DataFrame, path: Path) -> None:
+    """Net skill against market states per market: each algorithm's mean over seeds with
+    its range shaded."""
+    from matplotlib.figure import Figure
+
+    markets = list(dict.fromkeys(curves["market"]))
+    fig = Figure(figsize=(5 * len(markets), 3.8))
+    axes = fig.subplots(1, len(markets), squeeze=False)[0]
+    for ax, market in zip(axes, markets, strict=True):
+        for algorithm, group in curves[curves["market"] == market].groupby("algorithm",
+                                                                           sort=False):
+            by_states = group.groupby("states")["score"]
+            ax.plot(by_states.mean().index, by_states.mean(), label=algorithm)
+            ax.fill_between(by_states.mean().index, by_states.min(), by_states.max(),
+                            alpha=0.15)
+        ax.axhline(0.0, color="grey", lw=0.8)
+        ax.set_title(f"{market}: net skill (0: 1/N, 1: the oracle)")
+        ax.set_xlabel("market states visited")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
 
 
 def throughput(market: str, states: int = 8192) -> pd.DataFrame:
@@ -371,6 +462,9 @@ def main() -> None:
                         help="keep the runs already in this run's curves CSV; run the rest")
     parser.add_argument("--workers", type=int, default=2,
                         help="processes an ablation's variants run in")
+    parser.add_argument("--claims", action="store_true",
+                        help="the paper's claims: curves of net skill on the known-optimum "
+                             "markets, runs spread over --workers processes")
     parser.add_argument("--throughput", action="store_true",
                         help="measure only training throughput against SB3 PPO")
     args = parser.parse_args()
@@ -391,6 +485,28 @@ def main() -> None:
             "lies within a state's group (Hybrid GRPO, last 10 iterations).\n\n"
             + table.to_markdown(index=False, floatfmt=".3f") + "\n")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        return
+    if args.claims:
+        markets = [m for m in args.markets.split(",") if m != "sample"]
+        algorithms = args.algorithms.split(",")
+        curves = run_claims(markets, algorithms, args.seeds, args.states, args.score_every,
+                            args.workers)
+        table = paper_claims(curves)
+        atomic_write(RESULTS / "paper_claims_curves.csv",
+                     lambda tmp: curves.to_csv(tmp, index=False))
+        atomic_write_text(
+            RESULTS / "paper_claims.md",
+            f"Command: python bench/agents.py --claims --states {args.states} "
+            f"--seeds {args.seeds} --markets {','.join(markets)} --algorithms "
+            f"{args.algorithms} --score-every {args.score_every} --workers {args.workers}\n\n"
+            f"Specs: {', '.join(str(agent_spec(a)) for a in algorithms)}\n\n"
+            "Net skill on the held-out 30% (0: 1/N, 1: the oracle; every path charged the "
+            "env's costs), mean and std over seeds; states_to_90pct_of_final: market "
+            "states to 90% of the run's own final skill (median over seeds that end "
+            "positive); approx_kl, clip_fraction: means over the updates.\n\n"
+            + table.to_markdown(index=False, floatfmt=".3g") + "\n")
+        plot_claims(curves, RESULTS / "paper_claims.png")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
         return
     if args.throughput:
         speed = pd.concat([throughput(market) for market in ("iid", "sample")])
