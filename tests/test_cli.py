@@ -74,3 +74,25 @@ def test_the_shipped_full_history_backtest_runs_as_a_point_in_time_universe(clas
     assert len(returns) == 2 * 252 and returns.notna().all().all()
     run = json.loads((out / "run.json").read_text())
     assert run["alignment"].startswith("align=listed") and run["periods_per_year"] == 252
+
+
+def test_data_info_shows_a_point_in_time_universe(tmp_path, capsys):
+    """Issue 34: the command that inspects data can show a listed panel: when each
+    ticker has prices, is tradable and halted, and what a delisting settles."""
+    dates = pd.bdate_range("2020-01-01", periods=20)
+    frame = pd.DataFrame({"A": range(100, 120), "LATE": [None] * 10 + list(range(50, 60)),
+                          "GONE": [20, 21, 22, 23, 24, None, None, *range(27, 35)] + [None] * 5},
+                         index=dates.rename("date"))
+    path = tmp_path / "ragged.csv"
+    frame.to_csv(path)
+    assert main(["data", "info", f"csv:{path}", "--align", "listed", "--start",
+                 "2020-01-01"]) == 0
+    out = capsys.readouterr().out
+    assert "LATE     prices 2020-01-15 .. the end; tradable 10 days, halted 0" in out
+    assert "GONE     prices 2020-01-01 .. 2020-01-21 (delisted); tradable 13 days, halted 2" \
+        in out
+    assert "settled into cash at its last price times 1 + delisting_return" in out
+    assert main(["data", "info", f"csv:{path}", "--align", "listed", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)["listing"]
+    assert listing["LATE"] == {"first": "2020-01-15", "last": "2020-01-28",
+                               "tradable_days": 10, "halted_days": 0, "delisted": False}

@@ -26,8 +26,13 @@ def register(commands, options: Options) -> None:
     info.add_argument("source", help="sample | csv:PATH | parquet:PATH | "
                                      "yfinance:T1,T2[@START[:END]] | synthetic:KIND")
     info.add_argument("--json", action="store_true", help="print a JSON object")
-    info.add_argument("--align", choices=("inner", "ffill", "strict"), default="inner",
-                      help="missing prices: keep shared dates, forward-fill, or fail")
+    info.add_argument("--align", choices=("inner", "ffill", "strict", "listed"),
+                      default="inner",
+                      help="missing prices: keep shared dates, forward-fill, fail, or a "
+                           "point-in-time universe (each ticker from its listing to its "
+                           "delisting)")
+    info.add_argument("--start", help="first date (inclusive)")
+    info.add_argument("--end", help="last date (inclusive)")
     info.add_argument("--ffill-limit", type=int, default=5, help="longest gap to fill (days)")
     info.add_argument("--cache-dir", default="data/cache")
     info.add_argument("--offline", action="store_true", help="yfinance: use the cache only")
@@ -48,8 +53,9 @@ def fetch_prices(args: argparse.Namespace) -> int:
 def describe(args: argparse.Namespace) -> int:
     from fin_hgrpo.data import load_source
 
-    panel = load_source(args.source, align=args.align, ffill_limit=args.ffill_limit,
-                        cache_dir=args.cache_dir, offline=args.offline)
+    panel = load_source(args.source, start=args.start, end=args.end, align=args.align,
+                        ffill_limit=args.ffill_limit, cache_dir=args.cache_dir,
+                        offline=args.offline)
     summary = _summary(panel)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -75,7 +81,25 @@ def _summary(panel) -> dict:
         "filled": report.filled,
         "dropped": report.n_dropped,
         "notes": list(report.notes),
+        "listing": listing(panel) if report.policy == "listed" else None,
     }
+
+
+def listing(panel) -> dict[str, dict]:
+    """Per ticker of a point-in-time panel: the first and last days it has a price, the
+    days it can be traded and is halted (a gap inside its listing: the last price held,
+    no trade), and whether it delists before the panel ends (a holding is then settled
+    into cash at its last price times 1 + delisting_return, set in the env spec)."""
+    prices, tradable = panel.prices, panel.tradable
+    out = {}
+    for ticker in panel.tickers:
+        listed = prices[ticker].notna()
+        first, last = listed.idxmax(), listed[::-1].idxmax()
+        out[ticker] = {"first": str(first.date()), "last": str(last.date()),
+                       "tradable_days": int(tradable[ticker].sum()),
+                       "halted_days": int((listed & ~tradable[ticker]).sum()),
+                       "delisted": bool(last < panel.dates[-1])}
+    return out
 
 
 def _print_summary(panel, summary: dict) -> None:
@@ -91,6 +115,15 @@ def _print_summary(panel, summary: dict) -> None:
     if summary["signals"]:
         print(f"signals    {', '.join(summary['signals'])}")
     print(f"alignment  {panel.report.summary()}")
+    if summary["listing"] is not None:
+        print("\npoint in time: the days each ticker has prices, is tradable and is halted")
+        for ticker, row in summary["listing"].items():
+            end = f"{row['last']} (delisted)" if row["delisted"] else "the end"
+            print(f"  {ticker:<8} prices {row['first']} .. {end}; tradable "
+                  f"{row['tradable_days']} days, halted {row['halted_days']}")
+        if any(row["delisted"] for row in summary["listing"].values()):
+            print("  a delisted holding is settled into cash at its last price times "
+                  "1 + delisting_return (0 unless the env spec's [data] sets it)")
     print("\nper asset: annualised log growth and volatility")
     for ticker in panel.tickers:
         growth = returns[ticker].mean() * periods

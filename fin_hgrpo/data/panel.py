@@ -104,7 +104,7 @@ class MarketPanel:
         fields = {name: f.loc[start:end] for name, f in fields.items()}
         for name, f in fields.items():
             check_values(name, f, source)
-        check_history(fields["adj_close"], start, source)
+        check_history(fields["adj_close"], start, source, align)
         aligned, report, tradable = align_fields(fields, source, align, ffill_limit,
                                                  tuple(notes))
         prices = aligned.pop("adj_close")

@@ -107,13 +107,17 @@ def check_values(name: str, frame: pd.DataFrame, source: str) -> None:
         )
 
 
-def check_history(adj_close: pd.DataFrame, start: object, source: str) -> None:
-    """Each ticker needs prices, and prices from the requested start if one was given."""
+def check_history(adj_close: pd.DataFrame, start: object, source: str,
+                  policy: Align = "inner") -> None:
+    """Each ticker needs prices, and prices from the requested start if one was given,
+    unless the universe is point-in-time (``listed``): there a ticker listed after the
+    start enters when it lists."""
     for ticker in adj_close.columns:
         first = adj_close[ticker].first_valid_index()
         if first is None:
             raise DataError(f"{source}: no prices for ticker {ticker}")
-        if start is not None and first > pd.Timestamp(start) + _START_GRACE:
+        if policy != "listed" and start is not None and \
+                first > pd.Timestamp(start) + _START_GRACE:
             raise DataError(
                 f"{source}: ticker {ticker} has too little history for the request: "
                 f"first price on {first.date()}, requested start {pd.Timestamp(start).date()}"

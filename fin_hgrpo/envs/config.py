@@ -18,6 +18,7 @@ from fin_hgrpo.data.synthetic import synthetic_market
 from fin_hgrpo.envs.feature_scaling import Scaling
 from fin_hgrpo.envs.rewards import Penalty, Reward, RewardKind
 from fin_hgrpo.envs.sim import ActionTransform, PortfolioSim
+from fin_hgrpo.errors import SpecError
 
 
 class _Spec(BaseModel):
@@ -102,7 +103,28 @@ class EnvSpec(_Spec):
         return load_spec(path, cls)
 
     def load_market(self) -> MarketPanel | SyntheticMarket:
-        """The panel, or for synthetic sources the market with its ground truth."""
+        """The panel, or for synthetic sources the market with its ground truth (over
+        all its assets: with ``data.tickers`` narrowing it, there is none to give)."""
+        if self._synthetic() and self.data.tickers:
+            raise SpecError(f"key data.tickers: a synthetic market's known optimum is over "
+                            f"all its {self.data.n_assets} assets; narrow it with n_assets, "
+                            "or read the narrowed panel (load_panel)")
+        return self._load()
+
+    def load_panel(self) -> MarketPanel:
+        """The panel: the source narrowed to the spec's tickers and dates."""
+        market = self._load()
+        if not isinstance(market, SyntheticMarket):
+            return market
+        panel = market.panel.select(self.data.tickers) if self.data.tickers else market.panel
+        if self.data.start or self.data.end:
+            panel = panel.slice(self.data.start, self.data.end)
+        return panel
+
+    def _synthetic(self) -> bool:
+        return self.data.source.partition(":")[0] == "synthetic"
+
+    def _load(self) -> MarketPanel | SyntheticMarket:
         d = self.data
         kind, _, rest = d.source.partition(":")
         if kind == "synthetic":
@@ -111,13 +133,6 @@ class EnvSpec(_Spec):
         return load_source(d.source, tickers=d.tickers, start=d.start, end=d.end,
                            align=d.align, ffill_limit=d.ffill_limit, cache_dir=d.cache_dir,
                            offline=d.offline)
-
-    def load_panel(self) -> MarketPanel:
-        market = self.load_market()
-        panel = market.panel if isinstance(market, SyntheticMarket) else market
-        if isinstance(market, SyntheticMarket) and (self.data.start or self.data.end):
-            panel = panel.slice(self.data.start, self.data.end)
-        return panel
 
     def load_tickers(self, tickers: list[str]) -> MarketPanel:
         """The spec's source asked for ``tickers`` (another universe: a benchmark)."""

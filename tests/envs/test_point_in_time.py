@@ -169,3 +169,34 @@ def test_membership_needs_a_listed_universe_and_names_bad_rows(tmp_path):
     (tmp_path / "m.csv").write_text("ticker,start,end\nZZZ,2019-01-01,\n")
     with pytest.raises(DataError, match=r"tickers \['ZZZ'\] are not in the universe"):
         load_membership(tmp_path / "m.csv", dates, ["A"])
+
+
+def test_a_backtest_from_a_start_before_a_listing_trades_it_once_listed_and_ready(tmp_path):
+    """Issue 34: an env spec with an explicit start on a ragged file (a name that lists
+    later, one that delists) is a point-in-time universe: 1/N buys the late name only
+    once it is listed and its features are ready, and never holds the delisted one
+    after its last price."""
+    from fin_hgrpo.backtest import BacktestSpec, run_backtest
+
+    frame = _universe(n=500, seed=4)
+    frame.to_csv(tmp_path / "ragged.csv")
+    env = tmp_path / "ragged.toml"
+    env.write_text(f'window = 5\nfeatures = [{{ name = "log_return" }}, '
+                   f'{{ name = "momentum", window = 10 }}]\n[data]\n'
+                   f'source = "csv:{tmp_path / "ragged.csv"}"\nalign = "listed"\n'
+                   f'start = {frame.index[0].date()}\n')
+    spec = BacktestSpec.model_validate({
+        "name": "ragged", "env": str(env), "benchmark": None, "tearsheets": False,
+        "walk_forward": {"train_days": 60, "test_days": 60, "embargo_days": 0},
+        "strategies": [{"kind": "equal_weight"}]})
+    weights = run_backtest(spec, workers=1, progress=False).weights["equal_weight"]
+    listed = frame.notna()
+    for ticker in frame.columns:
+        first = listed[ticker].idxmax()
+        last = listed[ticker][::-1].idxmax()
+        held = weights[ticker] > 0
+        ready = frame.index[frame.index.get_loc(first) + 10]  # momentum's 10 days behind it
+        assert not held[held.index < ready].any(), ticker
+        assert not held[held.index > last].any(), ticker
+        if ready < weights.index[-1] and last > weights.index[-1]:
+            assert held[held.index >= max(ready, weights.index[0])].all(), ticker

@@ -140,3 +140,16 @@ def test_an_env_never_holds_prices_after_its_end_date():
     assert env.sim.dates[-1] <= np.datetime64("2015-06-30")
     _, infos, _, truncated = _episode(env, seed=0)
     assert truncated and str(infos[-1]["date"])[:10] == "2015-06-30"
+
+
+def test_tickers_narrow_a_synthetic_source_and_its_known_optimum_is_refused_then():
+    """Issue 34: DataSpec.tickers narrows every source, a synthetic one included; its
+    ground truth is over all its assets, so asking for it with fewer is refused by key."""
+    from fin_hgrpo.errors import SpecError
+
+    spec = EnvSpec.model_validate({"data": {"source": "synthetic:iid", "n_assets": 4,
+                                            "n_days": 300, "tickers": ["S1", "S3"]}})
+    assert spec.load_panel().tickers == ("S1", "S3")
+    assert spec.build_sim().n_assets == 2
+    with pytest.raises(SpecError, match="data.tickers"):
+        spec.load_market()
