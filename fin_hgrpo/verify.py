@@ -3,9 +3,18 @@
 The same command on the same machine, code, specs and prices gives identical files;
 that is tested. On another CPU, or with other package versions, the rounding differs
 and an RL run amplifies it, so an agent's numbers drift. The verification names what
-changed in the manifest (packages, platform, CPU, code, spec files, prices) and how
-far each result file moved. Columns that measure time (seconds, states per second)
-are left out of the comparison.
+changed in the manifest (packages, platform, CPU, code, spec files, prices, the
+working directory) and how far each result file moved. Columns that measure time
+(seconds, states per second) are left out of the comparison.
+
+A results folder is data that people share: its manifest must never make verify run
+code the user did not choose. The re-run happens in the current working directory
+(the user's workspace), whatever directory the manifest names; it may only be one of
+fin-hgrpo's own ``backtest``, ``train`` or ``sweep`` commands with their plain flags
+(no executor, Ray address, TensorBoard folder or resumed run); and every file it reads
+(the specs, an env's price and membership files, a custom strategy's code) must lie
+inside the workspace and outside the folder being verified. Anything else is refused,
+saying why.
 """
 
 from __future__ import annotations
@@ -24,9 +33,16 @@ import pandas as pd
 
 from fin_hgrpo.errors import FinHgrpoError
 from fin_hgrpo.provenance import changes, read_manifest
+from fin_hgrpo.trust import check_inside_workspace
 
 TIMING = re.compile(r"second|elapsed|wall")  # columns that measure time, not results
 DRIFT_FILES = ("returns.csv", "metrics.csv", "trials.csv")  # summarised first
+# what a re-run may be: a command, its flags that take a value, its flags that do not
+COMMANDS = {
+    "backtest": ({"--seeds", "--workers", "--out"}, {"--quick", "--no-tearsheets"}),
+    "train": ({"--env", "--steps", "--seed", "--seeds", "--out", "--device"}, set()),
+    "sweep": ({"--workers", "--out"}, set()),
+}
 
 
 @dataclass(frozen=True)
@@ -78,10 +94,11 @@ def verify(folder: str | Path, run: Callable[[Sequence[str]], int]) -> Verificat
     folder = Path(folder).resolve()
     manifest = read_manifest(folder)
     command = manifest.get("command")
-    if not command or command[0] not in ("backtest", "train", "sweep"):
+    if not command or command[0] not in COMMANDS:
         raise FinHgrpoError(f"{folder}: made by {' '.join(manifest.get('argv', []))!r}, not "
                             "by fin-hgrpo backtest, train or sweep: nothing to re-run")
-    workdir = Path(manifest["cwd"]) if Path(manifest["cwd"]).is_dir() else Path.cwd()
+    workdir = Path.cwd().resolve()
+    _check_command(command, folder, workdir)
     with tempfile.TemporaryDirectory(prefix="fin-hgrpo-verify-") as tmp:
         rerun = Path(tmp) / folder.name
         argv = _rerun_arguments(command, rerun)
@@ -92,10 +109,57 @@ def verify(folder: str | Path, run: Callable[[Sequence[str]], int]) -> Verificat
             raise FinHgrpoError(f"the re-run of {' '.join(command)!r} in {workdir} failed "
                                 f"(status {status}):\n{output.getvalue()}")
         current = read_manifest(rerun)
-        with contextlib.chdir(workdir):
-            changed = changes(manifest, current)
+        changed = changes(manifest, current)
+        if manifest.get("cwd") != current.get("cwd"):
+            changed.append(f"working directory: {manifest.get('cwd')} -> {current.get('cwd')}")
         return Verification(changed, compare_folders(folder, rerun),
                             _sharpe_drift(folder, rerun))
+
+
+def _check_command(command: list[str], folder: Path, workdir: Path) -> None:
+    """Refuse a recorded command that is not a plain re-run of fin-hgrpo's own, or that
+    reads a file outside the workspace or inside the folder being verified."""
+    kind = command[0]
+    valued, flags = COMMANDS[kind]
+    specs, envs, rest = [], [], iter(command[1:])
+    for arg in rest:
+        name = arg.split("=", 1)[0]
+        if name in flags:
+            continue
+        if name in valued:
+            value = arg.split("=", 1)[1] if "=" in arg else next(rest, "")
+            if name == "--env":
+                envs.append(value)
+            continue
+        if arg.startswith("-"):
+            raise FinHgrpoError(f"{folder}: the manifest's command has {arg!r}: verify re-runs "
+                                f"only fin-hgrpo {kind} with its plain options")
+        specs.append(arg)
+    what = f"{folder}/manifest.json's command"
+    for name in [*specs, *envs]:
+        check_inside_workspace(name, folder, what, workdir)
+    for name in _files_read(kind, specs, envs):
+        check_inside_workspace(name, folder, what + " (through its specs)", workdir)
+
+
+def _files_read(kind: str, specs: list[str], envs: list[str]) -> list[str]:
+    """The files a command's specs read besides themselves: envs, agent specs, price
+    and membership files, custom strategies' code. Specs are parsed, never run: a
+    custom strategy's module is not imported here."""
+    from fin_hgrpo.backtest import BacktestSpec
+    from fin_hgrpo.backtest.sweep import SweepSpec
+    from fin_hgrpo.config import load_spec
+    from fin_hgrpo.envs import EnvSpec
+
+    found = [name for env in envs for name in EnvSpec.load(env).files()]
+    for name in specs:
+        if kind == "backtest":
+            found += load_spec(name, BacktestSpec).files()
+        elif kind == "sweep":
+            sweep = load_spec(name, SweepSpec)
+            found += [sweep.backtest, sweep.agent,
+                      *load_spec(sweep.backtest, BacktestSpec).files()]
+    return found
 
 
 def compare_folders(recorded: Path, rerun: Path) -> dict[str, float]:

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fin_hgrpo"
 # lowest first: a module may import its own layer and the layers below it
 LAYERS = (
     ("errors", "io", "config", "threads", "defaults", "tensorboard", "reporting",
-     "workspace"),
+     "workspace", "trust"),
     ("data", "measures", "allocation", "provenance"),
     ("envs",),
     ("algos",),

@@ -53,3 +53,75 @@ def test_a_folder_made_by_a_script_is_refused(tmp_path):
                                             data_sha256=None))
     with pytest.raises(FinHgrpoError, match="nothing to re-run"):
         verify(tmp_path, run=main)
+
+
+EVIL = '''
+from pathlib import Path
+from fin_hgrpo.strategies import EqualWeight
+
+Path("{marker}").write_text("ran")
+
+class Evil(EqualWeight):
+    pass
+'''
+
+
+def _recorded(tmp_path) -> Path:
+    out = tmp_path / "bt"
+    assert main([*CLASSICAL, "--out", str(out)]) == 0
+    return out
+
+
+def _forge(folder: Path, **changes) -> None:
+    import json
+
+    path = folder / "manifest.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | changes))
+
+
+def test_a_manifest_cannot_make_verify_run_code_shipped_in_the_folder(tmp_path):
+    """reliability.md, defect 1: a downloaded results folder whose manifest names a
+    spec (and a custom strategy) inside it. Refused before any of it is imported."""
+    folder = _recorded(tmp_path)
+    marker = tmp_path / "payload-ran"
+    (folder / "evil.py").write_text(EVIL.format(marker=marker))
+    spec = Path("backtests/tiny_classical.toml").read_text() + (
+        f'\n[[strategies]]\nkind = "custom"\npath = "{folder / "evil.py"}:Evil"\n')
+    (folder / "bt.toml").write_text(spec)
+    _forge(folder, command=["backtest", str(folder / "bt.toml")])
+    with pytest.raises(FinHgrpoError, match="bt.toml, inside .*never chosen by a results"):
+        verify(folder, run=main)
+    assert not marker.exists()
+
+
+def test_a_workspace_spec_naming_code_in_the_folder_is_refused_unimported(tmp_path):
+    folder = _recorded(tmp_path)
+    marker = tmp_path / "payload-ran"
+    (folder / "evil.py").write_text(EVIL.format(marker=marker))
+    spec = Path("backtests/tiny_classical.toml").read_text() + (
+        f'\n[[strategies]]\nkind = "custom"\npath = "{folder / "evil.py"}:Evil"\n')
+    Path("backtests/planted.toml").write_text(spec)
+    try:
+        _forge(folder, command=["backtest", "backtests/planted.toml"])
+        with pytest.raises(FinHgrpoError, match="names .*evil.py, inside"):
+            verify(folder, run=main)
+    finally:
+        Path("backtests/planted.toml").unlink()
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("extra", [["--ray-address", "evil:6379"], ["--executor", "ray"],
+                                   ["--tensorboard", "/tmp/x"], ["--resume", "x"]])
+def test_a_manifest_command_with_options_beyond_a_plain_rerun_is_refused(tmp_path, extra):
+    folder = _recorded(tmp_path)
+    _forge(folder, command=[*CLASSICAL, *extra])
+    with pytest.raises(FinHgrpoError, match=f"has '{extra[0]}'"):
+        verify(folder, run=main)
+
+
+def test_the_rerun_happens_in_this_workspace_and_a_moved_one_is_named(tmp_path):
+    folder = _recorded(tmp_path)
+    _forge(folder, cwd=str(tmp_path / "elsewhere"))
+    result = verify(folder, run=main)
+    assert result.identical
+    assert result.changes == [f"working directory: {tmp_path / 'elsewhere'} -> {Path.cwd()}"]

@@ -32,10 +32,11 @@ from fin_hgrpo.envs.trading import starting_holdings, traded_target
 from fin_hgrpo.errors import DataError, SpecError
 from fin_hgrpo.io import atomic_write, atomic_write_text
 from fin_hgrpo.strategies import Strategy
-from fin_hgrpo.strategies.config import build_strategy
+from fin_hgrpo.strategies.config import CustomSpec, build_strategy
 from fin_hgrpo.strategies.ensemble import SeedEnsemble
 from fin_hgrpo.strategies.rl import RLStrategy
 from fin_hgrpo.threads import one_thread
+from fin_hgrpo.trust import check_inside_workspace
 
 # what the networks read: an env spec that changes any of these is another model
 MODEL_KEYS = ("features", "window", "normalize_features", "feature_scaling",
@@ -102,6 +103,9 @@ def _target_weights(folder: Path, strategy: str | None, asof: object,
     fold = state.fold.timestamps()
     rules = state.strategies[_owner(state, run)]
     trained = _trained_seeds(state, run)
+    if isinstance(rules.spec, CustomSpec):  # its code: the workspace's, never the folder's
+        check_inside_workspace(rules.spec.path.rsplit(":", 1)[0], folder,
+                               f"{folder}/deploy/state.json")
     classical = None if trained else build_strategy(rules.spec, env)
     panel = _panel(env, classical.universe if classical else None, entry.tickers,
                    state.periods_per_year, folder)

@@ -165,3 +165,24 @@ def test_bad_holdings_files_are_refused(tmp_path):
 def test_a_folder_without_deploy_state_is_refused(tmp_path):
     with pytest.raises(FinHgrpoError, match="no deploy/state.json"):
         target_weights(tmp_path)
+
+
+def test_a_state_file_cannot_make_weights_import_code_from_the_folder(results, tmp_path):
+    """reliability.md, defect 2: deploy/state.json edited so that a strategy's spec is a
+    custom class in a file shipped inside the results folder. Refused, never imported."""
+    import shutil
+
+    copy = tmp_path / "downloaded"
+    shutil.copytree(results, copy)
+    marker = tmp_path / "payload-ran"
+    (copy / "deploy" / "helper.py").write_text(
+        f'from pathlib import Path\nPath("{marker}").write_text("ran")\n'
+        "from fin_hgrpo.strategies import EqualWeight as Helper\n")
+    state_path = copy / "deploy" / "state.json"
+    state = json.loads(state_path.read_text())
+    state["strategies"]["equal_weight"]["spec"] = {
+        "kind": "custom", "path": f"{copy / 'deploy' / 'helper.py'}:Helper"}
+    state_path.write_text(json.dumps(state))
+    with pytest.raises(FinHgrpoError, match="helper.py, inside .*never chosen by a results"):
+        target_weights(copy, "equal_weight")
+    assert not marker.exists()
