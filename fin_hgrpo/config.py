@@ -22,8 +22,8 @@ def load_spec(path: str | Path, model: type[Model]) -> Model:
     if not path.is_file():
         raise SpecError(f"{path}: spec file not found")
     try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: not valid TOML ({exc})") from None
     return validate_spec(data, model, str(path))
 

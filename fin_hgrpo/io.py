@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from fin_hgrpo.errors import FinHgrpoError
+
+# a staging folder's name between its result's name and .tmp/.old: pid, mkdtemp's part
+_STAGING = re.compile(r"(?:(?P<pid>\d+)\.)?[a-z0-9_]{8}")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -34,20 +39,28 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 @contextmanager
-def atomic_directory(path: str | Path) -> Iterator[Path]:
+def atomic_directory(path: str | Path, marker: str) -> Iterator[Path]:
     """Fill a temporary folder beside ``path``; on success it replaces ``path`` whole.
 
     If the body raises (or the process dies) ``path`` keeps its old contents, if any.
+    ``path`` is replaced only if it is absent, empty, or a previous result of the same
+    kind (it holds the file ``marker``, e.g. ``run.json``); a folder holding anything
+    else, or the working directory or one above it, is refused by name before any work.
+    Staging folders left by killed runs beside ``path`` are removed.
     """
     path = Path(path)
+    check_replaceable(path, marker)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    _remove_stale_staging(path)
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
+                                    suffix=".tmp"))
     try:
         yield staging
         os.chmod(staging, 0o777 & ~_UMASK)
         old = None
         if path.exists():
-            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
+                                        suffix=".old"))
             os.replace(path, old / path.name)
         os.replace(staging, path)
         if old is not None:
@@ -55,3 +68,46 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+def check_replaceable(path: str | Path, marker: str) -> None:
+    """Refuse to overwrite ``path`` unless it is absent, an empty folder or a folder
+    holding ``marker`` (a previous result of the same kind), and never the working
+    directory or a folder above it."""
+    path = Path(path)
+    resolved = path.resolve()
+    if Path.cwd().resolve().is_relative_to(resolved):
+        raise FinHgrpoError(f"{path}: is the working directory or holds it; write "
+                            "results into a folder of their own")
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise FinHgrpoError(f"{path}: is a file, not a results folder; nothing was written")
+    if any(path.iterdir()) and not (path / marker).is_file():
+        raise FinHgrpoError(f"{path}: holds files but no {marker}, so it is not a previous "
+                            "result of this kind; choose a new folder (nothing was written)")
+
+
+def _remove_stale_staging(path: Path) -> None:
+    """Remove the ``.<name>.<pid>.<random>.tmp`` (and ``.old``) folders beside ``path``
+    whose process has ended: what a run killed while saving left behind."""
+    for stale in path.parent.glob(f".{path.name}.*"):
+        middle = stale.name[len(path.name) + 2:-4]
+        found = _STAGING.fullmatch(middle)
+        if stale.suffix in (".tmp", ".old") and found and stale.is_dir() \
+                and not _alive(found["pid"]):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: str | None) -> bool:
+    """Whether the process ``pid`` still runs (False without one: a staging folder named
+    before pids were part of the name)."""
+    if pid is None:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

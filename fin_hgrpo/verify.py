@@ -25,7 +25,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -50,20 +50,25 @@ class Verification:
     """``changes``: what differs in the manifest; ``differences``: each result file's
     largest absolute difference (0: identical, inf: its shape or labels changed, nan:
     missing from the re-run); ``sharpe``: each strategy's re-run Sharpe minus the
-    recorded one (backtests)."""
+    recorded one (backtests); ``missing``: result files the re-run wrote that the
+    recorded folder lacks (deleted since)."""
 
     changes: list[str]
     differences: dict[str, float]
     sharpe: pd.Series | None
+    missing: list[str] = field(default_factory=list)
 
     @property
     def identical(self) -> bool:
-        return all(v == 0 for v in self.differences.values())
+        return not self.missing and all(v == 0 for v in self.differences.values())
 
     def lines(self) -> list[str]:
         out = [f"manifest: {line}" for line in self.changes] or ["manifest: nothing changed"]
         same = [k for k, v in self.differences.items() if v == 0]
-        out.append(f"identical: {len(same)} of {len(self.differences)} result files")
+        out.append(f"identical: {len(same)} of {len(self.differences) + len(self.missing)} "
+                   "result files")
+        out += [f"differs: {name}: missing from the recorded folder (deleted since the run)"
+                for name in self.missing]
         for name, value in self.differences.items():
             if value != 0:
                 what = ("missing from the re-run" if np.isnan(value) else
@@ -75,7 +80,8 @@ class Verification:
             out.append(f"Sharpe drift: largest {self.sharpe[worst]:+.4f} ({worst}); "
                        f"mean |drift| {self.sharpe.abs().mean():.4f}")
         if not self.identical and not self.changes:
-            out.append("nothing in the manifest changed, yet the results did: a source of "
+            out.append("nothing in the manifest changed, yet the results did: the result "
+                       "files were edited or deleted after the run, or a source of "
                        "nondeterminism this machine does not repeat")
         elif not self.identical and any(line.startswith(("file ", "price data"))
                                         for line in self.changes):
@@ -113,7 +119,8 @@ def verify(folder: str | Path, run: Callable[[Sequence[str]], int]) -> Verificat
         if manifest.get("cwd") != current.get("cwd"):
             changed.append(f"working directory: {manifest.get('cwd')} -> {current.get('cwd')}")
         return Verification(changed, compare_folders(folder, rerun),
-                            _sharpe_drift(folder, rerun))
+                            _sharpe_drift(folder, rerun),
+                            sorted(_csv_names(rerun) - _csv_names(folder)))
 
 
 def _check_command(command: list[str], folder: Path, workdir: Path) -> None:
@@ -164,9 +171,12 @@ def _files_read(kind: str, specs: list[str], envs: list[str]) -> list[str]:
 
 def compare_folders(recorded: Path, rerun: Path) -> dict[str, float]:
     """Each CSV of ``recorded``: the largest absolute difference from the re-run's."""
-    names = sorted(p.relative_to(recorded).as_posix() for p in recorded.rglob("*.csv"))
-    names.sort(key=lambda n: (n not in DRIFT_FILES, n))
+    names = sorted(_csv_names(recorded), key=lambda n: (n not in DRIFT_FILES, n))
     return {name: _difference(recorded / name, rerun / name) for name in names}
+
+
+def _csv_names(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*.csv")}
 
 
 def _difference(a: Path, b: Path) -> float:

@@ -96,3 +96,24 @@ def test_data_info_shows_a_point_in_time_universe(tmp_path, capsys):
     listing = json.loads(capsys.readouterr().out)["listing"]
     assert listing["LATE"] == {"first": "2020-01-15", "last": "2020-01-28",
                                "tradable_days": 10, "halted_days": 0, "delisted": False}
+
+
+@pytest.mark.parametrize("command", ["backtest", "sweep"])
+def test_an_out_folder_that_is_not_a_result_is_refused_before_any_work(command, tmp_path,
+                                                                       monkeypatch, capsys):
+    from tests.conftest import write_tiny_specs
+
+    write_tiny_specs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "victim").mkdir()
+    (tmp_path / "victim" / "notes.txt").write_text("mine")
+    spec = "backtests/tiny_classical.toml"
+    if command == "sweep":
+        spec = "sweep.toml"
+        (tmp_path / spec).write_text('name = "s"\nbacktest = "backtests/tiny_agents.toml"\n'
+                                     'agent = "strategies/ppo_tiny.toml"\n'
+                                     '[space]\nlearning_rate = [1e-3]\n')
+    assert main([command, spec, "--out", "victim"]) == 2
+    assert "victim: holds files but no" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    assert (tmp_path / "victim" / "notes.txt").read_text() == "mine"

@@ -21,6 +21,16 @@ def test_an_unchanged_backtest_verifies_identical(tmp_path, capsys):
     assert "manifest: nothing changed" in out and "verified: identical" in out
 
 
+def test_a_folder_whose_result_files_were_deleted_does_not_verify(tmp_path, capsys):
+    recorded = tmp_path / "bt"
+    assert main([*CLASSICAL, "--out", str(recorded)]) == 0
+    for csv in recorded.rglob("*.csv"):
+        csv.unlink()
+    result = verify(recorded, run=main)
+    assert not result.identical and "returns.csv" in result.missing
+    assert "differs: returns.csv: missing from the recorded folder" in "\n".join(result.lines())
+
+
 def test_a_changed_spec_is_named_and_the_drift_measured(tmp_path, capsys, monkeypatch):
     for name in ("envs/tiny.toml", "backtests/tiny_classical.toml"):
         copy = tmp_path / name  # a copy of the workspace whose costs then change

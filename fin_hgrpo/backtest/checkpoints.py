@@ -1,53 +1,148 @@
 """Finished tasks kept on disk, so that an interrupted run restarts where it stopped.
 
-Each task's result is pickled (atomically) under a name that is a hash of everything
-that determines it: the task (strategy spec and agent config, seed, folds, rebalance,
-budget) and the env spec. A changed spec therefore never reuses a stale result.
+Each task's result is saved (atomically) under a name that is a hash of everything that
+determines it: the task (strategy spec and agent config, seed, folds, rebalance,
+budget), the env spec, the prices every task reads, fin_hgrpo's own code and a custom
+strategy's file. A changed spec, a corrected price file or edited code therefore never
+reuses a stale result.
+
+A checkpoint is data, never code: a zip of JSON (the scalars), Parquet (the frames) and
+the trained agent's file (``torch.save`` of tensors, read back with
+``weights_only=True``). Loading one cannot run anything, whoever wrote the folder; one
+that does not read back as such is ignored with a warning and its task runs again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import pickle
 import shutil
+import warnings
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, fields, is_dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from pydantic import BaseModel
 
+from fin_hgrpo.backtest.results import FoldResult
+from fin_hgrpo.envs.trading import Position
 from fin_hgrpo.io import atomic_write
+from fin_hgrpo.provenance import file_sha256, panel_sha256
+from fin_hgrpo.strategies.config import CustomSpec
+
+_FRAMES = ("daily", "weights", "training")  # FoldResult's DataFrame fields
 
 
-def task_key(task: Any, env: BaseModel) -> str:
-    """A stable hash of a task and the env it runs in."""
-    payload = json.dumps({"task": _plain(task), "env": env.model_dump(mode="json")},
-                         sort_keys=True, default=str)
+def task_key(task: Any, env: BaseModel, data: str = "", code: str = "") -> str:
+    """A stable hash of a task, the env it runs in, the prices it reads (``data``) and
+    the code that runs it (``code``)."""
+    payload = json.dumps({"task": _plain(task), "env": env.model_dump(mode="json"),
+                          "data": data, "code": code}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
 class TaskStore:
-    """A folder of finished task results."""
+    """A folder of finished task results, keyed by ``task_key`` over the ``context``'s
+    env and prices (``context.panels``) and the code."""
 
-    def __init__(self, folder: str | Path, env: BaseModel) -> None:
-        self.folder, self.env = Path(folder), env
+    def __init__(self, folder: str | Path, context: Any) -> None:
+        self.folder, self.env = Path(folder), context.env
+        self.data = hashlib.sha256("".join(
+            f"{name}:{panel_sha256(panel)};" for name, panel in sorted(context.panels.items())
+        ).encode()).hexdigest()
 
     def _path(self, task: Any) -> Path:
-        return self.folder / f"{task_key(task, self.env)}.pkl"
+        code = package_sha256() + "".join(_custom_code(task))
+        return self.folder / f"{task_key(task, self.env, self.data, code)}.zip"
 
-    def load(self, task: Any) -> Any | None:
-        """The task's saved result, or None if it has not finished in an earlier run."""
+    def load(self, task: Any) -> list[FoldResult] | None:
+        """The task's saved result, or None if it has not finished in an earlier run (or
+        its file does not read back as a checkpoint: then it runs again)."""
         path = self._path(task)
         if not path.is_file():
             return None
-        return pickle.loads(path.read_bytes())  # noqa: S301 - our own files
+        try:
+            return read_results(path.read_bytes())
+        except Exception as error:  # noqa: BLE001 - any unreadable file means: run again
+            warnings.warn(f"{path}: not a readable task checkpoint ({error}); the task "
+                          "runs again", stacklevel=2)
+            return None
 
-    def save(self, task: Any, result: Any) -> None:
-        data = pickle.dumps(result)
+    def save(self, task: Any, result: list[FoldResult]) -> None:
+        data = write_results(result)
         atomic_write(self._path(task), lambda tmp: tmp.write_bytes(data))
+
+
+def write_results(results: list[FoldResult]) -> bytes:
+    """A task's fold results as a zip of JSON, Parquet and agent files."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        records = []
+        for i, result in enumerate(results):
+            record = {f.name: getattr(result, f.name) for f in fields(result)
+                      if f.name not in (*_FRAMES, "start", "agent")}
+            for name in _FRAMES:
+                frame = getattr(result, name)
+                record[name] = None if frame is None else {"freq": _freq(frame.index)}
+                if frame is not None:
+                    archive.writestr(f"{i}/{name}.parquet", frame.to_parquet())
+            if result.start is not None:
+                record["start"] = {"date": result.start.date.isoformat(),
+                                   "weights": result.start.weights.tolist()}
+            record["agent"] = result.agent is not None
+            if result.agent is not None:
+                archive.writestr(f"{i}/agent.pt", result.agent)
+            records.append(record)
+        archive.writestr("results.json", json.dumps(records))
+    return buffer.getvalue()
+
+
+def read_results(data: bytes) -> list[FoldResult]:
+    """``write_results``' fold results back."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        results = []
+        for i, record in enumerate(json.loads(archive.read("results.json"))):
+            for name in _FRAMES:
+                if record[name] is not None:
+                    freq = record[name]["freq"]
+                    record[name] = pd.read_parquet(io.BytesIO(archive.read(f"{i}/{name}.parquet")))
+                    if freq is not None:  # Parquet keeps the dates, not their frequency
+                        record[name].index.freq = freq
+            start = record.get("start")
+            record["start"] = None if start is None else Position(
+                pd.Timestamp(start["date"]), np.asarray(start["weights"], dtype=np.float64))
+            record["agent"] = archive.read(f"{i}/agent.pt") if record["agent"] else None
+            results.append(FoldResult(**record))
+        return results
+
+
+def _freq(index: pd.Index) -> str | None:
+    return index.freqstr if isinstance(index, pd.DatetimeIndex) else None
+
+
+@cache
+def package_sha256() -> str:
+    """A sha256 of fin_hgrpo's own source files: edited code is another result."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _custom_code(task: Any) -> list[str]:
+    """The sha256 of a custom strategy's file, if the task runs one."""
+    if not isinstance(task.spec, CustomSpec):
+        return []
+    return [str(file_sha256(task.spec.path.rsplit(":", 1)[0]))]
 
 
 @contextmanager

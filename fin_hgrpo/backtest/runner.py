@@ -26,6 +26,7 @@ from fin_hgrpo.backtest.tasks import (
     plan,
 )
 from fin_hgrpo.data import MarketPanel
+from fin_hgrpo.data.validation import suspicious_moves
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import DataError
 from fin_hgrpo.io import atomic_directory
@@ -75,8 +76,9 @@ DROPPED_WARNING = 0.01  # share of dates alignment may drop before a backtest sa
 
 def data_notes(env: EnvSpec, panel: MarketPanel) -> dict:
     """What a reader of the results must know about the data: the source, what alignment
-    dropped, and a warning when it dropped more than 1% of the dates or when the
-    universe is the bundled sample's survivors."""
+    dropped, and a warning when it dropped more than 1% of the dates, when a price moves
+    as only a bad tick or an unadjusted split would, or when the universe is the bundled
+    sample's survivors."""
     report = panel.report
     share = report.n_dropped / (len(panel) + report.n_dropped)
     warnings = []
@@ -84,6 +86,7 @@ def data_notes(env: EnvSpec, panel: MarketPanel) -> dict:
         warnings.append(f"alignment dropped {share:.0%} of the dates ({report.summary()}): "
                         f"the backtest covers {panel.dates[0].date()} .. "
                         f"{panel.dates[-1].date()} only")
+    warnings += [f"check the prices: {move}" for move in suspicious_moves(panel.prices)]
     if env.data.source == "sample":
         warnings.append("the bundled sample's names are survivors picked in hindsight (they "
                         "all still traded in 2024, several were its best performers): "
@@ -101,7 +104,7 @@ def save_backtest(result: BacktestResult, out: str | Path, *, tearsheets: bool =
     new one). ``extras`` write more into the staged folder before the report links it
     (the CLI passes ``fin_hgrpo.risk.write_risk_reports`` with the tearsheets)."""
     out = Path(out)
-    with atomic_directory(out) as staging:
+    with atomic_directory(out, "run.json") as staging:
         result.write(staging)
         if manifest is not None:
             write_manifest(staging, manifest)

@@ -254,7 +254,7 @@ def _summary(spec: SweepSpec, table: pd.DataFrame, returns: pd.DataFrame, search
 def save_sweep(result: SweepResult, out: str | Path, *, manifest: dict | None = None) -> Path:
     """``trials.csv`` (ranked), ``returns.csv``, ``summary.json`` and ``manifest``
     (provenance), as one folder, written atomically."""
-    with atomic_directory(out) as staging:
+    with atomic_directory(out, "trials.csv") as staging:
         if manifest is not None:
             write_manifest(staging, manifest)
         result.trials.to_csv(staging / "trials.csv", index=False)

@@ -161,7 +161,7 @@ def execute(tasks: list[Task | PopulationTask], context: Context, executor: Exec
             checkpoint: str | Path | None = None) -> list[list[FoldResult]]:
     """Each task's fold results, in task order; with a ``checkpoint`` folder, tasks found
     there are not run again and new ones are saved there as they finish."""
-    store = TaskStore(checkpoint, context.env) if checkpoint is not None else None
+    store = TaskStore(checkpoint, context) if checkpoint is not None else None
     outcomes = [store.load(task) if store else None for task in tasks]
     todo = [i for i, outcome in enumerate(outcomes) if outcome is None]
 

@@ -37,6 +37,7 @@ def register(commands, options: Options) -> None:
 def run_backtest(args: argparse.Namespace) -> int:
     from fin_hgrpo.backtest import BacktestSpec, run_backtest, save_backtest
     from fin_hgrpo.backtest.checkpoints import finished_tasks
+    from fin_hgrpo.io import check_replaceable
     from fin_hgrpo.provenance import build_manifest
     from fin_hgrpo.risk import write_risk_reports
 
@@ -45,6 +46,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         spec = spec.model_copy(update={"seeds": args.seeds})
     out = args.out or f"backtests/results/{spec.name}" + ("-quick" if args.quick else "")
     tearsheets = spec.tearsheets and not args.no_tearsheets
+    check_replaceable(out, "run.json")  # before any work, not after it
     with finished_tasks(out) as checkpoint:
         result = run_backtest(spec, quick=args.quick, workers=args.workers,
                               executor=executor(args), checkpoint=checkpoint,
@@ -71,10 +73,12 @@ def run_sweep(args: argparse.Namespace) -> int:
     from fin_hgrpo.backtest import BacktestSpec
     from fin_hgrpo.backtest.checkpoints import finished_tasks
     from fin_hgrpo.backtest.sweep import SweepSpec, run_sweep, save_sweep
+    from fin_hgrpo.io import check_replaceable
     from fin_hgrpo.provenance import build_manifest
 
     spec = SweepSpec.load(args.spec)
     out = args.out or f"backtests/results/{spec.name}"
+    check_replaceable(out, "trials.csv")  # before any work, not after it
     with finished_tasks(out) as checkpoint:
         result = run_sweep(spec, executor=executor(args), workers=args.workers,
                            checkpoint=checkpoint, tensorboard=args.tensorboard)

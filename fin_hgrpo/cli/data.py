@@ -65,7 +65,10 @@ def describe(args: argparse.Namespace) -> int:
 
 
 def _summary(panel) -> dict:
-    """What ``data info --json`` prints: the panel's shape, dates and alignment."""
+    """What ``data info --json`` prints: the panel's shape, dates and alignment, and
+    price moves to check (``validation.suspicious_moves``)."""
+    from fin_hgrpo.data.validation import suspicious_moves
+
     report = panel.report
     return {
         "source": panel.source,
@@ -82,6 +85,7 @@ def _summary(panel) -> dict:
         "dropped": report.n_dropped,
         "notes": list(report.notes),
         "listing": listing(panel) if report.policy == "listed" else None,
+        "warnings": suspicious_moves(panel.prices),
     }
 
 
@@ -115,6 +119,8 @@ def _print_summary(panel, summary: dict) -> None:
     if summary["signals"]:
         print(f"signals    {', '.join(summary['signals'])}")
     print(f"alignment  {panel.report.summary()}")
+    for warning in summary["warnings"]:
+        print(f"WARNING    check the prices: {warning}")
     if summary["listing"] is not None:
         print("\npoint in time: the days each ticker has prices, is tradable and is halted")
         for ticker, row in summary["listing"].items():

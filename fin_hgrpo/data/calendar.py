@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from fin_hgrpo.errors import DataError
+
 # how often a strategy trades: every bar, the first bar of each week or month, or every
 # N bars (an int)
 Rebalance = Literal["daily", "weekly", "monthly"] | Annotated[int, Field(ge=1)]
@@ -41,6 +43,33 @@ def periods_per_year(dates: pd.DatetimeIndex) -> int:
         if abs(rate / known - 1.0) <= _SNAP:
             return known
     return max(1, int(round(rate)))
+
+
+MAX_GAP_BARS = 10  # a gap longer than this many typical bars (and a month) is an error
+MIN_GAP_DAYS = 31
+MAX_YEAR_RATIO = 1.5  # complete years whose bar counts differ more than this: mixed data
+
+
+def check_calendar(dates: pd.DatetimeIndex, source: str) -> None:
+    """Refuse dates no single bars-per-year describes: a gap far beyond the usual spacing
+    (a mistyped date: 2099 for 2024), or complete calendar years with very different bar
+    counts (weekly rows, then daily). Either would annualise every figure wrongly."""
+    days = dates.normalize()
+    if len(dates) < 20 or days.has_duplicates:  # short, or intraday
+        return
+    gaps = np.diff(days.to_numpy()) / np.timedelta64(1, "D")
+    usual = float(np.median(gaps))
+    widest = int(np.argmax(gaps))
+    if gaps[widest] > max(MAX_GAP_BARS * usual, MIN_GAP_DAYS):
+        raise DataError(f"{source}: a gap of {gaps[widest]:,.0f} days from "
+                        f"{dates[widest].date()} to {dates[widest + 1].date()}, where bars "
+                        f"are usually {usual:g} days apart: a mistyped date, or missing data")
+    years = pd.Series(1, index=dates.year).groupby(level=0).size().iloc[1:-1]  # complete
+    if len(years) >= 2 and years.max() > MAX_YEAR_RATIO * years.min():
+        raise DataError(f"{source}: the bars change frequency: {years.min()} in "
+                        f"{years.idxmin()}, {years.max()} in {years.idxmax()}; every annualised "
+                        "figure needs one bars-per-year (resample to one frequency, or start "
+                        "after the change)")
 
 
 def rebalance_days(dates: pd.DatetimeIndex, frequency: Rebalance) -> np.ndarray:

@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from fin_hgrpo.data.calendar import periods_per_year
+from fin_hgrpo.data.calendar import check_calendar, periods_per_year
 from fin_hgrpo.data.formats import to_fields
 from fin_hgrpo.data.validation import (
     FIELDS,
@@ -55,6 +55,7 @@ class MarketPanel:
     ) -> None:
         dates = parse_dates(adj_close.index, source)
         check_dates(dates, source)
+        check_calendar(dates, source)
         if len(dates) == 0:
             raise DataError(f"{source}: the panel has no dates")
         tickers = tuple(str(t) for t in adj_close.columns)

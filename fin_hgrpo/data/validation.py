@@ -217,3 +217,31 @@ def _listed(fields: dict[str, pd.DataFrame], source: str, notes: tuple[str, ...]
     filled = {str(t): int(n) for t, n in zip(prices.columns, counts, strict=True) if n}
     report = AlignmentReport("listed", prices.index[~keep], filled, tuple(notes))
     return out, report, present.loc[keep]
+
+
+JUMP = float(np.log(3.0))  # a day's move beyond x3 or /3: a unit change or a bad tick
+SPIKE = 0.4  # a move beyond ~50% that the next day takes back: a bad tick
+SHOWN_MOVES = 5
+
+
+def suspicious_moves(prices: pd.DataFrame) -> list[str]:
+    """Warnings for price moves a careful reader checks before trusting any figure: a
+    one-day move that the next day reverses (a bad tick), or a jump beyond x3 (a split
+    or unit change left unadjusted). Each names the ticker and the date."""
+    logs = np.log(prices.astype(float)).diff()
+    found = []
+    for ticker in logs.columns:
+        moves = logs[ticker].to_numpy()
+        after = np.append(moves[1:], np.nan)
+        spikes = (np.abs(moves) > SPIKE) & (np.abs(moves + after) < SPIKE / 4)
+        for i in np.flatnonzero(spikes | (np.abs(moves) > JUMP)):
+            date = logs.index[i].date()
+            if spikes[i]:
+                found.append(f"{ticker}: price x{np.exp(moves[i]):.3g} on {date} and back the "
+                             "next day: a bad tick?")
+            elif i == 0 or not spikes[i - 1]:  # the way back from a spike is not news
+                found.append(f"{ticker}: price x{np.exp(moves[i]):.3g} on {date}: an "
+                             "unadjusted split or a change of units?")
+    if len(found) > SHOWN_MOVES:
+        found = found[:SHOWN_MOVES] + [f"and {len(found) - SHOWN_MOVES} more such moves"]
+    return found

@@ -8,7 +8,7 @@ from typing import Literal
 
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fin_hgrpo.config import load_spec
 from fin_hgrpo.data import DEFAULT_FEATURES, FeatureSpec, MarketPanel, SyntheticMarket
@@ -57,10 +57,32 @@ class DataSpec(_Spec):
     annual_vol: list[float] | None = None
 
 
+MAX_BPS = 1000.0  # 10% of each trade: beyond it wealth can go below zero in a day
+MAX_CASH_RATE = 0.001  # a day's return of cash: 0.1% is about 29% a year
+
+
 class CostSpec(_Spec):
     bps: float | list[float] = Field(default=10.0)  # proportional, one value or one per asset
-    min_bps: float = Field(default=0.0, ge=0.0)  # minimum per traded asset, bps of wealth
+    min_bps: float = Field(default=0.0, ge=0.0, le=MAX_BPS)  # minimum per traded asset
     cash_rate: float = 0.0  # daily return of cash
+
+    @field_validator("bps")
+    @classmethod
+    def _bps_in_range(cls, bps: float | list[float]) -> float | list[float]:
+        for value in bps if isinstance(bps, list) else [bps]:
+            if not 0.0 <= value <= MAX_BPS:
+                raise ValueError(f"a cost of {value} bps is outside 0 .. {MAX_BPS:g} bps of "
+                                 "each trade (10 bps is 0.1%)")
+        return bps
+
+    @field_validator("cash_rate")
+    @classmethod
+    def _cash_rate_is_daily(cls, rate: float) -> float:
+        if abs(rate) > MAX_CASH_RATE:
+            raise ValueError(f"cash_rate is cash's return per day, not a year's or a "
+                             f"percentage: {rate} is outside -{MAX_CASH_RATE} .. "
+                             f"{MAX_CASH_RATE} (5% a year is {1.05 ** (1 / 252) - 1:.6f})")
+        return rate
 
 
 class RewardSpec(_Spec):

@@ -33,7 +33,7 @@ REALISED = {"cagr": "CAGR", "volatility": "Volatility", "sharpe": "Sharpe",
 def write_risk_report(analysis: RiskAnalysis, out: str | Path) -> Path:
     """``report.html`` and the CSVs behind it in ``out``, as one folder written
     atomically."""
-    with atomic_directory(out) as staging:
+    with atomic_directory(out, "var_backtest.csv") as staging:
         if analysis.contributions is not None:
             analysis.contributions.to_csv(staging / "contributions.csv")
             analysis.stress.to_csv(staging / "stress.csv", index=False)

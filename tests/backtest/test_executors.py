@@ -106,7 +106,7 @@ def test_an_interrupted_run_restarts_and_skips_the_tasks_already_done(spec, tmp_
     with pytest.raises(_Interrupted):
         run_backtest(spec, quick=True, executor=_StopsAfter(2), checkpoint=checkpoint,
                      progress=False)
-    assert len(list(checkpoint.glob("*.pkl"))) == 2
+    assert len(list(checkpoint.glob("*.zip"))) == 2
     second = _StopsAfter(100)
     resumed = run_backtest(spec, quick=True, executor=second, checkpoint=checkpoint,
                            progress=False)

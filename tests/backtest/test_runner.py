@@ -1,5 +1,6 @@
 import json
 import logging
+import re
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
@@ -390,6 +391,22 @@ def test_a_backtest_says_when_alignment_dropped_dates_and_when_names_are_survivo
                                               "start": "2015-01-02"}})
     notes = data_notes(sample, sample.load_panel())
     assert any("survivors picked in hindsight" in w for w in notes["data_warnings"])
+
+
+def test_a_bad_tick_is_a_warning_on_the_console_in_run_json_and_the_report(workspace,
+                                                                          tmp_path):
+    """A one-day x100 price (a bad tick) would give 1/N a CAGR of hundreds of percent:
+    the run names the ticker and date wherever its figures are read."""
+    prices = _random_prices(pd.bdate_range("2015-01-01", periods=900), seed=2)
+    prices.iloc[800, 1] *= 100
+    _, spec = _csv_backtest(workspace, tmp_path, prices, "badtick", train=300, test=200)
+    result = run_backtest(spec, workers=1, progress=False)
+    [tick] = [w for w in result.info["data_warnings"] if w.startswith("check the prices")]
+    assert re.fullmatch(rf"check the prices: B: price x99\.\d on {prices.index[800].date()} "
+                        r"and back the next day: a bad tick\?", tick)
+    out = save_backtest(result, "backtests/results/badtick", tearsheets=False)
+    assert tick in json.loads((out / "run.json").read_text())["data_warnings"]
+    assert tick in (out / "report.html").read_text()
 
 
 def _random_prices(dates: pd.DatetimeIndex, seed: int) -> pd.DataFrame:

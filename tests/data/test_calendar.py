@@ -4,6 +4,7 @@ import pytest
 
 from fin_hgrpo.data import MarketPanel, load_sample
 from fin_hgrpo.data.calendar import periods_per_year
+from fin_hgrpo.errors import DataError
 from fin_hgrpo.measures import performance
 
 
@@ -49,3 +50,27 @@ def test_annualised_figures_of_weekly_and_365_day_markets_match_the_truth(freq, 
         mu / sigma, abs=2 / np.sqrt(years))
     assert performance.cagr(returns, periods=panel.periods_per_year) == pytest.approx(
         np.exp(mu - sigma**2 / 2) - 1, abs=2 * sigma / np.sqrt(years))
+
+
+def test_weekly_rows_then_daily_rows_are_refused_naming_the_years():
+    dates = pd.bdate_range("2014-01-01", "2017-12-31", freq="W-FRI").append(
+        pd.bdate_range("2018-01-01", "2020-12-31"))
+    prices = pd.DataFrame({"A": np.linspace(10, 20, len(dates))}, index=dates)
+    with pytest.raises(DataError, match=r"mixed.csv: the bars change frequency: 52 in 2015, "
+                                        r"26\d in 20\d\d"):
+        MarketPanel(prices, source="mixed.csv")
+
+
+def test_a_mistyped_last_date_is_refused_naming_the_gap():
+    dates = pd.bdate_range("2024-01-01", periods=100).append(pd.DatetimeIndex(["2099-01-01"]))
+    prices = pd.DataFrame({"A": np.linspace(10, 20, len(dates))}, index=dates)
+    with pytest.raises(DataError, match=r"typo.csv: a gap of 27,\d{3} days from 2024-05-17 to "
+                                        r"2099-01-01, where bars are usually 1 days apart"):
+        MarketPanel(prices, source="typo.csv")
+
+
+@pytest.mark.parametrize("freq", ["B", "D", "W-FRI", "MS"])
+def test_regular_calendars_with_holidays_pass(freq):
+    dates = pd.date_range("2010-01-01", "2016-06-30", freq=freq)
+    dates = dates.delete(list(range(5, len(dates), 40)))  # holidays and missed bars
+    MarketPanel(pd.DataFrame({"A": np.linspace(10, 20, len(dates))}, index=dates))

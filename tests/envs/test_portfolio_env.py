@@ -153,3 +153,29 @@ def test_tickers_narrow_a_synthetic_source_and_its_known_optimum_is_refused_then
     assert spec.build_sim().n_assets == 2
     with pytest.raises(SpecError, match="data.tickers"):
         spec.load_market()
+
+
+@pytest.mark.parametrize(("costs", "message"), [
+    ("cash_rate = 5", r"key costs.cash_rate: .*per day, not a year's or a percentage"),
+    ("cash_rate = 0.05", "key costs.cash_rate"),
+    ("cash_rate = -1.5", "key costs.cash_rate"),
+    ("bps = 20000", r"key costs.bps: .*20000.0 bps is outside 0 \.\. 1000"),
+    ("bps = -10", r"key costs.bps: .*-10.0 bps"),
+    ("bps = [1, -2]", "key costs.bps"),
+])
+def test_economics_that_cannot_be_meant_are_refused_naming_the_key(costs, message, tmp_path):
+    from fin_hgrpo.errors import SpecError
+
+    bad = tmp_path / "env.toml"
+    bad.write_text(f"[costs]\n{costs}\n")
+    with pytest.raises(SpecError, match=message):
+        EnvSpec.load(bad)
+
+
+def test_a_spec_of_random_bytes_is_refused_naming_the_file(tmp_path):
+    from fin_hgrpo.errors import SpecError
+
+    bad = tmp_path / "env.toml"
+    bad.write_bytes(bytes(range(128, 256)))
+    with pytest.raises(SpecError, match="env.toml: not valid TOML"):
+        EnvSpec.load(bad)
