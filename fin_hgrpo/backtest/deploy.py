@@ -85,6 +85,9 @@ class DeployState(_Model):
     fold: LastFold
     strategies: dict[str, Rules]
     runs: dict[str, DeployedRun]
+    # the env's prices over the last fold's training and test windows (a sha256): the
+    # replay ``weights`` runs departs from the backtest's if they have changed since
+    prices_sha256: str | None = None
 
     @classmethod
     def build(cls, env: str, env_spec: EnvSpec, periods: int, last: Fold,

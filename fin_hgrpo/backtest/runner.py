@@ -67,6 +67,9 @@ def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None
     result = gather(spec, folds, results, seconds=time.perf_counter() - started,
                     periods=env.periods(panel))
     result.info |= data_notes(env, panel) | {"data_sha256": panel_sha256(panel)}
+    if result.deploy is not None:  # what a replay of the last fold must read unchanged
+        window = panel.slice(folds[-1].train_start, folds[-1].test_end)
+        result.deploy = result.deploy.model_copy(update={"prices_sha256": panel_sha256(window)})
     return result
 
 

@@ -31,6 +31,7 @@ from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.envs.trading import starting_holdings, traded_target
 from fin_hgrpo.errors import DataError, SpecError
 from fin_hgrpo.io import atomic_write, atomic_write_text
+from fin_hgrpo.provenance import panel_sha256
 from fin_hgrpo.strategies import Strategy
 from fin_hgrpo.strategies.config import CustomSpec, build_strategy
 from fin_hgrpo.strategies.ensemble import SeedEnsemble
@@ -57,6 +58,7 @@ class TargetWeights:
     prices: pd.Series
     wealth: float
     cost_bps: float
+    warnings: tuple[str, ...] = ()  # what a reader must know before trading on them
 
     def trades(self) -> pd.DataFrame:
         """One row per ticker (and cash): weights before and after, the trade as a
@@ -75,7 +77,7 @@ class TargetWeights:
         return {"strategy": self.strategy, "date": str(self.date.date()),
                 "wealth": self.wealth, "cost_bps": self.cost_bps,
                 "weights": self.weights.to_dict(), "holdings": self.holdings.to_dict(),
-                "total_cost": float(trades["cost"].sum()),
+                "warnings": list(self.warnings), "total_cost": float(trades["cost"].sum()),
                 "turnover": float(trades["trade_weight"].drop(CASH).abs().sum() / 2)}
 
 
@@ -107,7 +109,8 @@ def _target_weights(folder: Path, strategy: str | None, asof: object,
         check_inside_workspace(rules.spec.path.rsplit(":", 1)[0], folder,
                                f"{folder}/deploy/state.json")
     classical = None if trained else build_strategy(rules.spec, env)
-    panel = _panel(env, classical.universe if classical else None, entry.tickers,
+    base = env.load_panel()
+    panel = _panel(env, base, classical.universe if classical else None, entry.tickers,
                    state.periods_per_year, folder)
     date = _close(panel, asof, fold["test_start"])
     trained_on = panel.slice(fold["train_start"], fold["train_end"])
@@ -134,7 +137,8 @@ def _target_weights(folder: Path, strategy: str | None, asof: object,
     columns = [*panel.tickers, CASH]
     return TargetWeights(run, date, pd.Series(target[0].numpy(force=True), index=columns),
                          pd.Series(held[0].numpy(force=True), index=columns),
-                         panel.prices.loc[date], float(wealth), env.costs.bps)
+                         panel.prices.loc[date], float(wealth), env.costs.bps,
+                         _changed_prices(state, env, base, fold))
 
 
 def read_holdings(path: str | Path) -> pd.Series:
@@ -147,7 +151,8 @@ def read_holdings(path: str | Path) -> pd.Series:
     if list(table.columns[:2]) != ["ticker", "weight"]:
         raise DataError(f"{path}: holdings need the columns ticker,weight; got "
                         f"{','.join(map(str, table.columns))}")
-    weights = table.set_index("ticker")["weight"].astype(float)
+    weights = pd.to_numeric(table.set_index("ticker")["weight"], errors="coerce")
+    _check_finite(weights, str(path))
     if weights.index.duplicated().any():
         raise DataError(f"{path}: ticker {weights.index[weights.index.duplicated()][0]} "
                         "appears twice")
@@ -225,11 +230,10 @@ def _agent_strategy(state: DeployState, run: str, seeds: list[str], env: EnvSpec
     return members[0] if seeds == [run] else SeedEnsemble(members, name=run)
 
 
-def _panel(env: EnvSpec, universe: list[str] | None, tickers: list[str], periods: int,
-           folder: Path) -> MarketPanel:
-    """The data the env spec names now, for the tickers the run traded; refused if the
-    tickers or the calendar differ from what the run was trained on."""
-    panel = env.load_panel()
+def _panel(env: EnvSpec, panel: MarketPanel, universe: list[str] | None, tickers: list[str],
+           periods: int, folder: Path) -> MarketPanel:
+    """The data the env spec names now (``panel``), for the tickers the run traded;
+    refused if the tickers or the calendar differ from what the run was trained on."""
     if universe and not set(universe) <= set(panel.tickers):
         panel = env.load_tickers(universe)
     if universe:
@@ -243,13 +247,30 @@ def _panel(env: EnvSpec, universe: list[str] | None, tickers: list[str], periods
     return panel
 
 
+def _changed_prices(state: DeployState, env: EnvSpec, base: MarketPanel,
+                    fold: dict[str, pd.Timestamp]) -> tuple[str, ...]:
+    """A warning when the env's prices (``base``) over the last fold's windows differ
+    from those the backtest read (a corrected or re-adjusted file, another source): the
+    replay then departs from the backtest's weights."""
+    window = base.slice(fold["train_start"], fold["test_end"])
+    if state.prices_sha256 is None or panel_sha256(window) == state.prices_sha256:
+        return ()
+    return (f"{env.data.source}: the prices of {fold['train_start'].date()} .. "
+            f"{fold['test_end'].date()} differ from those the backtest read (a corrected or "
+            "re-adjusted file, or another source): the strategy replays on other data than "
+            "it was backtested on, and its weights may differ from the backtest's",)
+
+
 def _close(panel: MarketPanel, asof: object, test_start: pd.Timestamp) -> pd.Timestamp:
     """The last close on or before ``asof`` (the data's last by default)."""
     dates = panel.dates
     if asof is None:
         date = dates[-1]
     else:
-        wanted = pd.Timestamp(asof)
+        try:
+            wanted = pd.Timestamp(asof)
+        except ValueError:
+            raise DataError(f"--asof {asof!r}: not a date (give YYYY-MM-DD)") from None
         if wanted < dates[0]:
             raise DataError(f"--asof {wanted.date()} is before the data ({dates[0].date()})")
         date = dates[dates.searchsorted(wanted, side="right") - 1]
@@ -259,7 +280,16 @@ def _close(panel: MarketPanel, asof: object, test_start: pd.Timestamp) -> pd.Tim
     return date
 
 
+def _check_finite(weights: pd.Series, source: str) -> None:
+    """A blank or non-numeric weight is an error, not a weight of 0 that a sum skips."""
+    bad = weights[~np.isfinite(weights.to_numpy(dtype=float))]
+    if len(bad):
+        raise DataError(f"{source}: ticker {bad.index[0]} has no weight (blank, NaN or not a "
+                        "number)")
+
+
 def _aligned(holdings: pd.Series, tickers: list[str]) -> pd.Series:
+    _check_finite(pd.to_numeric(holdings, errors="coerce"), "holdings")
     unknown = sorted(set(holdings.index) - {*tickers, CASH})
     if unknown:
         raise DataError(f"holdings name tickers the strategy does not trade: {unknown}")

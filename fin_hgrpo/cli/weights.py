@@ -4,6 +4,7 @@ that reach them."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from fin_hgrpo.cli.options import Options
@@ -32,7 +33,7 @@ def register(commands, options: Options) -> None:
 def run(args: argparse.Namespace) -> int:
     from fin_hgrpo.backtest.targets import read_holdings, target_weights, write_targets
 
-    if args.wealth <= 0:
+    if not args.wealth > 0 or args.wealth == float("inf"):  # nan and inf too
         raise SpecError(f"--wealth must be > 0, got {args.wealth}")
     holdings = read_holdings(args.holdings) if args.holdings else None
     targets = target_weights(args.folder, args.strategy, asof=args.asof, holdings=holdings,
@@ -45,5 +46,7 @@ def run(args: argparse.Namespace) -> int:
     summary = targets.to_dict()
     print(f"turnover {summary['turnover']:.4f} of wealth {targets.wealth:g}, cost "
           f"{summary['total_cost']:.4f} at {targets.cost_bps:g} bps")
+    for warning in targets.warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
     print(f"written: {write_targets(targets, out)}/weights.csv, trades.csv, weights.json")
     return 0

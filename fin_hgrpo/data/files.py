@@ -24,10 +24,24 @@ def load_csv(
     path = _existing(path)
     try:
         frame = pd.read_csv(path)
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0]
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not a readable CSV file ({exc})") from None
+    _check_header(header, path)
     return MarketPanel.from_frame(frame, tickers=tickers, start=start, end=end, align=align,
                                   ffill_limit=ffill_limit, source=str(path))
+
+
+def _check_header(header: pd.Series, path: Path) -> None:
+    """pandas renames a repeated column (``AAPL.1``) and names an empty one
+    (``Unnamed: 2``): either would become an asset that is not in the file."""
+    names = header.fillna("").str.strip()
+    empty = [i + 1 for i, name in enumerate(names) if name == "" and i > 0]
+    if empty:
+        raise DataError(f"{path}: column {empty[0]} of the header has no name")
+    repeated = names[names.duplicated()]
+    if len(repeated):
+        raise DataError(f"{path}: the header names {repeated.iloc[0]} twice")
 
 
 def load_parquet(

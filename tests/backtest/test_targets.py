@@ -160,6 +160,10 @@ def test_bad_holdings_files_are_refused(tmp_path):
     bad.write_text("symbol,w\nS0,1\n")
     with pytest.raises(DataError, match="ticker,weight"):
         read_holdings(bad)
+    for blank in ("", "abc", "nan"):  # a sum that skips NaN would pass these
+        bad.write_text(f"ticker,weight\nS0,0.5\nS1,0.5\nS2,{blank}\n")
+        with pytest.raises(DataError, match="h.csv: ticker S2 has no weight"):
+            read_holdings(bad)
 
 
 def test_a_folder_without_deploy_state_is_refused(tmp_path):
@@ -186,3 +190,20 @@ def test_a_state_file_cannot_make_weights_import_code_from_the_folder(results, t
     with pytest.raises(FinHgrpoError, match="helper.py, inside .*never chosen by a results"):
         target_weights(copy, "equal_weight")
     assert not marker.exists()
+
+
+def test_weights_warn_when_the_prices_replayed_are_not_those_backtested(deployed, capsys):
+    """reliability.md, defect 12: the env pointed at other prices with the same tickers
+    gives other weights; the replay says so (console and weights.json)."""
+    workspace, results = deployed
+    assert target_weights(results, "equal_weight").warnings == ()
+    env = workspace / "envs" / "tiny.toml"
+    original = env.read_text()
+    try:
+        env.write_text(original.replace("seed = 3", "seed = 4"))  # other prices
+        [warning] = target_weights(results, "equal_weight").warnings
+        assert "differ from those the backtest read" in warning
+        assert main(["weights", str(results), "--strategy", "equal_weight"]) == 0
+        assert "WARNING: synthetic:iid: the prices of" in capsys.readouterr().err
+    finally:
+        env.write_text(original)

@@ -86,3 +86,14 @@ def test_missing_and_unreadable_files(tmp_path):
     empty.write_text("")
     with pytest.raises(DataError, match="empty.csv: not a readable CSV file"):
         load_csv(empty)
+
+
+@pytest.mark.parametrize(("header", "message"), [
+    ("date,AAPL,MSFT,AAPL", "the header names AAPL twice"),
+    ("date,AAPL,,MSFT", "column 3 of the header has no name"),
+])
+def test_a_repeated_or_empty_header_is_refused_not_traded(tmp_path, header, message):
+    path = tmp_path / "dup.csv"
+    path.write_text(f"{header}\n2024-01-02,1,2,3\n2024-01-03,1.1,2.1,3.1\n")
+    with pytest.raises(DataError, match=f"dup.csv: {message}"):
+        load_csv(path)
