@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -10,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fin_hgrpo.errors import FinHgrpoError
+from fin_hgrpo.errors import DataError, FinHgrpoError
 
 # a staging folder's name between its result's name and .tmp/.old: pid, mkdtemp's part
 _STAGING = re.compile(r"(?:(?P<pid>\d+)\.)?[a-z0-9_]{8}")
@@ -32,6 +33,24 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def read_json(path: str | Path, *keys: str) -> dict:
+    """A JSON object a run wrote, with ``keys`` present; a truncated, edited or foreign
+    file is one ``DataError`` naming it (and the key), never a traceback."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not a readable JSON file ({exc}); written by another "
+                        "version, truncated or edited? run it again") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: holds {type(data).__name__}, not a JSON object")
+    missing = [key for key in keys if key not in data]
+    if missing:
+        raise DataError(f"{path}: has no key {missing[0]}; written by another version, or "
+                        "edited? run it again")
+    return data
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -24,7 +24,7 @@ import numpy as np
 
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.errors import FinHgrpoError
-from fin_hgrpo.io import atomic_write_text
+from fin_hgrpo.io import atomic_write_text, read_json
 
 MANIFEST = "manifest.json"
 PACKAGES = ("fin-hgrpo", "torch", "numpy", "pandas", "quantstats", "yfinance", "gymnasium")
@@ -56,7 +56,7 @@ def read_manifest(folder: str | Path) -> dict:
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise FinHgrpoError(f"{path}: no manifest (runs record one from this version on)")
-    return json.loads(path.read_text())
+    return read_json(path, "command")
 
 
 def file_sha256(path: str | Path) -> str | None:

@@ -4,6 +4,7 @@ import sys
 
 import pandas as pd
 import pytest
+import torch
 
 from fin_hgrpo.cli import main
 
@@ -59,7 +60,7 @@ def test_data_fetch_says_what_came_from_where(recorder, tmp_path, capsys):
     assert "JPM: 20 rows from cache, nothing downloaded" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("seeds", ["a-b", "3,3", "1-0"])
+@pytest.mark.parametrize("seeds", ["a-b", "3,3", "1-0", "0-100000", "4294967296"])
 def test_backtest_seeds_option_refuses_what_is_not_a_seed_list(seeds, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["backtest", "backtests/default.toml", "--seeds", seeds])
@@ -117,3 +118,54 @@ def test_an_out_folder_that_is_not_a_result_is_refused_before_any_work(command, 
     assert "victim: holds files but no" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
     assert (tmp_path / "victim" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--seed", "-5"], "--seed must be 0 .. 2**32 - 1"),
+    (["--steps", "0"], "--steps must be at least 1"),
+    (["--steps", "-5"], "--steps must be at least 1"),
+    pytest.param(["--device", "cuda"], "--device cuda: this torch build sees no CUDA",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="has CUDA")),
+])
+def test_train_refuses_what_it_cannot_mean_before_any_work(extra, message, tmp_path,
+                                                           monkeypatch, capsys):
+    from tests.conftest import write_tiny_specs
+
+    write_tiny_specs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "strategies/ppo_tiny.toml", "--env", "envs/tiny.toml", *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(("window", "message"), [
+    ("crash=2020-13-45:2020-04-01", "is not a date"),
+    ("crash=2020-04-01:2020-02-01", "2020-04-01 is not before 2020-02-01"),
+    ("crash", "use NAME=START:END"),
+])
+def test_risk_refuses_a_window_that_is_not_one(window, message, capsys):
+    assert main(["risk", "backtests/results/x:equal_weight", "--window", window]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("damage", "command"), [
+    (("run.json", '{"name": "full'), ["report"]),
+    (("run.json", '{"name": "x"}'), ["risk"]),
+    (("manifest.json", "{"), ["verify"]),
+    (("deploy/state.json", '{"env": '), ["weights"]),
+    (("returns.csv", 'date,equal_weight\n2020-01-02,0.01\n2020-01-03,"0.0'), ["report"]),
+])
+def test_a_truncated_or_keyless_result_file_is_one_line_naming_it(classical_run, tmp_path,
+                                                                  damage, command, capsys):
+    """reliability.md, case 25: these used to end in JSONDecodeError, KeyError or
+    AttributeError tracebacks."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(classical_run.folder, copy)
+    name, text = damage
+    (copy / name).write_text(text)
+    target = f"{copy}:equal_weight" if command == ["risk"] else str(copy)
+    assert main([*command, target]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and name.split("/")[-1] in err

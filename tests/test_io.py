@@ -62,3 +62,19 @@ def test_staging_left_by_a_killed_run_is_removed_and_a_live_ones_kept(tmp_path):
     _write(tmp_path / "result")
     assert not killed.exists() and not legacy.exists()
     assert live.exists() and other.exists()
+
+
+def test_a_truncated_or_keyless_json_file_is_one_error_naming_it(tmp_path):
+    from fin_hgrpo.errors import DataError
+    from fin_hgrpo.io import read_json
+
+    path = tmp_path / "run.json"
+    path.write_text('{"env": "envs/de')
+    with pytest.raises(DataError, match="run.json: not a readable JSON file"):
+        read_json(path)
+    path.write_text('{"name": "x"}')
+    with pytest.raises(DataError, match="run.json: has no key env"):
+        read_json(path, "env")
+    path.write_text("[1, 2]")
+    with pytest.raises(DataError, match="holds list, not a JSON object"):
+        read_json(path)

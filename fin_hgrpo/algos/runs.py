@@ -25,7 +25,7 @@ from fin_hgrpo.algos import Agent, Population, agent_config, load_agent_config, 
 from fin_hgrpo.algos.core import WALL_CLOCK
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import FinHgrpoError, SpecError
-from fin_hgrpo.io import atomic_write, atomic_write_text
+from fin_hgrpo.io import atomic_write, atomic_write_text, read_json
 from fin_hgrpo.tensorboard import log_iteration, summary_writer
 
 CHECKPOINT = "checkpoint.pt"
@@ -119,7 +119,7 @@ def train_population(folder: str | Path, *, progress: bool = True,
     member that diverges keeps its last checkpoint and the others go on; the error
     names it (``FinHgrpoError``) once the others are done."""
     folder = Path(folder)
-    members = json.loads((folder / POPULATION).read_text())["members"]
+    members = read_json(folder / POPULATION, "members")["members"]
     agents, budgets = [], set()
     for member in members:
         agent, resolved = _agent_of(folder / member)
@@ -196,7 +196,7 @@ def _agent_of(run: Path, device: str | None = None) -> tuple[Agent, dict]:
     """The run's agent built from its resolved config, at its checkpoint if it has one."""
     if not (run / CONFIG).is_file():
         raise SpecError(f"{run}: no {CONFIG}; start a run with fin-hgrpo train SPEC --env ENV")
-    resolved = json.loads((run / CONFIG).read_text())
+    resolved = read_json(run / CONFIG, "agent")
     agent_data = resolved["agent"] if device is None else {**resolved["agent"], "device": device}
     config = agent_config(agent_data, str(run / CONFIG))
     env = EnvSpec.model_validate(resolved["env"])

@@ -24,7 +24,8 @@ from fin_hgrpo.backtest.deploy import DeployedRun, DeployState, Holdings, Rules
 from fin_hgrpo.backtest.summary import strategy_metrics
 from fin_hgrpo.backtest.walkforward import Fold
 from fin_hgrpo.envs.trading import Position
-from fin_hgrpo.errors import SpecError
+from fin_hgrpo.errors import DataError, SpecError
+from fin_hgrpo.io import read_json
 from fin_hgrpo.measures import performance
 from fin_hgrpo.measures.inference import METHOD
 from fin_hgrpo.strategies.config import default_name
@@ -107,23 +108,30 @@ class BacktestResult:
             raise SpecError(f"{folder}: not a backtest result folder "
                             f"(missing {', '.join(missing)})")
 
-        def frame(path: Path) -> pd.DataFrame:
-            return pd.read_csv(path, index_col=0, parse_dates=True)
+        def frame(path: Path, **options) -> pd.DataFrame:
+            try:
+                return pd.read_csv(path, **({"index_col": 0, "parse_dates": True} | options))
+            except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
+                    ValueError) as exc:
+                raise DataError(f"{path}: does not read back ({exc}); truncated or edited? "
+                                "run the backtest again") from None
 
         returns = frame(folder / "returns.csv")
         turnover = (frame(folder / "turnover.csv") if (folder / "turnover.csv").is_file()
                     else pd.DataFrame(index=returns.index))
         weights = {p.stem: frame(p) for p in sorted((folder / "weights").glob("*.csv"))}
-        training = {p.stem: pd.read_csv(p) for p in sorted((folder / "training").glob("*.csv"))}
+        training = {p.stem: frame(p, index_col=None, parse_dates=False)
+                    for p in sorted((folder / "training").glob("*.csv"))}
         errors_file = folder / "errors.txt"
         errors = [e for e in errors_file.read_text().split(ERROR_SEPARATOR) if e] \
             if errors_file.is_file() else []
-        table = pd.read_csv(folder / "metrics.csv", index_col=0)
-        seeds = pd.read_csv(folder / "seeds.csv", index_col=0, dtype={"seed": "Int64"})
-        folds = pd.read_csv(folder / "folds.csv", dtype={"seed": "Int64", "error": "string"})
+        table = frame(folder / "metrics.csv", parse_dates=False)
+        seeds = frame(folder / "seeds.csv", parse_dates=False, dtype={"seed": "Int64"})
+        folds = frame(folder / "folds.csv", index_col=None, parse_dates=False,
+                      dtype={"seed": "Int64", "error": "string"})
         deploy = DeployState.read(folder) if (folder / "deploy").is_dir() else None
         return cls(returns, turnover, weights, table, seeds, folds, training, errors,
-                   json.loads((folder / "run.json").read_text()), deploy)
+                   read_json(folder / "run.json"), deploy)
 
 
 def gather(spec: BacktestSpec, folds: list[Fold], results: list[FoldResult], *,

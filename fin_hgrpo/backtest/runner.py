@@ -25,10 +25,11 @@ from fin_hgrpo.backtest.tasks import (
     execute,
     plan,
 )
+from fin_hgrpo.backtest.walkforward import Fold
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.data.validation import suspicious_moves
 from fin_hgrpo.envs import EnvSpec
-from fin_hgrpo.errors import DataError
+from fin_hgrpo.errors import DataError, FinHgrpoError
 from fin_hgrpo.io import atomic_directory
 from fin_hgrpo.provenance import panel_sha256, write_manifest
 from fin_hgrpo.tensorboard import write_training_logs
@@ -55,6 +56,7 @@ def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None
     max_folds = spec.quick.folds if quick else spec.walk_forward.max_folds
     if max_folds is not None:
         folds = folds[-max_folds:]
+    _check_env(spec, env, panel, folds[0])
     tasks = plan(spec, folds, quick=quick)
     context = Context(env, _panels(env, panel, tasks))
     executor = executor or make_executor(spec.executor, workers=workers or spec.workers,
@@ -62,6 +64,9 @@ def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None
     started = time.perf_counter()
     outcomes = execute(tasks, context, executor, progress=progress, checkpoint=checkpoint)
     results = [r for outcome in outcomes for r in outcome]
+    if results and all(r.error is not None for r in results):
+        raise FinHgrpoError(f"{spec.name}: every strategy failed in every fold; the first "
+                            f"error:\n{results[0].error}")
     if tensorboard is not None:
         write_training_logs(Path(tensorboard) / spec.name, training_logs(results))
     result = gather(spec, folds, results, seconds=time.perf_counter() - started,
@@ -72,6 +77,16 @@ def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None
         result.deploy = result.deploy.model_copy(update={"prices_sha256": panel_sha256(window)})
     return result
 
+
+
+def _check_env(spec: BacktestSpec, env: EnvSpec, panel: MarketPanel, first: Fold) -> None:
+    """Build the env on the first fold's training window before any task starts: a
+    window, feature or constraint the data cannot serve is one error naming the env
+    file, not a failure recorded in every task."""
+    try:
+        env.build_sim(panel.slice(first.train_start, first.train_end))
+    except FinHgrpoError as exc:
+        raise type(exc)(f"{spec.env}: {exc}") from None
 
 
 DROPPED_WARNING = 0.01  # share of dates alignment may drop before a backtest says so

@@ -32,6 +32,9 @@ class Options:
                                      "into DIR")
 
 
+MAX_SEEDS = 256
+
+
 def seed_list(text: str) -> list[int]:
     """``0-4`` (inclusive) or ``0,3,7``."""
     try:
@@ -44,6 +47,11 @@ def seed_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"seeds are 0-4 or 0,3,7, got {text!r}") from None
     if not seeds or len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"seeds must be distinct and at least one: {text!r}")
+    if min(seeds) < 0 or max(seeds) >= 2**32:
+        raise argparse.ArgumentTypeError(f"seeds are 0 .. 2**32 - 1, got {text!r}")
+    if len(seeds) > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"{len(seeds)} seeds: at most {MAX_SEEDS} in one "
+                                         "run (each is a trained agent and its folders)")
     return seeds
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pandas as pd
+
 from fin_hgrpo.cli.options import Options
 from fin_hgrpo.errors import SpecError
 
@@ -54,7 +56,13 @@ def _window(text: str) -> tuple[str, tuple[str, str]]:
     """``NAME=START:END`` as a crisis window."""
     name, _, span = text.rpartition("=")
     first, _, last = span.partition(":")
+    usage = "use NAME=START:END, e.g. '2011 downgrade=2011-07-22:2011-10-03'"
     if not name or not first or not last:
-        raise SpecError(f"--window {text!r}: use NAME=START:END, e.g. "
-                        "'2011 downgrade=2011-07-22:2011-10-03'")
+        raise SpecError(f"--window {text!r}: {usage}")
+    try:
+        start, end = pd.Timestamp(first), pd.Timestamp(last)
+    except ValueError:
+        raise SpecError(f"--window {text!r}: {first} or {last} is not a date; {usage}") from None
+    if start >= end:
+        raise SpecError(f"--window {text!r}: {first} is not before {last}")
     return name, (first, last)

@@ -50,6 +50,16 @@ def _start(args: argparse.Namespace) -> Path:
         raise SpecError("train needs an agent spec and --env ENV_SPEC (or --resume DIR)")
     if args.seeds is not None and args.seed is not None:
         raise SpecError("give --seed or --seeds, not both")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        raise SpecError(f"--seed must be 0 .. 2**32 - 1, got {args.seed}")
+    if args.steps is not None and args.steps < 1:
+        raise SpecError(f"--steps must be at least 1 market state, got {args.steps}")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SpecError("--device cuda: this torch build sees no CUDA device "
+                            f"(torch {torch.__version__}); train on the CPU")
     stem = f"runs/{Path(args.spec).stem}-{Path(args.env).stem}"
     if args.seeds is not None:
         out = args.out or f"{stem}-s{args.seeds[0]}-{args.seeds[-1]}"

@@ -11,15 +11,16 @@ from ``--env`` for a file.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from fin_hgrpo.data import CASH
+from fin_hgrpo.data.validation import check_dates
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import DataError, SpecError
+from fin_hgrpo.io import read_json
 
 WEIGHT_TOLERANCE = 1e-6
 
@@ -55,15 +56,19 @@ def load_portfolio(source: str, env: str | None = None) -> Portfolio:
         raise SpecError(f"{source}: no such file or results folder")
     if env is None:
         raise SpecError(f"{source}: a weights or returns file needs --env SPEC for prices")
-    table = pd.read_csv(path, index_col=0, parse_dates=True)
+    try:
+        table = pd.read_csv(path, index_col=0, parse_dates=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a readable CSV file ({exc})") from None
     if table.empty or not isinstance(table.index, pd.DatetimeIndex):
         raise DataError(f"{path}: needs a date column, then data")
+    check_dates(table.index, str(path))
     spec = EnvSpec.load(env)
     panel = spec.load_panel()
     periods = spec.periods(panel)
     if len(table.columns) == 1:
-        returns = table.iloc[:, 0].astype(float).rename(path.stem)
-        return Portfolio(path.stem, str(path), returns.dropna(), periods)
+        returns = _checked_returns(table.iloc[:, 0], panel.dates, path)
+        return Portfolio(path.stem, str(path), returns.rename(path.stem), periods)
     weights = _checked_weights(table, panel.prices, path)
     tickers = [c for c in weights.columns if c != CASH]
     days = panel.prices.index[panel.prices.index >= weights.index[0]]
@@ -74,12 +79,46 @@ def load_portfolio(source: str, env: str | None = None) -> Portfolio:
                      panel.prices[tickers])
 
 
+MAX_TYPICAL_RETURN = 0.1  # a median daily move beyond 10%: percentages or prices
+
+
+def _checked_returns(column: pd.Series, dates: pd.DatetimeIndex, path: Path) -> pd.Series:
+    """Daily returns as fractions, one per trading day of the env's data from the first
+    to the last, none below -100%; refused otherwise, naming the date at fault."""
+    returns = pd.to_numeric(column, errors="coerce")
+    text = returns.isna() & column.notna()
+    if text.any():
+        raise DataError(f"{path}: {column[text].iloc[0]!r} on {column.index[text][0].date()} "
+                        "is not a number")
+    returns = returns.dropna()
+    outside = returns.index.difference(dates)
+    if len(outside):
+        raise DataError(f"{path}: {outside[0].date()} is not a trading day of the env's "
+                        "data: returns are per trading day")
+    expected = dates[(dates >= returns.index[0]) & (dates <= returns.index[-1])]
+    skipped = expected.difference(returns.index)
+    if len(skipped):
+        raise DataError(f"{path}: no return for {skipped[0].date()} ({len(skipped)} trading "
+                        "days skipped): returns must be daily, each the day's own")
+    if returns.abs().median() > MAX_TYPICAL_RETURN:
+        raise DataError(f"{path}: a typical daily return of {returns.abs().median():.3g}: "
+                        "these look like percentages or prices; give returns as fractions "
+                        "(0.01 for 1%)")
+    if (returns <= -1).any():
+        raise DataError(f"{path}: a return of {returns.min():g} on "
+                        f"{returns.idxmin().date()} loses more than everything")
+    return returns
+
+
 def _from_results(folder: Path, strategy: str, env: str | None) -> Portfolio:
     info_path = folder / "run.json"
     if not info_path.is_file():
         raise SpecError(f"{folder}: not a backtest results folder (no run.json)")
-    info = json.loads(info_path.read_text())
-    returns = pd.read_csv(folder / "returns.csv", index_col=0, parse_dates=True)
+    info = read_json(info_path, "env")
+    try:
+        returns = pd.read_csv(folder / "returns.csv", index_col=0, parse_dates=True)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{folder}/returns.csv: does not read back ({exc})") from None
     run = _run(folder, strategy, returns.columns)
     held = folder / "weights" / f"{run}.csv"
     if not held.is_file():

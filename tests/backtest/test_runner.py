@@ -428,3 +428,27 @@ def _csv_backtest(workspace: Path, tmp_path: Path, prices: pd.DataFrame, name: s
         "walk_forward": {"train_days": train, "test_days": test, "embargo_days": 0},
         "strategies": [{"kind": "equal_weight"}]})
     return env, spec
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (("window = 5", "window = 5000"), "too few for window 5000"),
+    (("{ name = \"momentum\", window = 10 }", "{ name = \"momentum\", window = 5000 }"),
+     "features needing"),
+    (("[costs]", "[constraints]\nmax_weight = 0.2\ncash = false\n[costs]"),
+     "cannot hold a fully invested portfolio"),
+])
+def test_an_env_the_data_cannot_serve_is_one_error_before_any_task(workspace, change, message,
+                                                                   capsys):
+    """reliability.md, defect 16: such an env used to fail inside every task and then
+    crash the report with KeyError: 'sharpe'."""
+    env = workspace / "envs" / "tiny.toml"
+    env.write_text(env.read_text().replace(*change))
+    (workspace / "backtests").mkdir(exist_ok=True)
+    (workspace / "backtests" / "bad.toml").write_text(
+        'name = "bad"\nenv = "envs/tiny.toml"\nbenchmark = "equal_weight"\n'
+        'tearsheets = false\n[walk_forward]\n'
+        'train_days = 300\ntest_days = 100\n[[strategies]]\nkind = "equal_weight"\n')
+    assert main(["backtest", "backtests/bad.toml"]) == 2
+    err = capsys.readouterr().err
+    assert "error: envs/tiny.toml: " in err and message in err
+    assert not (workspace / "backtests" / "results" / "bad").exists()
