@@ -169,3 +169,11 @@ def test_a_truncated_or_keyless_result_file_is_one_line_naming_it(classical_run,
     assert main([*command, target]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err and name.split("/")[-1] in err
+
+
+def test_data_info_does_not_annualise_two_rows(tmp_path, capsys):
+    path = tmp_path / "two.csv"
+    path.write_text("date,A\n2024-01-02,10\n2024-01-03,9\n")
+    assert main(["data", "info", f"csv:{path}"]) == 0
+    out = capsys.readouterr().out
+    assert "2 rows are too few to annualise" in out and "%" not in out

@@ -72,11 +72,27 @@ def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None
     result = gather(spec, folds, results, seconds=time.perf_counter() - started,
                     periods=env.periods(panel))
     result.info |= data_notes(env, panel) | {"data_sha256": panel_sha256(panel)}
+    result.info["data_warnings"] += capped_universes(env, context.panels, tasks)
     if result.deploy is not None:  # what a replay of the last fold must read unchanged
         window = panel.slice(folds[-1].train_start, folds[-1].test_end)
         result.deploy = result.deploy.model_copy(update={"prices_sha256": panel_sha256(window)})
     return result
 
+
+
+def capped_universes(env: EnvSpec, panels: dict[str, MarketPanel],
+                     tasks: list[Task | PopulationTask]) -> list[str]:
+    """A warning for each strategy whose universe ``max_weight`` cannot fill: the rest
+    is held as cash (a one-asset benchmark under max_weight 0.1 is 10% of it)."""
+    cap = env.constraints.max_weight
+    found = []
+    for task in tasks:
+        n_assets = panels[task.universe].n_assets
+        if cap * n_assets < 1.0:
+            name = task.strategy if isinstance(task, Task) else task.runs[0].strategy
+            found.append(f"max_weight {cap:g} caps {name}'s {n_assets} asset(s) at "
+                         f"{cap * n_assets:.0%} of wealth; the rest is held as cash")
+    return found
 
 
 def _check_env(spec: BacktestSpec, env: EnvSpec, panel: MarketPanel, first: Fold) -> None:

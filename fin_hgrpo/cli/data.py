@@ -7,6 +7,8 @@ import json
 
 from fin_hgrpo.cli.options import Options
 
+MIN_ANNUALISED_ROWS = 20  # fewer: an annualised figure of a few returns is noise
+
 
 def register(commands, options: Options) -> None:
     data = commands.add_parser("data", help="fetch and inspect market data")
@@ -130,6 +132,10 @@ def _print_summary(panel, summary: dict) -> None:
         if any(row["delisted"] for row in summary["listing"].values()):
             print("  a delisted holding is settled into cash at its last price times "
                   "1 + delisting_return (0 unless the env spec's [data] sets it)")
+    if len(panel) < MIN_ANNUALISED_ROWS:
+        print(f"\nper asset: {len(panel)} rows are too few to annualise a growth or a "
+              f"volatility (at least {MIN_ANNUALISED_ROWS})")
+        return
     print("\nper asset: annualised log growth and volatility")
     for ticker in panel.tickers:
         growth = returns[ticker].mean() * periods

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fin_hgrpo.algos import AgentConfig, load_agent_config
 from fin_hgrpo.data.calendar import Rebalance
@@ -67,6 +67,13 @@ class MomentumSpec(_StrategySpec):
     lookback: int = Field(default=126, ge=2)
     skip: int = Field(default=21, ge=0)
     top_k: int = Field(default=5, ge=1)
+
+    @model_validator(mode="after")
+    def _skip_inside_lookback(self) -> MomentumSpec:
+        if self.skip >= self.lookback:
+            raise ValueError(f"skip ({self.skip}) must be shorter than lookback "
+                             f"({self.lookback}): the momentum is measured between them")
+        return self
 
 
 class AgentStrategySpec(_StrategySpec):
@@ -121,7 +128,11 @@ def build_strategy(spec: StrategySpec, env: EnvSpec, *, seed: int = 0, steps: in
                                         keep=spec.keep, ema_halflife=spec.ema_halflife,
                                         validation_start=spec.validation_start)
     elif isinstance(spec, CustomSpec):
-        strategy = load_strategy_class(spec.path)(**spec.params)
+        cls = load_strategy_class(spec.path)
+        try:
+            strategy = cls(**spec.params)
+        except (TypeError, ValueError) as exc:
+            raise SpecError(f"{spec.path}: params {spec.params} do not build it: {exc}") from None
     else:
         params = spec.model_dump(exclude={"kind", "name", "rebalance", "min_trade"})
         strategy = _BASELINES[spec.kind](**params)
@@ -157,7 +168,12 @@ def load_strategy_class(reference: str) -> type[Strategy]:
         loader = importlib.util.spec_from_file_location(module_name, path.resolve())
         module = importlib.util.module_from_spec(loader)
         sys.modules[module_name] = module  # so that pickling its instances works
-        loader.loader.exec_module(module)
+        try:
+            loader.loader.exec_module(module)
+        except Exception as exc:  # noqa: BLE001 - the user's module: say where it failed
+            del sys.modules[module_name]
+            raise SpecError(f"{file}: the strategy module fails to import: "
+                            f"{type(exc).__name__}: {exc}") from None
     cls = getattr(module, class_name, None)
     if not (inspect.isclass(cls) and issubclass(cls, Strategy)):
         raise SpecError(f"{file}: no class {class_name} implementing "

@@ -452,3 +452,19 @@ def test_an_env_the_data_cannot_serve_is_one_error_before_any_task(workspace, ch
     err = capsys.readouterr().err
     assert "error: envs/tiny.toml: " in err and message in err
     assert not (workspace / "backtests" / "results" / "bad").exists()
+
+
+def test_a_max_weight_that_cannot_fill_a_universe_is_a_warning(workspace):
+    """reliability.md, case 11: under max_weight 0.1 the benchmark became 10% of it and
+    90% cash, silently."""
+    env = workspace / "envs" / "tiny.toml"
+    env.write_text(env.read_text().replace("[costs]", "[constraints]\nmax_weight = 0.1\n[costs]"))
+    spec = BacktestSpec.model_validate({
+        "name": "capped", "env": "envs/tiny.toml", "tearsheets": False,
+        "walk_forward": {"train_days": 300, "test_days": 100, "max_folds": 1},
+        "strategies": [{"kind": "equal_weight"}, {"kind": "benchmark", "ticker": "S1"}]})
+    warnings = run_backtest(spec, workers=1, progress=False).info["data_warnings"]
+    assert "max_weight 0.1 caps equal_weight's 3 asset(s) at 30% of wealth; the rest is " \
+           "held as cash" in warnings
+    assert any(w.startswith("max_weight 0.1 caps benchmark's 1 asset(s) at 10%")
+               for w in warnings)

@@ -177,3 +177,28 @@ def test_members_on_one_window_are_judged_in_one_engine_run_as_each_would_be_alo
              for s in strategies]
     assert together == pytest.approx(alone, abs=1e-12)
     assert len(set(together)) == 3
+
+
+def test_a_broken_custom_strategy_or_params_is_a_spec_error_naming_the_file(tmp_path):
+    from fin_hgrpo.errors import SpecError
+    from fin_hgrpo.strategies.config import CustomSpec, build_strategy
+
+    broken = tmp_path / "broken.py"
+    broken.write_text("def oops(:\n")
+    with pytest.raises(SpecError, match=r"broken.py: the strategy module fails to import: "
+                                        r"SyntaxError"):
+        load_strategy_class(f"{broken}:Broken")
+    good = tmp_path / "good.py"
+    good.write_text("from fin_hgrpo.strategies import EqualWeight as Good\n")
+    spec = CustomSpec(kind="custom", path=f"{good}:Good", params={"nope": 1})
+    with pytest.raises(SpecError, match=r"good.py:Good: params \{'nope': 1\} do not build it"):
+        build_strategy(spec, EnvSpec())
+
+
+def test_a_momentum_skip_as_long_as_its_lookback_is_refused():
+    from pydantic import ValidationError
+
+    from fin_hgrpo.strategies.config import MomentumSpec
+
+    with pytest.raises(ValidationError, match=r"skip \(21\) must be shorter than lookback"):
+        MomentumSpec(kind="momentum", lookback=21, skip=21)
