@@ -102,7 +102,13 @@ class MarketPanel:
                                 f"{list(fields['adj_close'].columns)}")
             fields = {name: f[wanted] for name, f in fields.items()}
         start, end = _timestamp(start), _timestamp(end)
+        if start is not None and end is not None and start > end:
+            raise DataError(f"{source}: start {start.date()} is after end {end.date()}")
+        covered = fields["adj_close"].index
         fields = {name: f.loc[start:end] for name, f in fields.items()}
+        if fields["adj_close"].empty and len(covered):
+            raise DataError(f"{source}: no dates between {_day(start)} and {_day(end)}; the "
+                            f"data covers {covered[0].date()} .. {covered[-1].date()}")
         for name, f in fields.items():
             check_values(name, f, source)
         check_history(fields["adj_close"], start, source, align)
@@ -296,6 +302,10 @@ def _checked_signals(signals: pd.DataFrame | None, index: pd.Index, dates: pd.Da
     signals = signals.astype(float).copy()
     signals.index = dates
     return signals
+
+
+def _day(value: pd.Timestamp | None) -> str:
+    return "its first date" if value is None else str(value.date())
 
 
 def _timestamp(value: object) -> pd.Timestamp | None:

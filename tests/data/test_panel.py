@@ -154,3 +154,16 @@ def test_inner_alignment_keeps_exactly_the_shared_dates(starts, data):
     complete = frame.notna().all(axis=1)
     assert panel.dates.equals(frame.index[complete.to_numpy()].rename("date"))
     assert panel.report.n_dropped == int((~complete).sum())
+
+
+def test_a_range_outside_the_data_names_the_range_and_the_data(tmp_path):
+    from fin_hgrpo.data import load_csv
+    from fin_hgrpo.errors import DataError
+
+    path = tmp_path / "p.csv"
+    path.write_text("date,A\n2024-01-02,10\n2024-01-03,11\n2024-01-04,12\n")
+    with pytest.raises(DataError, match=r"p.csv: no dates between 2020-01-01 and 2020-12-31; "
+                                        r"the data covers 2024-01-02 \.\. 2024-01-04"):
+        load_csv(path, start="2020-01-01", end="2020-12-31")
+    with pytest.raises(DataError, match="start 2024-01-04 is after end 2024-01-02"):
+        load_csv(path, start="2024-01-04", end="2024-01-02")
