@@ -121,6 +121,11 @@ def data_notes(env: EnvSpec, panel: MarketPanel) -> dict:
                         f"the backtest covers {panel.dates[0].date()} .. "
                         f"{panel.dates[-1].date()} only")
     warnings += [f"check the prices: {move}" for move in suspicious_moves(panel.prices)]
+    measured, used = panel.periods_per_year, env.periods(panel)
+    if not 0.5 <= used / measured <= 2.0:
+        warnings.append(f"periods_per_year = {used} in the env spec, but the dates have "
+                        f"{measured} bars a year: every annualised figure (CAGR, volatility, "
+                        f"Sharpe, turnover) is scaled by {used} bars")
     if env.data.source == "sample":
         warnings.append("the bundled sample's names are survivors picked in hindsight (they "
                         "all still traded in 2024, several were its best performers): "

@@ -368,7 +368,12 @@ def test_a_weekly_backtest_annualises_with_52_bars_a_year(workspace, tmp_path):
     assert result.metrics.loc["equal_weight", "sharpe"] == pytest.approx(
         r.mean() / r.std() * np.sqrt(52))
     env.write_text(env.read_text().replace("window = 4", "window = 4\nperiods_per_year = 50"))
-    assert run_backtest(spec, workers=1, progress=False).info["periods_per_year"] == 50
+    overridden = run_backtest(spec, workers=1, progress=False).info
+    assert overridden["periods_per_year"] == 50 and not any(
+        "periods_per_year" in w for w in overridden["data_warnings"])
+    env.write_text(env.read_text().replace("periods_per_year = 50", "periods_per_year = 252"))
+    assert "periods_per_year = 252 in the env spec, but the dates have 52 bars a year" in \
+        run_backtest(spec, workers=1, progress=False).info["data_warnings"][0]
     assert performance.volatility(r, 52) == pytest.approx(r.std() * np.sqrt(52))
 
 
