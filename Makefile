@@ -11,14 +11,12 @@ PYTEST := $(BIN)/python -m pytest -n 2
 .PHONY: demo test test-slow test-all lint clean docs docs-check
 
 # torch is installed first and pinned: the CPU build on local disk. An unpinned
-# torch pulled in by a dependency would fetch a multi-GB CUDA build. --no-compile:
-# Python compiles only the modules it imports, when it first imports them, instead of
-# pip compiling every file of torch, Ray and the rest (2 min 15 s -> 56 s here).
+# torch pulled in by a dependency would fetch a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile torch==2.13.0
-	$(BIN)/python -m pip install --quiet --no-compile -e ".[dev,sb3,ray,tensorboard,docs]"
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[dev,sb3,ray,tensorboard,docs]"
 	touch $@
 
 # The main job: the walk-forward backtest of the agents and baselines on the bundled
