@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
+
 from fin_hgrpo.errors import DataError, FinHgrpoError
 
 # a staging folder's name between its result's name and .tmp/.old: pid, mkdtemp's part
@@ -33,6 +35,16 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def read_csv(path: str | Path, hint: str = "", **options) -> pd.DataFrame:
+    """``pandas.read_csv`` of ``path``; a file that is missing or does not parse (empty,
+    truncated, not text, malformed) is one ``DataError`` naming it, with ``hint`` after."""
+    try:
+        return pd.read_csv(path, **options)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
+            ValueError) as exc:
+        raise DataError(f"{path}: not a readable CSV file ({exc}){hint}") from None
 
 
 def read_json(path: str | Path, *keys: str) -> dict:

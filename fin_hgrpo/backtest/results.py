@@ -24,8 +24,8 @@ from fin_hgrpo.backtest.deploy import DeployedRun, DeployState, Holdings, Rules
 from fin_hgrpo.backtest.summary import strategy_metrics
 from fin_hgrpo.backtest.walkforward import Fold
 from fin_hgrpo.envs.trading import Position
-from fin_hgrpo.errors import DataError, SpecError
-from fin_hgrpo.io import read_json
+from fin_hgrpo.errors import SpecError
+from fin_hgrpo.io import read_csv, read_json
 from fin_hgrpo.measures import performance
 from fin_hgrpo.measures.inference import METHOD
 from fin_hgrpo.strategies.config import default_name
@@ -109,12 +109,8 @@ class BacktestResult:
                             f"(missing {', '.join(missing)})")
 
         def frame(path: Path, **options) -> pd.DataFrame:
-            try:
-                return pd.read_csv(path, **({"index_col": 0, "parse_dates": True} | options))
-            except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
-                    ValueError) as exc:
-                raise DataError(f"{path}: does not read back ({exc}); truncated or edited? "
-                                "run the backtest again") from None
+            return read_csv(path, "; truncated or edited? run the backtest again",
+                            **({"index_col": 0, "parse_dates": True} | options))
 
         returns = frame(folder / "returns.csv")
         turnover = (frame(folder / "turnover.csv") if (folder / "turnover.csv").is_file()

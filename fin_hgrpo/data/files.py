@@ -9,6 +9,7 @@ import pandas as pd
 from fin_hgrpo.data.panel import MarketPanel
 from fin_hgrpo.data.validation import Align
 from fin_hgrpo.errors import DataError
+from fin_hgrpo.io import read_csv
 
 
 def load_csv(
@@ -22,11 +23,8 @@ def load_csv(
 ) -> MarketPanel:
     """Read a CSV of prices: long (date, ticker, price columns) or wide (date x tickers)."""
     path = _existing(path)
-    try:
-        frame = pd.read_csv(path)
-        header = pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0]
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a readable CSV file ({exc})") from None
+    frame = read_csv(path)
+    header = read_csv(path, header=None, nrows=1, dtype=str).iloc[0]
     _check_header(header, path)
     return MarketPanel.from_frame(frame, tickers=tickers, start=start, end=end, align=align,
                                   ffill_limit=ffill_limit, source=str(path))

@@ -20,7 +20,7 @@ from fin_hgrpo.data import CASH
 from fin_hgrpo.data.validation import check_dates
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import DataError, SpecError
-from fin_hgrpo.io import read_json
+from fin_hgrpo.io import read_csv, read_json
 
 WEIGHT_TOLERANCE = 1e-6
 
@@ -56,10 +56,7 @@ def load_portfolio(source: str, env: str | None = None) -> Portfolio:
         raise SpecError(f"{source}: no such file or results folder")
     if env is None:
         raise SpecError(f"{source}: a weights or returns file needs --env SPEC for prices")
-    try:
-        table = pd.read_csv(path, index_col=0, parse_dates=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a readable CSV file ({exc})") from None
+    table = read_csv(path, index_col=0, parse_dates=True)
     if table.empty or not isinstance(table.index, pd.DatetimeIndex):
         raise DataError(f"{path}: needs a date column, then data")
     check_dates(table.index, str(path))
@@ -115,10 +112,7 @@ def _from_results(folder: Path, strategy: str, env: str | None) -> Portfolio:
     if not info_path.is_file():
         raise SpecError(f"{folder}: not a backtest results folder (no run.json)")
     info = read_json(info_path, "env")
-    try:
-        returns = pd.read_csv(folder / "returns.csv", index_col=0, parse_dates=True)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{folder}/returns.csv: does not read back ({exc})") from None
+    returns = read_csv(folder / "returns.csv", index_col=0, parse_dates=True)
     run = _run(folder, strategy, returns.columns)
     held = folder / "weights" / f"{run}.csv"
     if not held.is_file():
