@@ -1,6 +1,7 @@
 """fin-hgrpo verify: a re-run on the same machine is identical; a changed input is named
 and its drift measured."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,17 +14,28 @@ from fin_hgrpo.verify import verify
 CLASSICAL = ["backtest", "backtests/tiny_classical.toml", "--workers", "1"]
 
 
-def test_an_unchanged_backtest_verifies_identical(tmp_path, capsys):
-    recorded = tmp_path / "bt"
-    assert main([*CLASSICAL, "--out", str(recorded)]) == 0
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory) -> Path:
+    """One recorded backtest of the tiny classical spec, made in this workspace; each
+    test verifies (or forges) its own copy."""
+    out = tmp_path_factory.mktemp("recording") / "bt"
+    assert main([*CLASSICAL, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture
+def recorded(recording, tmp_path) -> Path:
+    """This test's copy of the recorded backtest."""
+    return Path(shutil.copytree(recording, tmp_path / "bt"))
+
+
+def test_an_unchanged_backtest_verifies_identical(recorded, capsys):
     assert main(["verify", str(recorded)]) == 0
     out = capsys.readouterr().out
     assert "manifest: nothing changed" in out and "verified: identical" in out
 
 
-def test_a_folder_whose_result_files_were_deleted_does_not_verify(tmp_path, capsys):
-    recorded = tmp_path / "bt"
-    assert main([*CLASSICAL, "--out", str(recorded)]) == 0
+def test_a_folder_whose_result_files_were_deleted_does_not_verify(recorded):
     for csv in recorded.rglob("*.csv"):
         csv.unlink()
     result = verify(recorded, run=main)
@@ -76,12 +88,6 @@ class Evil(EqualWeight):
 '''
 
 
-def _recorded(tmp_path) -> Path:
-    out = tmp_path / "bt"
-    assert main([*CLASSICAL, "--out", str(out)]) == 0
-    return out
-
-
 def _forge(folder: Path, **changes) -> None:
     import json
 
@@ -89,10 +95,10 @@ def _forge(folder: Path, **changes) -> None:
     path.write_text(json.dumps(json.loads(path.read_text()) | changes))
 
 
-def test_a_manifest_cannot_make_verify_run_code_shipped_in_the_folder(tmp_path):
+def test_a_manifest_cannot_make_verify_run_code_shipped_in_the_folder(tmp_path, recorded):
     """reliability.md, defect 1: a downloaded results folder whose manifest names a
     spec (and a custom strategy) inside it. Refused before any of it is imported."""
-    folder = _recorded(tmp_path)
+    folder = recorded
     marker = tmp_path / "payload-ran"
     (folder / "evil.py").write_text(EVIL.format(marker=marker))
     spec = Path("backtests/tiny_classical.toml").read_text() + (
@@ -104,8 +110,8 @@ def test_a_manifest_cannot_make_verify_run_code_shipped_in_the_folder(tmp_path):
     assert not marker.exists()
 
 
-def test_a_workspace_spec_naming_code_in_the_folder_is_refused_unimported(tmp_path):
-    folder = _recorded(tmp_path)
+def test_a_workspace_spec_naming_code_in_the_folder_is_refused_unimported(tmp_path, recorded):
+    folder = recorded
     marker = tmp_path / "payload-ran"
     (folder / "evil.py").write_text(EVIL.format(marker=marker))
     spec = Path("backtests/tiny_classical.toml").read_text() + (
@@ -122,15 +128,15 @@ def test_a_workspace_spec_naming_code_in_the_folder_is_refused_unimported(tmp_pa
 
 @pytest.mark.parametrize("extra", [["--ray-address", "evil:6379"], ["--executor", "ray"],
                                    ["--tensorboard", "/tmp/x"], ["--resume", "x"]])
-def test_a_manifest_command_with_options_beyond_a_plain_rerun_is_refused(tmp_path, extra):
-    folder = _recorded(tmp_path)
+def test_a_manifest_command_with_options_beyond_a_plain_rerun_is_refused(recorded, extra):
+    folder = recorded
     _forge(folder, command=[*CLASSICAL, *extra])
     with pytest.raises(FinHgrpoError, match=f"has '{extra[0]}'"):
         verify(folder, run=main)
 
 
-def test_the_rerun_happens_in_this_workspace_and_a_moved_one_is_named(tmp_path):
-    folder = _recorded(tmp_path)
+def test_the_rerun_happens_in_this_workspace_and_a_moved_one_is_named(tmp_path, recorded):
+    folder = recorded
     _forge(folder, cwd=str(tmp_path / "elsewhere"))
     result = verify(folder, run=main)
     assert result.identical
