@@ -6,6 +6,7 @@ from fin_hgrpo.algos.config import (
     HybridGRPOConfig,
     PPOConfig,
     agent_config,
+    configs_at,
     load_agent_config,
 )
 from fin_hgrpo.algos.core import Agent
@@ -38,6 +39,7 @@ __all__ = [
     "Rollout",
     "Targets",
     "agent_config",
+    "configs_at",
     "load_agent_config",
     "make_agent",
 ]

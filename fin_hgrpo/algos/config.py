@@ -29,6 +29,7 @@ from fin_hgrpo.algos.bases import BaseKind
 from fin_hgrpo.algos.normalization import Method, Scope
 from fin_hgrpo.algos.policies import DistributionKind, Encoder
 from fin_hgrpo.config import load_spec, validate_spec
+from fin_hgrpo.errors import SpecError
 
 
 class AgentConfig(BaseModel):
@@ -172,3 +173,21 @@ def load_agent_config(path: str | Path) -> PPOConfig | GRPOConfig | HybridGRPOCo
 def agent_config(data: dict, source: str = "agent config"):
     """Validate a dict of agent hyperparameters (with ``algorithm``)."""
     return validate_spec({"agent": data}, _AgentSpec, source).agent
+
+
+def configs_at(base: AgentConfig, points: list[dict], source: str,
+               key: str = "space") -> list[AgentConfig]:
+    """``base`` with each point's hyperparameters (a sweep's trials, a backtest's
+    selection candidates), every one validated; a problem names ``source`` and
+    ``<key>.<hyperparameter>``."""
+    configs = []
+    for point in points:
+        unknown = [k for k in point if k not in type(base).model_fields]
+        if unknown:
+            raise SpecError(f"{source}: key {key}.{unknown[0]}: not a hyperparameter of "
+                            f"{base.algorithm}")
+        try:
+            configs.append(validate_spec({**base.model_dump(), **point}, type(base), source))
+        except SpecError as exc:
+            raise SpecError(str(exc).replace(": key ", f": key {key}.", 1)) from None
+    return configs

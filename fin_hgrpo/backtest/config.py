@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fin_hgrpo.algos import configs_at, load_agent_config
 from fin_hgrpo.backtest.walkforward import WalkForward
 from fin_hgrpo.config import load_spec
 from fin_hgrpo.data.calendar import Rebalance
@@ -124,6 +125,9 @@ class BacktestSpec(_Spec):
                 names.append(default_name(strategy))
             except FinHgrpoError as exc:
                 raise SpecError(f"{source}: key {key}: {exc}") from None
+            if isinstance(strategy, AgentStrategySpec) and strategy.select is not None:
+                configs_at(load_agent_config(strategy.spec), strategy.select.points(), source,
+                           key=f"strategies.{i}.select.space")
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise SpecError(f"{source}: key strategies: names repeat ({', '.join(repeated)}); "
@@ -152,6 +156,19 @@ class BacktestSpec(_Spec):
             elif isinstance(strategy, CustomSpec):
                 found.append(strategy.path.rsplit(":", 1)[0])
         return found
+
+    def tries(self) -> int | None:
+        """How many configurations the DSR counts as tried: ``dsr_trials`` when set; else,
+        when agents select among candidates, each candidate and each rule's choice among
+        them (candidates x (1 + rules)) besides every other strategy; else None (the
+        strategies in the run)."""
+        selecting = [s for s in self.strategies
+                     if isinstance(s, AgentStrategySpec) and s.select is not None]
+        if self.dsr_trials is not None or not selecting:
+            return self.dsr_trials
+        others = len(self.strategies) - len(selecting)
+        return others + sum(len(s.select.points()) * (1 + len(s.select.rules))
+                            for s in selecting)
 
     def trading_rules(self, strategy: StrategySpec) -> tuple[Rebalance, float]:
         """A strategy's rebalance frequency and no-trade band: its own, else the spec's."""

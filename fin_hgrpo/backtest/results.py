@@ -6,8 +6,10 @@ and ``<name>_ensemble``), ``seeds.csv`` (every metric of every run), ``metrics.c
 (one row per strategy: for an agent each figure is the mean over its seeds of that
 figure, with the seeds' Sharpe mean, std, min and max), ``weights/<run>.csv``,
 ``turnover.csv``, ``folds.csv``, ``training/<run>_fold<k>.csv`` (agents),
-``errors.txt`` (tracebacks of strategies that failed in a fold), ``run.json`` and
-``deploy/`` (what each run needs to act after the test: ``fin-hgrpo weights``).
+``errors.txt`` (tracebacks of strategies that failed in a fold), ``run.json``,
+``deploy/`` (what each run needs to act after the test: ``fin-hgrpo weights``) and,
+when an agent selects among candidates, ``selection/`` (``choices.csv``,
+``foresight.csv``, ``candidates.csv``: ``backtest.selection``).
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class BacktestResult:
     errors: list[str] = field(default_factory=list)
     info: dict = field(default_factory=dict)  # spec name, benchmark, baseline, timing
     deploy: DeployState | None = None  # what acting after the test needs
+    # agents that select among candidates: choices, foresight and candidates tables
+    selection: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def runs(self, strategy: str) -> list[str]:
         """The columns of ``returns`` that are runs of ``strategy``."""
@@ -98,6 +102,10 @@ class BacktestResult:
         (folder / "run.json").write_text(json.dumps(self.info, indent=2, default=str))
         if self.deploy is not None:
             self.deploy.write(folder)
+        if self.selection:
+            (folder / "selection").mkdir(exist_ok=True)
+            for name, table in self.selection.items():
+                table.to_csv(folder / "selection" / f"{name}.csv", index=False)
 
     @classmethod
     def read(cls, folder: str | Path) -> BacktestResult:
@@ -126,8 +134,10 @@ class BacktestResult:
         folds = frame(folder / "folds.csv", index_col=None, parse_dates=False,
                       dtype={"seed": "Int64", "error": "string"})
         deploy = DeployState.read(folder) if (folder / "deploy").is_dir() else None
+        selection = {p.stem: frame(p, index_col=None, parse_dates=False)
+                     for p in sorted((folder / "selection").glob("*.csv"))}
         return cls(returns, turnover, weights, table, seeds, folds, training, errors,
-                   read_json(folder / "run.json"), deploy)
+                   read_json(folder / "run.json"), deploy, selection)
 
 
 def gather(spec: BacktestSpec, folds: list[Fold], results: list[FoldResult], *,
@@ -152,7 +162,7 @@ def gather(spec: BacktestSpec, folds: list[Fold], results: list[FoldResult], *,
     info = {"name": spec.name, "benchmark": _present(spec.benchmark, returns),
             "baseline": _present(spec.baseline, returns), "seconds": round(seconds, 1),
             "folds": len(folds), "rebalance": spec.rebalance, "env": spec.env,
-            "seeds": list(spec.seeds), "cash_rate": rf, "dsr_trials": spec.dsr_trials,
+            "seeds": list(spec.seeds), "cash_rate": rf, "dsr_trials": spec.tries(),
             "periods_per_year": periods,
             "significance": METHOD}
     per_run, table = strategy_metrics(returns, turnover, runs, info, weights)
@@ -201,8 +211,12 @@ def deployment(spec: BacktestSpec, last: Fold, results: list[FoldResult],
     strategies = {}
     for strategy in spec.strategies:
         rebalance, min_trade = spec.trading_rules(strategy)
-        strategies[default_name(strategy)] = Rules(spec=strategy, rebalance=rebalance,
-                                                   min_trade=min_trade)
+        rules = Rules(spec=strategy, rebalance=rebalance, min_trade=min_trade)
+        strategies[default_name(strategy)] = rules
+    for r in results:  # candidates and selection rules act as their agent strategy
+        if r.strategy not in strategies:
+            owner = next(name for name in strategies if r.strategy.startswith(f"{name}_"))
+            strategies[r.strategy] = strategies[owner]
     runs = {}
     for r in results:
         if r.fold != last.index or r.error is not None:

@@ -17,6 +17,7 @@ from fin_hgrpo.backtest.config import BacktestSpec
 from fin_hgrpo.backtest.executors import Executor, make_executor
 from fin_hgrpo.backtest.report import write_report, write_tearsheets
 from fin_hgrpo.backtest.results import BacktestResult, gather, training_logs
+from fin_hgrpo.backtest.selection import select_all, switching_on
 from fin_hgrpo.backtest.tasks import (
     DEFAULT_UNIVERSE,
     Context,
@@ -69,8 +70,15 @@ def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None
                             f"error:\n{results[0].error}")
     if tensorboard is not None:
         write_training_logs(Path(tensorboard) / spec.name, training_logs(results))
+    selection = select_all(spec, folds, results, switching_on(env, panel),
+                           rf=env.costs.cash_rate, periods=env.periods(panel))
+    if selection is not None:
+        results += selection.results
     result = gather(spec, folds, results, seconds=time.perf_counter() - started,
                     periods=env.periods(panel))
+    if selection is not None:
+        result.selection = {"choices": selection.choices, "foresight": selection.foresight,
+                            "candidates": selection.candidates}
     result.info |= data_notes(env, panel) | {"data_sha256": panel_sha256(panel)}
     result.info["data_warnings"] += capped_universes(env, context.panels, tasks)
     if result.deploy is not None:  # what a replay of the last fold must read unchanged

@@ -27,8 +27,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from fin_hgrpo.algos import AgentConfig, load_agent_config
-from fin_hgrpo.algos.population import MEMBER_FIELDS
+from fin_hgrpo.algos import AgentConfig, configs_at, load_agent_config
 from fin_hgrpo.backtest.config import BacktestSpec
 from fin_hgrpo.backtest.executors import Executor, make_executor
 from fin_hgrpo.backtest.results import training_logs
@@ -39,8 +38,9 @@ from fin_hgrpo.backtest.tasks import (
     PopulationTask,
     chunked,
     execute,
+    populations,
 )
-from fin_hgrpo.config import load_spec, validate_spec
+from fin_hgrpo.config import load_spec
 from fin_hgrpo.errors import SpecError
 from fin_hgrpo.io import atomic_directory
 from fin_hgrpo.measures import performance
@@ -120,17 +120,7 @@ class SweepSpec(BaseModel):
             base = load_agent_config(self.agent)
         except SpecError as exc:
             raise SpecError(f"{source}: key agent: {exc}") from None
-        configs = []
-        for point in self.points(source):
-            unknown = [k for k in point if k not in type(base).model_fields]
-            if unknown:
-                raise SpecError(f"{source}: key space.{unknown[0]}: not a hyperparameter of "
-                                f"{base.algorithm}")
-            try:
-                configs.append(validate_spec({**base.model_dump(), **point}, type(base), source))
-            except SpecError as exc:
-                raise SpecError(str(exc).replace(": key ", ": key space.", 1)) from None
-        return configs
+        return configs_at(base, self.points(source), source)
 
 
 @dataclass
@@ -180,15 +170,10 @@ def run_sweep(spec: SweepSpec, *, executor: Executor | None = None, workers: int
 
 
 def _populations(configs: list[AgentConfig], seeds: list[int]) -> list[tuple[AgentRun, ...]]:
-    """Every (trial, seed) run, grouped into populations: trials whose configs differ
-    only in what members of a population may differ in train together."""
-    groups: dict[str, list[AgentRun]] = {}
-    for k, config in enumerate(configs):
-        shared = config.model_dump_json(exclude=set(MEMBER_FIELDS))
-        groups.setdefault(shared, []).extend(
-            AgentRun(f"trial{k}", f"trial{k}_seed{seed}",
-                     config.model_copy(update={"seed": seed})) for seed in seeds)
-    return [tuple(runs) for runs in groups.values()]
+    """Every (trial, seed) run, grouped into populations (``tasks.populations``)."""
+    return populations([AgentRun(f"trial{k}", f"trial{k}_seed{seed}",
+                                 config.model_copy(update={"seed": seed}))
+                        for k, config in enumerate(configs) for seed in seeds])
 
 
 def _protocol(spec: SweepSpec, backtest: BacktestSpec) -> AgentStrategySpec:

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from fin_hgrpo.algos import AgentConfig, load_agent_config
+from fin_hgrpo.algos import AgentConfig, configs_at, load_agent_config
+from fin_hgrpo.algos.population import MEMBER_FIELDS
 from fin_hgrpo.backtest.checkpoints import TaskStore
 from fin_hgrpo.backtest.config import BacktestSpec
 from fin_hgrpo.backtest.engine import StrategyRun, run_strategy
@@ -139,15 +140,42 @@ def plan(spec: BacktestSpec, folds: list[Fold], *,
             universe = ",".join(probe.universe) if probe.universe else DEFAULT_UNIVERSE
             tasks.append(Task(name, name, strategy, chain, universe, rebalance, min_trade))
             continue
+        steps = spec.quick.steps if quick else strategy.steps
+        if strategy.select is not None:  # every candidate's seeds, grouped as a sweep's
+            for group in populations(candidate_runs(strategy, spec.seeds)):
+                tasks += [PopulationTask(strategy, part, chain, rebalance, min_trade, steps)
+                          for part in chunked(list(group), spec.population_seeds)]
+            continue
         config = load_agent_config(strategy.spec)
         runs = [AgentRun(name, f"{name}_seed{seed}", config.model_copy(update={"seed": seed}))
                 for seed in spec.seeds]
         for group in chunked(runs, spec.population_seeds):
             tasks.append(PopulationTask(
-                strategy, group, chain, rebalance, min_trade,
-                spec.quick.steps if quick else strategy.steps,
+                strategy, group, chain, rebalance, min_trade, steps,
                 ensemble=f"{name}_ensemble" if strategy.ensemble else None))
     return tasks
+
+
+def candidate_runs(strategy: AgentStrategySpec, seeds: list[int],
+                   source: str = "backtest") -> list[AgentRun]:
+    """An agent strategy's selection candidates, each seed a run: strategy
+    ``<name>_c<k>``, column ``<name>_c<k>_seed<s>``, k the grid point's index."""
+    name = default_name(strategy)
+    configs = configs_at(load_agent_config(strategy.spec), strategy.select.points(), source,
+                         key="select.space")
+    return [AgentRun(f"{name}_c{k}", f"{name}_c{k}_seed{seed}",
+                     config.model_copy(update={"seed": seed}))
+            for k, config in enumerate(configs) for seed in seeds]
+
+
+def populations(runs: list[AgentRun]) -> list[tuple[AgentRun, ...]]:
+    """Runs grouped into populations: runs whose configs differ only in what members of
+    a population may differ in (seed, learning rate, weight decay, entropy coefficient)
+    train together, in the order they first appear."""
+    groups: dict[str, list[AgentRun]] = {}
+    for run in runs:
+        groups.setdefault(run.config.model_dump_json(exclude=set(MEMBER_FIELDS)), []).append(run)
+    return [tuple(group) for group in groups.values()]
 
 
 def chunked(runs: list[AgentRun], size: int | None) -> list[tuple[AgentRun, ...]]:

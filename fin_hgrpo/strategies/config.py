@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import itertools
 import re
 import sys
 from pathlib import Path
@@ -76,6 +77,48 @@ class MomentumSpec(_StrategySpec):
         return self
 
 
+SELECTION_RULE = r"holdout|past_folds:([1-9][0-9]*|all)"  # backtest.selection reads them
+
+
+class SelectSpec(BaseModel):
+    """Candidate configurations of an agent and the rules that pick one at each fold
+    (``fin_hgrpo.backtest.selection``): ``space`` is a grid over agent-spec keys, each
+    point a candidate trained on every fold; each rule is judged out of sample as a
+    strategy of its own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    space: dict[str, list] = Field(min_length=1)
+    # holdout: the best score on the fold's validation days (the training's early-
+    # stopping criterion); past_folds:M: the best out-of-sample Sharpe on the M folds
+    # before (past_folds:all, every fold before)
+    rules: list[str] = Field(default=["holdout", "past_folds:all"], min_length=1)
+
+    @model_validator(mode="after")
+    def _valid(self) -> SelectSpec:
+        for key, values in self.space.items():
+            if not values:
+                raise ValueError(f"space.{key}: needs at least one value")
+        points = 1
+        for values in self.space.values():
+            points *= len(values)
+        if points < 2:
+            raise ValueError("space: a choice needs at least two candidates")
+        for rule in self.rules:
+            if not re.fullmatch(SELECTION_RULE, rule):
+                raise ValueError(f"rules: {rule!r} is not a rule (holdout, past_folds:M or "
+                                 "past_folds:all)")
+        if len(set(self.rules)) != len(self.rules):
+            raise ValueError(f"rules repeat: {self.rules}")
+        return self
+
+    def points(self) -> list[dict]:
+        """The hyperparameters of each candidate, in grid order."""
+        keys = list(self.space)
+        return [dict(zip(keys, values, strict=True))
+                for values in itertools.product(*self.space.values())]
+
+
 class AgentStrategySpec(_StrategySpec):
     kind: Literal["agent"]
     spec: str  # agent spec file, e.g. strategies/hgrpo.toml
@@ -89,6 +132,18 @@ class AgentStrategySpec(_StrategySpec):
     keep: Literal["best", "last", "ema"] = "best"
     ema_halflife: float = Field(default=10.0, gt=0)
     validation_start: Literal["cash", "base"] = "cash"  # what validation runs start from
+    # candidates and selection rules: runs <name>_c<k> and <name>_select_<rule>
+    select: SelectSpec | None = None
+
+    @model_validator(mode="after")
+    def _select_without_ensemble(self) -> AgentStrategySpec:
+        if self.select is not None and self.ensemble:
+            raise ValueError("select and ensemble: an ensemble of which candidate? drop one")
+        if self.select is not None and "holdout" in self.select.rules and \
+                not self.validation_days:
+            raise ValueError("select.rules: holdout scores the validation days, and "
+                             "validation_days is 0")
+        return self
 
 
 class CustomSpec(_StrategySpec):

@@ -1,0 +1,323 @@
+"""Selection rules judged out of sample: a rule is a strategy.
+
+An agent strategy with ``select`` trains every candidate configuration (a grid over its
+agent spec's keys) on every fold, as runs ``<name>_c<k>``. At each fold a rule picks
+one candidate using only what was known before that fold's test start, and the picked
+candidate's test returns are the rule's (``<name>_select_<rule>``), so the rule has a
+record like any strategy: its metrics, its interval against 1/N, its report.
+
+Rules:
+
+- ``holdout``: the best score on the fold's own validation days (the last
+  ``validation_days`` of its training window): the log growth of the networks the fit
+  kept (``keep = "best"``: the best validation; ``"last"``: the last; ``"ema"``: the
+  mean of the validations).
+- ``past_folds:M``: the best out-of-sample Sharpe over the M folds before (stitched
+  test returns of each seed, then the mean over seeds); ``past_folds:all``: every fold
+  before. No extra training: every candidate runs on every fold. Where no fold lies
+  before (the first), it falls back to ``holdout`` (or to the first candidate when
+  there are no validation days), and ``choices.csv`` says so.
+
+A score is the mean over seeds of each seed's score, and the same candidate is chosen
+for every seed. A candidate whose fit failed in a fold cannot be chosen there.
+Switching candidates between folds is charged: the rule held the previous choice's
+portfolio, so it trades from there to the new choice's at the env's costs, on the
+fold's first day (``switching``: the simulator's own cost of that trade).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+
+from fin_hgrpo.backtest.config import BacktestSpec
+from fin_hgrpo.backtest.results import FoldResult
+from fin_hgrpo.backtest.walkforward import Fold
+from fin_hgrpo.data import MarketPanel
+from fin_hgrpo.envs import EnvSpec, PortfolioSim
+from fin_hgrpo.envs.trading import Position
+from fin_hgrpo.measures import performance
+from fin_hgrpo.strategies.config import (
+    SELECTION_RULE,
+    AgentStrategySpec,
+    SelectSpec,
+    default_name,
+)
+
+# the (cost, turnover) of trading from one position to another at their date
+Switching = Callable[[Position, Position], tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A selection rule: ``holdout``, or ``past_folds`` over ``folds`` (None: all)."""
+
+    kind: str
+    folds: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Rule:
+        match = re.fullmatch(SELECTION_RULE, text)
+        if match is None:
+            raise ValueError(f"{text!r} is not a rule (holdout, past_folds:M, past_folds:all)")
+        if text == "holdout":
+            return cls("holdout")
+        return cls("past_folds", None if match[1] == "all" else int(match[1]))
+
+    @property
+    def name(self) -> str:
+        """The rule in a strategy's name: holdout, past_folds_2, past_folds_all."""
+        if self.kind == "holdout":
+            return "holdout"
+        return f"past_folds_{'all' if self.folds is None else self.folds}"
+
+
+@dataclass
+class Selection:
+    """The rules' runs (fold results like any strategy's), ``choices`` (one row per
+    fold and rule), ``foresight`` (one row per rule) and ``candidates`` (one row per
+    candidate: its hyperparameters)."""
+
+    results: list[FoldResult]
+    choices: pd.DataFrame
+    foresight: pd.DataFrame
+    candidates: pd.DataFrame
+
+
+def selected_name(strategy: str, rule: Rule) -> str:
+    return f"{strategy}_select_{rule.name}"
+
+
+def select(strategy: AgentStrategySpec, seeds: list[int], folds: list[Fold],
+           results: list[FoldResult], switching: Switching, *, rf: float = 0.0,
+           periods: int = performance.PERIODS) -> Selection:
+    """Apply each of ``strategy``'s rules at every fold to its candidates' ``results``."""
+    spec: SelectSpec = strategy.select
+    name = default_name(strategy)
+    points = spec.points()
+    k = len(points)
+    runs = {(r.strategy, r.seed, r.fold): r for r in results}
+    cand = [f"{name}_c{i}" for i in range(k)]
+    outcome = _oos_sharpes(runs, cand, seeds, folds, rf, periods)  # (k, folds)
+    holdout = _holdout_scores(runs, cand, seeds, folds, strategy)  # (k, folds)
+    failed = np.array([[any(_failed(runs.get((c, s, f.index))) for s in seeds)
+                        for f in folds] for c in cand])
+    rows, selected = [], []
+    for rule_text in spec.rules:
+        rule = Rule.parse(rule_text)
+        column = selected_name(name, rule)
+        previous: int | None = None
+        for j, fold in enumerate(folds):
+            scores, basis = _scores(rule, j, runs, cand, seeds, folds, holdout, rf, periods)
+            eligible = np.where(failed[:, j], np.nan, scores)
+            choice = _argmax(eligible)
+            if choice is None:  # every candidate failed its fit
+                choice = int(np.argmax(~failed[:, j])) if (~failed[:, j]).any() else 0
+            paid = []
+            for seed in seeds:
+                run = runs.get((cand[choice], seed, fold.index))
+                before = None if previous is None else runs.get((cand[previous], seed,
+                                                                 fold.index))
+                made, cost = _as_rule(run, column, seed, fold.index, before, switching)
+                selected.append(made)
+                paid.append(cost)
+            rows.append(_choice_row(fold, rule, basis, choice, scores, outcome[:, j],
+                                    previous, float(np.mean(paid)), points))
+            previous = choice
+    choices = pd.DataFrame(rows)
+    return Selection(selected, choices, _foresight(choices),
+                     pd.DataFrame([{"candidate": c, **p} for c, p in zip(cand, points,
+                                                                          strict=True)]))
+
+
+def _failed(run: FoldResult | None) -> bool:
+    return run is None or run.error is not None or run.daily is None
+
+
+def _argmax(scores: np.ndarray) -> int | None:
+    """The best finite score's index (the first among ties), or None."""
+    if not np.isfinite(scores).any():
+        return None
+    return int(np.nanargmax(np.where(np.isfinite(scores), scores, np.nan)))
+
+
+def _oos_sharpes(runs: dict, cand: list[str], seeds: list[int], folds: list[Fold],
+                 rf: float, periods: int) -> np.ndarray:
+    """Each candidate's seed-mean Sharpe on each fold's test days."""
+    out = np.full((len(cand), len(folds)), np.nan)
+    for i, c in enumerate(cand):
+        for j, fold in enumerate(folds):
+            values = [performance.sharpe(run.daily["net_return"], rf=rf, periods=periods)
+                      for s in seeds if not _failed(run := runs.get((c, s, fold.index)))]
+            if values:
+                out[i, j] = np.mean(values)
+    return out
+
+
+def _holdout_scores(runs: dict, cand: list[str], seeds: list[int], folds: list[Fold],
+                    strategy: AgentStrategySpec) -> np.ndarray:
+    """Each candidate's seed-mean validation log growth of the networks it kept."""
+    out = np.full((len(cand), len(folds)), np.nan)
+    for i, c in enumerate(cand):
+        for j, fold in enumerate(folds):
+            values = []
+            for seed in seeds:
+                run = runs.get((c, seed, fold.index))
+                log = None if run is None or run.training is None else run.training
+                if log is None or "validation_log_growth" not in log:
+                    continue
+                scores = log["validation_log_growth"].dropna()
+                if scores.empty:
+                    continue
+                values.append(scores.max() if strategy.keep == "best" else
+                              scores.iloc[-1] if strategy.keep == "last" else scores.mean())
+            if values:
+                out[i, j] = np.mean(values)
+    return out
+
+
+def _scores(rule: Rule, j: int, runs: dict, cand: list[str], seeds: list[int],
+            folds: list[Fold], holdout: np.ndarray, rf: float,
+            periods: int) -> tuple[np.ndarray, str]:
+    """The rule's score of every candidate before fold ``j``'s test, and its basis."""
+    if rule.kind == "past_folds" and j > 0:
+        first = 0 if rule.folds is None else max(0, j - rule.folds)
+        past = folds[first:j]
+        scores = np.full(len(cand), np.nan)
+        for i, c in enumerate(cand):
+            values = []
+            for seed in seeds:
+                parts = [runs.get((c, seed, f.index)) for f in past]
+                if any(_failed(p) for p in parts):
+                    continue
+                stitched = pd.concat([p.daily["net_return"] for p in parts])
+                values.append(performance.sharpe(stitched, rf=rf, periods=periods))
+            if values:
+                scores[i] = np.mean(values)
+        return scores, f"out-of-sample Sharpe, folds {past[0].index}..{past[-1].index}"
+    fallback = "" if rule.kind == "holdout" else " (no fold before)"
+    if np.isfinite(holdout[:, j]).any():
+        return holdout[:, j], "validation log growth" + fallback
+    return np.where(np.arange(len(cand)) == 0, 0.0, -np.inf), "first candidate" + (
+        fallback or " (no validation days)")
+
+
+def _as_rule(run: FoldResult | None, column: str, seed: int, fold: int,
+             before: FoldResult | None, switching: Switching) -> tuple[FoldResult, float]:
+    """The chosen candidate's fold result as the rule's run, charged for the switch
+    from the portfolio the rule held (``before``: the previous choice's run of this
+    fold, whose start is what the rule carried in); and the switch's cost."""
+    strategy = column
+    if run is None:
+        return FoldResult(strategy, f"{column}_seed{seed}", fold, seed, None, None, None,
+                          "the chosen candidate has no run", 0.0), 0.0
+    made = replace(run, strategy=strategy, column=f"{column}_seed{seed}", training=None)
+    if before is None or before is run or _failed(run) or before.start is None \
+            or run.start is None:
+        return made, 0.0
+    cost, turnover = switching(before.start, run.start)
+    if cost == 0.0 and turnover == 0.0:
+        return replace(made, start=before.start), 0.0
+    daily = run.daily.copy()
+    first = daily.index[0]
+    daily.loc[first, "net_return"] = (1.0 - cost) * (1.0 + daily.loc[first, "net_return"]) - 1
+    daily.loc[first, "turnover"] += turnover
+    daily.loc[first, "cost"] += cost
+    return replace(made, daily=daily, start=before.start), cost
+
+
+def _choice_row(fold: Fold, rule: Rule, basis: str, choice: int, scores: np.ndarray,
+                outcome: np.ndarray, previous: int | None, cost: float,
+                points: list[dict]) -> dict:
+    finite = np.isfinite(outcome)
+    best = int(np.nanargmax(outcome)) if finite.any() else None
+    both = finite & np.isfinite(scores)
+    rho = stats.spearmanr(scores[both], outcome[both]).statistic \
+        if both.sum() > 2 and np.ptp(scores[both]) > 0 and np.ptp(outcome[both]) > 0 \
+        else np.nan
+    rank = int((outcome[finite] > outcome[choice]).sum() + 1) if finite[choice] else None
+    return {
+        "fold": fold.index, "test_start": fold.test_start.date(), "rule": rule.name,
+        "basis": basis, "choice": f"c{choice}", "hyperparameters": json.dumps(points[choice]),
+        "score": scores[choice], "oos_sharpe": outcome[choice],
+        "best": None if best is None else f"c{best}",
+        "best_sharpe": np.nan if best is None else outcome[best],
+        "regret": np.nan if best is None else outcome[best] - outcome[choice],
+        "rank": rank, "candidates": int(finite.sum()),
+        "beats_median": bool(outcome[choice] > np.nanmedian(outcome)) if finite[choice]
+        else None,
+        "spearman": rho, "switched": previous is not None and previous != choice,
+        "switch_cost": cost,
+    }
+
+
+def _foresight(choices: pd.DataFrame) -> pd.DataFrame:
+    """Per rule, how well its scores foresaw the folds' outcomes: the mean rank
+    correlation of score and out-of-sample Sharpe across candidates with a 95% interval
+    over folds, the mean regret, and how often its choice beat the median candidate or
+    was the best."""
+    rows = []
+    for rule, part in choices.groupby("rule", sort=False):
+        rho = part["spearman"].dropna()
+        half = (stats.t.ppf(0.975, len(rho) - 1) * rho.std(ddof=1) / np.sqrt(len(rho))
+                if len(rho) > 1 else np.nan)
+        rows.append({
+            "rule": rule, "folds": len(part), "spearman_mean": rho.mean(),
+            "spearman_low": rho.mean() - half, "spearman_high": rho.mean() + half,
+            "regret_mean": part["regret"].mean(), "oos_sharpe_mean": part["oos_sharpe"].mean(),
+            "best_sharpe_mean": part["best_sharpe"].mean(),
+            "beats_median": part["beats_median"].dropna().astype(float).mean(),
+            "picked_best": float((part["choice"] == part["best"]).mean()),
+            "switches": int(part["switched"].sum()),
+        })
+    return pd.DataFrame(rows)
+
+
+def switching_on(env: EnvSpec, panel: MarketPanel) -> Switching:
+    """The simulator's cost and turnover of trading from one position to another at
+    their (common) date, on ``panel`` with ``env``'s costs (the simulator is built at
+    the first switch)."""
+    built: list[PortfolioSim] = []
+
+    def switch(held: Position, wanted: Position) -> tuple[float, float]:
+        if np.array_equal(held.weights, wanted.weights):
+            return 0.0, 0.0
+        if not built:
+            built.append(env.build_sim(panel))
+        sim = built[0]
+        t = torch.tensor([sim.day(held.date)], device=sim.device)
+        w_prev = torch.as_tensor(held.weights, dtype=sim.dtype, device=sim.device)[None]
+        target = torch.as_tensor(wanted.weights, dtype=sim.dtype, device=sim.device)
+        scored = sim.score(t, w_prev, target[None, None])
+        return float(scored.cost[0, 0]), float(scored.turnover[0, 0])
+
+    return switch
+
+
+def select_all(spec: BacktestSpec, folds: list[Fold], results: list[FoldResult],
+               switching: Switching, *, rf: float, periods: int) -> Selection | None:
+    """Every agent strategy's selection (``select``), gathered into one (``strategy``
+    names the agent in each table); None when no strategy selects."""
+    found = [(default_name(s), select(s, list(spec.seeds), folds, results, switching,
+                                      rf=rf, periods=periods))
+             for s in spec.strategies if isinstance(s, AgentStrategySpec) and s.select]
+    if not found:
+        return None
+
+    def joined(table: str) -> pd.DataFrame:
+        return pd.concat([getattr(sel, table).assign(strategy=name).set_index("strategy")
+                          .reset_index() for name, sel in found], ignore_index=True)
+
+    return Selection([r for _, sel in found for r in sel.results], joined("choices"),
+                     joined("foresight"), joined("candidates"))
+
+
+__all__ = ["Rule", "Selection", "Switching", "select", "select_all", "selected_name",
+           "switching_on"]
