@@ -37,6 +37,7 @@ def page(result: BacktestResult, images: dict[str, bytes], folder: Path) -> str:
         "<h2>Per fold: test-window Sharpe</h2>",
         "<p class='note'>The mean over seeds for agents; <em>failed</em> where a "
         "strategy failed in that fold (errors below).</p>", folds_table(result),
+        *selection_section(result),
         *_links(folder),
     ]
     if result.errors:
@@ -209,6 +210,69 @@ def folds_table(result: BacktestResult) -> str:
                    for c in ["Fold", "Test window", *strategies])
     return (f"<table class='numbers folds'><thead><tr>{head}</tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
+
+
+def selection_section(result: BacktestResult) -> list[str]:
+    """Where an agent selects among candidates: the candidates, how well each rule
+    foresaw the folds, and its choice in each fold (``selection/``)."""
+    if not result.selection:
+        return []
+    foresight, choices = result.selection["foresight"], result.selection["choices"]
+    candidates = result.selection["candidates"]
+    keys = [c for c in candidates.columns if c not in ("strategy", "candidate")]
+    rows = "".join(
+        f"<tr><td>{html.escape(str(r['candidate']))}</td>"
+        + "".join(f"<td>{html.escape(str(r[k]))}</td>" for k in keys) + "</tr>"
+        for _, r in candidates.iterrows())
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in ["Candidate", *keys])
+    parts = ["<h2>Selection: rules judged out of sample</h2>",
+             "<p class='note'>Each rule picks one candidate per fold from what was known "
+             "before the fold's test start; its returns are its choices' test returns "
+             "(strategies <em>&lt;agent&gt;_select_&lt;rule&gt;</em> above), a switch "
+             "charged as a trade. Foresight: the rank correlation across candidates of "
+             "a rule's score and the fold's out-of-sample Sharpe (mean over folds, 95% "
+             "interval; it needs three candidates or more), and the regret against the "
+             "best candidate in hindsight.</p>", "<h3>Candidates</h3>",
+             f"<table class='numbers'><thead><tr>{head}</tr></thead><tbody>{rows}"
+             "</tbody></table>"]
+    rows = "".join(
+        f"<tr><td>{html.escape(str(r['strategy']))}</td><td>{html.escape(str(r['rule']))}"
+        f"</td><td>{_interval(r['spearman_mean'], r['spearman_low'], r['spearman_high'])}"
+        f"</td><td>{_number(r['regret_mean'])}</td>"
+        f"<td>{_pct(r['beats_median'])}</td><td>{_pct(r['picked_best'])}</td>"
+        f"<td>{r['switches']}</td></tr>" for _, r in foresight.iterrows())
+    head = "".join(f"<th>{c}</th>" for c in [
+        "Agent", "Rule", "Rank correlation [95% CI]", "Regret (Sharpe)",
+        "Beat the median", "Picked the best", "Switches"])
+    parts += ["<h3>Foresight per rule</h3>",
+              f"<table class='numbers'><thead><tr>{head}</tr></thead><tbody>{rows}"
+              "</tbody></table>"]
+    rows = "".join(
+        f"<tr><td>{html.escape(str(r['strategy']))}</td><td>{r['fold']}</td>"
+        f"<td>{html.escape(str(r['rule']))}</td><td>{html.escape(str(r['choice']))}</td>"
+        f"<td>{html.escape(str(r['basis']))}</td><td>{_number(r['oos_sharpe'])}</td>"
+        f"<td>{html.escape(str(r['best']))}</td><td>{_number(r['regret'])}</td></tr>"
+        for _, r in choices.iterrows())
+    head = "".join(f"<th>{c}</th>" for c in [
+        "Agent", "Fold", "Rule", "Choice", "Scored by", "Its test Sharpe",
+        "Best in hindsight", "Regret"])
+    parts += ["<h3>Choices per fold</h3>",
+              f"<table class='numbers'><thead><tr>{head}</tr></thead><tbody>{rows}"
+              "</tbody></table>"]
+    return parts
+
+
+def _number(value: object) -> str:
+    return f"{value:.2f}" if pd.notna(value) else ""
+
+
+def _interval(value: object, low: object, high: object) -> str:
+    """``value [low, high]``, the value alone without bounds, nothing without a value."""
+    if pd.isna(value):
+        return ""
+    if pd.isna(low) or pd.isna(high):
+        return _number(value)
+    return f"{value:.2f} [{low:.2f}, {high:.2f}]"
 
 
 def _count(n: object, noun: str) -> str:

@@ -238,3 +238,14 @@ def test_rules_read_as_written():
     assert Rule.parse("past_folds:all").name == "past_folds_all"
     with pytest.raises(ValueError):
         Rule.parse("inner")
+
+
+def test_the_report_shows_the_candidates_the_rules_foresight_and_each_choice(
+        selecting, session_workspace):
+    page = (session_workspace / "backtests" / "results" / "tiny_select" /
+            "report.html").read_text()
+    section = page.split("Selection: rules judged out of sample")[1]
+    assert "hybrid_grpo_c1</td><td>0.25" in section
+    assert "past_folds_all" in section and "Rank correlation [95% CI]" in section
+    assert section.count("validation log growth") == 5  # holdout's 3 folds, 2 fallbacks
+    assert section.count("validation log growth (no fold before)") == 2
