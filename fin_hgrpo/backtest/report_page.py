@@ -214,17 +214,11 @@ def folds_table(result: BacktestResult) -> str:
 
 def selection_section(result: BacktestResult) -> list[str]:
     """Where an agent selects among candidates: the candidates, how well each rule
-    foresaw the folds, and its choice in each fold (``selection/``)."""
+    foresaw the folds, whether the best candidate beats the baseline, and each rule's
+    choice in each fold (``selection/``)."""
     if not result.selection:
         return []
-    foresight, choices = result.selection["foresight"], result.selection["choices"]
-    candidates = result.selection["candidates"]
-    keys = [c for c in candidates.columns if c not in ("strategy", "candidate")]
-    rows = "".join(
-        f"<tr><td>{html.escape(str(r['candidate']))}</td>"
-        + "".join(f"<td>{html.escape(str(r[k]))}</td>" for k in keys) + "</tr>"
-        for _, r in candidates.iterrows())
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in ["Candidate", *keys])
+    tables = result.selection
     parts = ["<h2>Selection: rules judged out of sample</h2>",
              "<p class='note'>Each rule picks one candidate per fold from what was known "
              "before the fold's test start; its returns are its choices' test returns "
@@ -232,34 +226,48 @@ def selection_section(result: BacktestResult) -> list[str]:
              "charged as a trade. Foresight: the rank correlation across candidates of "
              "a rule's score and the fold's out-of-sample Sharpe (mean over folds, 95% "
              "interval; it needs three candidates or more), and the regret against the "
-             "best candidate in hindsight.</p>", "<h3>Candidates</h3>",
-             f"<table class='numbers'><thead><tr>{head}</tr></thead><tbody>{rows}"
-             "</tbody></table>"]
-    rows = "".join(
-        f"<tr><td>{html.escape(str(r['strategy']))}</td><td>{html.escape(str(r['rule']))}"
-        f"</td><td>{_interval(r['spearman_mean'], r['spearman_low'], r['spearman_high'])}"
-        f"</td><td>{_number(r['regret_mean'])}</td>"
-        f"<td>{_pct(r['beats_median'])}</td><td>{_pct(r['picked_best'])}</td>"
-        f"<td>{r['switches']}</td></tr>" for _, r in foresight.iterrows())
-    head = "".join(f"<th>{c}</th>" for c in [
-        "Agent", "Rule", "Rank correlation [95% CI]", "Regret (Sharpe)",
-        "Beat the median", "Picked the best", "Switches"])
-    parts += ["<h3>Foresight per rule</h3>",
-              f"<table class='numbers'><thead><tr>{head}</tr></thead><tbody>{rows}"
-              "</tbody></table>"]
-    rows = "".join(
-        f"<tr><td>{html.escape(str(r['strategy']))}</td><td>{r['fold']}</td>"
-        f"<td>{html.escape(str(r['rule']))}</td><td>{html.escape(str(r['choice']))}</td>"
-        f"<td>{html.escape(str(r['basis']))}</td><td>{_number(r['oos_sharpe'])}</td>"
-        f"<td>{html.escape(str(r['best']))}</td><td>{_number(r['regret'])}</td></tr>"
-        for _, r in choices.iterrows())
-    head = "".join(f"<th>{c}</th>" for c in [
-        "Agent", "Fold", "Rule", "Choice", "Scored by", "Its test Sharpe",
-        "Best in hindsight", "Regret"])
-    parts += ["<h3>Choices per fold</h3>",
-              f"<table class='numbers'><thead><tr>{head}</tr></thead><tbody>{rows}"
-              "</tbody></table>"]
+             "best candidate in hindsight.</p>"]
+    candidates = tables["candidates"]
+    keys = [c for c in candidates.columns if c not in ("strategy", "candidate")]
+    parts += ["<h3>Candidates</h3>", _table(
+        ["Candidate", *keys],
+        [[r["candidate"], *(r[k] for k in keys)] for _, r in candidates.iterrows()])]
+    parts += ["<h3>Foresight per rule</h3>", _table(
+        ["Agent", "Rule", "Rank correlation [95% CI]", "Regret (Sharpe)", "Beat the median",
+         "Picked the best", "Switches"],
+        [[r["strategy"], r["rule"],
+          _interval(r["spearman_mean"], r["spearman_low"], r["spearman_high"]),
+          _number(r["regret_mean"]), _pct(r["beats_median"]), _pct(r["picked_best"]),
+          r["switches"]] for _, r in tables["foresight"].iterrows()])]
+    spa = tables.get("spa")
+    if spa is not None and not spa.empty:
+        parts += ["<h3>Does the best candidate beat the baseline?</h3>",
+                  "<p class='note'>Every candidate's every seed is a model; Hansen's SPA "
+                  "asks whether the best of them has a higher mean daily return than the "
+                  "baseline once all were tried (a small p-value: it does), and "
+                  "Romano-Wolf's StepM names those that do (arch.bootstrap, stationary "
+                  "bootstrap).</p>", _table(
+                      ["Agent", "Runs tried", "Days", "SPA p-value",
+                       "Better than the baseline (StepM, 5%)"],
+                      [[r["strategy"], r["models"], r["days"], f"{r['spa_p']:.3f}",
+                        r["stepm_better"] if pd.notna(r["stepm_better"]) else "none"]
+                       for _, r in spa.iterrows()])]
+    parts += ["<h3>Choices per fold</h3>", _table(
+        ["Agent", "Fold", "Rule", "Choice", "Scored by", "Its test Sharpe",
+         "Best in hindsight", "Regret"],
+        [[r["strategy"], r["fold"], r["rule"], r["choice"], r["basis"],
+          _number(r["oos_sharpe"]), r["best"], _number(r["regret"])]
+         for _, r in tables["choices"].iterrows()])]
     return parts
+
+
+def _table(head: list[str], rows: list[list[object]]) -> str:
+    """A table of numbers, every cell escaped."""
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) +
+                    "</tr>" for row in rows)
+    names = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    return (f"<table class='numbers'><thead><tr>{names}</tr></thead><tbody>{cells}"
+            "</tbody></table>")
 
 
 def _number(value: object) -> str:

@@ -17,7 +17,7 @@ from fin_hgrpo.backtest.config import BacktestSpec
 from fin_hgrpo.backtest.executors import Executor, make_executor
 from fin_hgrpo.backtest.report import write_report, write_tearsheets
 from fin_hgrpo.backtest.results import BacktestResult, gather, training_logs
-from fin_hgrpo.backtest.selection import select_all, switching_on
+from fin_hgrpo.backtest.selection import best_candidates, select_all, switching_on
 from fin_hgrpo.backtest.tasks import (
     DEFAULT_UNIVERSE,
     Context,
@@ -78,7 +78,8 @@ def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None
                     periods=env.periods(panel))
     if selection is not None:
         result.selection = {"choices": selection.choices, "foresight": selection.foresight,
-                            "candidates": selection.candidates}
+                            "candidates": selection.candidates,
+                            "spa": best_candidates(result, spec)}
     result.info |= data_notes(env, panel) | {"data_sha256": panel_sha256(panel)}
     result.info["data_warnings"] += capped_universes(env, context.panels, tasks)
     if result.deploy is not None:  # what a replay of the last fold must read unchanged

@@ -38,12 +38,13 @@ import torch
 from scipy import stats
 
 from fin_hgrpo.backtest.config import BacktestSpec
-from fin_hgrpo.backtest.results import FoldResult
+from fin_hgrpo.backtest.results import BacktestResult, FoldResult
 from fin_hgrpo.backtest.walkforward import Fold
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.envs import EnvSpec, PortfolioSim
 from fin_hgrpo.envs.trading import Position
 from fin_hgrpo.measures import performance
+from fin_hgrpo.measures.multiple import best_against_baseline
 from fin_hgrpo.strategies.config import (
     SELECTION_RULE,
     AgentStrategySpec,
@@ -319,5 +320,28 @@ def select_all(spec: BacktestSpec, folds: list[Fold], results: list[FoldResult],
                      joined("foresight"), joined("candidates"))
 
 
-__all__ = ["Rule", "Selection", "Switching", "select", "select_all", "selected_name",
-           "switching_on"]
+def best_candidates(result: BacktestResult, spec: BacktestSpec) -> pd.DataFrame:
+    """Per selecting agent, whether the best of its candidates' runs (every candidate
+    and seed, each a model) beats the baseline on mean daily return once all of them
+    are paid for: Hansen's SPA p-values and the runs Romano-Wolf's StepM finds better
+    (``measures.multiple``). Empty without a baseline."""
+    baseline = result.info.get("baseline")
+    rows = []
+    for strategy in spec.strategies:
+        if baseline is None or not isinstance(strategy, AgentStrategySpec) or \
+                strategy.select is None:
+            continue
+        name = default_name(strategy)
+        owners = result.seeds["strategy"]
+        runs = [c for c in result.seeds.index
+                if re.fullmatch(rf"{re.escape(name)}_c\d+", str(owners[c]))]
+        found = best_against_baseline(result.returns[runs], result.returns[baseline])
+        rows.append({"strategy": name, "baseline": baseline, "models": found.models,
+                     "days": found.days, "block": found.block, "spa_p": found.p_consistent,
+                     "spa_p_lower": found.p_lower, "spa_p_upper": found.p_upper,
+                     "stepm_size": found.size, "stepm_better": ";".join(found.superior)})
+    return pd.DataFrame(rows)
+
+
+__all__ = ["Rule", "Selection", "Switching", "best_candidates", "select", "select_all",
+           "selected_name", "switching_on"]

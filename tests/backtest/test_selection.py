@@ -86,6 +86,13 @@ def test_a_rules_returns_are_its_choices_test_returns(selecting):
         past.iloc[1]["basis"].startswith("out-of-sample Sharpe, folds")
 
 
+def test_the_best_candidates_are_tested_against_1_over_n_once_all_are_paid_for(selecting):
+    spa = selecting.selection["spa"].iloc[0]
+    assert (spa["strategy"], spa["baseline"], spa["models"]) == ("hybrid_grpo",
+                                                                  "equal_weight", 4)
+    assert 0 <= spa["spa_p"] <= 1 and spa["spa_p_lower"] <= spa["spa_p_upper"]
+
+
 def test_the_foresight_table_has_a_row_per_rule(selecting):
     foresight = selecting.selection["foresight"]
     assert list(foresight["rule"]) == ["holdout", "past_folds_1", "past_folds_all"]
@@ -249,3 +256,4 @@ def test_the_report_shows_the_candidates_the_rules_foresight_and_each_choice(
     assert "past_folds_all" in section and "Rank correlation [95% CI]" in section
     assert section.count("validation log growth") == 5  # holdout's 3 folds, 2 fallbacks
     assert section.count("validation log growth (no fold before)") == 2
+    assert "Does the best candidate beat the baseline?" in section
