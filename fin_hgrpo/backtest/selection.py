@@ -262,8 +262,8 @@ def _choice_row(fold: Fold, rule: Rule, basis: str, choice: int, scores: np.ndar
 def _foresight(choices: pd.DataFrame) -> pd.DataFrame:
     """Per rule, how well its scores foresaw the folds' outcomes: the mean rank
     correlation of score and out-of-sample Sharpe across candidates with a 95% interval
-    over folds, the mean regret, and how often its choice beat the median candidate or
-    was the best."""
+    over folds (Student's t, clipped to [-1, 1]), the mean regret, and how often its
+    choice beat the median candidate or was the best."""
     rows = []
     for rule, part in choices.groupby("rule", sort=False):
         rho = part["spearman"].dropna()
@@ -271,7 +271,8 @@ def _foresight(choices: pd.DataFrame) -> pd.DataFrame:
                 if len(rho) > 1 else np.nan)
         rows.append({
             "rule": rule, "folds": len(part), "spearman_mean": rho.mean(),
-            "spearman_low": rho.mean() - half, "spearman_high": rho.mean() + half,
+            "spearman_low": max(-1.0, rho.mean() - half),
+            "spearman_high": min(1.0, rho.mean() + half),
             "regret_mean": part["regret"].mean(), "oos_sharpe_mean": part["oos_sharpe"].mean(),
             "best_sharpe_mean": part["best_sharpe"].mean(),
             "beats_median": part["beats_median"].dropna().astype(float).mean(),
