@@ -257,3 +257,12 @@ def test_the_report_shows_the_candidates_the_rules_foresight_and_each_choice(
     assert section.count("validation log growth") == 5  # holdout's 3 folds, 2 fallbacks
     assert section.count("validation log growth (no fold before)") == 2
     assert "Does the best candidate beat the baseline?" in section
+
+
+def test_a_rule_gives_target_weights_as_its_last_choice(selecting, session_workspace, tmp_path):
+    folder = session_workspace / "backtests" / "results" / "tiny_select"
+    assert main(["weights", str(folder), "--strategy", "hybrid_grpo_select_past_folds_1",
+                 "--out", str(tmp_path)]) == 0
+    targets = json.loads((tmp_path / "weights.json").read_text())
+    assert targets["strategy"] == "hybrid_grpo_select_past_folds_1_seed0"
+    assert sum(targets["weights"].values()) == pytest.approx(1.0)
