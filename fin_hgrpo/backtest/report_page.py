@@ -252,6 +252,19 @@ def selection_section(result: BacktestResult) -> list[str]:
                       [[r["strategy"], r["models"], r["days"], f"{r['spa_p']:.3f}",
                         r["stepm_better"] if pd.notna(r["stepm_better"]) else "none"]
                        for _, r in spa.iterrows()])]
+    overfit = tables.get("pbo")
+    if overfit is not None and not overfit.empty:
+        parts += ["<h3>Is the best candidate in sample overfit?</h3>",
+                  "<p class='note'>The probability of backtest overfitting (CSCV): the "
+                  "test days cut into blocks, and over every way of calling half of them "
+                  "in sample, the share where the in-sample best candidate ranks at or "
+                  "below the median on the other half (about 0.5: luck; near 0: a real "
+                  "winner). With fewer than 10 candidates the ranks are coarse.</p>",
+                  _table(["Agent", "Candidates", "Days", "Blocks", "PBO",
+                          "P(winner loses out of sample)"],
+                         [[r["strategy"], r["configurations"], r["days"], r["blocks"],
+                           f"{r['pbo']:.2f}", f"{r['probability_of_loss']:.2f}"]
+                          for _, r in overfit.iterrows()])]
     parts += ["<h3>Choices per fold</h3>", _table(
         ["Agent", "Fold", "Rule", "Choice", "Scored by", "Its test Sharpe",
          "Best in hindsight", "Regret"],

@@ -17,7 +17,12 @@ from fin_hgrpo.backtest.config import BacktestSpec
 from fin_hgrpo.backtest.executors import Executor, make_executor
 from fin_hgrpo.backtest.report import write_report, write_tearsheets
 from fin_hgrpo.backtest.results import BacktestResult, gather, training_logs
-from fin_hgrpo.backtest.selection import best_candidates, select_all, switching_on
+from fin_hgrpo.backtest.selection import (
+    best_candidates,
+    candidate_overfitting,
+    select_all,
+    switching_on,
+)
 from fin_hgrpo.backtest.tasks import (
     DEFAULT_UNIVERSE,
     Context,
@@ -79,7 +84,8 @@ def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None
     if selection is not None:
         result.selection = {"choices": selection.choices, "foresight": selection.foresight,
                             "candidates": selection.candidates,
-                            "spa": best_candidates(result, spec)}
+                            "spa": best_candidates(result, spec),
+                            "pbo": candidate_overfitting(result, spec)}
     result.info |= data_notes(env, panel) | {"data_sha256": panel_sha256(panel)}
     result.info["data_warnings"] += capped_universes(env, context.panels, tasks)
     if result.deploy is not None:  # what a replay of the last fold must read unchanged

@@ -45,6 +45,7 @@ from fin_hgrpo.envs import EnvSpec, PortfolioSim
 from fin_hgrpo.envs.trading import Position
 from fin_hgrpo.measures import performance
 from fin_hgrpo.measures.multiple import best_against_baseline
+from fin_hgrpo.measures.overfitting import pbo
 from fin_hgrpo.strategies.config import (
     SELECTION_RULE,
     AgentStrategySpec,
@@ -344,5 +345,28 @@ def best_candidates(result: BacktestResult, spec: BacktestSpec) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-__all__ = ["Rule", "Selection", "Switching", "best_candidates", "select", "select_all",
-           "selected_name", "switching_on"]
+def candidate_overfitting(result: BacktestResult, spec: BacktestSpec,
+                          blocks: int = 16) -> pd.DataFrame:
+    """Per selecting agent, the probability that the candidate best in sample is overfit
+    (PBO by CSCV over its candidates, each scored by the mean over seeds of its seeds'
+    Sharpe ratios; ``measures.overfitting``), on the days every candidate run has."""
+    rows = []
+    for strategy in spec.strategies:
+        if not isinstance(strategy, AgentStrategySpec) or strategy.select is None:
+            continue
+        name = default_name(strategy)
+        k = len(strategy.select.points())
+        columns = [[f"{name}_c{i}_seed{s}" for s in spec.seeds] for i in range(k)]
+        present = [c for group in columns for c in group]
+        if not set(present) <= set(result.returns.columns):
+            continue  # a candidate run failed everywhere: nothing to rank it by
+        shared = result.returns[present].dropna()
+        cube = shared.to_numpy().reshape(len(shared), k, len(spec.seeds))
+        found = pbo(cube, blocks=min(blocks, 2 * (len(shared) // 4)), rf=result.info.get(
+            "cash_rate", 0.0))
+        rows.append({"strategy": name, "days": len(shared)} | found.summary())
+    return pd.DataFrame(rows)
+
+
+__all__ = ["Rule", "Selection", "Switching", "best_candidates", "candidate_overfitting",
+           "select", "select_all", "selected_name", "switching_on"]

@@ -93,6 +93,11 @@ def run_sweep(args: argparse.Namespace) -> int:
         print(f"winner: trial {summary['winner']}, validation Sharpe "
               f"{summary['winner_val_sharpe']:.2f}, deflated Sharpe "
               f"{summary['winner_dsr']:.2f} given {summary['trials']} trials")
+    if "overfitting_pbo" in summary:
+        coarse = " (fewer than 10 trials: coarse)" if summary["overfitting_coarse"] else ""
+        print(f"probability that the best in sample is overfit (PBO, "
+              f"{summary['overfitting_blocks']} blocks): {summary['overfitting_pbo']:.2f}"
+              f"{coarse}")
     print(f"trials: {out}/trials.csv ({summary['seconds']:.0f} s)")
     return 0
 

@@ -93,6 +93,13 @@ def test_the_best_candidates_are_tested_against_1_over_n_once_all_are_paid_for(s
     assert 0 <= spa["spa_p"] <= 1 and spa["spa_p_lower"] <= spa["spa_p_upper"]
 
 
+def test_the_candidates_probability_of_overfitting_is_reported(selecting):
+    overfit = selecting.selection["pbo"].iloc[0]
+    assert (overfit["strategy"], overfit["configurations"], overfit["blocks"]) == (
+        "hybrid_grpo", 2, 16)
+    assert 0 <= overfit["pbo"] <= 1 and overfit["coarse"]
+
+
 def test_the_foresight_table_has_a_row_per_rule(selecting):
     foresight = selecting.selection["foresight"]
     assert list(foresight["rule"]) == ["holdout", "past_folds_1", "past_folds_all"]
@@ -257,6 +264,7 @@ def test_the_report_shows_the_candidates_the_rules_foresight_and_each_choice(
     assert section.count("validation log growth") == 5  # holdout's 3 folds, 2 fallbacks
     assert section.count("validation log growth (no fold before)") == 2
     assert "Does the best candidate beat the baseline?" in section
+    assert "Is the best candidate in sample overfit?" in section
 
 
 def test_a_rule_gives_target_weights_as_its_last_choice(selecting, session_workspace, tmp_path):

@@ -119,10 +119,14 @@ def test_sweep_command_writes_the_ranked_table(sweep_file, capsys, tmp_path):
     assert main(["sweep", str(sweep_file), "--workers", "1",
                  "--tensorboard", str(tmp_path / "tb")]) == 0
     out = Path("backtests/results/sweep_tiny")
-    assert "deflated Sharpe" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "deflated Sharpe" in printed
+    assert "probability that the best in sample is overfit (PBO, 16 blocks)" in printed
     trials = pd.read_csv(out / "trials.csv")
     assert len(trials) == 2 and "val_sharpe" in trials
-    assert json.loads((out / "summary.json").read_text())["trials"] == 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["trials"] == 2
+    assert 0 <= summary["overfitting_pbo"] <= 1 and summary["overfitting_coarse"]
     assert not (out.parent / ".sweep_tiny.parts").exists()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "sweep" and manifest["command"][0] == "sweep"

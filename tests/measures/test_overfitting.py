@@ -1,0 +1,69 @@
+"""PBO by CSCV: known answers on noise, a planted edge, an adversarial family, and a
+case small enough to work by hand."""
+
+import numpy as np
+import pytest
+
+from fin_hgrpo.measures.overfitting import pbo
+
+
+def test_a_case_worked_by_hand():
+    # two blocks of two days; the in-sample winner of each half is judged on the other
+    returns = np.array([[0.01, 0.00, -0.01],
+                        [0.03, 0.02, 0.01],
+                        [-0.01, 0.01, 0.00],
+                        [0.01, 0.03, 0.04]])
+    found = pbo(returns, blocks=2)
+    # first half in sample: c0 wins (Sharpe 1.41) and ranks 1 of 3 after (0 vs 1.41, 0.71);
+    # second half: c1 wins (1.41) and ranks 2 of 3 after (0.71 vs 1.41, 0): w = 1/4, 2/4
+    assert found.halvings == 2
+    assert found.logits == pytest.approx([np.log(1 / 3), 0.0])
+    assert found.pbo == 1.0  # a logit of 0 (the median) counts as overfit
+    assert found.oos_scores == pytest.approx([0.0, 0.01 / np.sqrt(2e-4)])
+    assert found.probability_of_loss == 0.0
+
+
+def test_on_noise_pbo_is_near_one_half():
+    values = [pbo(np.random.default_rng(seed).normal(0, 0.01, (2000, 50)), blocks=16).pbo
+              for seed in range(4)]
+    assert 0.35 <= np.mean(values) <= 0.65
+
+
+def test_a_planted_edge_is_not_overfit():
+    returns = np.random.default_rng(0).normal(0, 0.01, (2000, 50))
+    returns[:, 7] += 0.002
+    found = pbo(returns, blocks=16)
+    assert found.pbo < 0.05 and found.probability_of_loss == 0.0
+
+
+def test_in_sample_success_that_foretells_failure_is_overfit():
+    rng = np.random.default_rng(0)
+    returns = rng.normal(0, 0.001, (1600, 20))
+    blocks = np.array_split(np.arange(1600), 16)
+    for k in range(20):  # each does well on a random half of the blocks, badly on the rest
+        good = rng.permutation(16)[:8]
+        for b, days in enumerate(blocks):
+            returns[days, k] += 0.003 if b in good else -0.003
+    found = pbo(returns, blocks=16)
+    assert found.pbo > 0.9 and found.degradation_slope < 0
+
+
+def test_the_order_of_the_configurations_does_not_matter_and_seeds_are_averaged():
+    rng = np.random.default_rng(3)
+    returns = rng.normal(0, 0.01, (400, 6, 3))
+    found = pbo(returns, blocks=8)
+    shuffled = pbo(returns[:, rng.permutation(6)], blocks=8)
+    assert found.pbo == shuffled.pbo
+    assert found.logits == pytest.approx(shuffled.logits)
+    one_seed = pbo(returns[:, :, :1], blocks=8)
+    assert one_seed.pbo == pbo(returns[:, :, 0], blocks=8).pbo
+
+
+@pytest.mark.parametrize("shape, blocks, message", [
+    ((100, 1), 4, "at least two configurations"),
+    ((100, 3), 3, "even"),
+    ((10, 3), 16, "too few"),
+])
+def test_bad_input_is_refused(shape, blocks, message):
+    with pytest.raises(ValueError, match=message):
+        pbo(np.zeros(shape), blocks=blocks)
