@@ -30,6 +30,7 @@ from fin_hgrpo.backtest.tasks import (
     Task,
     execute,
     plan,
+    plan_inner,
 )
 from fin_hgrpo.backtest.walkforward import Fold
 from fin_hgrpo.data import MarketPanel
@@ -64,19 +65,24 @@ def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None
         folds = folds[-max_folds:]
     _check_env(spec, env, panel, folds[0])
     tasks = plan(spec, folds, quick=quick)
+    inner = plan_inner(spec, folds, panel.dates, quick=quick)  # for inner_wf rules
     context = Context(env, _panels(env, panel, tasks))
     executor = executor or make_executor(spec.executor, workers=workers or spec.workers,
                                          ray_address=spec.ray_address)
     started = time.perf_counter()
-    outcomes = execute(tasks, context, executor, progress=progress, checkpoint=checkpoint)
-    results = [r for outcome in outcomes for r in outcome]
+    outcomes = execute([*tasks, *(task for _, task in inner)], context, executor,
+                       progress=progress, checkpoint=checkpoint)
+    results = [r for outcome in outcomes[:len(tasks)] for r in outcome]
+    inner_results = [(outer, r) for (outer, _), outcome in zip(inner, outcomes[len(tasks):],
+                                                               strict=True) for r in outcome]
     if results and all(r.error is not None for r in results):
         raise FinHgrpoError(f"{spec.name}: every strategy failed in every fold; the first "
                             f"error:\n{results[0].error}")
     if tensorboard is not None:
         write_training_logs(Path(tensorboard) / spec.name, training_logs(results))
     selection = select_all(spec, folds, results, switching_on(env, panel),
-                           rf=env.costs.cash_rate, periods=env.periods(panel))
+                           rf=env.costs.cash_rate, periods=env.periods(panel),
+                           inner=inner_results)
     if selection is not None:
         results += selection.results
     result = gather(spec, folds, results, seconds=time.perf_counter() - started,

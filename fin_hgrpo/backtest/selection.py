@@ -17,6 +17,10 @@ Rules:
   before. No extra training: every candidate runs on every fold. Where no fold lies
   before (the first), it falls back to ``holdout`` (or to the first candidate when
   there are no validation days), and ``choices.csv`` says so.
+- ``inner_wf:J``: the best Sharpe over the last J of the fold's inner walk-forward
+  folds (``walkforward.inner_folds``: expanding folds inside its training window, each
+  testing ``validation_days`` days), every candidate trained on each: J more trainings
+  a fold, run as tasks beside the others; their results stay inside the selection.
 
 A score is the mean over seeds of each seed's score, and the same candidate is chosen
 for every seed. A candidate whose fit failed in a fold cannot be chosen there.
@@ -59,7 +63,8 @@ Switching = Callable[[Position, Position], tuple[float, float]]
 
 @dataclass(frozen=True)
 class Rule:
-    """A selection rule: ``holdout``, or ``past_folds`` over ``folds`` (None: all)."""
+    """A selection rule: ``holdout``, ``past_folds`` over ``folds`` (None: all), or
+    ``inner_wf`` over ``folds`` inner walk-forward folds."""
 
     kind: str
     folds: int | None = None
@@ -68,17 +73,21 @@ class Rule:
     def parse(cls, text: str) -> Rule:
         match = re.fullmatch(SELECTION_RULE, text)
         if match is None:
-            raise ValueError(f"{text!r} is not a rule (holdout, past_folds:M, past_folds:all)")
+            raise ValueError(f"{text!r} is not a rule (holdout, past_folds:M, past_folds:all, "
+                             "inner_wf:J)")
         if text == "holdout":
             return cls("holdout")
+        if match[2] is not None:
+            return cls("inner_wf", int(match[2]))
         return cls("past_folds", None if match[1] == "all" else int(match[1]))
 
     @property
     def name(self) -> str:
-        """The rule in a strategy's name: holdout, past_folds_2, past_folds_all."""
+        """The rule in a strategy's name: holdout, past_folds_2, past_folds_all,
+        inner_wf_2."""
         if self.kind == "holdout":
             return "holdout"
-        return f"past_folds_{'all' if self.folds is None else self.folds}"
+        return f"{self.kind}_{'all' if self.folds is None else self.folds}"
 
 
 @dataclass
@@ -99,8 +108,10 @@ def selected_name(strategy: str, rule: Rule) -> str:
 
 def select(strategy: AgentStrategySpec, seeds: list[int], folds: list[Fold],
            results: list[FoldResult], switching: Switching, *, rf: float = 0.0,
-           periods: int = performance.PERIODS) -> Selection:
-    """Apply each of ``strategy``'s rules at every fold to its candidates' ``results``."""
+           periods: int = performance.PERIODS,
+           inner: list[tuple[int, FoldResult]] = ()) -> Selection:
+    """Apply each of ``strategy``'s rules at every fold to its candidates' ``results``
+    (``inner``: the inner walk-forward's results, each with its outer fold's index)."""
     spec: SelectSpec = strategy.select
     name = default_name(strategy)
     points = spec.points()
@@ -109,6 +120,7 @@ def select(strategy: AgentStrategySpec, seeds: list[int], folds: list[Fold],
     cand = [f"{name}_c{i}" for i in range(k)]
     outcome = _oos_sharpes(runs, cand, seeds, folds, rf, periods)  # (k, folds)
     holdout = _holdout_scores(runs, cand, seeds, folds, strategy)  # (k, folds)
+    nested = _inner_runs(inner, cand)
     failed = np.array([[any(_failed(runs.get((c, s, f.index))) for s in seeds)
                         for f in folds] for c in cand])
     rows, selected = [], []
@@ -117,7 +129,12 @@ def select(strategy: AgentStrategySpec, seeds: list[int], folds: list[Fold],
         column = selected_name(name, rule)
         previous: int | None = None
         for j, fold in enumerate(folds):
-            scores, basis = _scores(rule, j, runs, cand, seeds, folds, holdout, rf, periods)
+            if rule.kind == "inner_wf":
+                scores, basis = _inner_scores(rule, nested, cand, seeds, fold, rf, periods), \
+                    f"inner walk-forward Sharpe, {rule.folds} folds"
+            else:
+                scores, basis = _scores(rule, j, runs, cand, seeds, folds, holdout, rf,
+                                        periods)
             eligible = np.where(failed[:, j], np.nan, scores)
             choice = _argmax(eligible)
             if choice is None:  # every candidate failed its fit
@@ -183,6 +200,35 @@ def _holdout_scores(runs: dict, cand: list[str], seeds: list[int], folds: list[F
             if values:
                 out[i, j] = np.mean(values)
     return out
+
+
+def _inner_runs(inner: list[tuple[int, FoldResult]],
+                cand: list[str]) -> dict[tuple[str, int, int], list[FoldResult]]:
+    """The inner walk-forward's results by (candidate, seed, outer fold), in inner-fold
+    order."""
+    found: dict[tuple[str, int, int], list[FoldResult]] = {}
+    for outer, r in sorted(inner, key=lambda pair: (pair[0], pair[1].fold)):
+        if r.strategy in cand:
+            found.setdefault((r.strategy, r.seed, outer), []).append(r)
+    return found
+
+
+def _inner_scores(rule: Rule, nested: dict, cand: list[str], seeds: list[int], fold: Fold,
+                  rf: float, periods: int) -> np.ndarray:
+    """Each candidate's seed-mean Sharpe over the last ``rule.folds`` inner folds of
+    ``fold``'s training window (their test returns stitched)."""
+    scores = np.full(len(cand), np.nan)
+    for i, c in enumerate(cand):
+        values = []
+        for seed in seeds:
+            parts = nested.get((c, seed, fold.index), [])[-rule.folds:]
+            if len(parts) < rule.folds or any(_failed(p) for p in parts):
+                continue
+            stitched = pd.concat([p.daily["net_return"] for p in parts])
+            values.append(performance.sharpe(stitched, rf=rf, periods=periods))
+        if values:
+            scores[i] = np.mean(values)
+    return scores
 
 
 def _scores(rule: Rule, j: int, runs: dict, cand: list[str], seeds: list[int],
@@ -272,8 +318,8 @@ def _foresight(choices: pd.DataFrame) -> pd.DataFrame:
                 if len(rho) > 1 else np.nan)
         rows.append({
             "rule": rule, "folds": len(part), "spearman_mean": rho.mean(),
-            "spearman_low": max(-1.0, rho.mean() - half),
-            "spearman_high": min(1.0, rho.mean() + half),
+            "spearman_low": np.clip(rho.mean() - half, -1.0, 1.0),
+            "spearman_high": np.clip(rho.mean() + half, -1.0, 1.0),
             "regret_mean": part["regret"].mean(), "oos_sharpe_mean": part["oos_sharpe"].mean(),
             "best_sharpe_mean": part["best_sharpe"].mean(),
             "beats_median": part["beats_median"].dropna().astype(float).mean(),
@@ -305,11 +351,12 @@ def switching_on(env: EnvSpec, panel: MarketPanel) -> Switching:
 
 
 def select_all(spec: BacktestSpec, folds: list[Fold], results: list[FoldResult],
-               switching: Switching, *, rf: float, periods: int) -> Selection | None:
+               switching: Switching, *, rf: float, periods: int,
+               inner: list[tuple[int, FoldResult]] = ()) -> Selection | None:
     """Every agent strategy's selection (``select``), gathered into one (``strategy``
     names the agent in each table); None when no strategy selects."""
     found = [(default_name(s), select(s, list(spec.seeds), folds, results, switching,
-                                      rf=rf, periods=periods))
+                                      rf=rf, periods=periods, inner=inner))
              for s in spec.strategies if isinstance(s, AgentStrategySpec) and s.select]
     if not found:
         return None

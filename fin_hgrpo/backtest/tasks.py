@@ -21,6 +21,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from tqdm import tqdm
 
 from fin_hgrpo.algos import AgentConfig, configs_at, load_agent_config
@@ -30,7 +31,7 @@ from fin_hgrpo.backtest.config import BacktestSpec
 from fin_hgrpo.backtest.engine import StrategyRun, run_strategy
 from fin_hgrpo.backtest.executors import Executor, Progress
 from fin_hgrpo.backtest.results import FoldResult
-from fin_hgrpo.backtest.walkforward import Fold
+from fin_hgrpo.backtest.walkforward import Fold, inner_folds
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.data.calendar import Rebalance
 from fin_hgrpo.envs import EnvSpec
@@ -153,6 +154,31 @@ def plan(spec: BacktestSpec, folds: list[Fold], *,
             tasks.append(PopulationTask(
                 strategy, group, chain, rebalance, min_trade, steps,
                 ensemble=f"{name}_ensemble" if strategy.ensemble else None))
+    return tasks
+
+
+def plan_inner(spec: BacktestSpec, folds: list[Fold], dates: pd.DatetimeIndex, *,
+               quick: bool = False) -> list[tuple[int, PopulationTask]]:
+    """The inner walk-forward tasks of agents whose selection rules need them
+    (``inner_wf:J``): for each outer fold, each candidate population over the fold's
+    inner folds (``walkforward.inner_folds``: test windows of the strategy's
+    validation days), paired with the outer fold's index."""
+    tasks = []
+    for strategy in spec.strategies:
+        if not isinstance(strategy, AgentStrategySpec) or strategy.select is None:
+            continue
+        count = strategy.select.inner_folds()
+        if not count:
+            continue
+        rebalance, min_trade = spec.trading_rules(strategy)
+        steps = spec.quick.steps if quick else strategy.steps
+        groups = [part for group in populations(candidate_runs(strategy, spec.seeds))
+                  for part in chunked(list(group), spec.population_seeds)]
+        for outer in folds:
+            inner = inner_folds(outer, dates, count, strategy.validation_days,
+                                spec.walk_forward.embargo_days)
+            tasks += [(outer.index, PopulationTask(strategy, group, inner, rebalance,
+                                                   min_trade, steps)) for group in groups]
     return tasks
 
 

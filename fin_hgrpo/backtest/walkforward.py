@@ -75,3 +75,24 @@ class WalkForward:
             folds.append(Fold(k, dates[train_start], dates[train_end], dates[test_start],
                               dates[test_start + self.test - 1]))
         return folds
+
+
+def inner_folds(outer: Fold, dates: pd.DatetimeIndex, count: int, test: int,
+                embargo: int = 0) -> tuple[Fold, ...]:
+    """``count`` expanding walk-forward folds inside ``outer``'s training window: test
+    windows of ``test`` days, one after another, the last ending on the window's last
+    day; each trains on the window's start up to its test start, less the embargo (a
+    nested walk-forward that sees nothing of ``outer``'s test)."""
+    first = dates.get_loc(outer.train_start)
+    last = dates.get_loc(outer.train_end)
+    folds = []
+    for i in range(count):
+        test_start = last - (count - i) * test + 1
+        train_end = test_start - 1 - embargo
+        if train_end - first + 1 < 2 * test:
+            raise SpecError(f"{count} inner folds of {test} test days leave "
+                            f"{max(0, train_end - first + 1)} training days in {outer}: "
+                            f"at least {2 * test} are needed")
+        folds.append(Fold(i, dates[first], dates[train_end], dates[test_start],
+                          dates[test_start + test - 1]))
+    return tuple(folds)

@@ -77,7 +77,8 @@ class MomentumSpec(_StrategySpec):
         return self
 
 
-SELECTION_RULE = r"holdout|past_folds:([1-9][0-9]*|all)"  # backtest.selection reads them
+# backtest.selection reads them
+SELECTION_RULE = r"holdout|past_folds:([1-9][0-9]*|all)|inner_wf:([1-9][0-9]*)"
 
 
 class SelectSpec(BaseModel):
@@ -91,7 +92,8 @@ class SelectSpec(BaseModel):
     space: dict[str, list] = Field(min_length=1)
     # holdout: the best score on the fold's validation days (the training's early-
     # stopping criterion); past_folds:M: the best out-of-sample Sharpe on the M folds
-    # before (past_folds:all, every fold before)
+    # before (past_folds:all, every fold before); inner_wf:J: the best Sharpe over J
+    # walk-forward folds inside the fold's training window (J more trainings a fold)
     rules: list[str] = Field(default=["holdout", "past_folds:all"], min_length=1)
 
     @model_validator(mode="after")
@@ -106,11 +108,16 @@ class SelectSpec(BaseModel):
             raise ValueError("space: a choice needs at least two candidates")
         for rule in self.rules:
             if not re.fullmatch(SELECTION_RULE, rule):
-                raise ValueError(f"rules: {rule!r} is not a rule (holdout, past_folds:M or "
-                                 "past_folds:all)")
+                raise ValueError(f"rules: {rule!r} is not a rule (holdout, past_folds:M, "
+                                 "past_folds:all or inner_wf:J)")
         if len(set(self.rules)) != len(self.rules):
             raise ValueError(f"rules repeat: {self.rules}")
         return self
+
+    def inner_folds(self) -> int:
+        """How many inner walk-forward folds the rules need (0: none)."""
+        return max((int(r.split(":")[1]) for r in self.rules if r.startswith("inner_wf")),
+                   default=0)
 
     def points(self) -> list[dict]:
         """The hyperparameters of each candidate, in grid order."""
@@ -139,10 +146,11 @@ class AgentStrategySpec(_StrategySpec):
     def _select_without_ensemble(self) -> AgentStrategySpec:
         if self.select is not None and self.ensemble:
             raise ValueError("select and ensemble: an ensemble of which candidate? drop one")
-        if self.select is not None and "holdout" in self.select.rules and \
-                not self.validation_days:
-            raise ValueError("select.rules: holdout scores the validation days, and "
-                             "validation_days is 0")
+        needs_days = [r for r in (self.select.rules if self.select else [])
+                      if r == "holdout" or r.startswith("inner_wf")]
+        if needs_days and not self.validation_days:
+            raise ValueError(f"select.rules: {needs_days[0]} scores windows of the "
+                             "validation days, and validation_days is 0")
         return self
 
 

@@ -35,7 +35,7 @@ validation_days = 40
 validate_every = 2
 [strategies.select]
 space = { trade_rate = [1.0, 0.25] }
-rules = ["holdout", "past_folds:1", "past_folds:all"]
+rules = ["holdout", "past_folds:1", "past_folds:all", "inner_wf:2"]
 [[strategies]]
 kind = "equal_weight"
 [[strategies]]
@@ -57,18 +57,21 @@ def selecting(session_workspace) -> BacktestResult:
 def test_every_candidate_and_every_rule_is_a_strategy_with_a_record(selecting):
     metrics = selecting.metrics
     for name in ("hybrid_grpo_c0", "hybrid_grpo_c1", "hybrid_grpo_select_holdout",
-                 "hybrid_grpo_select_past_folds_1", "hybrid_grpo_select_past_folds_all"):
+                 "hybrid_grpo_select_past_folds_1", "hybrid_grpo_select_past_folds_all",
+                 "hybrid_grpo_select_inner_wf_2"):
         assert name in metrics.index
         assert metrics.loc[name, "seeds"] == 2
         assert np.isfinite(metrics.loc[name, "sharpe_vs_baseline_low"])
     assert "hybrid_grpo" not in metrics.index  # the candidates replace the spec as written
-    # the DSR counts 2 candidates, each chosen among by 3 rules, and the 2 others
-    assert selecting.info["dsr_trials"] == 2 + 2 * (1 + 3)
+    # the DSR counts 2 candidates, each chosen among by 4 rules, and the 2 others
+    assert selecting.info["dsr_trials"] == 2 + 2 * (1 + 4)
+    first_test = pd.Timestamp(selecting.folds["test_start"].min())
+    assert selecting.returns.index.min() > first_test  # inner folds' returns stay inside
 
 
 def test_a_rules_returns_are_its_choices_test_returns(selecting):
     choices = selecting.selection["choices"]
-    assert len(choices) == 3 * 3  # folds x rules
+    assert len(choices) == 3 * 4  # folds x rules
     assert set(choices["choice"]) <= {"c0", "c1"}
     returns, folds = selecting.returns, selecting.folds.drop_duplicates("fold")
     for _, row in choices.iterrows():
@@ -102,9 +105,12 @@ def test_the_candidates_probability_of_overfitting_is_reported(selecting):
 
 def test_the_foresight_table_has_a_row_per_rule(selecting):
     foresight = selecting.selection["foresight"]
-    assert list(foresight["rule"]) == ["holdout", "past_folds_1", "past_folds_all"]
+    assert list(foresight["rule"]) == ["holdout", "past_folds_1", "past_folds_all",
+                                       "inner_wf_2"]
     assert (foresight["folds"] == 3).all()
     assert ((foresight["regret_mean"] >= 0) | foresight["regret_mean"].isna()).all()
+    # two candidates have no rank correlation, and so no interval for one
+    assert foresight[["spearman_mean", "spearman_low", "spearman_high"]].isna().all().all()
     candidates = selecting.selection["candidates"]
     assert list(candidates["trade_rate"]) == [1.0, 0.25]
     assert json.loads(selecting.selection["choices"]["hyperparameters"][0])["trade_rate"] in \
@@ -240,7 +246,7 @@ def test_a_selecting_backtest_with_an_unknown_key_or_no_validation_days_is_refus
     with pytest.raises(SpecError, match=r"key strategies.0.select.space.trade_rat: not a hyper"):
         BacktestSpec.load(path)
     path.write_text(SELECTING.replace("validation_days = 40", "validation_days = 0"))
-    with pytest.raises(SpecError, match="holdout scores the validation days"):
+    with pytest.raises(SpecError, match="holdout scores windows of the validation days"):
         BacktestSpec.load(path)
     path.write_text(SELECTING.replace("validate_every = 2", "validate_every = 2\nensemble = true"))
     with pytest.raises(SpecError, match="an ensemble of which candidate"):
@@ -274,3 +280,36 @@ def test_a_rule_gives_target_weights_as_its_last_choice(selecting, session_works
     targets = json.loads((tmp_path / "weights.json").read_text())
     assert targets["strategy"] == "hybrid_grpo_select_past_folds_1_seed0"
     assert sum(targets["weights"].values()) == pytest.approx(1.0)
+
+
+def test_inner_folds_lie_inside_the_training_window_and_expand():
+    from fin_hgrpo.backtest.walkforward import inner_folds
+
+    dates = pd.bdate_range("2020-01-01", periods=400)
+    outer = Fold(3, dates[50], dates[349], dates[355], dates[399])
+    inner = inner_folds(outer, dates, 2, 60, embargo=5)
+    assert [(f.train_start, f.train_end, f.test_start, f.test_end) for f in inner] == [
+        (dates[50], dates[224], dates[230], dates[289]),
+        (dates[50], dates[284], dates[290], dates[349])]  # the last test ends with training
+    with pytest.raises(SpecError, match="3 inner folds of 80 test days leave 55 training"):
+        inner_folds(outer, dates, 3, 80, embargo=5)
+
+
+def test_inner_wf_picks_the_best_on_the_inner_folds_of_each_fold():
+    folds = _folds(3)
+    spec = SPEC.model_copy(update={"select": SPEC.select.model_copy(
+        update={"rules": ["inner_wf:1", "inner_wf:2"]})})
+    # inside fold j's window, candidate j % 3 does best on the last inner fold, and
+    # candidate 2 on the one before
+    inner = []
+    for fold in folds:
+        drift = np.zeros((3, 2))
+        drift[2, 0], drift[fold.index % 3, 1] = 0.01, 0.003
+        inner_fold = _folds(2)
+        inner += [(fold.index, r) for r in _results(inner_fold, drift, np.zeros((3, 2)))]
+    made = select(spec, [0, 1], folds, _results(folds, np.zeros((3, 3)), np.zeros((3, 3))),
+                  _no_cost, inner=inner)
+    choices = made.choices.set_index(["rule", "fold"])["choice"]
+    assert list(choices["inner_wf_1"]) == ["c0", "c1", "c2"]
+    assert list(choices["inner_wf_2"]) == ["c2", "c2", "c2"]
+    assert made.choices["basis"].iloc[0] == "inner walk-forward Sharpe, 1 folds"
