@@ -30,7 +30,7 @@ from fin_hgrpo.errors import SpecError
 from fin_hgrpo.io import read_csv, read_json
 from fin_hgrpo.measures import performance
 from fin_hgrpo.measures.inference import METHOD
-from fin_hgrpo.strategies.config import default_name
+from fin_hgrpo.strategies.config import AgentStrategySpec, default_name
 
 # between the tracebacks in errors.txt (a traceback holds blank lines of its own)
 ERROR_SEPARATOR = "\n" + "=" * 88 + "\n"
@@ -212,11 +212,12 @@ def deployment(spec: BacktestSpec, last: Fold, results: list[FoldResult],
     for strategy in spec.strategies:
         rebalance, min_trade = spec.trading_rules(strategy)
         rules = Rules(spec=strategy, rebalance=rebalance, min_trade=min_trade)
-        strategies[default_name(strategy)] = rules
-    for r in results:  # candidates and selection rules act as their agent strategy
-        if r.strategy not in strategies:
-            owner = next(name for name in strategies if r.strategy.startswith(f"{name}_"))
-            strategies[r.strategy] = strategies[owner]
+        name = default_name(strategy)
+        strategies[name] = rules
+        if isinstance(strategy, AgentStrategySpec) and strategy.select is not None:
+            # its candidates and selection rules act as the agent strategy does
+            selecting = {r.strategy for r in results if r.strategy.startswith(f"{name}_")}
+            strategies |= {s: rules for s in sorted(selecting)}
     runs = {}
     for r in results:
         if r.fold != last.index or r.error is not None:
