@@ -103,6 +103,7 @@ class Selection:
 
 
 def selected_name(strategy: str, rule: Rule) -> str:
+    """The strategy a rule's runs are: ``<agent>_select_<rule>``."""
     return f"{strategy}_select_{rule.name}"
 
 
@@ -129,12 +130,8 @@ def select(strategy: AgentStrategySpec, seeds: list[int], folds: list[Fold],
         column = selected_name(name, rule)
         previous: int | None = None
         for j, fold in enumerate(folds):
-            if rule.kind == "inner_wf":
-                scores, basis = _inner_scores(rule, nested, cand, seeds, fold, rf, periods), \
-                    f"inner walk-forward Sharpe, {rule.folds} folds"
-            else:
-                scores, basis = _scores(rule, j, runs, cand, seeds, folds, holdout, rf,
-                                        periods)
+            scores, basis = _scores(rule, j, runs, nested, cand, seeds, folds, holdout, rf,
+                                    periods)
             eligible = np.where(failed[:, j], np.nan, scores)
             choice = _argmax(eligible)
             if choice is None:  # every candidate failed its fit
@@ -231,10 +228,13 @@ def _inner_scores(rule: Rule, nested: dict, cand: list[str], seeds: list[int], f
     return scores
 
 
-def _scores(rule: Rule, j: int, runs: dict, cand: list[str], seeds: list[int],
+def _scores(rule: Rule, j: int, runs: dict, nested: dict, cand: list[str], seeds: list[int],
             folds: list[Fold], holdout: np.ndarray, rf: float,
             periods: int) -> tuple[np.ndarray, str]:
     """The rule's score of every candidate before fold ``j``'s test, and its basis."""
+    if rule.kind == "inner_wf":
+        return (_inner_scores(rule, nested, cand, seeds, folds[j], rf, periods),
+                f"inner walk-forward Sharpe, {rule.folds} folds")
     if rule.kind == "past_folds" and j > 0:
         first = 0 if rule.folds is None else max(0, j - rule.folds)
         past = folds[first:j]

@@ -240,16 +240,6 @@ def test_folds_are_one_continuous_investment(workspace):
     assert (turnover["banded"] > 1e-12).sum() < (turnover["equal_weight"] > 1e-12).sum()
 
 
-@pytest.mark.slow  # starts a process pool
-def test_same_seed_same_results_with_one_or_two_workers(spec_file):
-    spec = BacktestSpec.load(spec_file)
-    one = run_backtest(spec, quick=True, workers=1, progress=False)
-    two = run_backtest(spec, quick=True, workers=2, progress=False)
-    pd.testing.assert_frame_equal(one.returns, two.returns, check_exact=True)
-    pd.testing.assert_frame_equal(one.metrics, two.metrics, check_exact=True)
-    assert one.folds["fold"].nunique() == 1
-
-
 @pytest.mark.parametrize("edit, message", [
     (('spec = "strategies/hgrpo.toml"', 'spec = "strategies/nope.toml"'),
      r"key strategies.0.spec: strategies/nope.toml: spec file not found"),
