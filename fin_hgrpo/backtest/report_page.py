@@ -161,6 +161,7 @@ def verdict(result: BacktestResult) -> str:
 def summary_table(result: BacktestResult) -> str:
     table = result.metrics.sort_values("sharpe", ascending=False)
     trained = set(result.agents())
+    labels = candidate_labels(result)
     rows = []
     for name, row in table.iterrows():
         seeds = int(row["seeds"])
@@ -178,11 +179,23 @@ def summary_table(result: BacktestResult) -> str:
                  _pct(row["max_drawdown"]), f"{row['turnover']:.1f}",
                  _pct(row.get("active_share", np.nan)), versus]
         css = " class='agent'" if name in trained else ""
-        rows.append(f"<tr{css}><td>{html.escape(name)}</td>"
+        label = html.escape(name) + (f"<br><small>{html.escape(labels[name])}</small>"
+                                     if name in labels else "")
+        rows.append(f"<tr{css}><td>{label}</td>"
                     + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ["Strategy", *SUMMARY_COLUMNS])
     return (f"<table class='numbers summary'><thead><tr>{head}</tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
+
+
+def candidate_labels(result: BacktestResult) -> dict[str, str]:
+    """A selection candidate's hyperparameters as a label (``trade_rate=0.25``)."""
+    candidates = result.selection.get("candidates")
+    if candidates is None:
+        return {}
+    keys = [c for c in candidates.columns if c not in ("strategy", "candidate")]
+    return {str(r["candidate"]): ", ".join(f"{k}={r[k]}" for k in keys if pd.notna(r[k]))
+            for _, r in candidates.iterrows()}
 
 
 def folds_table(result: BacktestResult) -> str:

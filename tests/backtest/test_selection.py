@@ -264,6 +264,7 @@ def test_the_report_shows_the_candidates_the_rules_foresight_and_each_choice(
         selecting, session_workspace):
     page = (session_workspace / "backtests" / "results" / "tiny_select" /
             "report.html").read_text()
+    assert "hybrid_grpo_c1<br><small>trade_rate=0.25</small>" in page  # the summary's label
     section = page.split("Selection: rules judged out of sample")[1]
     assert "hybrid_grpo_c1</td><td>0.25" in section
     assert "past_folds_all" in section and "Rank correlation [95% CI]" in section
