@@ -314,3 +314,9 @@ def test_inner_wf_picks_the_best_on_the_inner_folds_of_each_fold():
     assert list(choices["inner_wf_1"]) == ["c0", "c1", "c2"]
     assert list(choices["inner_wf_2"]) == ["c2", "c2", "c2"]
     assert made.choices["basis"].iloc[0] == "inner walk-forward Sharpe, 1 folds"
+
+
+def test_a_selecting_backtest_verifies_identical(selecting, session_workspace, capsys):
+    folder = session_workspace / "backtests" / "results" / "tiny_select"
+    assert main(["verify", str(folder)]) == 0
+    assert "verified: identical" in capsys.readouterr().out
