@@ -254,30 +254,29 @@ def selection_section(result: BacktestResult) -> list[str]:
           r["switches"]] for _, r in tables["foresight"].iterrows()])]
     spa = tables.get("spa")
     if spa is not None and not spa.empty:
-        parts += ["<h3>Does the best candidate beat the baseline?</h3>",
-                  "<p class='note'>Every candidate's every seed is a model; Hansen's SPA "
-                  "asks whether the best of them has a higher mean daily return than the "
-                  "baseline once all were tried (a small p-value: it does), and "
-                  "Romano-Wolf's StepM names those that do (arch.bootstrap, stationary "
-                  "bootstrap).</p>", _table(
-                      ["Agent", "Runs tried", "Days", "SPA p-value",
-                       "Better than the baseline (StepM, 5%)"],
-                      [[r["strategy"], r["models"], r["days"], f"{r['spa_p']:.3f}",
-                        r["stepm_better"] if pd.notna(r["stepm_better"]) else "none"]
-                       for _, r in spa.iterrows()])]
+        parts += _subsection(
+            "Does the best candidate beat the baseline?",
+            "Every candidate's every seed is a model; Hansen's SPA asks whether the best "
+            "of them has a higher mean daily return than the baseline once all were tried "
+            "(a small p-value: it does), and Romano-Wolf's StepM names those that do "
+            "(arch.bootstrap, stationary bootstrap).",
+            ["Agent", "Runs tried", "Days", "SPA p-value",
+             "Better than the baseline (StepM, 5%)"],
+            [[r["strategy"], r["models"], r["days"], f"{r['spa_p']:.3f}",
+              r["stepm_better"] if pd.notna(r["stepm_better"]) else "none"]
+             for _, r in spa.iterrows()])
     overfit = tables.get("pbo")
     if overfit is not None and not overfit.empty:
-        parts += ["<h3>Is the best candidate in sample overfit?</h3>",
-                  "<p class='note'>The probability of backtest overfitting (CSCV): the "
-                  "test days cut into blocks, and over every way of calling half of them "
-                  "in sample, the share where the in-sample best candidate ranks at or "
-                  "below the median on the other half (about 0.5: luck; near 0: a real "
-                  "winner). With fewer than 10 candidates the ranks are coarse.</p>",
-                  _table(["Agent", "Candidates", "Days", "Blocks", "PBO",
-                          "P(winner loses out of sample)"],
-                         [[r["strategy"], r["configurations"], r["days"], r["blocks"],
-                           f"{r['pbo']:.2f}", f"{r['probability_of_loss']:.2f}"]
-                          for _, r in overfit.iterrows()])]
+        parts += _subsection(
+            "Is the best candidate in sample overfit?",
+            "The probability of backtest overfitting (CSCV): the test days cut into "
+            "blocks, and over every way of calling half of them in sample, the share where "
+            "the in-sample best candidate ranks at or below the median on the other half "
+            "(about 0.5: luck; near 0: a real winner). With fewer than 10 candidates the "
+            "ranks are coarse.",
+            ["Agent", "Candidates", "Days", "Blocks", "PBO", "P(winner loses out of sample)"],
+            [[r["strategy"], r["configurations"], r["days"], r["blocks"], f"{r['pbo']:.2f}",
+              f"{r['probability_of_loss']:.2f}"] for _, r in overfit.iterrows()])
     parts += ["<h3>Choices per fold</h3>", _table(
         ["Agent", "Fold", "Rule", "Choice", "Scored by", "Its test Sharpe",
          "Best in hindsight", "Regret"],
@@ -285,6 +284,13 @@ def selection_section(result: BacktestResult) -> list[str]:
           _number(r["oos_sharpe"]), r["best"], _number(r["regret"])]
          for _, r in tables["choices"].iterrows()])]
     return parts
+
+
+def _subsection(heading: str, note: str, head: list[str],
+                rows: list[list[object]]) -> list[str]:
+    """A heading, a note on how to read what follows, and its table."""
+    return [f"<h3>{html.escape(heading)}</h3>", f"<p class='note'>{html.escape(note)}</p>",
+            _table(head, rows)]
 
 
 def _table(head: list[str], rows: list[list[object]]) -> str:
