@@ -49,11 +49,12 @@ from fin_hgrpo.envs import EnvSpec, PortfolioSim
 from fin_hgrpo.envs.trading import Position
 from fin_hgrpo.measures import performance
 from fin_hgrpo.measures.multiple import best_against_baseline
-from fin_hgrpo.measures.overfitting import pbo
+from fin_hgrpo.measures.overfitting import pbo_of_runs
 from fin_hgrpo.strategies.config import (
     SELECTION_RULE,
     AgentStrategySpec,
     SelectSpec,
+    candidate_names,
     default_name,
 )
 
@@ -116,10 +117,11 @@ def select(strategy: AgentStrategySpec, seeds: list[int], folds: list[Fold],
     spec: SelectSpec = strategy.select
     name = default_name(strategy)
     points = spec.points()
-    k = len(points)
     runs = {(r.strategy, r.seed, r.fold): r for r in results}
-    cand = [f"{name}_c{i}" for i in range(k)]
-    outcome = _oos_sharpes(runs, cand, seeds, folds, rf, periods)  # (k, folds)
+    cand = candidate_names(strategy)
+    outcome = np.stack([  # (candidates, folds)
+        _seed_mean_sharpe(lambda c, seed, f=fold: [runs.get((c, seed, f.index))], cand, seeds,
+                          rf, periods) for fold in folds], axis=1)
     holdout = _holdout_scores(runs, cand, seeds, folds, strategy)  # (k, folds)
     nested = _inner_runs(inner, cand)
     failed = np.array([[any(_failed(runs.get((c, s, f.index))) for s in seeds)
@@ -164,16 +166,22 @@ def _argmax(scores: np.ndarray) -> int | None:
     return int(np.nanargmax(np.where(np.isfinite(scores), scores, np.nan)))
 
 
-def _oos_sharpes(runs: dict, cand: list[str], seeds: list[int], folds: list[Fold],
-                 rf: float, periods: int) -> np.ndarray:
-    """Each candidate's seed-mean Sharpe on each fold's test days."""
-    out = np.full((len(cand), len(folds)), np.nan)
+def _seed_mean_sharpe(parts_of: Callable[[str, int], list | None], cand: list[str],
+                      seeds: list[int], rf: float, periods: int) -> np.ndarray:
+    """Each candidate's mean over seeds of the Sharpe ratio of its fold results
+    ``parts_of(candidate, seed)`` stitched in order; a seed whose parts are missing
+    (None) or include a failed fit is left out, and NaN where every seed is."""
+    out = np.full(len(cand), np.nan)
     for i, c in enumerate(cand):
-        for j, fold in enumerate(folds):
-            values = [performance.sharpe(run.daily["net_return"], rf=rf, periods=periods)
-                      for s in seeds if not _failed(run := runs.get((c, s, fold.index)))]
-            if values:
-                out[i, j] = np.mean(values)
+        values = []
+        for seed in seeds:
+            parts = parts_of(c, seed)
+            if parts is None or any(_failed(p) for p in parts):
+                continue
+            stitched = pd.concat([p.daily["net_return"] for p in parts])
+            values.append(performance.sharpe(stitched, rf=rf, periods=periods))
+        if values:
+            out[i] = np.mean(values)
     return out
 
 
@@ -210,45 +218,23 @@ def _inner_runs(inner: list[tuple[int, FoldResult]],
     return found
 
 
-def _inner_scores(rule: Rule, nested: dict, cand: list[str], seeds: list[int], fold: Fold,
-                  rf: float, periods: int) -> np.ndarray:
-    """Each candidate's seed-mean Sharpe over the last ``rule.folds`` inner folds of
-    ``fold``'s training window (their test returns stitched)."""
-    scores = np.full(len(cand), np.nan)
-    for i, c in enumerate(cand):
-        values = []
-        for seed in seeds:
-            parts = nested.get((c, seed, fold.index), [])[-rule.folds:]
-            if len(parts) < rule.folds or any(_failed(p) for p in parts):
-                continue
-            stitched = pd.concat([p.daily["net_return"] for p in parts])
-            values.append(performance.sharpe(stitched, rf=rf, periods=periods))
-        if values:
-            scores[i] = np.mean(values)
-    return scores
-
-
 def _scores(rule: Rule, j: int, runs: dict, nested: dict, cand: list[str], seeds: list[int],
             folds: list[Fold], holdout: np.ndarray, rf: float,
             periods: int) -> tuple[np.ndarray, str]:
     """The rule's score of every candidate before fold ``j``'s test, and its basis."""
-    if rule.kind == "inner_wf":
-        return (_inner_scores(rule, nested, cand, seeds, folds[j], rf, periods),
+    if rule.kind == "inner_wf":  # the last rule.folds inner folds of this fold's window
+
+        def inner(c: str, seed: int) -> list | None:
+            parts = nested.get((c, seed, folds[j].index), [])[-rule.folds:]
+            return parts if len(parts) == rule.folds else None
+
+        return (_seed_mean_sharpe(inner, cand, seeds, rf, periods),
                 f"inner walk-forward Sharpe, {rule.folds} folds")
     if rule.kind == "past_folds" and j > 0:
         first = 0 if rule.folds is None else max(0, j - rule.folds)
         past = folds[first:j]
-        scores = np.full(len(cand), np.nan)
-        for i, c in enumerate(cand):
-            values = []
-            for seed in seeds:
-                parts = [runs.get((c, seed, f.index)) for f in past]
-                if any(_failed(p) for p in parts):
-                    continue
-                stitched = pd.concat([p.daily["net_return"] for p in parts])
-                values.append(performance.sharpe(stitched, rf=rf, periods=periods))
-            if values:
-                scores[i] = np.mean(values)
+        scores = _seed_mean_sharpe(lambda c, seed: [runs.get((c, seed, f.index)) for f in past],
+                                   cand, seeds, rf, periods)
         return scores, f"out-of-sample Sharpe, folds {past[0].index}..{past[-1].index}"
     fallback = "" if rule.kind == "holdout" else " (no fold before)"
     if np.isfinite(holdout[:, j]).any():
@@ -262,11 +248,10 @@ def _as_rule(run: FoldResult | None, column: str, seed: int, fold: int,
     """The chosen candidate's fold result as the rule's run, charged for the switch
     from the portfolio the rule held (``before``: the previous choice's run of this
     fold, whose start is what the rule carried in); and the switch's cost."""
-    strategy = column
     if run is None:
-        return FoldResult(strategy, f"{column}_seed{seed}", fold, seed, None, None, None,
+        return FoldResult(column, f"{column}_seed{seed}", fold, seed, None, None, None,
                           "the chosen candidate has no run", 0.0), 0.0
-    made = replace(run, strategy=strategy, column=f"{column}_seed{seed}", training=None)
+    made = replace(run, strategy=column, column=f"{column}_seed{seed}", training=None)
     if before is None or before is run or _failed(run) or before.start is None \
             or run.start is None:
         return made, 0.0
@@ -381,9 +366,7 @@ def best_candidates(result: BacktestResult, spec: BacktestSpec) -> pd.DataFrame:
                 strategy.select is None:
             continue
         name = default_name(strategy)
-        owners = result.seeds["strategy"]
-        runs = [c for c in result.seeds.index
-                if re.fullmatch(rf"{re.escape(name)}_c\d+", str(owners[c]))]
+        runs = [run for c in candidate_names(strategy) for run in result.runs(c)]
         found = best_against_baseline(result.returns[runs], result.returns[baseline])
         rows.append({"strategy": name, "baseline": baseline, "models": found.models,
                      "days": found.days, "block": found.block, "spa_p": found.p_consistent,
@@ -401,17 +384,14 @@ def candidate_overfitting(result: BacktestResult, spec: BacktestSpec,
     for strategy in spec.strategies:
         if not isinstance(strategy, AgentStrategySpec) or strategy.select is None:
             continue
-        name = default_name(strategy)
-        k = len(strategy.select.points())
-        columns = [[f"{name}_c{i}_seed{s}" for s in spec.seeds] for i in range(k)]
-        present = [c for group in columns for c in group]
-        if not set(present) <= set(result.returns.columns):
+        columns = [[f"{c}_seed{s}" for s in spec.seeds] for c in candidate_names(strategy)]
+        if not {c for group in columns for c in group} <= set(result.returns.columns):
             continue  # a candidate run failed everywhere: nothing to rank it by
-        shared = result.returns[present].dropna()
-        cube = shared.to_numpy().reshape(len(shared), k, len(spec.seeds))
-        found = pbo(cube, blocks=min(blocks, 2 * (len(shared) // 4)), rf=result.info.get(
-            "cash_rate", 0.0))
-        rows.append({"strategy": name, "days": len(shared)} | found.summary())
+        found = pbo_of_runs(result.returns, columns, blocks=blocks,
+                            rf=result.info.get("cash_rate", 0.0))
+        if found is not None:
+            rows.append({"strategy": default_name(strategy), "days": found[1]}
+                        | found[0].summary())
     return pd.DataFrame(rows)
 
 

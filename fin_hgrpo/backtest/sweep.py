@@ -44,7 +44,7 @@ from fin_hgrpo.config import load_spec
 from fin_hgrpo.errors import SpecError
 from fin_hgrpo.io import atomic_directory
 from fin_hgrpo.measures import performance
-from fin_hgrpo.measures.overfitting import pbo
+from fin_hgrpo.measures.overfitting import pbo_of_runs
 from fin_hgrpo.provenance import panel_sha256, write_manifest
 from fin_hgrpo.strategies.config import AgentStrategySpec
 from fin_hgrpo.tensorboard import write_training_logs
@@ -242,16 +242,12 @@ def _overfitting(returns: pd.DataFrame, trials: int, seeds: list[int], rf: float
     """The probability that the trial best in sample is overfit (PBO by CSCV over every
     trial whose every seed finished, on the days all of them have), or nothing when
     fewer than two trials did."""
-    done = [k for k in range(trials)
-            if all(f"trial{k}_seed{s}" in returns for s in seeds)]
-    if len(done) < 2:
+    done = [[f"trial{k}_seed{s}" for s in seeds] for k in range(trials)]
+    done = [columns for columns in done if all(c in returns for c in columns)]
+    found = pbo_of_runs(returns, done, rf=rf) if len(done) >= 2 else None
+    if found is None:
         return {}
-    shared = returns[[f"trial{k}_seed{s}" for k in done for s in seeds]].dropna()
-    if len(shared) < 4:
-        return {}
-    cube = shared.to_numpy().reshape(len(shared), len(done), len(seeds))
-    found = pbo(cube, blocks=min(16, 2 * (len(shared) // 4)), rf=rf)
-    return {f"overfitting_{key}": value for key, value in found.summary().items()}
+    return {f"overfitting_{key}": value for key, value in found[0].summary().items()}
 
 
 def save_sweep(result: SweepResult, out: str | Path, *, manifest: dict | None = None) -> Path:

@@ -42,6 +42,7 @@ from fin_hgrpo.strategies.config import (
     AgentStrategySpec,
     StrategySpec,
     build_strategy,
+    candidate_names,
     default_name,
 )
 from fin_hgrpo.strategies.ensemble import SeedEnsemble
@@ -186,12 +187,11 @@ def candidate_runs(strategy: AgentStrategySpec, seeds: list[int],
                    source: str = "backtest") -> list[AgentRun]:
     """An agent strategy's selection candidates, each seed a run: strategy
     ``<name>_c<k>``, column ``<name>_c<k>_seed<s>``, k the grid point's index."""
-    name = default_name(strategy)
     configs = configs_at(load_agent_config(strategy.spec), strategy.select.points(), source,
                          key="select.space")
-    return [AgentRun(f"{name}_c{k}", f"{name}_c{k}_seed{seed}",
-                     config.model_copy(update={"seed": seed}))
-            for k, config in enumerate(configs) for seed in seeds]
+    return [AgentRun(name, f"{name}_seed{seed}", config.model_copy(update={"seed": seed}))
+            for name, config in zip(candidate_names(strategy), configs, strict=True)
+            for seed in seeds]
 
 
 def populations(runs: list[AgentRun]) -> list[tuple[AgentRun, ...]]:

@@ -22,6 +22,7 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 FEW_CONFIGURATIONS = 10  # below this, PBO's ranks are coarse (stated with the figure)
 
@@ -92,6 +93,19 @@ def pbo(returns: np.ndarray, blocks: int = 16, rf: float = 0.0) -> Overfitting:
                        float(intercept), float(np.mean(oos_best < 0)), n, blocks, len(halves))
 
 
+def pbo_of_runs(returns: pd.DataFrame, configurations: list[list[str]], *,
+                blocks: int = 16, rf: float = 0.0) -> tuple[Overfitting, int] | None:
+    """PBO of configurations given as columns of ``returns`` (each configuration a list
+    of its seeds' columns, as many for each), on the days all of them have, with at
+    most ``blocks`` blocks (fewer when the days are few); and the number of those days.
+    None when fewer than four days are shared."""
+    shared = returns[[c for columns in configurations for c in columns]].dropna()
+    if len(shared) < 4:
+        return None
+    cube = shared.to_numpy().reshape(len(shared), len(configurations), -1)
+    return pbo(cube, blocks=min(blocks, 2 * (len(shared) // 4)), rf=rf), len(shared)
+
+
 def _scores(halves: np.ndarray, count: np.ndarray, total: np.ndarray,
             square: np.ndarray) -> np.ndarray:
     """Each halving's score of each configuration: the mean over seeds of the daily
@@ -114,4 +128,4 @@ def _rank(scores: np.ndarray, k: int) -> float:
     return below + (tied + 1) / 2
 
 
-__all__ = ["FEW_CONFIGURATIONS", "Overfitting", "pbo"]
+__all__ = ["FEW_CONFIGURATIONS", "Overfitting", "pbo", "pbo_of_runs"]

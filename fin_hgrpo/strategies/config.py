@@ -219,6 +219,13 @@ def default_name(spec: StrategySpec) -> str:
     return spec.kind
 
 
+def candidate_names(spec: AgentStrategySpec) -> list[str]:
+    """A selecting agent strategy's candidates as strategies, in grid order:
+    ``<name>_c<k>`` (their runs ``<name>_c<k>_seed<s>``)."""
+    name = default_name(spec)
+    return [f"{name}_c{k}" for k in range(len(spec.select.points()))]
+
+
 def load_strategy_class(reference: str) -> type[Strategy]:
     """The class ``Name`` of ``path/to/file.py:Name``, which must subclass ``Strategy``."""
     file, _, class_name = reference.rpartition(":")
