@@ -136,9 +136,10 @@ def score_ahead(actor: Actor, reward: Reward, t: torch.Tensor, scored: Scored,
     holdings = scored.holdings.reshape(n * g, -1)
     reward_state = states.reshape(n * g, -1)
     all_rewards, alive = [rewards.reshape(-1)], [torch.ones_like(day, dtype=torch.bool)]
-    live = day <= sim.last_decision
+    stop = sim.segment_stop[t][:, None].expand(n, g).reshape(-1)  # the data's or segment's end
+    live = day <= stop
     for _ in range(k - 1):
-        safe = day.clamp(max=sim.last_decision)
+        safe = torch.minimum(day, stop)
         action = actor.continue_with(actor.policy(sim.observe(safe), holdings), g)
         weights = actor.to_targets(action, holdings, actor.base(safe, holdings))
         out = sim.score(safe, holdings, weights[:, None])
@@ -148,11 +149,11 @@ def score_ahead(actor: Actor, reward: Reward, t: torch.Tensor, scored: Scored,
         holdings = torch.where(live[:, None], out.holdings[:, 0], holdings)
         reward_state = torch.where(live[:, None], next_state[:, 0], reward_state)
         day = torch.where(live, day + 1, day)
-        live = live & (day <= sim.last_decision)
+        live = live & (day <= stop)
     return {
         "rewards": torch.stack(all_rewards, -1).reshape(n, g, k),
         "alive": torch.stack(alive, -1).reshape(n, g, k),
-        "final_t": day.clamp(max=sim.last_decision + 1).reshape(n, g)[:, 0],
+        "final_t": torch.minimum(day, stop + 1).reshape(n, g)[:, 0],
         "final_holdings": holdings.reshape(n, g, -1),
     }
 

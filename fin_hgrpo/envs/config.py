@@ -172,7 +172,10 @@ class EnvSpec(_Spec):
         return self.periods_per_year or panel.periods_per_year
 
     def build_sim(self, panel: MarketPanel | None = None, *, dtype: torch.dtype = torch.float64,
-                  device: str = "cpu") -> PortfolioSim:
+                  device: str = "cpu",
+                  segments: list[tuple[int, int]] | None = None) -> PortfolioSim:
+        """The simulator over ``panel`` (default: the spec's); ``segments``, day ranges
+        of it a training sim may read (``PortfolioSim``)."""
         panel = panel if panel is not None else self.load_panel()
         return PortfolioSim(
             panel,
@@ -185,6 +188,7 @@ class EnvSpec(_Spec):
             dtype=dtype, device=device,
             tradable_feature=self.data.align == "listed",
             delisting_return=self.data.delisting_return, members=self._members(panel),
+            segments=segments,
         )
 
     def _members(self, panel: MarketPanel) -> pd.DataFrame | None:

@@ -28,7 +28,8 @@ class Episodes:
     """``n`` episodes: decision day, holdings (assets + cash), wealth, reward state.
 
     An episode starts all in cash on a random decision day (``random_start``) or on the
-    first one, and is truncated after ``horizon`` decisions or when the data ends: an
+    first one, and is truncated after ``horizon`` decisions or when the data (or its
+    training segment: ``PortfolioSim.decision_ranges``) ends: an
     investor would go on past the last day of the data, so nothing terminates, and a
     critic bootstraps from the state the data ends in.
 
@@ -62,14 +63,12 @@ class Episodes:
         first, last = self.sim.first_decision, self.sim.last_decision
         spent = np.zeros(len(index), dtype=np.int64)
         if start is not None:
-            if not first <= start <= last:
+            if not first <= start <= last or self.sim.segment_stop[start] < 0:
                 raise ValueError(f"start day {start} is outside the decision days "
-                                 f"{first}..{last}")
+                                 f"{self.sim.decision_ranges}")
             days = np.full(len(index), start)
         elif self.random_start:
-            notional = rng.integers(first - self.horizon + 1, last + 1, len(index))
-            days = np.maximum(notional, first)
-            spent = days - notional
+            days, spent = self._random_starts(rng, len(index))
         else:
             days = np.full(len(index), first)
         device = self.t.device
@@ -79,6 +78,24 @@ class Episodes:
         self.holdings[index, -1] = 1.0
         self.wealth[index] = 1.0
         self.reward_state[index] = self._warm_states[self.t[index]]
+
+    def _random_starts(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Start days drawn uniformly from each segment's decision days and the
+        ``horizon - 1`` notional days before them, and the steps the notional ones
+        spent before their segment began."""
+        ranges, h = self.sim.decision_ranges, self.horizon
+        if len(ranges) == 1:
+            (first, last), = ranges
+            notional = rng.integers(first - h + 1, last + 1, n)
+            days = np.maximum(notional, first)
+            return days, days - notional
+        widths = np.array([last - first + h for first, last in ranges])
+        draw = rng.integers(0, widths.sum(), n)
+        which = np.searchsorted(np.cumsum(widths), draw, side="right")
+        firsts = np.array([first for first, _ in ranges])[which]
+        notional = firsts - h + 1 + draw - np.r_[0, np.cumsum(widths)][which]
+        days = np.maximum(notional, firsts)
+        return days, days - notional
 
     def observe(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Feature windows (B, window, A, F) ending today, and current holdings (B, A+1)."""
@@ -99,5 +116,6 @@ class Episodes:
         self.wealth = self.wealth * (1.0 + scored.net_return)
         self.t = self.t + 1
         self.steps = self.steps + 1
-        truncated = (self.t > self.sim.last_decision) | (self.steps >= self.horizon)
+        ended = self.t > self.sim.segment_stop[self.t - 1]  # the data or the segment ended
+        truncated = ended | (self.steps >= self.horizon)
         return Step(reward, torch.zeros_like(truncated), truncated, scored)

@@ -28,6 +28,13 @@ depends on why it delisted, which prices do not say; about -0.3 is the historica
 average for delistings for poor performance), a halted ticker or one still in its
 feature warm-up keeps the weight held, and the other weights (cash included) are scaled
 to fill the rest. A settlement is not a trade: it costs nothing.
+
+A training set need not be one stretch of days: combinatorial cross-validation trains
+on the days around its test groups. ``segments`` names the stretches (inclusive day
+indices) a training sim may read. Each one's features are computed from its own prices
+alone and are missing elsewhere, so the scaling's statistics are fitted on training
+rows only; decisions start once a segment's own history fills the features and end a
+day before its last, so no episode, and no continuation of one, crosses a gap.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ import pandas as pd
 import torch
 
 from fin_hgrpo.data import DEFAULT_FEATURES, FeatureSpec, MarketPanel, compute_features
+from fin_hgrpo.data.features import Features
 from fin_hgrpo.envs.feature_scaling import Scaling, standardise
 from fin_hgrpo.errors import DataError
 
@@ -86,6 +94,7 @@ class PortfolioSim:
         tradable_feature: bool = False,
         delisting_return: float = 0.0,
         members: pd.DataFrame | np.ndarray | None = None,
+        segments: Sequence[tuple[int, int]] | None = None,
         dtype: torch.dtype = torch.float64,
         device: str | torch.device = "cpu",
     ) -> None:
@@ -104,7 +113,8 @@ class PortfolioSim:
         self.allow_cash = allow_cash
         self.cash_rate = cash_rate
         listed = self._set_relatives(cash_rate, delisting_return)
-        feats = compute_features(panel, features)
+        spans = [(0, len(panel) - 1)] if segments is None else _checked(segments, len(panel))
+        feats = _segment_features(panel, features, spans)
         ready = np.isfinite(feats.values).all(axis=-1) & panel.tradable.to_numpy()  # (T, A)
         member = np.ones_like(ready) if members is None else np.asarray(members, dtype=bool)
         if member.shape != ready.shape:
@@ -112,7 +122,7 @@ class PortfolioSim:
         self._set_observations(feats, ready & member, normalize_features, feature_scaling,
                                feature_halflife, tradable_feature)
         self._set_universe(ready, member, listed, members is not None)
-        self._set_decision_days(feats, ready, normalize_features)
+        self._set_decision_days(spans, feats, ready, normalize_features)
 
     def _set_costs(self, cost_bps: float | Sequence[float], min_cost_bps: float) -> None:
         """Proportional costs per asset, and the minimum fee per traded asset."""
@@ -176,17 +186,29 @@ class PortfolioSim:
         self._ready = torch.tensor(ready, device=self.device)  # may be traded at all
         self.listed = torch.tensor(listed, device=self.device)
 
-    def _set_decision_days(self, feats, ready: np.ndarray, normalize_features: bool) -> None:
-        """The first day with the features' history (and the scaling's) behind it, and
-        the last day with a next day to earn on."""
-        panel = self.panel
-        warmup = feats.warmup if not panel.has_gaps else int(np.argmax(ready.any(axis=1)))
-        history = warmup + (_NORMALIZE_MIN_PERIODS if normalize_features else 0)
-        self.first_decision = max(history, self.window - 1)
-        self.last_decision = len(panel) - 2
-        if self.first_decision > self.last_decision:
-            raise DataError(f"{panel.source}: {len(panel)} days are too few for window "
-                            f"{self.window} and features needing {history} days of history")
+    def _set_decision_days(self, spans: list[tuple[int, int]], feats: Features,
+                           ready: np.ndarray, normalize_features: bool) -> None:
+        """In each segment, the first day with the features' history (and the scaling's)
+        behind it, and the last day with a next day in the segment to earn on: the
+        ``decision_ranges``. ``segment_stop[t]`` is the last decision of t's segment."""
+        ranges, history = [], 0
+        for start, end in spans:
+            present = ready[start:end + 1].any(axis=1) if self.panel.has_gaps else \
+                np.isfinite(feats.values[start:end + 1]).all(axis=(1, 2))
+            warmup = int(np.argmax(present)) if present.any() else end - start + 1
+            history = warmup + (_NORMALIZE_MIN_PERIODS if normalize_features else 0)
+            first = start + max(history, self.window - 1)
+            if first <= end - 1:
+                ranges.append((first, end - 1))
+        if not ranges:
+            raise DataError(f"{self.panel.source}: {len(self.panel)} days are too few for "
+                            f"window {self.window} and features needing {history} days of history")
+        self.decision_ranges = ranges
+        self.first_decision, self.last_decision = ranges[0][0], ranges[-1][1]
+        stop = np.full(len(self.panel), -1)
+        for first, last in ranges:
+            stop[first:last + 1] = last
+        self.segment_stop = torch.as_tensor(stop, dtype=torch.long, device=self.device)
 
     # ---- shapes ---------------------------------------------------------------------------
     @property
@@ -335,6 +357,29 @@ def keep_held(held: torch.Tensor, target: torch.Tensor, keep: torch.Tensor) -> t
     # nothing left to move (all target weight was on kept assets): the room goes to cash
     moving = torch.where(total > 0, moving * room / total.clamp(min=1e-300), cash * room)
     return kept + moving
+
+
+def _checked(segments: Sequence[tuple[int, int]], n_days: int) -> list[tuple[int, int]]:
+    """Segments as sorted, disjoint, in-range (start, end) day pairs."""
+    spans = sorted((int(a), int(b)) for a, b in segments)
+    for (a, b), following in zip(spans, spans[1:] + [(n_days, n_days)], strict=True):
+        if not 0 <= a <= b < following[0]:
+            raise DataError(f"segments must be disjoint day ranges inside 0..{n_days - 1}, "
+                            f"got {spans}")
+    return spans
+
+
+def _segment_features(panel: MarketPanel, specs: Sequence[FeatureSpec | dict],
+                      spans: list[tuple[int, int]]) -> Features:
+    """The features of each segment from its own prices, missing between segments."""
+    if spans == [(0, len(panel) - 1)]:
+        return compute_features(panel, specs)
+    parts = [compute_features(panel.slice(panel.dates[a], panel.dates[b]), specs)
+             for a, b in spans]
+    values = np.full((len(panel), panel.n_assets, parts[0].values.shape[-1]), np.nan)
+    for (a, b), part in zip(spans, parts, strict=True):
+        values[a:b + 1] = part.values
+    return Features(values, panel.dates, parts[0].tickers, parts[0].names)
 
 
 def _with_delistings(relatives: np.ndarray, listed: np.ndarray,

@@ -28,6 +28,7 @@ from fin_hgrpo.strategies.base import Decision, Strategy
 Progress = Callable[[int], None]  # told how many training iterations were just done
 Keep = Literal["best", "last", "ema"]  # the networks a fit ends with
 Start = Literal["cash", "base"]  # what a validation run starts from
+Span = tuple[pd.Timestamp, pd.Timestamp]  # a stretch of training days, both inclusive
 
 
 class RLStrategy(Strategy):
@@ -64,21 +65,32 @@ class RLStrategy(Strategy):
         training.agent.learn(self.steps, callback=training.after_iteration)
         training.finish()
 
-    def start_training(self, train: MarketPanel) -> Training:
+    def start_training(self, train: MarketPanel,
+                       segments: Sequence[Span] | None = None) -> Training:
         """A fresh agent (or the previous fold's networks, with ``warm_start``) on
-        ``train`` less its validation days, and the early stopping that judges it."""
-        learn_on = train
+        ``train`` less its validation days, and the early stopping that judges it.
+
+        ``segments`` (inclusive date pairs inside ``train``) trains on those stretches
+        only (``PortfolioSim``'s segments); the validation days are then the end of
+        the last one."""
+        spans = [(train.dates[0], train.dates[-1])] if segments is None else \
+            sorted((pd.Timestamp(a), pd.Timestamp(b)) for a, b in segments)
+        judged = train.slice(*spans[-1])  # the stretch the validation days end
         if self.validation_days:
-            if self.validation_days >= len(train) - 2:
+            if self.validation_days >= len(judged) - 2:
                 raise ValueError(f"{self.name}: validation_days {self.validation_days} leaves "
-                                 f"nothing of a {len(train)}-day training window")
-            learn_on = train.slice(None, train.dates[-self.validation_days - 1])
-        sim = self.env.build_sim(learn_on, dtype=torch.float32, device=self.config.device)
+                                 f"nothing of a {len(judged)}-day training window")
+            spans[-1] = (spans[-1][0], judged.dates[-self.validation_days - 1])
+        learn_on = train.slice(None, spans[-1][1])
+        days = None if segments is None else \
+            [(learn_on.dates.get_loc(a), learn_on.dates.get_loc(b)) for a, b in spans]
+        sim = self.env.build_sim(learn_on, dtype=torch.float32, device=self.config.device,
+                                 segments=days)
         agent = make_agent(sim, self.config, self.env.build_reward())
         if self.warm_start and self.agent is not None:
             agent.load_networks(self.agent.networks())
         self.agent = agent
-        validation = Validation(self.env, train, self.validation_days, self.min_trade,
+        validation = Validation(self.env, judged, self.validation_days, self.min_trade,
                                 self.name, self.validation_start) \
             if self.validation_days else None
         return Training(self, agent, validation, agent.iterations_for(self.steps))
@@ -217,16 +229,19 @@ class Training:
         self.strategy._log = pd.DataFrame(self.agent.history)
 
 
-def fit_population(fits: Sequence[tuple[RLStrategy, MarketPanel]]) -> list[Exception | None]:
-    """Fit each strategy on its training window, all their agents trained as one
+def fit_population(fits: Sequence[tuple[RLStrategy, MarketPanel]
+                                   | tuple[RLStrategy, MarketPanel, Sequence[Span]]],
+                   ) -> list[Exception | None]:
+    """Fit each strategy on its training window (or on segments of it: a third item,
+    as ``RLStrategy.start_training`` takes them), all their agents trained as one
     ``Population`` (same algorithm and budget; seeds, windows, learning rates, weight
     decays and entropy coefficients may differ), and the members on one window judged
     on its validation days in one engine run. Returns each member's error (a diverged
     update), or None: a member's failure leaves the others' fits intact."""
-    budgets = {strategy.steps for strategy, _ in fits}
+    budgets = {fit[0].steps for fit in fits}
     if len(budgets) != 1:
         raise ValueError(f"a population trains for one budget, got {sorted(budgets)}")
-    trainings = [strategy.start_training(train) for strategy, train in fits]
+    trainings = [fit[0].start_training(*fit[1:]) for fit in fits]
     windows: dict[tuple, list[int]] = {}
     for k, training in enumerate(trainings):
         if training.validation is not None:

@@ -11,7 +11,7 @@ from fin_hgrpo.algos import GRPO, PPO, Agent, HybridGRPO, agent_config, make_age
 from fin_hgrpo.algos.core import cpp_compiler
 from fin_hgrpo.algos.evaluation import allocation_path, skill
 from fin_hgrpo.algos.rollout import Targets
-from fin_hgrpo.envs import EnvSpec
+from fin_hgrpo.envs import EnvSpec, PortfolioSim
 from fin_hgrpo.errors import FinHgrpoError
 
 FEATURES = [{"name": "log_return"}, {"name": "momentum", "window": 10}]
@@ -163,6 +163,23 @@ def test_multi_step_scoring_follows_each_sample_and_stops_at_the_data_end(iid):
     assert (rollout.rewards[0][..., 2] == 0).all()
     grpo = GRPO(train, agent_config({"algorithm": "grpo", "sub_steps": 3}))
     grpo.learn(256)  # multi-step group scoring trains
+
+
+def test_continuations_stop_at_the_end_of_a_training_segment(iid):
+    """Trained on two stretches of days, a sample scored two days before the first
+    stretch's end is followed up to it and no further, never into the gap."""
+    _, _, train, _ = iid
+    sim = PortfolioSim(train.panel, features=FEATURES, window=5, dtype=torch.float32,
+                       segments=[(0, 400), (600, len(train.panel) - 1)])
+    agent = HybridGRPO(sim, agent_config({"algorithm": "hybrid_grpo", "sub_steps": 3}))
+    end = sim.decision_ranges[0][1]
+    agent.episodes.t[:] = end - 1
+    rollout = agent.collect()
+    first = rollout.alive[0]
+    assert first[..., :2].all() and not first[..., 2].any()
+    assert (rollout.final_t[0] == end + 1).all()
+    assert (rollout.t[1] >= sim.decision_ranges[0][0]).all()
+    assert not ((rollout.t > end) & (rollout.t < sim.decision_ranges[1][0])).any()
 
 
 def test_continuations_share_their_noise_across_a_states_candidates(short):

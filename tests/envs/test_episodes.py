@@ -78,3 +78,26 @@ def test_a_random_start_counts_the_days_before_the_data_against_the_horizon():
     assert 0.2 < on_first.float().mean() < 0.35  # the 99 notional days before, of 399
     assert (episodes.steps[on_first] >= 0).all() and episodes.steps[on_first].max() == 99
     assert (episodes.steps[~on_first] == 0).all()
+
+
+def test_episodes_on_segments_start_in_each_and_never_cross_a_gap():
+    sim = _window_sim(400)
+    sim = type(sim)(sim.panel, features=[{"name": "log_return"},
+                                         {"name": "momentum", "window": 10}],
+                    window=10, segments=[(0, 150), (260, len(sim.panel) - 1)])
+    (a, b), (c, d) = sim.decision_ranges
+    episodes = Episodes(sim, Reward(), 128, horizon=60, random_start=True)
+    rng = np.random.default_rng(0)
+    episodes.reset(rng)
+    cash = torch.zeros(128, sim.n_weights, dtype=sim.dtype)
+    cash[:, -1] = 1.0
+    seen = np.zeros(len(sim.dates), dtype=int)
+    for _ in range(300):
+        day = episodes.t.numpy().copy()
+        np.add.at(seen, day, 1)
+        step = episodes.step(cash)
+        ended = step.truncated.numpy()
+        assert (ended[day == b]).all() and (ended[day == d]).all()  # a segment's end
+        episodes.reset(rng, step.terminated | step.truncated)
+    assert seen[:a].sum() == seen[b + 1:c].sum() == seen[d + 1:].sum() == 0
+    assert seen[a:b + 1].min() > 0 and seen[c:d + 1].min() > 0

@@ -166,3 +166,41 @@ def test_no_trade_band_keeps_small_trades_and_stays_on_the_simplex(seed, band):
     torch.testing.assert_close(banded[:, :4][small], held[:, :4][small])
     if band == 0:
         torch.testing.assert_close(banded, target)
+
+
+def test_segments_compute_features_from_their_own_prices_and_nothing_between():
+    """A training set of two stretches: each stretch's features are those of its prices
+    alone (what a sim over that stretch computes, before scaling), the gap has none, and
+    decisions start once each stretch's own history fills the features."""
+    prices, _ = prices_and_perturbed(200, 199, 0)
+    panel = MarketPanel(prices)
+    sim = PortfolioSim(panel, window=5, segments=[(0, 79), (120, 199)],
+                       normalize_features=False)
+    alone = PortfolioSim(panel.slice(panel.dates[120], panel.dates[199]), window=5,
+                         normalize_features=False)
+    torch.testing.assert_close(sim.features[120:, :, :], alone.features, rtol=0, atol=0)
+    assert (sim.features[80:120] == 0).all()
+    warmup = alone.first_decision
+    assert sim.decision_ranges == [(warmup, 78), (120 + warmup, 198)]
+    assert sim.segment_stop[warmup].item() == 78 and sim.segment_stop[100].item() == -1
+
+
+def test_segment_scaling_is_fitted_on_training_rows_only():
+    """Every price outside the segments may change: the scaled features of the
+    training rows stay bit-identical (the pooled z-score fits on training rows)."""
+    prices, _ = prices_and_perturbed(200, 199, 0)
+    changed = prices.copy()
+    changed.iloc[80:120] *= np.random.default_rng(1).uniform(0.5, 2.0, (40, prices.shape[1]))
+    spans = [(0, 79), (120, 199)]
+    before = PortfolioSim(MarketPanel(prices), window=5, segments=spans).features
+    after = PortfolioSim(MarketPanel(changed), window=5, segments=spans).features
+    torch.testing.assert_close(before, after, rtol=0, atol=0)
+    whole = [PortfolioSim(MarketPanel(p), window=5).features[120:] for p in (prices, changed)]
+    assert not torch.equal(*whole)  # without segments the same change leaks in
+
+
+def test_segments_that_overlap_or_leave_the_panel_are_refused():
+    prices, _ = prices_and_perturbed(100, 99, 0)
+    for spans in ([(0, 50), (50, 99)], [(0, 120)]):
+        with pytest.raises(DataError, match="disjoint day ranges"):
+            PortfolioSim(MarketPanel(prices), window=5, segments=spans)
