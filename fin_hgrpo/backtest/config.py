@@ -63,6 +63,26 @@ class WalkForwardSpec(_Spec):
                            self.embargo_days, self.mode)
 
 
+class CvSpec(_Spec):
+    """Combinatorial purged cross-validation beside the walk-forward (``backtest.cpcv``):
+    ``groups`` blocks of decision days, ``test_groups`` of them tested per split, and the
+    days dropped from training before each test group (``purge_days``) and after it
+    (``purge_days + embargo_days``)."""
+
+    kind: Literal["cpcv"] = "cpcv"
+    groups: int = Field(default=6, ge=3)
+    test_groups: int = Field(default=2, ge=2)  # 1 would be k-fold: a single path
+    purge_days: int = Field(default=5, ge=0)
+    embargo_days: int = Field(default=5, ge=0)
+
+    @model_validator(mode="after")
+    def _fewer_tests_than_groups(self) -> CvSpec:
+        if self.test_groups >= self.groups:
+            raise ValueError(f"cv.test_groups ({self.test_groups}) must be below cv.groups "
+                             f"({self.groups}): a split needs groups to train on")
+        return self
+
+
 class QuickSpec(_Spec):
     """What ``--quick`` changes: the last ``folds`` folds, ``steps`` states per agent."""
 
@@ -90,6 +110,7 @@ class BacktestSpec(_Spec):
     ray_address: str | None = None  # a running Ray cluster (default: start Ray locally)
     tearsheets: bool = True  # a quantstats tearsheet per strategy
     walk_forward: WalkForwardSpec = WalkForwardSpec()
+    cv: CvSpec | None = None  # CPCV paths beside the walk-forward (written to cv/)
     quick: QuickSpec = QuickSpec()
 
     @model_validator(mode="after")

@@ -38,6 +38,7 @@ def page(result: BacktestResult, images: dict[str, bytes], folder: Path) -> str:
         "<p class='note'>The mean over seeds for agents; <em>failed</em> where a "
         "strategy failed in that fold (errors below).</p>", folds_table(result),
         *selection_section(result),
+        *cv_section(result),
         *_links(folder),
     ]
     if result.errors:
@@ -284,6 +285,34 @@ def selection_section(result: BacktestResult) -> list[str]:
           _number(r["oos_sharpe"]), r["best"], _number(r["regret"])]
          for _, r in tables["choices"].iterrows()])]
     return parts
+
+
+def cv_section(result: BacktestResult) -> list[str]:
+    """With ``[cv]``: each strategy's distribution of path Sharpe ratios over the CPCV
+    paths (and seeds), beside the walk-forward above, and the layout (``cv/``)."""
+    if not result.cv:
+        return []
+    tables = result.cv
+    groups, splits = tables["groups"], tables["splits"]
+    paths = len(tables["paths"])
+    note = (f"Combinatorial purged cross-validation: the decision days cut into "
+            f"{len(groups)} groups ({groups['start'].iloc[0]} .. {groups['end'].iloc[-1]}), "
+            f"{len(splits)} training combinations, {paths} paths that each test every group "
+            "once with one split's model per group, holding what the previous group ended "
+            "with (a change of model is charged as a trade). Agents train on each split's "
+            "training segments only. Walk-forward stays the headline; this is the spread "
+            "of outcomes beside it. P(below baseline): the share of paths (and seeds) "
+            "where the strategy's Sharpe is below the baseline's on the same path.")
+    return ["<h2>CPCV: Sharpe over paths</h2>", f"<p class='note'>{html.escape(note)}</p>",
+            _table(["Strategy", "Paths", "Runs", "Sharpe mean", "Std", "5%", "Median", "95%",
+                    "P(Sharpe < 0)", "P(below baseline)", "Turnover"],
+                   [[r["strategy"], int(r["paths"]), int(r["runs"]), _number(r["sharpe_mean"]),
+                     _number(r["sharpe_std"]), _number(r["sharpe_p05"]),
+                     _number(r["sharpe_median"]), _number(r["sharpe_p95"]),
+                     _pct(r["p_sharpe_below_0"]), _pct(r["p_below_baseline"]),
+                     _number(r["turnover"])] for _, r in tables["metrics"].iterrows()]),
+            "<h3>Groups</h3>", _table(["Group", "Start", "End", "Days"],
+                                      groups[["group", "start", "end", "days"]].values.tolist())]
 
 
 def _subsection(heading: str, note: str, head: list[str],

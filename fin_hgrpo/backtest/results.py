@@ -9,7 +9,8 @@ figure, with the seeds' Sharpe mean, std, min and max), ``weights/<run>.csv``,
 ``errors.txt`` (tracebacks of strategies that failed in a fold), ``run.json``,
 ``deploy/`` (what each run needs to act after the test: ``fin-hgrpo weights``) and,
 when an agent selects among candidates, ``selection/`` (``choices.csv``,
-``foresight.csv``, ``candidates.csv``: ``backtest.selection``).
+``foresight.csv``, ``candidates.csv``: ``backtest.selection``) and, with ``[cv]``,
+``cv/`` (the CPCV plan, path returns and path-Sharpe distributions: ``backtest.cpcv``).
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class BacktestResult:
     deploy: DeployState | None = None  # what acting after the test needs
     # agents that select among candidates: choices, foresight and candidates tables
     selection: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # a spec with [cv]: the CPCV plan, path returns and metrics (``backtest.cpcv``)
+    cv: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def runs(self, strategy: str) -> list[str]:
         """The columns of ``returns`` that are runs of ``strategy``."""
@@ -106,6 +109,10 @@ class BacktestResult:
             (folder / "selection").mkdir(exist_ok=True)
             for name, table in self.selection.items():
                 table.to_csv(folder / "selection" / f"{name}.csv", index=False)
+        if self.cv:
+            (folder / "cv").mkdir(exist_ok=True)
+            for name, table in self.cv.items():
+                table.to_csv(folder / "cv" / f"{name}.csv", index=name == "returns")
 
     @classmethod
     def read(cls, folder: str | Path) -> BacktestResult:
@@ -136,8 +143,11 @@ class BacktestResult:
         deploy = DeployState.read(folder) if (folder / "deploy").is_dir() else None
         selection = {p.stem: frame(p, index_col=None, parse_dates=False)
                      for p in sorted((folder / "selection").glob("*.csv"))}
+        cv = {p.stem: frame(p) if p.stem == "returns" else
+              frame(p, index_col=None, parse_dates=False)
+              for p in sorted((folder / "cv").glob("*.csv"))}
         return cls(returns, turnover, weights, table, seeds, folds, training, errors,
-                   read_json(folder / "run.json"), deploy, selection)
+                   read_json(folder / "run.json"), deploy, selection, cv)
 
 
 def gather(spec: BacktestSpec, folds: list[Fold], results: list[FoldResult], *,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fin_hgrpo.backtest.config import BacktestSpec
+from fin_hgrpo.backtest.cpcv import run_cv
 from fin_hgrpo.backtest.executors import Executor, make_executor
 from fin_hgrpo.backtest.report import write_report, write_tearsheets
 from fin_hgrpo.backtest.results import BacktestResult, gather, training_logs
@@ -92,6 +93,10 @@ def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None
                             "candidates": selection.candidates,
                             "spa": best_candidates(result, spec),
                             "pbo": candidate_overfitting(result, spec)}
+    if spec.cv is not None:
+        result.cv, cv_errors = run_cv(spec, context, executor, quick=quick, progress=progress,
+                                      checkpoint=checkpoint)
+        result.errors += cv_errors
     result.info |= data_notes(env, panel) | {"data_sha256": panel_sha256(panel)}
     result.info["data_warnings"] += capped_universes(env, context.panels, tasks)
     if result.deploy is not None:  # what a replay of the last fold must read unchanged

@@ -18,8 +18,10 @@ import copy
 import io
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from tqdm import tqdm
@@ -29,7 +31,7 @@ from fin_hgrpo.algos.population import MEMBER_FIELDS
 from fin_hgrpo.backtest.checkpoints import TaskStore
 from fin_hgrpo.backtest.config import BacktestSpec
 from fin_hgrpo.backtest.engine import StrategyRun, run_strategy
-from fin_hgrpo.backtest.executors import Executor, Progress
+from fin_hgrpo.backtest.executors import Executor, Progress, TaskFunction
 from fin_hgrpo.backtest.results import FoldResult
 from fin_hgrpo.backtest.walkforward import Fold, inner_folds
 from fin_hgrpo.data import MarketPanel
@@ -64,6 +66,10 @@ class Task:
     rebalance: Rebalance
     min_trade: float  # no-trade band, a share of wealth
 
+    def progress_units(self) -> tuple[int, int]:
+        """Fold runs, and training iterations (none), for the progress bars."""
+        return len(self.folds), 0
+
 
 @dataclass(frozen=True)
 class AgentRun:
@@ -89,6 +95,13 @@ class PopulationTask:
     steps: int  # training states per member
     ensemble: str | None = None
     universe: str = DEFAULT_UNIVERSE
+
+    def progress_units(self) -> tuple[int, int]:
+        """Fold runs, and training iterations, for the progress bars."""
+        columns = len(self.runs) + (self.ensemble is not None)
+        iterations = self.runs[0].config.iterations_for(self.steps) * len(self.folds) \
+            * len(self.runs)
+        return len(self.folds) * columns, iterations
 
     def populations(self) -> list[list[tuple[int, Fold]]]:
         """The members (run index, fold) of each population, in training order. With
@@ -210,11 +223,12 @@ def chunked(runs: list[AgentRun], size: int | None) -> list[tuple[AgentRun, ...]
     return [tuple(runs[i:i + size]) for i in range(0, len(runs), size)]
 
 
-def execute(tasks: list[Task | PopulationTask], context: Context, executor: Executor, *,
-            progress: bool = True,
-            checkpoint: str | Path | None = None) -> list[list[FoldResult]]:
-    """Each task's fold results, in task order; with a ``checkpoint`` folder, tasks found
-    there are not run again and new ones are saved there as they finish."""
+def execute(tasks: Sequence[Any], context: Context, executor: Executor, *,
+            progress: bool = True, checkpoint: str | Path | None = None,
+            fn: TaskFunction | None = None) -> list[list[FoldResult]]:
+    """Each task's fold results, in task order, from ``fn`` (default: ``run_task``);
+    with a ``checkpoint`` folder, tasks found there are not run again and new ones are
+    saved there as they finish."""
     store = TaskStore(checkpoint, context) if checkpoint is not None else None
     outcomes = [store.load(task) if store else None for task in tasks]
     todo = [i for i, outcome in enumerate(outcomes) if outcome is None]
@@ -224,7 +238,8 @@ def execute(tasks: list[Task | PopulationTask], context: Context, executor: Exec
             store.save(tasks[todo[j]], outcome)
 
     with _Bars([tasks[i] for i in todo], progress) as bars:
-        fresh = executor.map(run_task, [tasks[i] for i in todo], context, bars.update, keep)
+        fresh = executor.map(fn or run_task, [tasks[i] for i in todo], context, bars.update,
+                             keep)
     for i, outcome in zip(todo, fresh, strict=True):
         outcomes[i] = outcome
     return outcomes
@@ -372,19 +387,13 @@ def _run_test(strategy: Strategy, env: EnvSpec, panel: MarketPanel, fold: Fold,
                         min_trade=task.min_trade)
 
 
-def _columns(task: Task | PopulationTask) -> int:
-    if isinstance(task, Task):
-        return 1
-    return len(task.runs) + (task.ensemble is not None)
-
-
 class _Bars:
     """Progress bars: folds done, and agents' training iterations."""
 
-    def __init__(self, tasks: list[Task | PopulationTask], enabled: bool) -> None:
-        n_folds = sum(len(t.folds) * _columns(t) for t in tasks)
-        iterations = sum(t.runs[0].config.iterations_for(t.steps) * len(t.folds) * len(t.runs)
-                         for t in tasks if isinstance(t, PopulationTask))
+    def __init__(self, tasks: Sequence[Any], enabled: bool) -> None:
+        units = [task.progress_units() for task in tasks]
+        n_folds = sum(folds for folds, _ in units)
+        iterations = sum(its for _, its in units)
         self.folds = tqdm(total=n_folds, desc="folds", unit="fold", disable=not enabled,
                           position=0)
         self.training = tqdm(total=iterations, desc="training", unit="it",
