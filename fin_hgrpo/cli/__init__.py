@@ -7,11 +7,21 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fin_hgrpo.cli import backtest, cv, data, risk, train, verify, weights, workspace
+from fin_hgrpo.cli import (
+    backtest,
+    cv,
+    data,
+    overfitting,
+    risk,
+    train,
+    verify,
+    weights,
+    workspace,
+)
 from fin_hgrpo.cli.options import Options
 from fin_hgrpo.errors import FinHgrpoError
 
-COMMANDS = (workspace, data, train, backtest, cv, risk, weights, verify)
+COMMANDS = (workspace, data, train, backtest, cv, overfitting, risk, weights, verify)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -45,6 +45,8 @@ class Overfitting:
     configurations: int
     blocks: int
     halvings: int
+    dominance_first: float
+    dominance_second: float
 
     def summary(self) -> dict:
         return {"pbo": self.pbo, "configurations": self.configurations,
@@ -52,6 +54,8 @@ class Overfitting:
                 "degradation_slope": self.degradation_slope,
                 "degradation_intercept": self.degradation_intercept,
                 "probability_of_loss": self.probability_of_loss,
+                "dominance_first": self.dominance_first,
+                "dominance_second": self.dominance_second,
                 "coarse": self.configurations < FEW_CONFIGURATIONS}
 
 
@@ -89,8 +93,21 @@ def pbo(returns: np.ndarray, blocks: int = 16, rf: float = 0.0) -> Overfitting:
     is_best, oos_best = inside[rows, winner], outside[rows, winner]
     slope, intercept = (np.polyfit(is_best, oos_best, 1) if np.ptp(is_best) > 0
                         else (np.nan, float(np.mean(oos_best))))
+    first, second = dominance(oos_best, outside.ravel())
     return Overfitting(float(np.mean(logits <= 0)), logits, is_best, oos_best, float(slope),
-                       float(intercept), float(np.mean(oos_best < 0)), n, blocks, len(halves))
+                       float(intercept), float(np.mean(oos_best < 0)), n, blocks, len(halves),
+                       first, second)
+
+
+def dominance(chosen: np.ndarray, every: np.ndarray) -> tuple[float, float]:
+    """The largest gaps F_chosen - F_every of the empirical distribution functions, and
+    of their integrals from the lowest score up (first- and second-order dominance of
+    ``chosen`` over ``every`` hold where each is at most 0)."""
+    grid = np.unique(np.concatenate([chosen, every]))
+    gap = (np.searchsorted(np.sort(chosen), grid, side="right") / len(chosen)
+           - np.searchsorted(np.sort(every), grid, side="right") / len(every))
+    integral = np.concatenate([[0.0], np.cumsum(gap[:-1] * np.diff(grid))])
+    return float(gap.max()), float(integral.max())
 
 
 def pbo_of_runs(returns: pd.DataFrame, configurations: list[list[str]], *,
@@ -128,4 +145,4 @@ def _rank(scores: np.ndarray, k: int) -> float:
     return below + (tied + 1) / 2
 
 
-__all__ = ["FEW_CONFIGURATIONS", "Overfitting", "pbo", "pbo_of_runs"]
+__all__ = ["FEW_CONFIGURATIONS", "Overfitting", "dominance", "pbo", "pbo_of_runs"]

@@ -1,0 +1,86 @@
+"""The probability of backtest overfitting of what a result folder holds: a sweep's
+trials, a selecting backtest's candidates, or any strategies of a backtest
+(``fin-hgrpo pbo``)."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from fin_hgrpo.errors import SpecError
+from fin_hgrpo.io import read_csv, read_json
+from fin_hgrpo.measures.overfitting import Overfitting, pbo, pbo_of_runs
+
+_CANDIDATE = re.compile(r"_c\d+$")
+
+
+@dataclass(frozen=True)
+class FolderOverfitting:
+    """PBO of a folder's configurations, the days it was computed on, the
+    configurations' names and how their seeds were combined."""
+
+    found: Overfitting
+    days: int
+    names: list[str]
+    seeds: str
+
+
+def folder_overfitting(folder: str | Path, patterns: list[str] | None = None, *,
+                       blocks: int = 16) -> FolderOverfitting:
+    """PBO by CSCV over a result folder's configurations, on the days all of them have.
+
+    A sweep folder (``trials.csv``): its trials. A backtest folder: the strategies
+    matching ``patterns`` (shell-style, ``hybrid_grpo_c*``), by default a selecting
+    agent's candidates, else every strategy. A configuration's score is the mean of its
+    seeds' Sharpe ratios when all have as many seeds (what the backtest's and sweep's
+    own PBO do), else that of its seeds' mean daily return (seeds averaged)."""
+    folder = Path(folder)
+    returns_file = folder / "returns.csv"
+    if not returns_file.is_file():
+        raise SpecError(f"{folder}: no returns.csv; give a backtest or sweep result folder")
+    returns = read_csv(returns_file, index_col=0, parse_dates=True)
+    runs = _runs(folder, returns)
+    names = sorted(runs) if patterns is None else \
+        [n for n in runs if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    if patterns is None and any(_CANDIDATE.search(n) for n in names):
+        names = [n for n in names if _CANDIDATE.search(n)]
+    names = [n for n in runs if n in set(names)]  # in the folder's order
+    if len(names) < 2:
+        raise SpecError(f"{folder}: PBO needs two configurations or more, "
+                        f"{len(names)} match {patterns or 'the default'} "
+                        f"(found: {', '.join(runs)})")
+    rf = read_json(folder / "run.json").get("cash_rate", 0.0) \
+        if (folder / "run.json").is_file() else 0.0
+    counts = {len(runs[n]) for n in names}
+    if len(counts) == 1:
+        found = pbo_of_runs(returns, [runs[n] for n in names], blocks=blocks, rf=rf)
+        seeds = "mean of each seed's Sharpe"
+        if found is None:
+            raise SpecError(f"{folder}: the configurations share fewer than 4 days")
+        return FolderOverfitting(found[0], found[1], names, seeds)
+    averaged = pd.DataFrame({n: returns[runs[n]].mean(axis=1, skipna=False) for n in names})
+    shared = averaged.dropna()
+    if len(shared) < 4:
+        raise SpecError(f"{folder}: the configurations share fewer than 4 days")
+    found = pbo(shared.to_numpy(), blocks=min(blocks, 2 * (len(shared) // 4)), rf=rf)
+    return FolderOverfitting(found, len(shared), names, "seeds' returns averaged")
+
+
+def _runs(folder: Path, returns: pd.DataFrame) -> dict[str, list[str]]:
+    """Each configuration's columns of ``returns``: a sweep's ``trial<k>_seed<s>``, or a
+    backtest's runs by strategy (``seeds.csv``)."""
+    if (folder / "trials.csv").is_file():
+        found: dict[str, list[str]] = {}
+        for column in returns.columns:
+            found.setdefault(column.split("_seed")[0], []).append(column)
+        return found
+    seeds = read_csv(folder / "seeds.csv", index_col=0)
+    found = {}
+    for column, strategy in seeds["strategy"].items():
+        if column in returns.columns:
+            found.setdefault(strategy, []).append(column)
+    return found
