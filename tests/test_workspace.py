@@ -11,7 +11,8 @@ from fin_hgrpo.workspace import init_workspace, template_files
 from tests.conftest import write_tiny_specs
 
 EXPECTED = {
-    "backtests/default.toml", "backtests/full_history.toml", "backtests/select_hgrpo.toml",
+    "backtests/cpcv_hgrpo.toml", "backtests/default.toml", "backtests/full_history.toml",
+    "backtests/select_hgrpo.toml",
     "backtests/sweep_hgrpo.toml",
     "envs/default.toml", "envs/full_history.toml", "envs/synthetic_iid.toml",
     "envs/synthetic_regime.toml", "envs/synthetic_signal.toml", "strategies/grpo.toml",

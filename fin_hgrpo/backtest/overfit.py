@@ -48,6 +48,11 @@ def folder_overfitting(folder: str | Path, patterns: list[str] | None = None, *,
         [n for n in runs if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
     if patterns is None and any(_CANDIDATE.search(n) for n in names):
         names = [n for n in names if _CANDIDATE.search(n)]
+        agents = sorted({_CANDIDATE.sub("", n) for n in names})
+        if len(agents) > 1:
+            raise SpecError(f"{folder}: {len(agents)} agents select among candidates; name "
+                            f"one family, e.g. --strategies "
+                            f"{' or '.join(repr(a + '_c*') for a in agents)}")
     names = [n for n in runs if n in set(names)]  # in the folder's order
     if len(names) < 2:
         raise SpecError(f"{folder}: PBO needs two configurations or more, "

@@ -57,6 +57,14 @@ def test_a_sweeps_trials(tmp_path):
     assert folder_overfitting(tmp_path / "sweep").names == list(runs)
 
 
+def test_two_agents_candidates_are_not_one_family(tmp_path):
+    runs = {f"{a}_c{k}": [f"{a}_c{k}_seed0"] for a in ("ppo", "grpo") for k in range(2)}
+    _folder(tmp_path / "run", runs)
+    with pytest.raises(SpecError, match="2 agents select.*'grpo_c\\*' or 'ppo_c\\*'"):
+        folder_overfitting(tmp_path / "run")
+    assert folder_overfitting(tmp_path / "run", ["ppo_c*"]).names == ["ppo_c0", "ppo_c1"]
+
+
 def test_too_few_configurations_or_no_results_are_refused(tmp_path):
     _folder(tmp_path / "run", {"a": ["a"], "b": ["b"]})
     with pytest.raises(SpecError, match="two configurations or more, 1 match"):
