@@ -16,6 +16,10 @@ def register(commands, options: Options) -> None:
     plan.add_argument("spec", help="backtest spec with a [cv] table")
     plan.add_argument("--quick", action="store_true",
                       help="the members of a --quick run (the spec's [quick] steps)")
+    plan.add_argument("--target", nargs=2, type=int, metavar=("TRAIN_DAYS", "PATHS"),
+                      help="also print the groups and test groups that come closest to "
+                           "TRAIN_DAYS training days per split and PATHS paths "
+                           "(skfolio's optimal_folds_number)")
     plan.set_defaults(run=print_plan)
 
 
@@ -50,4 +54,13 @@ def print_plan(args: argparse.Namespace) -> int:
                   f"trained as one population, {task.steps} states each")
         else:
             print(f"  {task.strategy}: {plan.n_paths} paths, no training")
+    if args.target is not None:
+        from skfolio.model_selection import optimal_folds_number
+
+        train_days, paths = args.target
+        days = sum(g.days for g in plan.groups)
+        groups, tests = optimal_folds_number(days, target_train_size=train_days,
+                                             target_n_test_paths=paths)
+        print(f"\nfor about {train_days} training days per split and {paths} paths over "
+              f"{days} decision days: groups = {groups}, test_groups = {tests}")
     return 0

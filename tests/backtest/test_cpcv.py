@@ -195,12 +195,14 @@ def test_a_run_with_cv_writes_its_paths_and_their_distributions(cross_validated)
 
 def test_cv_plan_prints_the_layout_and_the_members(session_workspace, capsys):
     Path("backtests/tiny_cv_plan.toml").write_text(CROSS_VALIDATED)
-    assert main(["cv", "plan", "backtests/tiny_cv_plan.toml"]) == 0
+    assert main(["cv", "plan", "backtests/tiny_cv_plan.toml", "--target", "300", "3"]) == 0
     out = capsys.readouterr().out
     assert "4 groups, 2 tested per split, purge 3 and embargo 4 days: 6 splits, 3 paths" in out
     assert "hybrid_grpo: seeds [0, 1] x 6 splits = 12 members" in out
     assert "equal_weight: 3 paths, no training" in out
     assert "paths (the split trading each group)" in out
+    assert "for about 300 training days per split and 3 paths" in out
+    assert "groups = 4, test_groups = 2" in out
 
 
 def test_cv_specs_that_cannot_work_are_refused(session_workspace, capsys):
