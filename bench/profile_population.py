@@ -11,7 +11,7 @@ scoring, continuations), ``targets`` (each member's advantages and value targets
 ``update`` (the batched minibatch steps: forward, backward, clipping, AdamW),
 ``write back`` (networks and optimiser states into the agents) and ``bookkeeping``
 (the rest: reward normaliser, reference policy, diagnostics). Prints a table and
-writes bench/results/profile_population_<encoder>.md.
+writes bench/results/profile_population_<encoder>_k<members>.md.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ def main() -> None:
     clock.wrap(Agent, "collect", "collect")
     clock.wrap(type(first), "targets", "targets")
     clock.wrap(Population, "_update", "update")
+    clock.wrap(Agent, "_update", "update")  # a population of one updates as its agent
     clock.wrap(Population, "_write_back", "write back")
     started = time.perf_counter()
     population.learn(per_iteration * (args.iterations + 1))
@@ -115,7 +116,7 @@ def main() -> None:
               "", "```text", operators.rstrip(), "```"]
     text = "\n".join(lines) + "\n"
     print(text)
-    atomic_write_text(RESULTS / f"profile_population_{encoder}.md", text)
+    atomic_write_text(RESULTS / f"profile_population_{encoder}_k{args.members}.md", text)
 
 
 if __name__ == "__main__":
