@@ -207,6 +207,18 @@ class Policy(nn.Module):
         return dist.mean
 
 
+def flat_rows(dist: Distribution) -> Distribution:
+    """A distribution over (B, G) portfolios (grouped holdings) as one over B x G rows,
+    in row-major order: what the B x G portfolios one at a time would give."""
+    if isinstance(dist, Dirichlet):
+        alpha = dist.concentration
+        return Dirichlet(alpha.reshape(-1, alpha.shape[-1]), validate_args=False)
+    normal = dist.base_dist
+    size = normal.loc.shape[-1]
+    return Independent(Normal(normal.loc.reshape(-1, size), normal.scale.reshape(-1, size),
+                              validate_args=False), 1, validate_args=False)
+
+
 class ValueNet(nn.Module):
     """V(features, holdings), its own network (no parameters shared with the policy)."""
 

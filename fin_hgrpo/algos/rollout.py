@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from fin_hgrpo.algos.acting import Actor
+from fin_hgrpo.algos.policies import flat_rows
 from fin_hgrpo.envs import Episodes, PortfolioSim, Reward, Scored
 
 
@@ -129,7 +130,9 @@ def collect(actor: Actor, episodes: Episodes, select: Select, n_steps: int, grou
 def score_ahead(actor: Actor, reward: Reward, t: torch.Tensor, scored: Scored,
                 rewards: torch.Tensor, states: torch.Tensor, k: int) -> dict[str, torch.Tensor]:
     """Follow every sample for k-1 more steps under the current policy, batched: the
-    rollout's ``rewards``, ``alive``, ``final_t`` and ``final_holdings``."""
+    rollout's ``rewards``, ``alive``, ``final_t`` and ``final_holdings``. A state's
+    samples move in step, so each step's features are read and encoded once per state,
+    and each sample adds its holdings' terms."""
     sim = actor.sim
     n, g = rewards.shape
     day = (t[:, None] + 1).expand(n, g).reshape(-1)
@@ -139,8 +142,9 @@ def score_ahead(actor: Actor, reward: Reward, t: torch.Tensor, scored: Scored,
     stop = sim.segment_stop[t][:, None].expand(n, g).reshape(-1)  # the data's or segment's end
     live = day <= stop
     for _ in range(k - 1):
-        safe = torch.minimum(day, stop)
-        action = actor.continue_with(actor.policy(sim.observe(safe), holdings), g)
+        safe = torch.minimum(day, stop)  # the same for a state's g samples: read once
+        dist = actor.policy(sim.observe(safe[::g]), holdings.reshape(n, g, -1))
+        action = actor.continue_with(flat_rows(dist), g)
         weights = actor.to_targets(action, holdings, actor.base(safe, holdings))
         out = sim.score(safe, holdings, weights[:, None])
         step_reward, next_state = reward.apply(reward_state, out.net_return, out.log_return)
