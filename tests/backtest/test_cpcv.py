@@ -224,3 +224,12 @@ def test_the_report_shows_the_path_sharpe_distribution(cross_validated, session_
     row = cross_validated.cv["metrics"].set_index("strategy").loc["hybrid_grpo"]
     assert f"<td>hybrid_grpo</td><td>3</td><td>6</td><td>{row['sharpe_mean']:.2f}</td>" in page
     assert "4 groups" in page and "6 training combinations, 3 paths" in page
+
+
+def test_a_run_with_cv_is_reproduced_by_verify(cross_validated, session_workspace, capsys):
+    """Re-run from its manifest, every file (cv/ included) comes out identical."""
+    out = session_workspace / "backtests" / "results" / "tiny_cv"
+    files = list(out.rglob("*.csv"))
+    assert len([f for f in files if f.parent.name == "cv"]) == 6
+    assert main(["verify", str(out)]) == 0
+    assert f"identical: {len(files)} of {len(files)} result files" in capsys.readouterr().out
