@@ -149,13 +149,12 @@ class Population:
     def _update(self, prepared: dict[int, tuple[Rollout, Targets]]) -> dict[int, dict]:
         """Epochs of minibatch steps, each one batched step of every member still going."""
         batch = _Batch(self.members, prepared, len(self))
-        every = torch.arange(len(self), device=self.device)[:, None]
         reference = self._reference_rows()
 
         def step(rows: torch.Tensor, updating: list[bool]) -> dict[str, list[float]]:
             coef = self.log_entropy_coef.exp().detach().to(self.device)
             out = self._loss(tuple(self.params), reference,
-                             *(x[every, rows] for x in batch.tensors), coef)
+                             *(_member_rows(x, rows) for x in batch.tensors), coef)
             for param in self.params:
                 param.grad = None
             out["loss"].sum().backward()
@@ -277,6 +276,17 @@ class _Losses(nn.Module):
 
     def forward(self, *batch) -> dict[str, torch.Tensor]:
         return self._agent[0].loss(*batch)
+
+
+def _member_rows(stacked: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Member k's ``rows[k]`` of ``stacked`` (K, S, ...): (K, m, ...). One gather of
+    whole rows from the flattened stack (a copy of contiguous rows), where indexing
+    with a pair of index tensors gathers element by element, several times slower."""
+    members, states = stacked.shape[:2]
+    offsets = torch.arange(members, device=rows.device)[:, None] * states
+    picked = stacked.reshape(members * states, *stacked.shape[2:]).index_select(
+        0, (rows + offsets).reshape(-1))
+    return picked.reshape(members, rows.shape[1], *stacked.shape[2:])
 
 
 class _Batch:

@@ -76,8 +76,8 @@ class UpdateBatch(NamedTuple):
                    None if targets.values is None else targets.values.reshape(-1))
 
     def rows(self, index: torch.Tensor) -> UpdateBatch:
-        """The states ``index`` picks (a minibatch)."""
-        return UpdateBatch(*(None if x is None else x[index] for x in self))
+        """The states ``index`` picks (a minibatch): whole rows copied at once."""
+        return UpdateBatch(*(None if x is None else x.index_select(0, index) for x in self))
 
 
 # which sample advances each episode, from the rewards (E, G) and the sub-step scores
