@@ -1,10 +1,11 @@
 """Walk-forward backtests: engine, splits, results, reports, executors.
 
 Sweeps live in ``fin_hgrpo.backtest.sweep``, target weights after a backtest in
-``fin_hgrpo.backtest.targets``.
+``fin_hgrpo.backtest.targets``, selection rules in ``fin_hgrpo.backtest.selection``,
+combinatorial purged cross-validation in ``fin_hgrpo.backtest.cpcv``.
 """
 
-from fin_hgrpo.backtest.config import BacktestSpec
+from fin_hgrpo.backtest.config import BacktestSpec, CvSpec
 from fin_hgrpo.backtest.engine import StrategyRun, run_strategy
 from fin_hgrpo.backtest.executors import Executor, LocalExecutor, RayExecutor, make_executor
 from fin_hgrpo.backtest.report import write_report, write_tearsheets
@@ -16,6 +17,7 @@ from fin_hgrpo.envs.trading import Position
 __all__ = [
     "BacktestResult",
     "BacktestSpec",
+    "CvSpec",
     "Executor",
     "Fold",
     "LocalExecutor",

@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fin_hgrpo.algos import load_agent_config
 from fin_hgrpo.backtest.config import BacktestSpec, CvSpec
 from fin_hgrpo.backtest.engine import run_strategy
 from fin_hgrpo.backtest.executors import Executor, Progress
@@ -42,6 +41,8 @@ from fin_hgrpo.backtest.tasks import (
     Context,
     chunked,
     execute,
+    seed_runs,
+    strategy_universe,
 )
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.data.calendar import Rebalance
@@ -169,17 +170,13 @@ def plan_cv(spec: BacktestSpec, plan: CvPlan, *, quick: bool = False) -> list[Cv
         name = default_name(strategy)
         rebalance, min_trade = spec.trading_rules(strategy)
         if not isinstance(strategy, AgentStrategySpec):
-            probe = build_strategy(strategy, env)
-            universe = ",".join(probe.universe) if probe.universe else DEFAULT_UNIVERSE
             tasks.append(CvTask(name, strategy, plan, rebalance, min_trade,
-                                universe=universe))
+                                universe=strategy_universe(strategy, env)))
             continue
-        config = load_agent_config(strategy.spec)
-        runs = [AgentRun(name, f"{name}_seed{seed}", config.model_copy(update={"seed": seed}))
-                for seed in spec.seeds]
         steps = spec.quick.steps if quick else strategy.steps
         tasks += [CvTask(name, strategy, plan, rebalance, min_trade, steps, group)
-                  for group in chunked(runs, spec.population_seeds)]
+                  for group in chunked(seed_runs(strategy, name, spec.seeds),
+                                       spec.population_seeds)]
     return tasks
 
 

@@ -151,9 +151,8 @@ def plan(spec: BacktestSpec, folds: list[Fold], *,
         name = default_name(strategy)
         rebalance, min_trade = spec.trading_rules(strategy)
         if not isinstance(strategy, AgentStrategySpec):
-            probe = build_strategy(strategy, env)
-            universe = ",".join(probe.universe) if probe.universe else DEFAULT_UNIVERSE
-            tasks.append(Task(name, name, strategy, chain, universe, rebalance, min_trade))
+            tasks.append(Task(name, name, strategy, chain, strategy_universe(strategy, env),
+                              rebalance, min_trade))
             continue
         steps = spec.quick.steps if quick else strategy.steps
         if strategy.select is not None:  # every candidate's seeds, grouped as a sweep's
@@ -161,14 +160,24 @@ def plan(spec: BacktestSpec, folds: list[Fold], *,
                 tasks += [PopulationTask(strategy, part, chain, rebalance, min_trade, steps)
                           for part in chunked(list(group), spec.population_seeds)]
             continue
-        config = load_agent_config(strategy.spec)
-        runs = [AgentRun(name, f"{name}_seed{seed}", config.model_copy(update={"seed": seed}))
-                for seed in spec.seeds]
-        for group in chunked(runs, spec.population_seeds):
+        for group in chunked(seed_runs(strategy, name, spec.seeds), spec.population_seeds):
             tasks.append(PopulationTask(
                 strategy, group, chain, rebalance, min_trade, steps,
                 ensemble=f"{name}_ensemble" if strategy.ensemble else None))
     return tasks
+
+
+def strategy_universe(strategy: StrategySpec, env: EnvSpec) -> str:
+    """The key of the panel a classical strategy trades: its own tickers, or the env's."""
+    probe = build_strategy(strategy, env)
+    return ",".join(probe.universe) if probe.universe else DEFAULT_UNIVERSE
+
+
+def seed_runs(strategy: AgentStrategySpec, name: str, seeds: list[int]) -> list[AgentRun]:
+    """An agent strategy's spec as written, one run per seed (``<name>_seed<s>``)."""
+    config = load_agent_config(strategy.spec)
+    return [AgentRun(name, f"{name}_seed{seed}", config.model_copy(update={"seed": seed}))
+            for seed in seeds]
 
 
 def plan_inner(spec: BacktestSpec, folds: list[Fold], dates: pd.DatetimeIndex, *,
