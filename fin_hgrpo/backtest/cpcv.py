@@ -46,6 +46,7 @@ from fin_hgrpo.backtest.tasks import (
 )
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.data.calendar import Rebalance
+from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.envs.trading import Position
 from fin_hgrpo.errors import SpecError
 from fin_hgrpo.measures import performance
@@ -280,11 +281,10 @@ def _run_group(strategy: Strategy, context: Context, sims: dict, group: Group, t
     return run.daily, run.end
 
 
-def cv_plan_of(spec: BacktestSpec, panel: MarketPanel) -> CvPlan:
-    """The CPCV plan of a spec with ``[cv]`` over ``panel`` (its env's features decide
-    the first decision day)."""
-    first = spec.env_spec().build_sim(panel).first_decision
-    return cv_plan(spec.cv, panel.dates, first)
+def cv_plan_of(spec: CvSpec, env: EnvSpec, panel: MarketPanel) -> CvPlan:
+    """The CPCV plan over ``panel``, whose first decision day the env's features
+    decide."""
+    return cv_plan(spec, panel.dates, env.build_sim(panel).first_decision)
 
 
 def run_cv(spec: BacktestSpec, context: Context, executor: Executor, *, quick: bool = False,
@@ -292,13 +292,12 @@ def run_cv(spec: BacktestSpec, context: Context, executor: Executor, *, quick: b
            ) -> tuple[dict[str, pd.DataFrame], list[str]]:
     """Every strategy's CPCV paths: ``gather_cv``'s tables, and the errors (one per
     failed path, with its traceback)."""
-    panel = context.panels[DEFAULT_UNIVERSE]
-    plan = cv_plan_of(spec, panel)
+    env, panel = context.env, context.panels[DEFAULT_UNIVERSE]
+    plan = cv_plan_of(spec.cv, env, panel)
     tasks = plan_cv(spec, plan, quick=quick)
     outcomes = execute(tasks, context, executor, progress=progress, checkpoint=checkpoint,
                        fn=run_cv_task)
     results = [r for outcome in outcomes for r in outcome]
-    env = spec.env_spec()
     errors = [f"cv: {r.column}, path {r.fold}:\n{r.error}" for r in results
               if r.error is not None]
     return gather_cv(plan, results, spec.baseline, rf=env.costs.cash_rate,

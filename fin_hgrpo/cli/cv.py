@@ -33,8 +33,9 @@ def print_plan(args: argparse.Namespace) -> int:
     spec = BacktestSpec.load(args.spec)
     if spec.cv is None:
         raise SpecError(f"{args.spec}: no [cv] table (e.g. [cv] groups = 6, test_groups = 2)")
-    panel = spec.env_spec().load_panel()
-    plan = cv_plan_of(spec, panel)
+    env = spec.env_spec()
+    panel = env.load_panel()
+    plan = cv_plan_of(spec.cv, env, panel)
     cv, tables = spec.cv, plan.tables()
     splits = tables["splits"]
     splits.insert(3, "train_days", [sum(len(panel.slice(a, b)) for a, b in s.train)

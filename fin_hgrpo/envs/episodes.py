@@ -84,16 +84,12 @@ class Episodes:
         ``horizon - 1`` notional days before them, and the steps the notional ones
         spent before their segment began."""
         ranges, h = self.sim.decision_ranges, self.horizon
-        if len(ranges) == 1:
-            (first, last), = ranges
-            notional = rng.integers(first - h + 1, last + 1, n)
-            days = np.maximum(notional, first)
-            return days, days - notional
         widths = np.array([last - first + h for first, last in ranges])
-        draw = rng.integers(0, widths.sum(), n)
-        which = np.searchsorted(np.cumsum(widths), draw, side="right")
+        ends = np.cumsum(widths)  # each segment's draws are [ends - widths, ends)
+        draw = rng.integers(0, ends[-1], n)
+        which = np.searchsorted(ends, draw, side="right")
         firsts = np.array([first for first, _ in ranges])[which]
-        notional = firsts - h + 1 + draw - np.r_[0, np.cumsum(widths)][which]
+        notional = firsts - h + 1 + draw - (ends - widths)[which]
         days = np.maximum(notional, firsts)
         return days, days - notional
 
