@@ -16,8 +16,9 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
+
+from timing import Clock  # bench/timing.py: scripts run from bench/
 
 import fin_hgrpo.risk
 from fin_hgrpo.backtest import runner, tasks
@@ -30,31 +31,6 @@ from fin_hgrpo.strategies.rl import RLStrategy, Validation
 RESULTS = Path(__file__).parent / "results"
 STAGES = ("load data", "train agents", "validation inside training", "test runs: agents",
           "test runs: classical", "metrics", "report page", "tearsheets", "risk reports")
-
-
-class Clock:
-    """Seconds per stage; a stage timed inside another is taken out of the outer one."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
-        self._inner: list[float] = []
-
-    def wrap(self, owner: object, name: str, stage) -> None:
-        original = getattr(owner, name)
-
-        def timed(*args, **kwargs):
-            self._inner.append(0.0)
-            started = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                spent = time.perf_counter() - started
-                inner = self._inner.pop()
-                self.seconds[stage(*args) if callable(stage) else stage] += spent - inner
-                if self._inner:
-                    self._inner[-1] += spent
-
-        setattr(owner, name, timed)
 
 
 def _test_stage(strategy, *_) -> str:

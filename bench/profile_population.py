@@ -19,10 +19,10 @@ from __future__ import annotations
 import argparse
 import platform
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import torch
+from timing import Clock  # bench/timing.py: scripts run from bench/
 
 from fin_hgrpo.algos import Population, load_agent_config, make_agent
 from fin_hgrpo.algos.core import Agent
@@ -31,25 +31,6 @@ from fin_hgrpo.io import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
 WINDOW_DAYS, WINDOW_STEP = 756, 252  # member k trains on days [252k mod span, +756)
-
-
-class Clock:
-    """Seconds spent in each wrapped method, summed over calls."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
-
-    def wrap(self, owner: type, method: str, phase: str) -> None:
-        original = getattr(owner, method)
-
-        def timed(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.seconds[phase] += time.perf_counter() - started
-
-        setattr(owner, method, timed)
 
 
 def _population(agent_spec: str, members: int, encoder: str | None) -> Population:
