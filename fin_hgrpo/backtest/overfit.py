@@ -13,7 +13,7 @@ import pandas as pd
 
 from fin_hgrpo.errors import SpecError
 from fin_hgrpo.io import read_csv, read_json
-from fin_hgrpo.measures.overfitting import Overfitting, pbo, pbo_of_runs
+from fin_hgrpo.measures.overfitting import Overfitting, pbo_of_runs
 
 _CANDIDATE = re.compile(r"_c\d+$")
 
@@ -44,8 +44,8 @@ def folder_overfitting(folder: str | Path, patterns: list[str] | None = None, *,
         raise SpecError(f"{folder}: no returns.csv; give a backtest or sweep result folder")
     returns = read_csv(returns_file, index_col=0, parse_dates=True)
     runs = _runs(folder, returns)
-    names = sorted(runs) if patterns is None else \
-        [n for n in runs if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    names = [n for n in runs  # in the folder's order
+             if patterns is None or any(fnmatch.fnmatchcase(n, p) for p in patterns)]
     if patterns is None and any(_CANDIDATE.search(n) for n in names):
         names = [n for n in names if _CANDIDATE.search(n)]
         agents = sorted({_CANDIDATE.sub("", n) for n in names})
@@ -53,26 +53,21 @@ def folder_overfitting(folder: str | Path, patterns: list[str] | None = None, *,
             raise SpecError(f"{folder}: {len(agents)} agents select among candidates; name "
                             f"one family, e.g. --strategies "
                             f"{' or '.join(repr(a + '_c*') for a in agents)}")
-    names = [n for n in runs if n in set(names)]  # in the folder's order
     if len(names) < 2:
         raise SpecError(f"{folder}: PBO needs two configurations or more, "
                         f"{len(names)} match {patterns or 'the default'} "
                         f"(found: {', '.join(runs)})")
     rf = read_json(folder / "run.json").get("cash_rate", 0.0) \
         if (folder / "run.json").is_file() else 0.0
-    counts = {len(runs[n]) for n in names}
-    if len(counts) == 1:
-        found = pbo_of_runs(returns, [runs[n] for n in names], blocks=blocks, rf=rf)
-        seeds = "mean of each seed's Sharpe"
-        if found is None:
-            raise SpecError(f"{folder}: the configurations share fewer than 4 days")
-        return FolderOverfitting(found[0], found[1], names, seeds)
-    averaged = pd.DataFrame({n: returns[runs[n]].mean(axis=1, skipna=False) for n in names})
-    shared = averaged.dropna()
-    if len(shared) < 4:
+    if len({len(runs[n]) for n in names}) == 1:
+        frame, columns, seeds = returns, [runs[n] for n in names], "mean of each seed's Sharpe"
+    else:
+        frame = pd.DataFrame({n: returns[runs[n]].mean(axis=1, skipna=False) for n in names})
+        columns, seeds = [[n] for n in names], "seeds' returns averaged"
+    found = pbo_of_runs(frame, columns, blocks=blocks, rf=rf)
+    if found is None:
         raise SpecError(f"{folder}: the configurations share fewer than 4 days")
-    found = pbo(shared.to_numpy(), blocks=min(blocks, 2 * (len(shared) // 4)), rf=rf)
-    return FolderOverfitting(found, len(shared), names, "seeds' returns averaged")
+    return FolderOverfitting(found[0], found[1], names, seeds)
 
 
 def _runs(folder: Path, returns: pd.DataFrame) -> dict[str, list[str]]:
