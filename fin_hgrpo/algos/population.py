@@ -63,9 +63,16 @@ class Population:
             return  # a population of one is its agent: nothing to batch (see train_iteration)
         self._networks = _Losses(first)
         self._names = _names(first)
-        # one stacked leaf (K, *shape) per trained tensor, in trained_parameters order
-        self.params = [torch.stack([p.detach() for p in tensors]).requires_grad_(True)
-                       for tensors in zip(*(m.trained_parameters for m in members), strict=True)]
+        # one stacked leaf (K, *shape) per trained tensor, in trained_parameters order;
+        # a matrix is stacked transposed, (K, in, out), and handed to its layer as a
+        # transposed view: batched products then read it as it lies in memory, where
+        # the (K, out, in) layout costs a transposing copy in every forward and backward
+        self._transposed = [p.dim() == 2 for p in first.trained_parameters]
+        self.params = [torch.stack([_layout(p.detach(), flip) for p in tensors])
+                       .requires_grad_(True)
+                       for flip, tensors in zip(self._transposed,
+                                                zip(*(m.trained_parameters for m in members),
+                                                    strict=True), strict=True)]
         # member k's slices of the stacks, as leaves sharing their storage: torch's own
         # AdamW then steps every member in one fused call, with a rate and decay each
         self._views = [[p.detach()[k] for p in self.params] for k in range(len(members))]
@@ -199,7 +206,8 @@ class Population:
     def _member_loss(self, params, reference, features, holdings, actions, old_log_probs,
                      advantages, returns, old_values, entropy_coef):
         """One member's minibatch loss, through the algorithm's own ``loss``."""
-        named = dict(zip(self._names, params, strict=True))
+        named = {name: _layout(param, flip) for name, param, flip in
+                 zip(self._names, params, self._transposed, strict=True)}
         named |= dict(zip(self._reference_names, reference, strict=True))
         has_critic = self.members[0].value is not None
         return functional_call(self._networks, named, (
@@ -226,8 +234,9 @@ class Population:
         """Members' networks, entropy coefficients and optimiser states from the stacks."""
         for k in members:
             member = self.members[k]
-            for param, stacked in zip(member.trained_parameters, self.params, strict=True):
-                param.copy_(stacked[k])
+            for param, stacked, flip in zip(member.trained_parameters, self.params,
+                                            self._transposed, strict=True):
+                param.copy_(_layout(stacked[k], flip))
             member.log_entropy_coef.copy_(self.log_entropy_coef[k])
             self._export_optimizer_state(k, member)
 
@@ -238,9 +247,10 @@ class Population:
     def _export_optimizer_state(self, k: int, member: Agent) -> None:
         for ours, theirs in zip(self._groups(k), member.optimizer.param_groups, strict=True):
             theirs["lr"] = ours["lr"]
-        for param, view in zip(member.trained_parameters, self._views[k], strict=True):
+        for param, view, flip in zip(member.trained_parameters, self._views[k],
+                                     self._transposed, strict=True):
             if view in self.optimizer.state:
-                member.optimizer.state[param] = _copied(self.optimizer.state[view])
+                member.optimizer.state[param] = _copied(self.optimizer.state[view], flip)
         if self.entropy_optimizer is not None:
             coef = self.entropy_optimizer.param_groups[k]["params"][0]
             if coef in self.entropy_optimizer.state:
@@ -250,9 +260,10 @@ class Population:
     def _import_optimizer_state(self, k: int, member: Agent) -> None:
         for ours, theirs in zip(self._groups(k), member.optimizer.param_groups, strict=True):
             ours["lr"] = theirs["lr"]
-        for param, view in zip(member.trained_parameters, self._views[k], strict=True):
+        for param, view, flip in zip(member.trained_parameters, self._views[k],
+                                     self._transposed, strict=True):
             if param in member.optimizer.state:
-                self.optimizer.state[view] = _copied(member.optimizer.state[param])
+                self.optimizer.state[view] = _copied(member.optimizer.state[param], flip)
         if self.entropy_optimizer is not None and \
                 member.log_entropy_coef in member.entropy_optimizer.state:
             coef = self.entropy_optimizer.param_groups[k]["params"][0]
@@ -315,8 +326,17 @@ class _Batch:
         return self.tensors.returns[k], self.tensors.old_values[k]
 
 
-def _copied(state: dict) -> dict:
-    return {name: value.clone() if isinstance(value, torch.Tensor) else value
+def _layout(matrix: torch.Tensor, flip: bool) -> torch.Tensor:
+    """A matrix with its two axes swapped when ``flip`` (the stacked layout, and back
+    as a view); anything else as it is."""
+    return matrix.mT if flip else matrix
+
+
+def _copied(state: dict, flip: bool = False) -> dict:
+    """An optimiser state copied, its per-element tensors laid out as ``_layout``
+    lays out their parameter (scalars, like Adam's step, as they are)."""
+    return {name: (_layout(value, flip and value.dim() == 2).clone(memory_format=torch.contiguous_format)
+                   if isinstance(value, torch.Tensor) else value)
             for name, value in state.items()}
 
 

@@ -85,6 +85,23 @@ def test_a_member_resumes_alone_from_its_population_state():
     assert torch.allclose(_params(resumed), _params(together[1]), atol=1e-4, rtol=0)
 
 
+def test_a_population_rebuilt_from_its_members_goes_on_as_before():
+    """Members carry their optimiser states out of a population and into the next one
+    (a warm-started fold, a resumed run): a population built again after an iteration
+    continues as the first one does."""
+    kept, rebuilt = _agents("hybrid_grpo", RESIDUAL), _agents("hybrid_grpo", RESIDUAL)
+    per_iteration = kept[0].config.states_per_iteration
+    Population(kept).learn(2 * per_iteration)
+    Population(rebuilt).learn(per_iteration)
+    Population(rebuilt).learn(2 * per_iteration)
+    for first, second in zip(kept, rebuilt, strict=True):
+        assert torch.allclose(_params(first), _params(second), atol=1e-6, rtol=0)
+        matrix = first.policy.encoder.features_in.weight
+        twin = second.policy.encoder.features_in.weight
+        assert torch.allclose(first.optimizer.state[matrix]["exp_avg_sq"],
+                              second.optimizer.state[twin]["exp_avg_sq"], atol=1e-9, rtol=0)
+
+
 def test_a_diverging_member_fails_alone_and_the_others_go_on():
     alone, together = _agents("grpo"), _agents("grpo")
     broken = together[1]
