@@ -6,7 +6,7 @@ and torch's profiler's heaviest operators inside the batched update.
     python bench/profile_population.py [--agent strategies/hgrpo.toml] [--members 8]
                                        [--iterations 5] [--encoder mlp|shared]
 
-Phases: ``collect`` (each member's rollout, member by member: acting, the simulator's
+Phases: ``collect`` (the members' rollouts, in lockstep: acting, the simulator's
 scoring, continuations), ``targets`` (each member's advantages and value targets),
 ``update`` (the batched minibatch steps: forward, backward, clipping, AdamW),
 ``write back`` (networks and optimiser states into the agents) and ``bookkeeping``
@@ -26,6 +26,7 @@ from timing import Clock  # bench/timing.py: scripts run from bench/
 
 from fin_hgrpo.algos import Population, load_agent_config, make_agent
 from fin_hgrpo.algos.core import Agent
+from fin_hgrpo.algos.lockstep import Lockstep
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.io import atomic_write_text
 
@@ -64,7 +65,8 @@ def main() -> None:
     population.learn(per_iteration)  # warm-up
 
     clock = Clock()
-    clock.wrap(Agent, "collect", "collect")
+    clock.wrap(Lockstep, "collect", "collect")  # the members' rollouts, in lockstep
+    clock.wrap(Agent, "collect", "collect")  # a population of one collects as its agent
     clock.wrap(type(first), "targets", "targets")
     clock.wrap(Population, "_update", "update")
     clock.wrap(Agent, "_update", "update")  # a population of one updates as its agent

@@ -120,8 +120,13 @@ class Agent(Actor):
     def collect(self) -> Rollout:
         """One iteration's rollout, counted in states seen and actions scored."""
         cfg = self.config
-        rollout = collect(self, self.episodes, self.select, cfg.n_steps, cfg.group_size,
-                          cfg.sub_steps, self.rng, cfg.advance)
+        return self.collected(collect(self, self.episodes, self.select, cfg.n_steps,
+                                      cfg.group_size, cfg.sub_steps, self.rng, cfg.advance))
+
+    def collected(self, rollout: Rollout) -> Rollout:
+        """A rollout of this agent's (collected by it, or with others in lockstep),
+        counted in states seen and actions scored."""
+        cfg = self.config
         self.states_seen += cfg.n_steps * cfg.n_envs
         self.actions_scored += cfg.n_steps * cfg.n_envs * cfg.group_size * cfg.sub_steps
         return rollout
@@ -168,10 +173,11 @@ class Agent(Actor):
         metrics = self._update(UpdateBatch.of(self.sim, rollout, targets))
         return self.finish_iteration(rollout, targets, metrics, time.perf_counter() - start)
 
-    def prepare_update(self) -> tuple[Rollout, Targets]:
-        """An iteration up to its update: collect, fold the rewards into the normaliser,
-        refresh the reference policy when due, derive the targets."""
-        rollout = self.collect()
+    def prepare_update(self, rollout: Rollout | None = None) -> tuple[Rollout, Targets]:
+        """An iteration up to its update: collect (unless given the ``rollout``
+        collected), fold the rewards into the normaliser, refresh the reference policy
+        when due, derive the targets."""
+        rollout = self.collect() if rollout is None else rollout
         self.normalizer.update(rollout.rewards[rollout.alive])
         if self.reference is not None and self.iteration % self.config.ref_update_every == 0:
             self.reference.load_state_dict(self.policy.state_dict())

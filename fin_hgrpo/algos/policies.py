@@ -164,14 +164,27 @@ class Policy(nn.Module):
     def forward(self, features: torch.Tensor, holdings: torch.Tensor,
                 temperature: float = 1.0) -> Distribution:
         """The action distribution; ``temperature`` > 1 flattens it (for sampling)."""
+        return self.distribution_of(*self.distribution_parameters(features, holdings,
+                                                                  temperature))
+
+    def distribution_parameters(self, features: torch.Tensor, holdings: torch.Tensor,
+                                temperature: float = 1.0) -> tuple[torch.Tensor, ...]:
+        """The tensors the action distribution is made of: (alpha,) of a Dirichlet,
+        (mu, sigma) of a normal. What a batched forward of many members' networks
+        returns (``torch.func.vmap`` maps tensors, not distributions)."""
         out = self.head(self.encoder(features, holdings))
         if self.distribution == "dirichlet":
-            alpha = nn.functional.softplus(out) + _ALPHA_MIN
-            return Dirichlet(alpha / temperature, validate_args=False)
+            return ((nn.functional.softplus(out) + _ALPHA_MIN) / temperature,)
         std = self._log_std(out.shape[-1]).clamp(*_LOG_STD_BOUNDS).exp() * \
             (temperature * self.scale)
-        return Independent(Normal(out * self.scale, std.expand_as(out), validate_args=False), 1,
-                           validate_args=False)
+        return out * self.scale, std.expand_as(out)
+
+    def distribution_of(self, *parameters: torch.Tensor) -> Distribution:
+        """The action distribution of ``distribution_parameters``' tensors."""
+        if self.distribution == "dirichlet":
+            return Dirichlet(parameters[0], validate_args=False)
+        loc, scale = parameters
+        return Independent(Normal(loc, scale, validate_args=False), 1, validate_args=False)
 
     def _log_std(self, size: int) -> torch.Tensor:
         """The log deviation of each of ``size`` outputs."""
@@ -210,13 +223,22 @@ class Policy(nn.Module):
 def flat_rows(dist: Distribution) -> Distribution:
     """A distribution over (B, G) portfolios (grouped holdings) as one over B x G rows,
     in row-major order: what the B x G portfolios one at a time would give."""
+    return _remade(dist, lambda x: x.reshape(-1, x.shape[-1]))
+
+
+def distribution_rows(dist: Distribution, rows: slice) -> Distribution:
+    """The distribution of some of ``dist``'s rows (its first batch axis)."""
+    return _remade(dist, lambda x: x[rows])
+
+
+def _remade(dist: Distribution, change) -> Distribution:
+    """A Dirichlet or normal policy distribution with ``change`` applied to each of its
+    parameter tensors."""
     if isinstance(dist, Dirichlet):
-        alpha = dist.concentration
-        return Dirichlet(alpha.reshape(-1, alpha.shape[-1]), validate_args=False)
+        return Dirichlet(change(dist.concentration), validate_args=False)
     normal = dist.base_dist
-    size = normal.loc.shape[-1]
-    return Independent(Normal(normal.loc.reshape(-1, size), normal.scale.reshape(-1, size),
-                              validate_args=False), 1, validate_args=False)
+    return Independent(Normal(change(normal.loc), change(normal.scale), validate_args=False),
+                       1, validate_args=False)
 
 
 class ValueNet(nn.Module):

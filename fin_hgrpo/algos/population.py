@@ -3,9 +3,10 @@
 Honest results need many seeds, folds and hyperparameters; a population trains K agents
 for the price of fewer. It keeps everything that makes an agent itself in the agent:
 its simulator (its own training window), episodes, reward normaliser, NumPy and torch
-random streams, counters and history; each member collects its own rollout and derives
-its own targets as it would alone. What is batched is the update, ~90% of an agent's
-time: each trained tensor is stacked over the members, (K, *shape), and each minibatch
+random streams, counters and history; each member derives its own targets as it would
+alone. The members collect their rollouts in lockstep (``algos.lockstep``: one batched
+rollout, each member's random draws its own), and the update is batched: each trained
+tensor is stacked over the members, (K, *shape), and each minibatch
 is one forward (``torch.func.vmap`` of ``functional_call`` of the algorithm's own loss),
 one backward, gradient clipping per member (never across members) and one step of
 torch's fused AdamW over the members' slices (a parameter group, so a learning rate and
@@ -30,8 +31,10 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from fin_hgrpo.algos.core import Agent, weight_decay_groups
+from fin_hgrpo.algos.lockstep import Lockstep
 from fin_hgrpo.algos.losses import STATS, update_epochs, update_metrics
 from fin_hgrpo.algos.rollout import Rollout, Targets, UpdateBatch
+from fin_hgrpo.algos.stacking import member_layout, stacked
 from fin_hgrpo.errors import FinHgrpoError
 
 MEMBER_FIELDS = frozenset({"seed", "learning_rate", "weight_decay", "entropy_coef"})
@@ -63,16 +66,10 @@ class Population:
             return  # a population of one is its agent: nothing to batch (see train_iteration)
         self._networks = _Losses(first)
         self._names = _names(first)
-        # one stacked leaf (K, *shape) per trained tensor, in trained_parameters order;
-        # a matrix is stacked transposed, (K, in, out), and handed to its layer as a
-        # transposed view: batched products then read it as it lies in memory, where
-        # the (K, out, in) layout costs a transposing copy in every forward and backward
-        self._transposed = [p.dim() == 2 for p in first.trained_parameters]
-        self.params = [torch.stack([_layout(p.detach(), flip) for p in tensors])
-                       .requires_grad_(True)
-                       for flip, tensors in zip(self._transposed,
-                                                zip(*(m.trained_parameters for m in members),
-                                                    strict=True), strict=True)]
+        # one stacked leaf (K, *shape) per trained tensor, in trained_parameters order,
+        # matrices laid out (K, in, out) (algos.stacking)
+        self.params = [stacked([p.detach() for p in tensors]).requires_grad_(True)
+                       for tensors in zip(*(m.trained_parameters for m in members), strict=True)]
         # member k's slices of the stacks, as leaves sharing their storage: torch's own
         # AdamW then steps every member in one fused call, with a rate and decay each
         self._views = [[p.detach()[k] for p in self.params] for k in range(len(members))]
@@ -129,7 +126,9 @@ class Population:
             for k in active:
                 for group in self._groups(k):
                     group["lr"] = self.members[k].scheduled_lr(total_iterations)
-        prepared = {k: self.members[k].prepare_update() for k in active}
+        rollouts = Lockstep([self.members[k] for k in active]).collect()
+        prepared = {k: self.members[k].prepare_update(rollout)
+                    for k, rollout in zip(active, rollouts, strict=True)}
         metrics = self._update(prepared)
         self._write_back(list(prepared))
         elapsed = time.perf_counter() - start
@@ -206,8 +205,8 @@ class Population:
     def _member_loss(self, params, reference, features, holdings, actions, old_log_probs,
                      advantages, returns, old_values, entropy_coef):
         """One member's minibatch loss, through the algorithm's own ``loss``."""
-        named = {name: _layout(param, flip) for name, param, flip in
-                 zip(self._names, params, self._transposed, strict=True)}
+        named = {name: member_layout(param)
+                 for name, param in zip(self._names, params, strict=True)}
         named |= dict(zip(self._reference_names, reference, strict=True))
         has_critic = self.members[0].value is not None
         return functional_call(self._networks, named, (
@@ -234,9 +233,8 @@ class Population:
         """Members' networks, entropy coefficients and optimiser states from the stacks."""
         for k in members:
             member = self.members[k]
-            for param, stacked, flip in zip(member.trained_parameters, self.params,
-                                            self._transposed, strict=True):
-                param.copy_(_layout(stacked[k], flip))
+            for param, stack in zip(member.trained_parameters, self.params, strict=True):
+                param.copy_(member_layout(stack[k]))
             member.log_entropy_coef.copy_(self.log_entropy_coef[k])
             self._export_optimizer_state(k, member)
 
@@ -247,10 +245,9 @@ class Population:
     def _export_optimizer_state(self, k: int, member: Agent) -> None:
         for ours, theirs in zip(self._groups(k), member.optimizer.param_groups, strict=True):
             theirs["lr"] = ours["lr"]
-        for param, view, flip in zip(member.trained_parameters, self._views[k],
-                                     self._transposed, strict=True):
+        for param, view in zip(member.trained_parameters, self._views[k], strict=True):
             if view in self.optimizer.state:
-                member.optimizer.state[param] = _copied(self.optimizer.state[view], flip)
+                member.optimizer.state[param] = _copied(self.optimizer.state[view])
         if self.entropy_optimizer is not None:
             coef = self.entropy_optimizer.param_groups[k]["params"][0]
             if coef in self.entropy_optimizer.state:
@@ -260,10 +257,9 @@ class Population:
     def _import_optimizer_state(self, k: int, member: Agent) -> None:
         for ours, theirs in zip(self._groups(k), member.optimizer.param_groups, strict=True):
             ours["lr"] = theirs["lr"]
-        for param, view, flip in zip(member.trained_parameters, self._views[k],
-                                     self._transposed, strict=True):
+        for param, view in zip(member.trained_parameters, self._views[k], strict=True):
             if param in member.optimizer.state:
-                self.optimizer.state[view] = _copied(member.optimizer.state[param], flip)
+                self.optimizer.state[view] = _copied(member.optimizer.state[param])
         if self.entropy_optimizer is not None and \
                 member.log_entropy_coef in member.entropy_optimizer.state:
             coef = self.entropy_optimizer.param_groups[k]["params"][0]
@@ -326,16 +322,11 @@ class _Batch:
         return self.tensors.returns[k], self.tensors.old_values[k]
 
 
-def _layout(matrix: torch.Tensor, flip: bool) -> torch.Tensor:
-    """A matrix with its two axes swapped when ``flip`` (the stacked layout, and back
-    as a view); anything else as it is."""
-    return matrix.mT if flip else matrix
-
-
-def _copied(state: dict, flip: bool = False) -> dict:
-    """An optimiser state copied, its per-element tensors laid out as ``_layout``
-    lays out their parameter (scalars, like Adam's step, as they are)."""
-    return {name: (_layout(value, flip and value.dim() == 2).clone(memory_format=torch.contiguous_format)
+def _copied(state: dict) -> dict:
+    """An optimiser state copied, each per-element tensor laid out as the other side
+    of a stack lays out its parameter (``member_layout``; scalars, like Adam's step,
+    as they are)."""
+    return {name: (member_layout(value).clone(memory_format=torch.contiguous_format)
                    if isinstance(value, torch.Tensor) else value)
             for name, value in state.items()}
 

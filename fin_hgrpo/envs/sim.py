@@ -39,6 +39,7 @@ day before its last, so no episode, and no continuation of one, crosses a gap.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
@@ -209,6 +210,40 @@ class PortfolioSim:
         for first, last in ranges:
             stop[first:last + 1] = last
         self.segment_stop = torch.as_tensor(stop, dtype=torch.long, device=self.device)
+
+    @classmethod
+    def joined(cls, sims: Sequence[PortfolioSim]) -> tuple[PortfolioSim, list[int]]:
+        """Simulators laid end to end as one, and where each starts: day t of
+        ``sims[k]`` is day ``t + offsets[k]`` of the joined one, whose ``observe``,
+        ``score``, ``constrain`` and ``segment_stop`` give there what ``sims[k]``'s give
+        at t. It observes and scores many training windows' days in one call (a
+        population's members in lockstep); its panel and dates are the first one's.
+        The simulators must share costs, caps, window and feature shapes."""
+        first = sims[0]
+        for k, sim in enumerate(sims[1:], start=1):
+            if (sim.window, sim.dtype, sim.device, sim.min_cost, sim.features.shape[1:]) != \
+                    (first.window, first.dtype, first.device, first.min_cost,
+                     first.features.shape[1:]) or not torch.equal(sim.cost_rate, first.cost_rate) \
+                    or not torch.equal(sim.caps, first.caps):
+                raise ValueError(f"simulator {k} differs from simulator 0 in its costs, caps, "
+                                 "window or features: they cannot be joined")
+        offsets = np.cumsum([0] + [len(sim.features) for sim in sims[:-1]]).tolist()
+        joined = copy.copy(first)
+        # each simulator's T - 1 relatives, and a row for its last day (never earned on)
+        joined.relatives = torch.cat([torch.cat([sim.relatives, torch.ones_like(sim.relatives[:1])])
+                                      for sim in sims])
+        for name in ("features", "tradable", "_ready", "listed"):
+            setattr(joined, name, torch.cat([getattr(sim, name) for sim in sims]))
+        joined.masked = any(sim.masked for sim in sims)
+        joined.segment_stop = torch.cat([torch.where(sim.segment_stop >= 0,
+                                                     sim.segment_stop + offset, -1)
+                                         for sim, offset in zip(sims, offsets, strict=True)])
+        joined.decision_ranges = [(a + offset, b + offset)
+                                  for sim, offset in zip(sims, offsets, strict=True)
+                                  for a, b in sim.decision_ranges]
+        joined.first_decision = joined.decision_ranges[0][0]
+        joined.last_decision = joined.decision_ranges[-1][1]
+        return joined, offsets
 
     # ---- shapes ---------------------------------------------------------------------------
     @property
