@@ -45,9 +45,13 @@ def spec() -> BacktestSpec:
 
 
 @pytest.mark.slow  # starts a process pool and Ray
-def test_one_worker_a_pool_of_two_and_ray_give_the_same_files(spec, local_ray):
+@pytest.mark.parametrize("population_seeds", [None, 1])
+def test_one_worker_a_pool_of_two_and_ray_give_the_same_files(spec, local_ray,
+                                                               population_seeds):
     """The same seed gives the same results in this process, in a process pool of two
-    and on Ray."""
+    and on Ray: with each agent's seeds as one population task, and split into a
+    population task per seed (spread over the workers)."""
+    spec = spec.model_copy(update={"population_seeds": population_seeds})
     local = run_backtest(spec, quick=True, executor=LocalExecutor(1), progress=False)
     assert local.folds["fold"].nunique() == 1 and "hybrid_grpo_seed0" in local.returns
     for executor in (LocalExecutor(2), RayExecutor()):
