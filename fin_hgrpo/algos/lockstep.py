@@ -76,15 +76,12 @@ class Lockstep:
         return torch.cat(chosen)
 
     def _split(self, n: int) -> list[tuple[Agent, slice]]:
-        """Each member and its share of n rows (member-major, equal shares)."""
-        size = n // len(self.members)
-        return [(member, slice(k * size, (k + 1) * size))
-                for k, member in enumerate(self.members)]
+        """Each member and its rows of n."""
+        return list(zip(self.members, _shares(n, len(self.members)), strict=True))
 
     def _member_rollout(self, joined: Rollout, k: int) -> Rollout:
         """Member k's columns of the joined rollout, its days in its own simulator's."""
-        size = self.episodes.parts[k].n
-        rows = slice(k * size, (k + 1) * size)
+        rows = _shares(self.episodes.n, len(self.members))[k]
         fields = {name: getattr(joined, name)[:, rows] for name in Rollout.__annotations__}
         fields["t"] = fields["t"] - self.offsets[k]
         fields["final_t"] = fields["final_t"] - self.offsets[k]
@@ -142,6 +139,7 @@ class _JoinedEpisodes:
         self.parts = [member.episodes for member in members]
         self.n = sum(part.n for part in self.parts)
         self.reward = self.parts[0].reward
+        self._rows = _shares(self.n, len(self.parts))
 
     @property
     def t(self) -> torch.Tensor:
@@ -159,7 +157,7 @@ class _JoinedEpisodes:
     def advance(self, scored: Scored, reward: torch.Tensor, reward_state: torch.Tensor) -> Step:
         steps = [part.advance(Scored(*(x[rows] for x in scored)), reward[rows],
                               reward_state[rows])
-                 for part, rows in zip(self.parts, self._rows(), strict=True)]
+                 for part, rows in zip(self.parts, self._rows, strict=True)]
         return Step(*(torch.cat(values) for values in zip(*(step[:3] for step in steps),
                                                             strict=True)),
                     Scored(*(torch.cat(values)
@@ -168,9 +166,12 @@ class _JoinedEpisodes:
     def reset(self, rng: np.random.Generator | None, which: torch.Tensor) -> None:
         """Restart the ``which`` episodes, each member's from its own stream (``rng``,
         the stream of a lone agent, is not used)."""
-        for member, part, rows in zip(self.members, self.parts, self._rows(), strict=True):
+        for member, part, rows in zip(self.members, self.parts, self._rows, strict=True):
             part.reset(member.rng, which[rows])
 
-    def _rows(self) -> list[slice]:
-        bounds = np.cumsum([0] + [part.n for part in self.parts]).tolist()
-        return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+def _shares(n: int, members: int) -> list[slice]:
+    """Each member's rows of n joined rows: member-major, equal shares (members have
+    as many episodes each, and each of their states as many samples)."""
+    size = n // members
+    return [slice(k * size, (k + 1) * size) for k in range(members)]
