@@ -28,14 +28,17 @@ class StrategyRun:
     """What one run recorded.
 
     ``daily``: indexed by the date each return is earned (the close after the decision),
-    columns ``net_return``, ``turnover`` (one-way), ``cost``; ``weights``: the portfolio
-    held from each decision day's close (target on rebalance days, drifted holdings
-    otherwise); ``end``: the holdings at the close of the last return's day.
+    columns ``net_return``, ``turnover`` (one-way), ``cost`` (and on a long-short book
+    ``borrow`` and ``financing``: what its shorts and its loan cost, shares of wealth);
+    ``weights``: the portfolio held from each decision day's close (target on rebalance
+    days, drifted holdings otherwise); ``end``: the holdings at the close of the last
+    return's day; ``ruin``: the day the book lost all its wealth, if it did.
     """
 
     daily: pd.DataFrame
     weights: pd.DataFrame
     end: Position
+    ruin: pd.Timestamp | None = None
 
     @property
     def wealth(self) -> pd.Series:
@@ -58,13 +61,17 @@ def run_strategy(strategy: Strategy, sim: PortfolioSim, first: int, last: int,
 
     path = simulate(decide, sim, first, last, rebalance,
                     starting_holdings(sim, first, start), min_trade=min_trade)
-    records = torch.stack([path.net_return[0], path.turnover[0], path.cost[0]], 1)
-    daily = pd.DataFrame(records.numpy(force=True), columns=["net_return", "turnover", "cost"],
+    columns = ["net_return", "turnover", "cost"] + (["borrow", "financing"]
+                                                     if sim.long_short else [])
+    records = torch.stack([getattr(path, name)[0] for name in columns], 1)
+    daily = pd.DataFrame(records.numpy(force=True), columns=columns,
                          index=dates[first + 1:last + 2])
     weights = pd.DataFrame(path.weights[0].numpy(force=True), index=dates[first:last + 1],
                            columns=[*sim.panel.tickers, CASH])
     end = Position(dates[last + 1], path.end[0].numpy(force=True).copy())
-    return StrategyRun(daily.rename_axis("date"), weights.rename_axis("date"), end)
+    ruin = int(path.ruin[0])
+    return StrategyRun(daily.rename_axis("date"), weights.rename_axis("date"), end,
+                       daily.index[ruin] if ruin >= 0 else None)
 
 
 def ask(strategy: Strategy, sim: PortfolioSim, t: int, holdings: torch.Tensor) -> torch.Tensor:
@@ -77,7 +84,7 @@ def ask(strategy: Strategy, sim: PortfolioSim, t: int, holdings: torch.Tensor) -
     decision = Decision(sim.dates[t], sim.panel.prices.iloc[:t + 1], current,
                         lambda: sim.observe(day), tradable)
     target = checked_target(_ask(strategy, decision), strategy.name, sim.dates[t],
-                            sim.n_assets)
+                            sim.n_assets, sim.book)
     return torch.as_tensor(target, dtype=sim.dtype, device=sim.device)[None]
 
 

@@ -2,6 +2,7 @@
 
 import gymnasium
 
+from fin_hgrpo.envs.book import Book
 from fin_hgrpo.envs.config import EnvSpec
 from fin_hgrpo.envs.episodes import Episodes, Step
 from fin_hgrpo.envs.portfolio_env import PortfolioEnv, PortfolioVecEnv
@@ -10,6 +11,7 @@ from fin_hgrpo.envs.sim import PortfolioSim, Scored, project_capped_simplex, pro
 
 __all__ = [
     "ENV_ID",
+    "Book",
     "REWARD_KINDS",
     "EnvSpec",
     "Episodes",

@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -15,10 +16,11 @@ from fin_hgrpo.data import DEFAULT_FEATURES, FeatureSpec, MarketPanel, Synthetic
 from fin_hgrpo.data.membership import load_membership
 from fin_hgrpo.data.sources import load_source
 from fin_hgrpo.data.synthetic import synthetic_market
+from fin_hgrpo.envs.book import Book
 from fin_hgrpo.envs.feature_scaling import Scaling
 from fin_hgrpo.envs.rewards import Penalty, Reward, RewardKind
 from fin_hgrpo.envs.sim import ActionTransform, PortfolioSim
-from fin_hgrpo.errors import SpecError
+from fin_hgrpo.errors import DataError, SpecError
 
 
 class _Spec(BaseModel):
@@ -65,6 +67,20 @@ class CostSpec(_Spec):
     bps: float | list[float] = Field(default=10.0)  # proportional, one value or one per asset
     min_bps: float = Field(default=0.0, ge=0.0, le=MAX_BPS)  # minimum per traded asset
     cash_rate: float = 0.0  # daily return of cash
+    # a long-short book's carry, a year (accrued by calendar days): the fee to borrow
+    # what it shorts (one value, or a table of tickers with "default" for the rest)
+    # and the spread over cash_rate it pays on borrowed cash
+    borrow_bps_year: float | dict[str, float] = 0.0
+    financing_spread_bps_year: float = Field(default=0.0, ge=0.0, le=10_000.0)
+
+    @field_validator("borrow_bps_year")
+    @classmethod
+    def _borrow_in_range(cls, fee: float | dict[str, float]) -> float | dict[str, float]:
+        for value in fee.values() if isinstance(fee, dict) else [fee]:
+            if not 0.0 <= value <= 100_000.0:
+                raise ValueError(f"a borrow fee of {value} bps a year is outside 0 .. 100000 "
+                                 "(50 bps is 0.5% a year)")
+        return fee
 
     @field_validator("bps")
     @classmethod
@@ -93,9 +109,60 @@ class RewardSpec(_Spec):
 
 
 class ConstraintSpec(_Spec):
-    max_weight: float = Field(default=1.0, gt=0.0, le=1.0)
+    """Long-only (the default): weights on the simplex, each at most ``max_weight``.
+    ``long_short = true``: a book of signed weights within ``min_weight .. max_weight``
+    per asset (``bounds`` per ticker; only ``shortable`` tickers below zero, all by
+    default), net exposure within ``net`` and gross exposure at most ``gross_max``;
+    cash is what is left (``envs.book``)."""
+
+    max_weight: float = Field(default=1.0, gt=0.0)
     cash: bool = True
     action_transform: ActionTransform = "softmax"
+    long_short: bool = False
+    min_weight: float = Field(default=0.0, le=0.0)
+    net: tuple[float, float] | None = None  # [net_min, net_max] of the assets' weights
+    gross_max: float | None = Field(default=None, gt=0.0, le=10.0)
+    shortable: list[str] | None = None
+    bounds: dict[str, tuple[float, float]] = {}  # ticker: [lower, upper]
+
+    @model_validator(mode="after")
+    def _book_keys_need_long_short(self) -> ConstraintSpec:
+        if not self.long_short:
+            if self.max_weight > 1.0:
+                raise ValueError("max_weight above 1 needs long_short = true (a long-only "
+                                 "weight is at most the whole portfolio)")
+            given = [key for key, unset in (("min_weight", 0.0), ("net", None),
+                                            ("gross_max", None), ("shortable", None),
+                                            ("bounds", {})) if getattr(self, key) != unset]
+            if given:
+                raise ValueError(f"{', '.join(given)} need long_short = true")
+            return self
+        if self.net is None or self.gross_max is None:
+            raise ValueError("a long-short book needs its net = [min, max] and gross_max")
+        if not self.cash:
+            raise ValueError("a long-short book holds its short proceeds in cash: "
+                             "cash = false cannot be")
+        return self
+
+    def book(self, tickers: list[str]) -> Book | None:
+        """The long-short book over ``tickers``, or None for a long-only one."""
+        if not self.long_short:
+            return None
+        for key, named in (("shortable", self.shortable or []), ("bounds", self.bounds)):
+            unknown = sorted(set(named) - set(tickers))
+            if unknown:
+                raise SpecError(f"key constraints.{key}: {', '.join(unknown)} not in the "
+                                f"panel's tickers")
+        shortable = set(tickers if self.shortable is None else self.shortable)
+        lower = [self.min_weight if ticker in shortable else 0.0 for ticker in tickers]
+        upper = [self.max_weight] * len(tickers)
+        for k, ticker in enumerate(tickers):
+            if ticker in self.bounds:
+                lower[k], upper[k] = self.bounds[ticker]
+        try:
+            return Book(np.array(lower), np.array(upper), *self.net, self.gross_max)
+        except DataError as exc:
+            raise SpecError(f"key constraints: {exc}") from exc
 
 
 class EpisodeSpec(_Spec):
@@ -119,6 +186,17 @@ class EnvSpec(_Spec):
     reward: RewardSpec = RewardSpec()
     constraints: ConstraintSpec = ConstraintSpec()
     episode: EpisodeSpec = EpisodeSpec()
+
+    @model_validator(mode="after")
+    def _carry_needs_a_book(self) -> EnvSpec:
+        costs = self.costs
+        if not self.constraints.long_short and (costs.financing_spread_bps_year or (
+                costs.borrow_bps_year if not isinstance(costs.borrow_bps_year, dict)
+                else any(costs.borrow_bps_year.values()))):
+            raise ValueError("costs.borrow_bps_year and financing_spread_bps_year need "
+                             "constraints.long_short = true: a long-only book never "
+                             "shorts or borrows")
+        return self
 
     @classmethod
     def load(cls, path: str | Path) -> EnvSpec:
@@ -188,8 +266,21 @@ class EnvSpec(_Spec):
             dtype=dtype, device=device,
             tradable_feature=self.data.align == "listed",
             delisting_return=self.data.delisting_return, members=self._members(panel),
-            segments=segments,
+            segments=segments, book=self.constraints.book(panel.tickers),
+            borrow_bps_year=self._borrow(panel.tickers),
+            financing_spread_bps_year=self.costs.financing_spread_bps_year,
         )
+
+    def _borrow(self, tickers: list[str]) -> list[float]:
+        """Each ticker's borrow fee a year, in bps."""
+        fee = self.costs.borrow_bps_year
+        if not isinstance(fee, dict):
+            return [fee] * len(tickers)
+        unknown = sorted(set(fee) - set(tickers) - {"default"})
+        if unknown:
+            raise SpecError(f"key costs.borrow_bps_year: {', '.join(unknown)} not in the "
+                            f"panel's tickers")
+        return [fee.get(ticker, fee.get("default", 0.0)) for ticker in tickers]
 
     def _members(self, panel: MarketPanel) -> pd.DataFrame | None:
         if self.data.membership is None:

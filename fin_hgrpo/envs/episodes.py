@@ -19,7 +19,7 @@ class Step(NamedTuple):
     """What one step of every episode produced; (B,) tensors."""
 
     reward: torch.Tensor
-    terminated: torch.Tensor  # gymnasium's terminated: never (a portfolio goes on)
+    terminated: torch.Tensor  # gymnasium's terminated: only by ruin (a portfolio goes on)
     truncated: torch.Tensor  # the horizon was reached, or the data ended
     scored: Scored  # the simulator's outcome, N = 1 squeezed
 
@@ -30,8 +30,9 @@ class Episodes:
     An episode starts all in cash on a random decision day (``random_start``) or on the
     first one, and is truncated after ``horizon`` decisions or when the data (or its
     training segment: ``PortfolioSim.decision_ranges``) ends: an
-    investor would go on past the last day of the data, so nothing terminates, and a
-    critic bootstraps from the state the data ends in.
+    investor would go on past the last day of the data, so a critic bootstraps from the
+    state the data ends in. Only ruin (a long-short book that lost all its wealth)
+    terminates: nothing follows it.
 
     Random starts make every decision day equally visited, the most recent included:
     an episode's start is drawn uniformly from ``horizon - 1`` days before the first
@@ -114,4 +115,4 @@ class Episodes:
         self.steps = self.steps + 1
         ended = self.t > self.sim.segment_stop[self.t - 1]  # the data or the segment ended
         truncated = ended | (self.steps >= self.horizon)
-        return Step(reward, torch.zeros_like(truncated), truncated, scored)
+        return Step(reward, scored.ruined, truncated & ~scored.ruined, scored)

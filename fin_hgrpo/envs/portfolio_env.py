@@ -4,7 +4,9 @@ Observation: the window of causal features (window x assets x features) and the
 current holdings (assets + cash), flat (a ``Box``, the default, for stable-baselines3
 and similar) or a ``Dict``. Action: a ``Box`` of A+1 values in [-1, 1]; with the
 ``softmax`` transform they are logits scaled by ``action_scale``, with ``normalize``
-their positive parts are the weights up to scale. Both envs step ``Episodes``, and so
+their positive parts are the weights up to scale. On a long-short book the assets'
+values are signed weights, projected onto the book's limits (cash's is not read), and
+an episode that loses all its wealth terminates. Both envs step ``Episodes``, and so
 ``PortfolioSim.score``.
 """
 
@@ -27,27 +29,38 @@ from fin_hgrpo.envs.sim import PortfolioSim
 Observation = Literal["flat", "dict"]
 
 
+def _holdings_range(sim: PortfolioSim) -> tuple[float, float]:
+    """What a holding can be: a share of the portfolio, or on a long-short book up to
+    a few times its gross limit either way (drift and losses grow positions)."""
+    if not sim.long_short:
+        return 0.0, 1.0
+    reach = 4.0 * (sim.book.gross_max + 1.0)
+    return -reach, reach
+
+
 def _spaces(sim: PortfolioSim, observation: Observation) -> tuple[spaces.Space, spaces.Box]:
     window_shape = (sim.window, sim.n_assets, sim.n_features)
     bound = sim.feature_bound
+    low_held, high_held = _holdings_range(sim)
     if observation == "flat":
         size = int(np.prod(window_shape))
-        low = np.r_[np.full(size, -bound), np.zeros(sim.n_weights)].astype(np.float32)
-        high = np.r_[np.full(size, bound), np.ones(sim.n_weights)].astype(np.float32)
+        low = np.r_[np.full(size, -bound), np.full(sim.n_weights, low_held)].astype(np.float32)
+        high = np.r_[np.full(size, bound), np.full(sim.n_weights, high_held)].astype(np.float32)
         obs = spaces.Box(low, high, dtype=np.float32)
     elif observation == "dict":
         obs = spaces.Dict({
             "features": spaces.Box(-bound, bound, window_shape, np.float32),
-            "holdings": spaces.Box(0.0, 1.0, (sim.n_weights,), np.float32),
+            "holdings": spaces.Box(low_held, high_held, (sim.n_weights,), np.float32),
         })
     else:
         raise ValueError(f"observation must be 'flat' or 'dict', got {observation!r}")
     return obs, spaces.Box(-1.0, 1.0, (sim.n_weights,), np.float32)
 
 
-def _pack(features: torch.Tensor, holdings: torch.Tensor, observation: Observation):
+def _pack(features: torch.Tensor, holdings: torch.Tensor, observation: Observation,
+          held: tuple[float, float] = (0.0, 1.0)):
     features = features.to(torch.float32).numpy(force=True)
-    holdings = holdings.to(torch.float32).clamp(0.0, 1.0).numpy(force=True)
+    holdings = holdings.to(torch.float32).clamp(*held).numpy(force=True)
     if observation == "dict":
         return {"features": features, "holdings": holdings}
     return np.concatenate([features.reshape(len(features), -1), holdings], axis=1)
@@ -61,7 +74,10 @@ def _spec_kwargs(path: str | Path | EnvSpec, overrides: dict) -> tuple[EnvSpec, 
 
 
 def _action_weights(sim: PortfolioSim, actions: torch.Tensor, scale: float) -> torch.Tensor:
-    """Actions in [-1, 1] -> weights: scaled logits (softmax) or positive parts (normalize)."""
+    """Actions in [-1, 1] -> weights: scaled logits (softmax) or positive parts
+    (normalize); on a long-short book, signed asset weights projected onto its limits."""
+    if sim.long_short:
+        return sim.to_weights(actions)
     return sim.to_weights(actions * scale if sim.action_transform == "softmax" else actions)
 
 
@@ -126,7 +142,7 @@ class PortfolioEnv(gym.Env):
         return _action_weights(self.sim, actions, self.action_scale)
 
     def _observation(self):
-        obs = _pack(*self._episodes.observe(), self.observation_mode)
+        obs = _pack(*self._episodes.observe(), self.observation_mode, _holdings_range(self.sim))
         return {k: v[0] for k, v in obs.items()} if isinstance(obs, dict) else obs[0]
 
 
@@ -163,7 +179,8 @@ class PortfolioVecEnv(VectorEnv):
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         self.episodes.reset(self._rng)
-        return _pack(*self.episodes.observe(), self.observation_mode), \
+        return _pack(*self.episodes.observe(), self.observation_mode,
+                     _holdings_range(self.sim)), \
             _info(self.episodes, None, None)
 
     def step(self, actions):
@@ -173,9 +190,11 @@ class PortfolioVecEnv(VectorEnv):
         info = _info(self.episodes, step, weights)
         done = step.terminated | step.truncated
         if done.any():
-            info["final_obs"] = _pack(*self.episodes.observe(), self.observation_mode)
+            info["final_obs"] = _pack(*self.episodes.observe(), self.observation_mode,
+                     _holdings_range(self.sim))
             info["_final_obs"] = done.numpy(force=True)
             self.episodes.reset(self._rng, done)
-        obs = _pack(*self.episodes.observe(), self.observation_mode)
+        obs = _pack(*self.episodes.observe(), self.observation_mode,
+                     _holdings_range(self.sim))
         return (obs, step.reward.numpy(force=True).copy(), step.terminated.numpy(force=True),
                 step.truncated.numpy(force=True), info)

@@ -20,6 +20,22 @@ by more than 1e-6 of wealth: smaller differences are rounding, not trades.
 A price-taker does not move prices, so ``X_{t+1}`` is the same for every candidate:
 ``score`` evaluates any number of candidate targets per state in one batched call.
 
+A long-short or leveraged book (a ``Book``: bounds per asset, net and gross limits)
+holds signed asset weights and cash ``1 - sum(w)``, which holds the short proceeds and
+is a loan when negative. Its day adds the carry of its positions:
+
+    borrow    = sum_i max(-w_i, 0) b_i d_t       b_i: borrow fee a year, d_t: days/365
+    financing = max(-w_c, 0) s d_t               s: the spread over cash_rate on a loan
+    after     = w . X_{t+1} - borrow - financing (cash earns, or pays, cash_rate)
+    net       = (1 - cost) * after - 1
+    w_next    = (w_assets * X, w_c X_c - borrow - financing) / after
+
+with d_t the calendar days from the close of t to the next, over 365. A day whose
+``after`` is not above zero has lost the book's whole wealth: that is ruin. Its net
+return is -1 (a deficit beyond the wealth is not carried), its log return the log of a
+floor (finite), and the book is all cash after it. A long-only book never shorts or
+borrows, and its arithmetic is the one above without these terms.
+
 A point-in-time universe (a panel aligned ``listed``) has assets that are not always
 tradable. At each decision every candidate is restricted, in the same batched call: a
 ticker that has delisted is settled into cash (its last return, into the day after its
@@ -49,6 +65,7 @@ import torch
 
 from fin_hgrpo.data import DEFAULT_FEATURES, FeatureSpec, MarketPanel, compute_features
 from fin_hgrpo.data.features import Features
+from fin_hgrpo.envs.book import Book
 from fin_hgrpo.envs.feature_scaling import Scaling, standardise
 from fin_hgrpo.errors import DataError
 
@@ -57,16 +74,24 @@ _NORMALIZE_MIN_PERIODS = 20
 _FEATURE_CLIP = 10.0  # standardised features beyond 10 sd are clipped
 _RAW_FEATURE_CLIP = 1e6
 MIN_FEE_TRADE = 1e-6  # the minimum fee applies to trades above this share of wealth
+RUIN_FLOOR = 1e-12  # the growth factor a ruined day's log return is taken of
 
 
 class Scored(NamedTuple):
-    """Outcome of holding each candidate from t to t+1; (B, N) or (B, N, A+1) tensors."""
+    """Outcome of holding each candidate from t to t+1; (B, N) or (B, N, A+1) tensors.
+
+    ``cost`` is the trading cost, ``borrow`` and ``financing`` what the book paid to
+    hold its shorts and its loan, each a share of the day's starting wealth; ``ruined``:
+    the day lost all of it."""
 
     turnover: torch.Tensor
     cost: torch.Tensor
     net_return: torch.Tensor
     log_return: torch.Tensor
     holdings: torch.Tensor
+    borrow: torch.Tensor
+    financing: torch.Tensor
+    ruined: torch.Tensor
 
 
 class PortfolioSim:
@@ -96,6 +121,9 @@ class PortfolioSim:
         delisting_return: float = 0.0,
         members: pd.DataFrame | np.ndarray | None = None,
         segments: Sequence[tuple[int, int]] | None = None,
+        book: Book | None = None,
+        borrow_bps_year: float | Sequence[float] = 0.0,
+        financing_spread_bps_year: float = 0.0,
         dtype: torch.dtype = torch.float64,
         device: str | torch.device = "cpu",
     ) -> None:
@@ -105,6 +133,7 @@ class PortfolioSim:
         self.dtype, self.device = dtype, torch.device(device)
         self._set_caps(max_weight, allow_cash)
         self._set_costs(cost_bps, min_cost_bps)
+        self._set_book(book, borrow_bps_year, financing_spread_bps_year)
         if action_transform not in ("softmax", "normalize"):
             raise DataError(f"action_transform must be 'softmax' or 'normalize', "
                             f"got {action_transform!r}")
@@ -139,6 +168,29 @@ class PortfolioSim:
         self._uniform_cost = bool(np.all(costs == costs[0]))
         self.cost_rate = self._tensor(costs / 1e4)
         self.min_cost = min_cost_bps / 1e4
+
+    def _set_book(self, book: Book | None, borrow_bps_year: float | Sequence[float],
+                  financing_spread_bps_year: float) -> None:
+        """A long-short or leveraged book's limits, and its carry: the borrow fee of each
+        asset and the spread on borrowed cash, a year, accrued by calendar days."""
+        n = self.panel.n_assets
+        self.book = book
+        self.long_short = book is not None
+        if book is not None and book.lower.shape != (n,):
+            raise DataError(f"the book has bounds for {book.lower.size} assets, the panel "
+                            f"{n}")
+        borrow = np.asarray(borrow_bps_year, dtype=float)
+        borrow = np.full(n, float(borrow)) if borrow.ndim == 0 else borrow
+        if borrow.shape != (n,) or (borrow < 0).any() or financing_spread_bps_year < 0:
+            raise DataError(f"borrow_bps_year needs one value >= 0 or one per asset ({n}), "
+                            f"and the financing spread must be >= 0")
+        if book is None and (borrow.any() or financing_spread_bps_year):
+            raise DataError("borrow fees and a financing spread need a long-short book: "
+                            "a long-only one never shorts or borrows")
+        self.borrow_rate = self._tensor(borrow / 1e4)
+        self.financing_spread = financing_spread_bps_year / 1e4
+        seconds = np.diff(self.panel.dates.to_numpy()).astype("timedelta64[s]").astype(float)
+        self.accrual = self._tensor(seconds / (365 * 86400))  # row t: from t to t+1, years
 
     def _set_caps(self, max_weight: float, allow_cash: bool) -> None:
         """The largest weight each position may take (assets, then cash)."""
@@ -224,7 +276,9 @@ class PortfolioSim:
             if (sim.window, sim.dtype, sim.device, sim.min_cost, sim.features.shape[1:]) != \
                     (first.window, first.dtype, first.device, first.min_cost,
                      first.features.shape[1:]) or not torch.equal(sim.cost_rate, first.cost_rate) \
-                    or not torch.equal(sim.caps, first.caps):
+                    or not torch.equal(sim.caps, first.caps) or sim.book != first.book \
+                    or not torch.equal(sim.borrow_rate, first.borrow_rate) \
+                    or sim.financing_spread != first.financing_spread:
                 raise ValueError(f"simulator {k} differs from simulator 0 in its costs, caps, "
                                  "window or features: they cannot be joined")
         offsets = np.cumsum([0] + [len(sim.features) for sim in sims[:-1]]).tolist()
@@ -232,6 +286,8 @@ class PortfolioSim:
         # each simulator's T - 1 relatives, and a row for its last day (never earned on)
         joined.relatives = torch.cat([torch.cat([sim.relatives, torch.ones_like(sim.relatives[:1])])
                                       for sim in sims])
+        joined.accrual = torch.cat([torch.cat([sim.accrual, sim.accrual.new_zeros(1)])
+                                    for sim in sims])
         for name in ("features", "tradable", "_ready", "listed"):
             setattr(joined, name, torch.cat([getattr(sim, name) for sim in sims]))
         joined.masked = any(sim.masked for sim in sims)
@@ -283,7 +339,9 @@ class PortfolioSim:
         ``softmax``: softmax of the values as logits. ``normalize``: negative values are
         set to zero and the rest scaled to sum to one (all zero means equal weights).
         Without cash its entry is ignored; with ``max_weight`` the result is projected
-        onto the capped simplex (Euclidean projection).
+        onto the capped simplex (Euclidean projection). A long-short book reads the
+        assets' values as signed weights and projects them onto its limits; cash is
+        what is left.
         """
         actions = torch.as_tensor(actions, dtype=self.dtype, device=self.device)
         if actions.shape[-1] != self.n_weights:
@@ -291,6 +349,8 @@ class PortfolioSim:
                             f"got shape {tuple(actions.shape)}")
         if not torch.isfinite(actions).all():
             raise DataError("action contains NaN or inf")
+        if self.long_short:
+            return self.constrain(actions)
         allowed = self.caps > 0
         if self.action_transform == "softmax":
             weights = torch.softmax(actions.masked_fill(~allowed, -torch.inf), dim=-1)
@@ -306,7 +366,10 @@ class PortfolioSim:
         return self.constrain(weights)
 
     def constrain(self, weights: torch.Tensor) -> torch.Tensor:
-        """Weights already on the simplex, projected onto the capped one if there are caps."""
+        """Weights already on the simplex, projected onto the capped one if there are caps;
+        a long-short book's assets projected onto its limits, and cash what is left."""
+        if self.long_short:
+            return with_cash(self.book.project(weights[..., :self.n_assets]))
         return project_capped_simplex(weights, self.caps) if self._capped else weights
 
     def restrict(self, t: torch.Tensor, w_prev: torch.Tensor,
@@ -328,8 +391,9 @@ class PortfolioSim:
         excluded = gone.clone()
         excluded[:, :n] |= self._ready[t] & ~self.tradable[t]  # not a member: sold
         allowed = torch.where(excluded[:, None, :], 0.0, candidates)
-        restricted = keep_held(settled[:, None, :].expand_as(candidates), allowed,
-                               frozen[:, None, :].expand_as(candidates))
+        keep = keep_in_cash if self.long_short else keep_held
+        restricted = keep(settled[:, None, :].expand_as(candidates), allowed,
+                          frozen[:, None, :].expand_as(candidates))
         return settled, restricted
 
     # ---- the portfolio arithmetic -------------------------------------------------------
@@ -357,17 +421,45 @@ class PortfolioSim:
                                         per_asset.clamp(min=self.min_cost), per_asset)
             cost = per_asset.sum(-1)
         turnover = (candidates[..., n] - w_prev[:, None, n]).abs_().add_(traded).mul_(0.5)
+        if self.long_short:
+            return self._score_book(t, relatives, candidates, turnover, cost)
         gross = torch.bmm(candidates, relatives[..., None]).squeeze(-1)  # (B, N)
         factor = (1.0 - cost).mul_(gross)
         holdings = candidates * relatives[:, None, :]
         holdings /= gross[..., None]
-        return Scored(turnover, cost, factor - 1.0, torch.log(factor), holdings)
+        none = torch.zeros_like(cost)
+        return Scored(turnover, cost, factor - 1.0, torch.log(factor), holdings, none, none,
+                      torch.zeros_like(cost, dtype=torch.bool))
+
+    def _score_book(self, t: torch.Tensor, relatives: torch.Tensor, candidates: torch.Tensor,
+                    turnover: torch.Tensor, cost: torch.Tensor) -> Scored:
+        """A long-short book's day (the module's equations): the carry of its shorts and
+        its loan, and ruin where it loses all its wealth."""
+        n = self.n_assets
+        years = self.accrual[t][:, None]  # (B, 1)
+        borrow = (-candidates[..., :n]).clamp(min=0.0) @ self.borrow_rate * years
+        loan = (-candidates[..., n]).clamp(min=0.0)
+        financing = loan * self.financing_spread * years
+        grown = candidates * relatives[:, None, :]
+        after = grown.sum(-1) - borrow - financing
+        ruined = (after <= 0.0) | (cost >= 1.0)
+        safe = torch.where(ruined, 1.0, after)
+        holdings = grown.clone()
+        holdings[..., n] -= borrow + financing
+        holdings = torch.where(ruined[..., None], _all_cash(holdings), holdings / safe[..., None])
+        factor = (1.0 - cost) * after
+        net = torch.where(ruined, -1.0, factor - 1.0)
+        log = torch.log(torch.where(ruined, RUIN_FLOOR, factor.clamp(min=RUIN_FLOOR)))
+        paid = 1.0 - cost
+        return Scored(turnover, cost, net, log, holdings, borrow * paid, financing * paid, ruined)
 
 
-def apply_no_trade_band(held: torch.Tensor, target: torch.Tensor, band: float) -> torch.Tensor:
+def apply_no_trade_band(held: torch.Tensor, target: torch.Tensor, band: float, *,
+                        signed: bool = False) -> torch.Tensor:
     """The target with every asset whose trade would be smaller than ``band`` (a share
     of wealth) left where it is held; the assets still traded and cash absorb the
-    difference in proportion to their targets, so the weights still sum to one.
+    difference in proportion to their targets, so the weights still sum to one
+    (``signed``, a long-short book: cash alone absorbs it).
 
     ``held``, ``target``: (..., A+1), the assets then cash.
     """
@@ -376,7 +468,7 @@ def apply_no_trade_band(held: torch.Tensor, target: torch.Tensor, band: float) -
     n = target.shape[-1] - 1
     keep = torch.zeros_like(target, dtype=torch.bool)
     keep[..., :n] = (target[..., :n] - held[..., :n]).abs() < band
-    return keep_held(held, target, keep)
+    return (keep_in_cash if signed else keep_held)(held, target, keep)
 
 
 def keep_held(held: torch.Tensor, target: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -392,6 +484,23 @@ def keep_held(held: torch.Tensor, target: torch.Tensor, keep: torch.Tensor) -> t
     # nothing left to move (all target weight was on kept assets): the room goes to cash
     moving = torch.where(total > 0, moving * room / total.clamp(min=1e-300), cash * room)
     return kept + moving
+
+
+def keep_in_cash(held: torch.Tensor, target: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """A book's ``target`` with the positions where ``keep`` is True left as ``held``, the
+    others as targeted, and cash what is left (signed weights are not rescaled)."""
+    return with_cash(torch.where(keep, held, target)[..., :-1])
+
+
+def with_cash(assets: torch.Tensor) -> torch.Tensor:
+    """Asset weights (..., A) and cash, ``1 - sum``, as the last entry."""
+    return torch.cat([assets, 1.0 - assets.sum(-1, keepdim=True)], -1)
+
+
+def _all_cash(like: torch.Tensor) -> torch.Tensor:
+    cash = torch.zeros_like(like)
+    cash[..., -1] = 1.0
+    return cash
 
 
 def _checked(segments: Sequence[tuple[int, int]], n_days: int) -> list[tuple[int, int]]:

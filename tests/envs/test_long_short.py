@@ -1,0 +1,206 @@
+"""A long-short book's accounting, checked against a share-and-dollar ledger and
+closed forms."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+from fin_hgrpo.data import MarketPanel
+from fin_hgrpo.envs import Book, EnvSpec, Episodes, PortfolioEnv, PortfolioSim, Reward
+from fin_hgrpo.envs.trading import simulate
+from fin_hgrpo.errors import SpecError
+
+FEATURES = [{"name": "log_return"}]
+
+
+def _sim(prices: pd.DataFrame, book: Book, **kwargs) -> PortfolioSim:
+    return PortfolioSim(MarketPanel(prices), features=FEATURES, window=2,
+                        normalize_features=False, book=book, **kwargs)
+
+
+def _prices(days: int, n: int, seed: int = 0, vol: float = 0.02) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    values = 100 * np.exp(np.cumsum(rng.normal(0, vol, (days, n)), axis=0))
+    return pd.DataFrame(values, index=pd.bdate_range("2021-01-01", periods=days),
+                        columns=[f"X{i}" for i in range(n)])
+
+
+def _ledger(prices: pd.DataFrame, targets: np.ndarray, first: int, *, cost: np.ndarray,
+            borrow: np.ndarray, cash_rate: float, spread: float) -> np.ndarray:
+    """Wealth in dollars of a book that trades to ``targets`` (days, A+1) at each close
+    from ``first``: shares and a cash balance, fees paid in dollars."""
+    p = prices.to_numpy()
+    years = np.diff(prices.index.to_numpy()).astype("timedelta64[s]").astype(float) / (365 * 86400)
+    shares, cash, wealth = np.zeros(p.shape[1]), 1.0, [1.0]
+    for k, target in enumerate(targets):
+        t = first + k
+        value = shares @ p[t] + cash
+        held = shares * p[t] / value
+        fee = value * (cost * np.abs(target[:-1] - held)).sum()
+        after = value - fee
+        shares = target[:-1] * after / p[t]
+        cash = after - shares @ p[t]
+        carry = (np.maximum(-shares * p[t], 0) * borrow).sum() * years[t] + \
+            max(-cash, 0) * spread * years[t]
+        cash = cash * (1 + cash_rate) - carry
+        wealth.append(shares @ p[t + 1] + cash)
+    return np.array(wealth)
+
+
+def test_an_independent_ledger_reproduces_the_wealth_of_random_long_short_days():
+    prices = _prices(520, 5, seed=1)
+    book = Book.of(5, min_weight=-0.8, max_weight=1.2, net=(-0.5, 1.5), gross_max=2.5)
+    cost = np.array([5, 10, 20, 2, 50]) / 1e4
+    borrow = np.array([30, 300, 50, 1000, 0]) / 1e4
+    cash_rate, spread = 0.0001, 0.02
+    sim = _sim(prices, book, cost_bps=cost * 1e4, cash_rate=cash_rate,
+               borrow_bps_year=borrow * 1e4, financing_spread_bps_year=spread * 1e4)
+    rng = np.random.default_rng(2)
+    first, last = sim.first_decision, sim.first_decision + 499
+    raw = torch.tensor(rng.normal(0, 1, (last - first + 1, 5)))
+    targets = torch.cat([book.project(raw), torch.zeros(len(raw), 1)], 1)
+    targets[:, -1] = 1 - targets[:, :-1].sum(1)
+    assert (targets[:, :-1] < 0).any(1).float().mean() > 0.9  # nearly every day shorts
+    assert (targets[:, -1] < 0).any()  # and some days borrow cash
+    start = torch.zeros(1, 6, dtype=torch.float64)
+    start[0, -1] = 1.0
+    path = simulate(lambda t, held: targets[t - first][None], sim, first, last, "daily", start)
+    wealth = np.r_[1.0, np.cumprod(1 + path.net_return[0].numpy())]
+    expected = _ledger(prices, targets.numpy(), first, cost=cost, borrow=borrow,
+                       cash_rate=cash_rate, spread=spread)
+    np.testing.assert_allclose(wealth, expected, rtol=1e-10)
+    assert path.borrow[0].min() >= 0 and path.borrow[0].sum() > 0
+    assert path.financing[0].sum() > 0
+
+
+def test_a_dollar_neutral_pair_on_identical_series_earns_cash_less_borrow_and_costs():
+    days = 300
+    prices = pd.DataFrame({"A": np.full(days, 50.0), "B": np.full(days, 50.0)},
+                          index=pd.bdate_range("2022-01-03", periods=days))
+    book = Book.of(2, min_weight=-1.0, max_weight=1.0, net=(0.0, 0.0), gross_max=1.0)
+    r, fee, cost = 0.0001, 0.01, 0.001  # a day's cash rate, borrow a year, cost per trade
+    sim = _sim(prices, book, cost_bps=cost * 1e4, cash_rate=r, borrow_bps_year=fee * 1e4)
+    first, last = sim.first_decision, sim.last_decision
+    pair = torch.tensor([[0.5, -0.5, 1.0]], dtype=torch.float64)
+    start = torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64)
+    path = simulate(lambda t, held: pair if t == first else held, sim, first, last, "daily",
+                    start)  # bought once, then held
+    years = sim.accrual[first:last + 1].numpy()
+    n = len(years)
+    # cash (1 - entry cost) grows at r; each day's fee is on the short's value, which
+    # stays at half the entry wealth
+    expected = (1 - cost) * ((1 + r) ** n - 0.5 * fee * (years * (1 + r) ** np.arange(n - 1, -1,
+                                                                                     -1)).sum())
+    assert np.prod(1 + path.net_return[0].numpy()) == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_year_short_accrues_the_borrow_fee_exactly():
+    dates = pd.date_range("2023-01-02", "2024-01-02", freq="D")  # 365 days of accrual
+    prices = pd.DataFrame({"A": 20.0, "B": 20.0}, index=dates)
+    book = Book.of(2, min_weight=-1.0, max_weight=1.0, net=(-1.0, 1.0), gross_max=1.0)
+    sim = _sim(prices, book, cost_bps=0.0, borrow_bps_year=[250.0, 0.0])
+    first = sim.first_decision
+    short = torch.tensor([[-1.0, 0.0, 2.0]], dtype=torch.float64)
+    held = short.clone()
+    wealth = 1.0
+    for t in range(first, len(dates) - 1):  # hold the short to the last close
+        scored = sim.score(torch.tensor([t]), held, short[:, None] if t == first else held[:, None])
+        wealth *= 1 + scored.net_return.item()
+        held = scored.holdings[:, 0]
+    accrued_years = (dates[-1] - dates[first]).days / 365
+    assert wealth == pytest.approx(1.0 - 0.025 * accrued_years, rel=1e-12)
+
+
+def test_a_short_that_gains_150_percent_in_a_day_ruins_the_book_with_finite_numbers():
+    prices = pd.DataFrame({"A": [10.0] * 5 + [25.0, 30.0, 20.0], "B": 10.0},
+                          index=pd.bdate_range("2024-01-01", periods=8))
+    book = Book.of(2, min_weight=-1.0, max_weight=1.0, net=(-1.0, 1.0), gross_max=1.0)
+    sim = _sim(prices, book, cost_bps=10.0)
+    t = 4  # from the close of day 4 to day 5, A gains 150%
+    scored = sim.score(torch.tensor([t]), torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64),
+                       torch.tensor([[[-1.0, 0.0, 2.0], [-0.5, 0.0, 1.5]]], dtype=torch.float64))
+    assert scored.ruined[0].tolist() == [True, False]
+    assert scored.net_return[0, 0].item() == -1.0
+    assert torch.isfinite(scored.log_return).all()
+    assert scored.holdings[0, 0].tolist() == [0.0, 0.0, 1.0]
+    # in an episode, ruin terminates it; in a run, the book is closed after it
+    episodes = Episodes(sim, Reward(), 1, horizon=10, random_start=False)
+    episodes.t[:] = t
+    step = episodes.step(torch.tensor([[-1.0, 0.0, 2.0]], dtype=torch.float64))
+    assert step.terminated.tolist() == [True] and step.truncated.tolist() == [False]
+    assert episodes.wealth.item() == 0.0
+    start = torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64)
+    path = simulate(lambda day, held: torch.tensor([[-1.0, 0.0, 2.0]], dtype=torch.float64),
+                    sim, 3, 6, "daily", start)
+    assert path.ruin.tolist() == [1]
+    assert path.net_return[0, 2:].tolist() == [0.0, 0.0]
+    assert path.end[0].tolist() == [0.0, 0.0, 1.0]
+
+
+def test_scoring_n_candidates_equals_n_single_steps_with_shorts_and_carry():
+    prices = _prices(60, 4, seed=3)
+    book = Book.of(4, min_weight=-0.5, max_weight=1.0, net=(-0.2, 1.3), gross_max=2.0)
+    sim = _sim(prices, book, cost_bps=[5.0, 10.0, 0.0, 30.0], min_cost_bps=1.0,
+               borrow_bps_year=100.0, financing_spread_bps_year=150.0, cash_rate=0.0002)
+    rng = np.random.default_rng(4)
+    t = torch.tensor([10, 20, 30])
+    w_prev = sim.constrain(torch.tensor(rng.normal(0, 1, (3, 5))))
+    candidates = sim.constrain(torch.tensor(rng.normal(0, 1, (3, 6, 5))))
+    together = sim.score(t, w_prev, candidates)
+    for i in range(6):
+        alone = sim.score(t, w_prev, candidates[:, i:i + 1])
+        for a, b in zip(together, alone, strict=True):
+            torch.testing.assert_close(a[:, i:i + 1], b, atol=1e-14, rtol=0)
+
+
+def test_the_long_short_env_passes_the_gymnasium_checker_and_trades_signed_weights():
+    spec = EnvSpec.model_validate({
+        "data": {"source": "synthetic:iid", "n_assets": 4, "n_days": 300},
+        "constraints": {"long_short": True, "min_weight": -0.3, "max_weight": 0.6,
+                        "net": [0.0, 0.0], "gross_max": 1.0},
+        "costs": {"borrow_bps_year": 50.0},
+    })
+    env = PortfolioEnv.from_spec(spec, horizon=20)
+    check_env(env, skip_render_check=True)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.array([1.0, -1.0, 0.5, -0.5, 0.0], dtype=np.float32))
+    assets = info["weights"][:4]
+    assert assets.sum() == pytest.approx(0.0, abs=1e-12)
+    assert np.abs(assets).sum() == pytest.approx(1.0, abs=1e-12)
+    assert (assets < 0).any()
+    assert env.observation_space.contains(env.step(np.zeros(5, np.float32))[0])
+
+
+def test_long_only_specs_are_unchanged_and_book_keys_need_long_short():
+    long_only = EnvSpec.model_validate({"data": {"source": "synthetic:iid"}}).build_sim()
+    assert long_only.book is None and not long_only.long_short
+    for constraints in ({"min_weight": -0.1}, {"gross_max": 1.5}, {"max_weight": 1.5}):
+        with pytest.raises(ValueError, match="long_short"):
+            EnvSpec.model_validate({"constraints": constraints})
+    with pytest.raises(ValueError, match="long_short"):
+        EnvSpec.model_validate({"costs": {"borrow_bps_year": 50}})
+    with pytest.raises(ValueError, match="net"):
+        EnvSpec.model_validate({"constraints": {"long_short": True}})
+
+
+def test_a_book_names_tickers_it_cannot_find_and_reads_bounds_and_fees_per_ticker():
+    spec = EnvSpec.model_validate({
+        "data": {"source": "synthetic:iid", "n_assets": 3},
+        "constraints": {"long_short": True, "min_weight": -0.2, "net": [1, 1],
+                        "gross_max": 1.4, "shortable": ["S0", "S1"],
+                        "bounds": {"S1": [-0.4, 0.5]}},
+        "costs": {"borrow_bps_year": {"S1": 400.0, "default": 40.0}},
+    })
+    panel = spec.load_panel()
+    tickers = list(panel.tickers)
+    sim = spec.build_sim()
+    assert sim.book.lower.tolist() == [-0.2, -0.4, 0.0]
+    assert sim.book.upper.tolist() == [1.0, 0.5, 1.0]
+    assert (sim.borrow_rate * 1e4).tolist() == pytest.approx([40.0, 400.0, 40.0])
+    assert tickers == ["S0", "S1", "S2"]
+    bad = spec.model_copy(update={"constraints": spec.constraints.model_copy(
+        update={"shortable": ["ZZZ"]})})
+    with pytest.raises(SpecError, match="constraints.shortable: ZZZ"):
+        bad.build_sim()
