@@ -125,3 +125,50 @@ def _long_only(objective, gradient, n: int) -> np.ndarray:
                       options={"ftol": 1e-15, "maxiter": 500})
     w = np.maximum(result.x, 0.0)
     return w / w.sum()
+
+
+def long_short_momentum(prices: pd.DataFrame, tradable: np.ndarray, lookback: int, skip: int,
+                        top_k: int, long: float, short: float) -> np.ndarray:
+    """Long the ``top_k`` tradable assets by return from ``lookback`` to ``skip`` days
+    ago and short the ``top_k`` worst, equal weights, ``long`` and ``short`` of wealth a
+    side (0.5 and 0.5: dollar neutral; 1.3 and 0.3: 130/30), cash the rest (fewer a
+    side when fewer than ``2 top_k`` have the history; all cash when fewer than two)."""
+    values = prices.to_numpy()
+    n = values.shape[1]
+    if len(values) <= lookback:
+        return cash_weights(n)
+    past = values[-1 - skip] / values[-1 - lookback]
+    usable = tradable & np.isfinite(past)
+    k = min(top_k, int(usable.sum()) // 2)
+    if k == 0:
+        return cash_weights(n)
+    ranked = np.argsort(-np.where(usable, past, -np.inf), kind="stable")[:int(usable.sum())]
+    weights = np.zeros(n + 1)
+    weights[ranked[:k]] = long / k
+    weights[ranked[-k:]] = -short / k
+    weights[-1] = 1.0 - long + short
+    return weights
+
+
+def scaled_to_gross(allocate: Allocate, gross: float) -> Allocate:
+    """``allocate``'s unconstrained (signed) portfolio scaled to ``gross`` exposure,
+    the rest in cash (e.g. ``unconstrained_min_variance`` levered or de-levered)."""
+    def scaled(returns: np.ndarray) -> np.ndarray:
+        assets = allocate(returns)[:-1]
+        size = np.abs(assets).sum()
+        assets = assets * (gross / size) if size > 0 else assets
+        return np.r_[assets, 1.0 - assets.sum()]
+    return scaled
+
+
+def unconstrained_min_variance(returns: np.ndarray) -> np.ndarray:
+    """The global minimum-variance portfolio, shorts allowed: C^-1 1 / 1' C^-1 1 under
+    a Ledoit-Wolf covariance."""
+    raw = np.linalg.solve(ledoit_wolf(returns), np.ones(returns.shape[1]))
+    return np.r_[raw / raw.sum(), 0.0]
+
+
+def unconstrained_tangency(returns: np.ndarray) -> np.ndarray:
+    """The tangency portfolio, shorts allowed: C^-1 mu (its direction; scaled to a gross
+    exposure by ``scaled_to_gross``), the means sample means."""
+    return np.r_[np.linalg.solve(ledoit_wolf(returns), returns.mean(axis=0)), 0.0]

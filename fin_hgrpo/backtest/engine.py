@@ -82,7 +82,7 @@ def ask(strategy: Strategy, sim: PortfolioSim, t: int, holdings: torch.Tensor) -
     tradable = sim.tradable[t].numpy(force=True) if sim.masked else None
     day = torch.tensor([t], device=sim.device)
     decision = Decision(sim.dates[t], sim.panel.prices.iloc[:t + 1], current,
-                        lambda: sim.observe(day), tradable)
+                        lambda: sim.observe(day), tradable, sim.book)
     target = checked_target(_ask(strategy, decision), strategy.name, sim.dates[t],
                             sim.n_assets, sim.book)
     return torch.as_tensor(target, dtype=sim.dtype, device=sim.device)[None]

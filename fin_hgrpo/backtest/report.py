@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib import font_manager, ticker
 from matplotlib.figure import Figure
 
+from fin_hgrpo.backtest.book_report import exposure_figure, signed
 from fin_hgrpo.backtest.report_page import page
 from fin_hgrpo.backtest.results import BacktestResult
 from fin_hgrpo.io import atomic_write, atomic_write_text
@@ -37,6 +38,9 @@ def write_report(folder: str | Path) -> Path:
     figures = {name: draw(result) for name, draw in _FIGURES.items()}
     figures |= {f"weights_{run}": _weights_figure(label, result.weights[run])
                 for run, label in _weights_shown(result).items()}
+    figures |= {f"exposure_{run}": exposure_figure(label, result.weights[run])
+                for run, label in _weights_shown(result).items()
+                if run in result.costs and signed(result.weights[run])}
     images = {}
     for name, fig in figures.items():
         if fig is None:
@@ -266,8 +270,16 @@ def _weights_figure(name: str, weights: pd.DataFrame, top: int = 8):
         frame["cash"] = weights["cash"]
     fig = Figure(figsize=(5.4, 2.9))
     ax = fig.subplots()
-    ax.stackplot(frame.index, frame.T.to_numpy(), labels=frame.columns, linewidth=0)
-    ax.set_ylim(0, 1)
+    if signed(frame):  # a long-short book: the long side stacked up, the short side down
+        colours = [f"C{i % 10}" for i in range(frame.shape[1])]
+        values = frame.T.to_numpy()
+        ax.stackplot(frame.index, values.clip(min=0), labels=frame.columns, colors=colours,
+                     linewidth=0)
+        ax.stackplot(frame.index, values.clip(max=0), colors=colours, linewidth=0)
+        ax.axhline(0, color="0.3", linewidth=0.6)
+    else:
+        ax.stackplot(frame.index, frame.T.to_numpy(), labels=frame.columns, linewidth=0)
+        ax.set_ylim(0, 1)
     ax.set_title(name, fontsize=10)
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     ax.tick_params(labelsize=7)

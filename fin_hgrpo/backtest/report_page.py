@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fin_hgrpo.backtest.book_report import book_section, ruins
 from fin_hgrpo.backtest.results import BacktestResult
 from fin_hgrpo.reporting.html import CSS, image
 
@@ -34,6 +35,7 @@ def page(result: BacktestResult, images: dict[str, bytes], folder: Path) -> str:
         "<h2>Verdict</h2>", verdict(result),
         "<h2>Summary</h2>", _summary_note(result.info), summary_table(result),
         *_figures(result, images),
+        *book_section(result, images),
         "<h2>Per fold: test-window Sharpe</h2>",
         "<p class='note'>The mean over seeds for agents; <em>failed</em> where a "
         "strategy failed in that fold (errors below).</p>", folds_table(result),
@@ -151,6 +153,9 @@ def verdict(result: BacktestResult) -> str:
             trade += f", and departs from {baseline} by an active share of " \
                 f"{row['active_share']:.0%}"
         items.append(f"<b>{html.escape(name)}</b>: {spread}{trade}.")
+    for run, day in ruins(result).items():
+        items.append(f"<b>{html.escape(run)}</b> was ruined on {day.date()}: it lost all "
+                     "its wealth.")
     failed = result.folds[result.folds["error"].fillna("") != ""]
     if len(failed):
         names = ", ".join(sorted(set(failed["strategy"])))

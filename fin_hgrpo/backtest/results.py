@@ -5,7 +5,9 @@ run, stitched across folds: a classical strategy's name, an agent's ``<name>_see
 and ``<name>_ensemble``), ``seeds.csv`` (every metric of every run), ``metrics.csv``
 (one row per strategy: for an agent each figure is the mean over its seeds of that
 figure, with the seeds' Sharpe mean, std, min and max), ``weights/<run>.csv``,
-``turnover.csv``, ``folds.csv``, ``training/<run>_fold<k>.csv`` (agents),
+``turnover.csv``, ``folds.csv``, ``training/<run>_fold<k>.csv`` (agents), on a
+long-short book ``costs/<run>.csv`` (what each day's trading, borrowing and financing
+cost, shares of wealth),
 ``errors.txt`` (tracebacks of strategies that failed in a fold), ``run.json``,
 ``deploy/`` (what each run needs to act after the test: ``fin-hgrpo weights``) and,
 when an agent selects among candidates, ``selection/`` (``choices.csv``,
@@ -36,6 +38,8 @@ from fin_hgrpo.strategies.config import AgentStrategySpec, default_name
 # between the tracebacks in errors.txt (a traceback holds blank lines of its own)
 ERROR_SEPARATOR = "\n" + "=" * 88 + "\n"
 REQUIRED = ("returns.csv", "metrics.csv", "seeds.csv", "folds.csv", "run.json")
+# a long-short run's daily columns, and their names in costs/<run>.csv
+COST_COLUMNS = {"cost": "trading", "borrow": "borrow", "financing": "financing"}
 
 
 @dataclass
@@ -77,6 +81,8 @@ class BacktestResult:
     selection: dict[str, pd.DataFrame] = field(default_factory=dict)
     # a spec with [cv]: the CPCV plan, path returns and metrics (``backtest.cpcv``)
     cv: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # a long-short book: each run's daily trading, borrow and financing costs
+    costs: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def runs(self, strategy: str) -> list[str]:
         """The columns of ``returns`` that are runs of ``strategy``."""
@@ -97,10 +103,13 @@ class BacktestResult:
         self.metrics.to_csv(folder / "metrics.csv")
         self.seeds.to_csv(folder / "seeds.csv")
         self.folds.to_csv(folder / "folds.csv", index=False)
-        for name, frames in (("weights", self.weights), ("training", self.training)):
+        for name, frames in (("weights", self.weights), ("training", self.training),
+                             ("costs", self.costs)):
+            if name == "costs" and not frames:
+                continue
             (folder / name).mkdir(exist_ok=True)
             for key, frame in frames.items():
-                frame.to_csv(folder / name / f"{key}.csv", index=name == "weights")
+                frame.to_csv(folder / name / f"{key}.csv", index=name != "training")
         (folder / "errors.txt").write_text(ERROR_SEPARATOR.join(self.errors))
         (folder / "run.json").write_text(json.dumps(self.info, indent=2, default=str))
         if self.deploy is not None:
@@ -146,8 +155,9 @@ class BacktestResult:
         cv = {p.stem: frame(p) if p.stem == "returns" else
               frame(p, index_col=None, parse_dates=False)
               for p in sorted((folder / "cv").glob("*.csv"))}
+        costs = {p.stem: frame(p) for p in sorted((folder / "costs").glob("*.csv"))}
         return cls(returns, turnover, weights, table, seeds, folds, training, errors,
-                   read_json(folder / "run.json"), deploy, selection, cv)
+                   read_json(folder / "run.json"), deploy, selection, cv, costs)
 
 
 def gather(spec: BacktestSpec, folds: list[Fold], results: list[FoldResult], *,
@@ -162,6 +172,8 @@ def gather(spec: BacktestSpec, folds: list[Fold], results: list[FoldResult], *,
     turnover = pd.DataFrame({c: pd.concat(d)["turnover"] for c, d in daily.items() if d})
     weights = {c: pd.concat([r.weights for r in results if r.column == c
                              and r.weights is not None]) for c in returns}
+    costs = {c: pd.concat(d)[list(COST_COLUMNS)].rename(columns=COST_COLUMNS)
+             .rename_axis("date") for c, d in daily.items() if d and "borrow" in d[0]}
     owners = {r.column: (r.strategy, r.seed) for r in results}
     runs = pd.DataFrame([(c, *owners[c]) for c in returns],
                         columns=["run", "strategy", "seed"]).set_index("run")
@@ -179,7 +191,7 @@ def gather(spec: BacktestSpec, folds: list[Fold], results: list[FoldResult], *,
     return BacktestResult(returns, turnover.rename_axis("date"), weights, table, per_run,
                           _fold_rows(results, by_fold, rf, periods), dict(training_logs(
                               results, keep_empty=True)), errors, info,
-                          deployment(spec, folds[-1], results, periods))
+                          deployment(spec, folds[-1], results, periods), costs=costs)
 
 
 def _fold_rows(results: list[FoldResult], folds: dict[int, Fold], rf: float,

@@ -202,6 +202,15 @@ class EnvSpec(_Spec):
     def load(cls, path: str | Path) -> EnvSpec:
         return load_spec(path, cls)
 
+    def long_only(self) -> EnvSpec:
+        """This spec with a long-only book: how a reference outside the book's universe
+        (a one-asset benchmark) is held. Unchanged if it is long-only already."""
+        if not self.constraints.long_short:
+            return self
+        costs = self.costs.model_copy(update={"borrow_bps_year": 0.0,
+                                              "financing_spread_bps_year": 0.0})
+        return self.model_copy(update={"constraints": ConstraintSpec(), "costs": costs})
+
     def load_market(self) -> MarketPanel | SyntheticMarket:
         """The panel, or for synthetic sources the market with its ground truth (over
         all its assets: with ``data.tickers`` narrowing it, there is none to give)."""

@@ -438,7 +438,7 @@ class PortfolioSim:
         n = self.n_assets
         years = self.accrual[t][:, None]  # (B, 1)
         borrow = (-candidates[..., :n]).clamp(min=0.0) @ self.borrow_rate * years
-        loan = (-candidates[..., n]).clamp(min=0.0)
+        loan = (-candidates[..., n]).clamp(min=0.0) + 0.0  # no -0.0 in the records
         financing = loan * self.financing_spread * years
         grown = candidates * relatives[:, None, :]
         after = grown.sum(-1) - borrow - financing

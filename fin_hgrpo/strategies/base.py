@@ -23,6 +23,8 @@ from fin_hgrpo.data import MarketPanel
 if TYPE_CHECKING:  # a classical strategy runs without torch; an agent's observation is one
     import torch
 
+    from fin_hgrpo.envs.book import Book
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -33,7 +35,8 @@ class Decision:
     column order then cash, a read-only copy (the engine's own state cannot be edited from
     here); ``tradable``: which assets can be traded at this close (all, unless the
     universe is point-in-time). Weight put on an untradable asset is not executed: the
-    engine moves it to the tradable ones and cash.
+    engine moves it to the tradable ones and cash. ``book``: a long-short book's limits
+    (None for a long-only portfolio), which a target must keep.
     """
 
     date: pd.Timestamp
@@ -41,6 +44,7 @@ class Decision:
     holdings: np.ndarray
     _observe: Callable[[], torch.Tensor] = field(repr=False)
     tradable: np.ndarray | None = None
+    book: Book | None = None
 
     def __post_init__(self) -> None:
         if self.tradable is None:
@@ -55,6 +59,16 @@ class Decision:
         import torch
 
         return self._observe(), torch.tensor(self.holdings)[None]
+
+    def within_book(self, weights: np.ndarray) -> np.ndarray:
+        """Signed ``weights`` (assets, then cash) moved to the nearest within the book's
+        limits, cash what is left; unchanged without a book."""
+        if self.book is None:
+            return weights
+        import torch
+
+        assets = self.book.project(torch.as_tensor(weights[:-1], dtype=torch.float64))
+        return np.r_[assets.numpy(), 1.0 - assets.sum().item()]
 
     def returns(self, days: int) -> pd.DataFrame:
         """Simple returns of the last ``days`` days (fewer early in the history)."""
@@ -76,7 +90,8 @@ class Strategy(ABC):
 
     @abstractmethod
     def weights(self, decision: Decision) -> np.ndarray:
-        """Target weights at ``decision.date``: the assets then cash, >= 0, summing to 1."""
+        """Target weights at ``decision.date``: the assets then cash, >= 0, summing to 1
+        (on a long-short book: signed, within ``decision.book``, summing to 1)."""
 
     @property
     def training_log(self) -> pd.DataFrame | None:

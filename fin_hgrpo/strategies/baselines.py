@@ -107,3 +107,68 @@ class Momentum(Strategy):
     def weights(self, decision: Decision) -> np.ndarray:
         return allocation.momentum(decision.prices, decision.tradable, self.lookback,
                                    self.skip, self.top_k)
+
+
+class Cash(Strategy):
+    """All cash, always: the baseline of a market-neutral book, which is judged by what
+    it earns beyond cash."""
+
+    name = "cash"
+
+    def weights(self, decision: Decision) -> np.ndarray:
+        return allocation.cash_weights(len(decision.tradable))
+
+
+class LongShortMomentum(Strategy):
+    """Long the ``top_k`` assets by return from ``lookback`` to ``skip`` days ago and
+    short the ``top_k`` worst: ``long`` and ``short`` of wealth a side (0.5 and 0.5 is
+    dollar neutral, 1.3 and 0.3 is 130/30); a long-short book's baseline."""
+
+    name = "long_short_momentum"
+
+    def __init__(self, lookback: int = 126, skip: int = 21, top_k: int = 3,
+                 long: float = 0.5, short: float = 0.5) -> None:
+        if not 0 <= skip < lookback:
+            raise ValueError(f"momentum needs 0 <= skip < lookback, got {skip}, {lookback}")
+        self.lookback, self.skip, self.top_k = lookback, skip, top_k
+        self.long, self.short = long, short
+
+    def weights(self, decision: Decision) -> np.ndarray:
+        return allocation.long_short_momentum(decision.prices, decision.tradable,
+                                              self.lookback, self.skip, self.top_k,
+                                              self.long, self.short)
+
+
+class _ScaledToGross(Strategy):
+    """A signed portfolio from the last ``lookback`` days of returns, scaled to
+    ``gross`` exposure, the rest in cash, then the nearest weights within the book's
+    limits (all cash until there are two days)."""
+
+    allocate: allocation.Allocate
+
+    def __init__(self, lookback: int = 252, gross: float = 1.0) -> None:
+        self.lookback, self.gross = lookback, gross
+
+    def weights(self, decision: Decision) -> np.ndarray:
+        returns = decision.returns(self.lookback).to_numpy()
+        usable = decision.tradable & np.isfinite(returns).all(axis=0)
+        weights = allocation.cash_weights(len(usable))
+        if len(returns) < 2 or not usable.any():
+            return weights
+        chosen = allocation.scaled_to_gross(self.allocate, self.gross)(returns[:, usable])
+        weights[:-1][usable], weights[-1] = chosen[:-1], chosen[-1]
+        return decision.within_book(weights)
+
+
+class LongShortMinVariance(_ScaledToGross):
+    """The global minimum-variance portfolio with shorts (Ledoit-Wolf), at ``gross``."""
+
+    name = "long_short_min_variance"
+    allocate = staticmethod(allocation.unconstrained_min_variance)
+
+
+class LongShortTangency(_ScaledToGross):
+    """The tangency portfolio with shorts (sample means, Ledoit-Wolf), at ``gross``."""
+
+    name = "long_short_tangency"
+    allocate = staticmethod(allocation.unconstrained_tangency)

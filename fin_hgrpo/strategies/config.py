@@ -77,6 +77,29 @@ class MomentumSpec(_StrategySpec):
         return self
 
 
+class CashSpec(_StrategySpec):
+    kind: Literal["cash"]
+
+
+class LongShortMomentumSpec(MomentumSpec):
+    kind: Literal["long_short_momentum"]
+    top_k: int = Field(default=3, ge=1)
+    long: float = Field(default=0.5, ge=0.0, le=10.0)  # shares of wealth a side: 0.5 and
+    short: float = Field(default=0.5, ge=0.0, le=10.0)  # 0.5 is dollar neutral
+
+
+class LongShortMinVarianceSpec(_StrategySpec):
+    kind: Literal["long_short_min_variance"]
+    lookback: int = Field(default=252, ge=2)
+    gross: float = Field(default=1.0, gt=0.0, le=10.0)
+
+
+class LongShortTangencySpec(_StrategySpec):
+    kind: Literal["long_short_tangency"]
+    lookback: int = Field(default=252, ge=2)
+    gross: float = Field(default=1.0, gt=0.0, le=10.0)
+
+
 # backtest.selection reads them
 SELECTION_RULE = r"holdout|past_folds:([1-9][0-9]*|all)|inner_wf:([1-9][0-9]*)"
 
@@ -162,7 +185,8 @@ class CustomSpec(_StrategySpec):
 
 StrategySpec = Annotated[
     EqualWeightSpec | BuyAndHoldSpec | BenchmarkSpec | InverseVolatilitySpec | MinVarianceSpec
-    | MaxSharpeSpec | MomentumSpec | AgentStrategySpec | CustomSpec,
+    | MaxSharpeSpec | MomentumSpec | CashSpec | LongShortMomentumSpec
+    | LongShortMinVarianceSpec | LongShortTangencySpec | AgentStrategySpec | CustomSpec,
     Field(discriminator="kind"),
 ]
 
@@ -170,7 +194,10 @@ _BASELINES = {
     "equal_weight": baselines.EqualWeight, "buy_and_hold": baselines.BuyAndHold,
     "benchmark": baselines.Benchmark, "inverse_volatility": baselines.InverseVolatility,
     "min_variance": baselines.MinVariance, "max_sharpe": baselines.MaxSharpe,
-    "momentum": baselines.Momentum,
+    "momentum": baselines.Momentum, "cash": baselines.Cash,
+    "long_short_momentum": baselines.LongShortMomentum,
+    "long_short_min_variance": baselines.LongShortMinVariance,
+    "long_short_tangency": baselines.LongShortTangency,
 }
 
 

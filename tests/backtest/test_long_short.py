@@ -1,0 +1,104 @@
+"""A long-short book through a whole backtest: its cost files, its report section,
+and ruin named in the verdict."""
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fin_hgrpo.backtest.book_report import book_table, exposures
+from fin_hgrpo.backtest.report import write_report
+from fin_hgrpo.backtest.results import BacktestResult
+from fin_hgrpo.cli import main
+from tests.conftest import TINY_ENV
+
+BOOK = """
+[constraints]
+long_short = true
+min_weight = -0.5
+net = [0.0, 1.0]
+gross_max = 1.5
+[costs]
+bps = 10.0
+borrow_bps_year = 300.0
+financing_spread_bps_year = 200.0
+"""
+
+SPEC = """
+name = "tiny_long_short"
+env = "envs/tiny_long_short.toml"
+tearsheets = false
+baseline = "cash"
+[walk_forward]
+train_days = 200
+test_days = 120
+embargo_days = 2
+[[strategies]]
+kind = "cash"
+[[strategies]]
+kind = "equal_weight"
+[[strategies]]
+kind = "long_short_momentum"
+lookback = 60
+skip = 5
+top_k = 1
+[[strategies]]
+kind = "long_short_min_variance"
+lookback = 100
+gross = 1.5
+rebalance = "weekly"
+[[strategies]]
+kind = "benchmark"
+ticker = "S1"
+"""
+
+
+@pytest.fixture(scope="module")
+def long_short(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("long_short")
+    (folder / "envs").mkdir()
+    (folder / "backtests").mkdir()
+    (folder / "envs" / "tiny_long_short.toml").write_text(
+        TINY_ENV.replace("[costs]\nbps = 10.0\n", "") + BOOK)
+    (folder / "backtests" / "tiny_long_short.toml").write_text(SPEC)
+    out = folder / "out"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        assert main(["backtest", "backtests/tiny_long_short.toml", "--workers", "1",
+                     "--out", str(out)]) == 0
+    return out
+
+
+def test_a_long_short_backtest_writes_what_each_run_paid(long_short):
+    result = BacktestResult.read(long_short)
+    assert set(result.costs) == {"cash", "equal_weight", "long_short_momentum",
+                                 "long_short_min_variance"}  # the benchmark is long-only
+    momentum = result.costs["long_short_momentum"]
+    assert list(momentum.columns) == ["trading", "borrow", "financing"]
+    assert (momentum["borrow"] > 0).mean() > 0.5  # short most days
+    held = exposures(result.weights["long_short_momentum"])
+    assert held["net"].abs().max() < 0.05 and held["short"].min() >= 0
+    table = book_table(result)
+    assert table.loc["cash", "gross"] == 0.0
+    assert table.loc["long_short_momentum", "borrow_a_year"] == pytest.approx(
+        momentum["borrow"].mean() * 252)
+    assert table.loc["long_short_min_variance", "gross"] <= 1.5 + 0.05
+
+
+def test_the_report_shows_the_book_and_names_a_ruined_run(long_short, tmp_path):
+    page = (long_short / "report.html").read_text()
+    assert "The book: exposure and what it cost" in page
+    assert "borrow a year" in page and "0 of 1 runs" in page
+    assert "exposure_long_short_momentum" in page
+    assert "was ruined" not in page
+    # a copy whose momentum lost everything on one day
+    copy = Path(shutil.copytree(long_short, tmp_path / "copy"))
+    returns = pd.read_csv(copy / "returns.csv", index_col=0, parse_dates=True)
+    day = returns.index[40]
+    returns.loc[day, "long_short_momentum"] = -1.0
+    returns.loc[returns.index > day, "long_short_momentum"] = 0.0
+    returns.to_csv(copy / "returns.csv")
+    page = write_report(copy).read_text()
+    assert f"<b>long_short_momentum</b> was ruined on {day.date()}" in page
+    assert "1 of 1 runs" in page
