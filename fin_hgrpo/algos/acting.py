@@ -44,6 +44,10 @@ class Actor:
             raise FinHgrpoError("device 'cuda' was asked for but CUDA is not available here")
         if sim.device != self.device:
             raise ValueError(f"the simulator lives on {sim.device}, the agent on {self.device}")
+        if sim.long_short and cfg.distribution != "tilt":
+            raise FinHgrpoError(f"a long-short book needs a residual policy (distribution = "
+                                f"'tilt'), whose tilts go below zero: {cfg.distribution!r} "
+                                "weights are long-only")
         torch.manual_seed(cfg.seed)
         self.sim = sim
         shape = (sim.window, sim.n_assets, sim.n_features)
@@ -122,11 +126,13 @@ class Actor:
                    base: torch.Tensor | None) -> torch.Tensor:
         """The weights traded to for ``actions`` (B, D) or (B, N, D) from ``holdings``
         (B, A+1): the policy's weights (a tilt of ``base``), moved ``trade_rate`` of the
-        way from the holdings, within the caps."""
+        way from the holdings, within the caps; on a long-short book the tilt may go
+        below zero, and the simulator projects the result onto the book's limits."""
         if actions.dim() == holdings.dim() + 1:
             holdings = holdings[:, None]
             base = None if base is None else base[:, None]
-        weights = self.policy.weights(actions, base)
+        weights = self.policy.signed_weights(actions, base) if self.sim.long_short else \
+            self.policy.weights(actions, base)
         rate = self.config.trade_rate
         if rate < 1.0:
             weights = holdings + rate * (weights - holdings)

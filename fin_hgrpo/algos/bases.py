@@ -2,6 +2,7 @@
 
 ``equal_weight``, ``inverse_volatility`` and ``min_variance`` are the classical
 allocations of the same names (``fin_hgrpo.allocation``, their default look-backs),
+``cash`` holds nothing (the flat book a market-neutral long-short policy tilts),
 asked at every day of a simulator's panel from prices up to that day; ``holdings`` is
 the portfolio held now, so that a zero tilt holds still. Tables are computed once per
 panel and kind. ``base_allocation`` is the same allocation at one decision, which the
@@ -21,7 +22,7 @@ import torch
 from fin_hgrpo import allocation
 from fin_hgrpo.envs import PortfolioSim
 
-BaseKind = Literal["equal_weight", "inverse_volatility", "min_variance", "holdings"]
+BaseKind = Literal["equal_weight", "inverse_volatility", "min_variance", "cash", "holdings"]
 _TABLES: dict[tuple, np.ndarray] = {}
 _MAX_TABLES = 64
 
@@ -30,9 +31,14 @@ def _equal_weight(prices: pd.DataFrame, tradable: np.ndarray) -> np.ndarray:
     return allocation.equal_weights(len(tradable), tradable)
 
 
+def _cash(prices: pd.DataFrame, tradable: np.ndarray) -> np.ndarray:
+    return allocation.cash_weights(len(tradable))
+
+
 # (prices up to the decision, tradable mask) -> the base's weights, assets then cash
 _ALLOCATIONS = {
     "equal_weight": _equal_weight,
+    "cash": _cash,  # a flat book: what a market-neutral residual policy tilts
     "inverse_volatility": partial(allocation.from_recent_returns,
                                   lookback=allocation.INVERSE_VOLATILITY_LOOKBACK,
                                   allocate=allocation.inverse_volatility),

@@ -41,7 +41,8 @@ class AgentConfig(BaseModel):
     encoder: Encoder = "mlp"  # mlp over the flat window, or conv over time per asset
     distribution: DistributionKind = "dirichlet"  # or logistic_normal, or tilt (of a base)
     # a residual policy: the portfolio its zero tilt holds (distribution = "tilt")
-    base: BaseKind | None = None  # equal_weight | inverse_volatility | min_variance | holdings
+    base: BaseKind | None = None  # equal_weight | inverse_volatility | min_variance | cash
+    # | holdings
     tilt_scale: float = Field(default=0.02, gt=0)  # the tilt's initial standard deviation
     # trade this share of the way from the holdings to the policy's target each day
     # (1: all the way); below 1 the portfolio moves gradually and noise partly cancels

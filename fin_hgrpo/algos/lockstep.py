@@ -129,6 +129,9 @@ class _JoinedPolicy:
     def weights(self, actions: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
         return self.module.weights(actions, base)
 
+    def signed_weights(self, actions: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        return self.module.signed_weights(actions, base)
+
 
 class _JoinedEpisodes:
     """The members' episodes as rows of one batch, days in the joined simulator's;

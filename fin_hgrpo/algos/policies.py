@@ -24,7 +24,8 @@ Distributions (log-probabilities and entropies exact for the distribution sample
   the simplex. mu and sigma are the network's outputs times ``tilt_scale`` (so that
   learning rates mean what they mean for logits), sigma starting at ``tilt_scale``.
   mu starts at exactly zero, so the untrained policy's deterministic action is the base
-  itself; with the holdings as base a zero tilt holds still.
+  itself; with the holdings as base a zero tilt holds still. On a long-short book the
+  weights are b + z itself, signed, projected onto the book's limits instead.
 """
 
 from __future__ import annotations
@@ -214,6 +215,13 @@ class Policy(nn.Module):
             return project_simplex(base + actions)
         zeros = torch.zeros_like(actions[..., :1])
         return torch.softmax(torch.cat([actions, zeros], dim=-1), dim=-1)
+
+    def signed_weights(self, actions: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        """A tilt policy's weights on a long-short book: ``base`` plus the tilt, below
+        zero where it goes there (the book's projection follows)."""
+        if self.distribution != "tilt":
+            raise ValueError("signed weights are a tilt policy's")
+        return base + actions
 
     def deterministic(self, dist: Distribution) -> torch.Tensor:
         """The action to take when not exploring: the Dirichlet mean, or mu."""

@@ -140,7 +140,7 @@ def score_ahead(actor: Actor, reward: Reward, t: torch.Tensor, scored: Scored,
     reward_state = states.reshape(n * g, -1)
     all_rewards, alive = [rewards.reshape(-1)], [torch.ones_like(day, dtype=torch.bool)]
     stop = sim.segment_stop[t][:, None].expand(n, g).reshape(-1)  # the data's or segment's end
-    live = day <= stop
+    live = (day <= stop) & ~scored.ruined.reshape(-1)  # a ruined book has no future
     for _ in range(k - 1):
         safe = torch.minimum(day, stop)  # the same for a state's g samples: read once
         dist = actor.policy(sim.observe(safe[::g]), holdings.reshape(n, g, -1))
@@ -153,7 +153,7 @@ def score_ahead(actor: Actor, reward: Reward, t: torch.Tensor, scored: Scored,
         holdings = torch.where(live[:, None], out.holdings[:, 0], holdings)
         reward_state = torch.where(live[:, None], next_state[:, 0], reward_state)
         day = torch.where(live, day + 1, day)
-        live = live & (day <= stop)
+        live = live & (day <= stop) & ~out.ruined[:, 0]
     return {
         "rewards": torch.stack(all_rewards, -1).reshape(n, g, k),
         "alive": torch.stack(alive, -1).reshape(n, g, k),

@@ -129,6 +129,10 @@ def _target_weights(folder: Path, strategy: str | None, asof: object,
     else:
         held = starting_holdings(sim, first, start)
     if holdings is not None:
+        short = holdings[holdings < 0]
+        if len(short) and not env.constraints.long_short:
+            raise DataError(f"holdings: {short.index[0]} is short ({short.iloc[0]:g}), and "
+                            "the backtest's env is long-only")
         given = _aligned(holdings, panel.tickers).to_numpy(dtype=np.float64, copy=True)
         held = torch.as_tensor(given, dtype=sim.dtype)[None]
     due = rebalance_days(sim.dates[first:t + 1], rules.rebalance)[-1]
@@ -142,7 +146,8 @@ def _target_weights(folder: Path, strategy: str | None, asof: object,
 
 
 def read_holdings(path: str | Path) -> pd.Series:
-    """A holdings file: ``ticker,weight`` rows (cash as the row ``cash``), summing to 1."""
+    """A holdings file: ``ticker,weight`` rows (cash as the row ``cash``), summing to 1
+    (a weight below zero, a short, is checked against the env by ``target_weights``)."""
     path = Path(path)
     try:
         table = pd.read_csv(path)
@@ -156,8 +161,8 @@ def read_holdings(path: str | Path) -> pd.Series:
     if weights.index.duplicated().any():
         raise DataError(f"{path}: ticker {weights.index[weights.index.duplicated()][0]} "
                         "appears twice")
-    if (weights < 0).any() or abs(weights.sum() - 1.0) > HOLDINGS_TOLERANCE:
-        raise DataError(f"{path}: weights must be >= 0 and sum to 1 (sum {weights.sum():.6g})")
+    if abs(weights.sum() - 1.0) > HOLDINGS_TOLERANCE:
+        raise DataError(f"{path}: weights must sum to 1 (sum {weights.sum():.6g})")
     return weights
 
 

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path(args.folder) / "targets" / f"{targets.strategy}-{targets.date.date()}"
     trades = targets.trades()
     print(f"{targets.strategy}: target weights at the close of {targets.date.date()}")
-    shown = trades[(trades["to_weight"] > 0) | (trades["trade_weight"].abs() > 0)]
+    shown = trades[(trades["to_weight"] != 0) | (trades["trade_weight"].abs() > 0)]
     print(shown.to_string(float_format="{:.4f}".format))
     summary = targets.to_dict()
     print(f"turnover {summary['turnover']:.4f} of wealth {targets.wealth:g}, cost "

@@ -34,7 +34,7 @@ FEASIBILITY_TOLERANCE = 1e-6  # a target beyond the limits by more than this is 
 _BISECTIONS = 64
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Book:
     """Per-asset bounds (A,) and net and gross limits on the assets' weights."""
 
@@ -63,6 +63,14 @@ class Book:
         if self.gross_max < least_gross:
             raise DataError(f"gross_max {self.gross_max} is below the net exposure "
                             f"{self.net_min}..{self.net_max} it must hold")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Book) and np.array_equal(self.lower, other.lower) and \
+            np.array_equal(self.upper, other.upper) and (self.net_min, self.net_max,
+                                                          self.gross_max) == \
+            (other.net_min, other.net_max, other.gross_max)
+
+    __hash__ = None
 
     @classmethod
     def of(cls, n_assets: int, *, min_weight: float | Sequence[float],
@@ -95,39 +103,70 @@ class Book:
         return None
 
     def project(self, values: torch.Tensor) -> torch.Tensor:
-        """The nearest asset weights (..., A) within the limits, in Euclidean distance."""
+        """The nearest asset weights (..., A) within the limits, in Euclidean distance;
+        rows already within them are returned as they are."""
         lower = torch.as_tensor(self.lower, dtype=values.dtype, device=values.device)
         upper = torch.as_tensor(self.upper, dtype=values.dtype, device=values.device)
         shape = values.shape
         rows = values.reshape(-1, shape[-1])
+        net = rows.sum(-1)
+        outside = ((rows < lower) | (rows > upper)).any(-1) | (net < self.net_min) | \
+            (net > self.net_max) | (rows.abs().sum(-1) > self.gross_max)
+        if not outside.any():
+            return values
+        projected = rows.clone()
+        projected[outside] = self._projected(rows[outside], lower, upper)
+        return projected.reshape(shape)
+
+    def _projected(self, rows: torch.Tensor, lower: torch.Tensor,
+                   upper: torch.Tensor) -> torch.Tensor:
+        """The projection of rows outside the limits: lambda = 0 unless the gross limit
+        binds, else the root of gross(lambda) = gross_max, a piecewise-linear decreasing
+        function, by regula falsi (Illinois), which ends exact on its last linear piece."""
         zero = rows.new_zeros(len(rows), 1)
         projected = self._at(rows, zero, lower, upper)
         over = projected.abs().sum(-1) > self.gross_max
-        if over.any():
-            projected[over] = self._gross_bound(rows[over], lower, upper)
-        return projected.reshape(shape)
+        if not over.any():
+            return projected
+        rows = rows[over]
+
+        def excess(lam: torch.Tensor) -> torch.Tensor:
+            return self._at(rows, lam, lower, upper).abs().sum(-1, keepdim=True) - self.gross_max
+
+        lo, f_lo = zero[over], excess(zero[over])
+        hi = rows.abs().amax(-1, keepdim=True) + 1.0
+        f_hi = excess(hi)
+        for _ in range(_BISECTIONS):  # a multiplier that brings every row within the limit
+            if not (f_hi > 0).any():
+                break
+            hi = torch.where(f_hi > 0, hi * 2, hi)
+            f_hi = excess(hi)
+        tolerance = 64 * torch.finfo(rows.dtype).eps * max(self.gross_max, 1.0)
+        moved_lo = torch.zeros_like(lo, dtype=torch.bool)  # which end the last step moved
+        moved_hi = torch.zeros_like(moved_lo)
+        for _ in range(_BISECTIONS):
+            drop = f_lo - f_hi
+            mid = torch.where(drop > 0, lo + f_lo / drop.clamp(min=1e-300) * (hi - lo),
+                              (lo + hi) / 2).clamp(min=lo, max=hi)
+            f_mid = excess(mid)
+            if (f_mid.abs() <= tolerance).all():
+                hi = mid
+                break
+            above = f_mid > 0  # still too gross: mid is the new low end
+            # Illinois: an end kept twice in a row has its value halved, so it moves too
+            f_hi = torch.where(above & moved_lo, f_hi / 2, f_hi)
+            f_lo = torch.where(~above & moved_hi, f_lo / 2, f_lo)
+            lo, f_lo = torch.where(above, mid, lo), torch.where(above, f_mid, f_lo)
+            hi, f_hi = torch.where(above, hi, mid), torch.where(above, f_hi, f_mid)
+            moved_lo, moved_hi = above, ~above
+        projected[over] = self._at(rows, hi, lower, upper)  # within the limit, to rounding
+        return projected
 
     def _at(self, rows: torch.Tensor, lam: torch.Tensor, lower: torch.Tensor,
             upper: torch.Tensor) -> torch.Tensor:
         """The minimiser for the gross multipliers ``lam`` (R, 1): the net limits hold."""
         return _shrunk(rows - _net_shift(rows, lam, lower, upper, self.net_min, self.net_max),
                        lam, lower, upper)
-
-    def _gross_bound(self, rows: torch.Tensor, lower: torch.Tensor,
-                     upper: torch.Tensor) -> torch.Tensor:
-        """Rows whose projection without the gross limit breaks it: lambda by bisection."""
-        lo = rows.new_zeros(len(rows), 1)
-        hi = rows.abs().amax(-1, keepdim=True) * 2 + 1.0
-        for _ in range(_BISECTIONS):  # a multiplier that brings every row within the limit
-            over = self._at(rows, hi, lower, upper).abs().sum(-1, keepdim=True) > self.gross_max
-            if not over.any():
-                break
-            hi = torch.where(over, hi * 2, hi)
-        for _ in range(_BISECTIONS):
-            mid = (lo + hi) / 2
-            over = self._at(rows, mid, lower, upper).abs().sum(-1, keepdim=True) > self.gross_max
-            lo, hi = torch.where(over, mid, lo), torch.where(over, hi, mid)
-        return self._at(rows, hi, lower, upper)
 
 
 def _shrunk(shifted: torch.Tensor, lam: torch.Tensor, lower: torch.Tensor,
@@ -140,15 +179,21 @@ def _shrunk(shifted: torch.Tensor, lam: torch.Tensor, lower: torch.Tensor,
 def _net_shift(rows: torch.Tensor, lam: torch.Tensor, lower: torch.Tensor,
                upper: torch.Tensor, net_min: float, net_max: float) -> torch.Tensor:
     """The tau (R, 1) that brings each row's net sum within the limits, exactly: 0 if
-    it is already, else where the piecewise-linear sum crosses the nearer limit."""
+    it is already, else where the piecewise-linear sum crosses the nearer limit.
+
+    Each term clip(S_lam(v - tau), lower, upper) is upper for small tau, then falls with
+    slope -1 from tau = v - lam - upper to v - lam, is 0 to v + lam, falls again to
+    v + lam - lower and is lower after: the sum's slopes change by -1, +1, -1, +1 at
+    those points, so its values at all of them follow from one sort and two cumsums."""
     net = _shrunk(rows, lam, lower, upper).sum(-1, keepdim=True)
     target = net.clamp(min=net_min, max=net_max)
-    # the sum's breakpoints in tau: where v - tau crosses upper + lam, lam, -lam, lower - lam
     points = torch.cat([rows - lam - upper, rows - lam, rows + lam, rows + lam - lower], -1)
-    points = points.sort(-1).values
-    sums = _shrunk(rows[:, None, :] - points[..., None], lam[..., None], lower,
-                   upper).sum(-1)  # (R, 4A), non-increasing along the sorted points
-    # the last breakpoint whose sum is still >= the target, and the segment after it
+    steps = rows.new_tensor([-1.0, 1.0, -1.0, 1.0]).repeat_interleave(rows.shape[-1])
+    points, order = points.sort(-1)
+    slopes = steps.expand_as(points).gather(-1, order).cumsum(-1)  # after each point
+    rises = (slopes[:, :-1] * points.diff(dim=-1)).cumsum(-1)
+    sums = torch.cat([torch.zeros_like(rises[:, :1]), rises], -1) + upper.sum()
+    # the last point whose sum is still >= the target, and the segment after it
     k = ((sums >= target).sum(-1, keepdim=True) - 1).clamp(0, points.shape[-1] - 2)
     left, right = points.gather(-1, k), points.gather(-1, k + 1)
     at_left, at_right = sums.gather(-1, k), sums.gather(-1, k + 1)

@@ -66,7 +66,7 @@ def load_portfolio(source: str, env: str | None = None) -> Portfolio:
     if len(table.columns) == 1:
         returns = _checked_returns(table.iloc[:, 0], panel.dates, path)
         return Portfolio(path.stem, str(path), returns.rename(path.stem), periods)
-    weights = _checked_weights(table, panel.prices, path)
+    weights = _checked_weights(table, panel.prices, path, spec.constraints.long_short)
     tickers = [c for c in weights.columns if c != CASH]
     days = panel.prices.index[panel.prices.index >= weights.index[0]]
     held = weights.reindex(days, method="ffill")  # each row held until the next one
@@ -160,7 +160,10 @@ def _prices(spec: EnvSpec, prices: pd.DataFrame, tickers: list[str],
     return other.prices[tickers]
 
 
-def _checked_weights(table: pd.DataFrame, prices: pd.DataFrame, path: Path) -> pd.DataFrame:
+def _checked_weights(table: pd.DataFrame, prices: pd.DataFrame, path: Path,
+                     signed: bool = False) -> pd.DataFrame:
+    """The weights table, checked: known tickers, trading dates, each day summing to 1,
+    and >= 0 unless ``signed`` (a long-short book's)."""
     tickers = [c for c in table.columns if c != CASH]
     unknown = sorted(set(tickers) - set(prices.columns))
     if unknown:
@@ -175,9 +178,11 @@ def _checked_weights(table: pd.DataFrame, prices: pd.DataFrame, path: Path) -> p
         weights[CASH] = 0.0
     sums = weights.sum(axis=1)
     bad = (sums - 1.0).abs() > WEIGHT_TOLERANCE
-    if bad.any() or (weights < -WEIGHT_TOLERANCE).any().any():
-        date = sums.index[bad.argmax()] if bad.any() else weights.index[
-            (weights < -WEIGHT_TOLERANCE).any(axis=1).argmax()]
-        raise DataError(f"{path}: weights on {date.date()} must be >= 0 and sum to 1 (sum "
-                        f"{sums[date]:.6g})")
+    short = (weights < -WEIGHT_TOLERANCE).any(axis=1) & (not signed)
+    if bad.any() or short.any():
+        date = sums.index[bad.argmax()] if bad.any() else weights.index[short.argmax()]
+        rule = "sum to 1" if signed else "be >= 0 and sum to 1"
+        raise DataError(f"{path}: weights on {date.date()} must {rule} (sum "
+                        f"{sums[date]:.6g})" + ("" if signed else "; shorts need an env "
+                                                 "with constraints.long_short = true"))
     return weights

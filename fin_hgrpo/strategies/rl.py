@@ -22,6 +22,7 @@ from fin_hgrpo.algos.core import Agent
 from fin_hgrpo.allocation import equal_weights
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.envs import EnvSpec
+from fin_hgrpo.envs.sim import RUIN_FLOOR
 from fin_hgrpo.envs.trading import checked_target, simulate
 from fin_hgrpo.strategies.base import Decision, Strategy
 
@@ -122,7 +123,12 @@ def agent_target(agent: Agent, features: torch.Tensor, holdings: torch.Tensor,
     action = agent.predict(features.to(agent.device, torch.float32),
                            holdings.to(agent.device, torch.float32),
                            base=None if base is None else base.to(agent.device, torch.float32))
-    weights = action[0].to(torch.float64).numpy(force=True)
+    weights = action[0].to(torch.float64)
+    book = agent.sim.book
+    if book is not None:  # within the book in float64, cash what is left
+        assets = book.project(weights[:-1])
+        return torch.cat([assets, 1.0 - assets.sum(0, keepdim=True)]).numpy(force=True)
+    weights = weights.numpy(force=True)
     return weights / weights.sum()
 
 
@@ -153,13 +159,14 @@ class Validation:
             targets = [checked_target(agent_target(agent, features, holdings[k:k + 1],
                                                    base_weights(kinds[k], tables[kinds[k]],
                                                                 day, holdings[k:k + 1])),
-                                      self.name, sim.dates[t], sim.n_assets)
+                                      self.name, sim.dates[t], sim.n_assets, sim.book)
                        for k, agent in enumerate(agents)]
             return torch.as_tensor(np.stack(targets), dtype=sim.dtype, device=sim.device)
 
         path = simulate(decide, sim, self.first, sim.last_decision, "daily",
                         self._starting(kinds, tables), min_trade=self.min_trade)
-        return torch.log1p(path.net_return).sum(1).tolist()
+        # a ruined run (a return of -1) scores the log of the ruin floor, not -inf
+        return torch.log1p(path.net_return.clamp(min=RUIN_FLOOR - 1.0)).sum(1).tolist()
 
     def _starting(self, kinds: list, tables: dict) -> torch.Tensor:
         """Each agent's holdings at the first validation day: cash, or its base (1/N for

@@ -102,3 +102,28 @@ def test_the_report_shows_the_book_and_names_a_ruined_run(long_short, tmp_path):
     page = write_report(copy).read_text()
     assert f"<b>long_short_momentum</b> was ruined on {day.date()}" in page
     assert "1 of 1 runs" in page
+
+
+def test_deployment_gives_signed_weights_and_the_trade_list(long_short):
+    from fin_hgrpo.backtest.targets import target_weights
+
+    result = BacktestResult.read(long_short)
+    targets = target_weights(long_short, "long_short_momentum", wealth=1e6)
+    last = result.weights["long_short_momentum"].iloc[-1]
+    assert (targets.weights < 0).any()
+    assert targets.weights.sum() == pytest.approx(1.0)
+    trades = targets.trades()
+    short = targets.weights.drop("cash").idxmin()
+    assert trades.loc[short, "to_weight"] < 0 and trades.loc[short, "notional"] == pytest.approx(
+        trades.loc[short, "trade_weight"] * 1e6)
+    assert set(targets.weights.index) == set(last.index)
+
+
+def test_shorted_holdings_are_refused_for_a_long_only_env(classical_run):
+    from fin_hgrpo.backtest.targets import target_weights
+    from fin_hgrpo.errors import DataError
+
+    held = pd.Series({"AAPL": -0.1, "cash": 1.1})
+    with pytest.raises(DataError, match=r"AAPL is short \(-0.1\), and the backtest's env is "
+                                        "long-only"):
+        target_weights(classical_run.folder, "equal_weight", holdings=held)
