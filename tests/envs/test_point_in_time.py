@@ -200,3 +200,23 @@ def test_a_backtest_from_a_start_before_a_listing_trades_it_once_listed_and_read
         assert not held[held.index > last].any(), ticker
         if ready < weights.index[-1] and last > weights.index[-1]:
             assert held[held.index >= max(ready, weights.index[0])].all(), ticker
+
+
+def test_a_short_in_a_ticker_that_collapses_and_delists_gains_and_is_settled_in_cash():
+    """A book short C through its collapse earns the fall; at the delisting the short is
+    closed into cash at the last price, and nothing of C is held after."""
+    from fin_hgrpo.envs import Book
+
+    book = Book.of(3, min_weight=-0.5, max_weight=1.0, net=(-0.5, 1.0), gross_max=1.5)
+    sim = _sim(_universe(), book=book)
+    first = sim.day(pd.Timestamp("2015-07-01"))  # C listed and tradable, before its fall
+    held = torch.tensor([[0.5, 0.0, -0.5, 1.0]], dtype=torch.float64)
+    wealth = 1.0
+    for t in range(first, 170):
+        scored = sim.score(torch.tensor([t]), held, held[:, None])
+        wealth *= 1 + scored.net_return.item()
+        held = scored.holdings[:, 0]
+    prices = _universe()
+    fall = prices["C"].iloc[160] / prices["C"].iloc[first]  # C's path while short
+    assert wealth == pytest.approx(1.0 + 0.5 * (1 - fall), rel=1e-12)  # A is flat
+    assert held[0, 2].item() == 0.0 and held.sum().item() == pytest.approx(1.0)

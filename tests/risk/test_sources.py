@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -80,3 +82,17 @@ def test_a_returns_file_that_is_not_daily_fractions_is_refused_naming_the_day(tm
     returns = pd.Series(0.01 * ((pd.RangeIndex(len(dates)) % 5) - 2), index=dates, dtype=float)
     with pytest.raises(DataError, match=message):
         load_portfolio(_returns_file(tmp_path, make(returns)), ENV)
+
+
+def test_a_weights_file_with_shorts_needs_a_long_short_env(tmp_path):
+    book = tmp_path / "book.toml"
+    book.write_text(Path("envs/long_short.toml").read_text())
+    source = _weights_file(tmp_path, {"AAPL": [1.2], "XOM": [-0.2], "cash": [0.0]},
+                           ["2020-01-02"])
+    with pytest.raises(DataError, match="shorts need an env with constraints.long_short"):
+        load_portfolio(source, ENV)
+    portfolio = load_portfolio(source, str(book))
+    returns = load_sample(["AAPL", "XOM"]).prices.pct_change()
+    day = pd.Timestamp("2020-03-16")
+    assert portfolio.returns[day] == pytest.approx(1.2 * returns.loc[day, "AAPL"]
+                                                   - 0.2 * returns.loc[day, "XOM"])
