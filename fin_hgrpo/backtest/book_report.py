@@ -3,9 +3,9 @@ survived.
 
 Read from the result files alone: exposures from ``weights/<run>.csv`` (the assets'
 signed weights: gross is the sum of their sizes, net their sum, long and short the
-two sides), costs from ``costs/<run>.csv`` (trading, borrow and financing, each a share
-of the day's wealth, summed over a year), ruin from ``returns.csv`` (a day that lost
-the whole book is a return of exactly -1).
+two sides), costs from ``costs/<run>.csv`` (trading, of which impact, borrow and
+financing, each a share of the day's wealth, summed over a year; days capped), ruin
+from ``returns.csv`` (a day that lost the whole book is a return of exactly -1).
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ def ruins(result: BacktestResult) -> dict[str, pd.Timestamp]:
 
 
 def book_table(result: BacktestResult) -> pd.DataFrame:
-    """Per strategy, over its runs: mean exposures, what trading, borrowing and
-    financing cost a year (shares of wealth), and the runs ruined."""
+    """Per strategy, over its runs: mean exposures, what trading (the spread, and market
+    impact where it is modelled), borrowing and financing cost a year (shares of
+    wealth), the days a year a participation cap did not fill, and the runs ruined."""
     periods = result.info.get("periods_per_year", PERIODS)
     lost = ruins(result)
     rows = {}
@@ -48,7 +49,10 @@ def book_table(result: BacktestResult) -> pd.DataFrame:
         if not runs:
             continue
         shown = pd.concat([exposures(result.weights[run]) for run in runs]).mean()
-        paid = pd.concat([result.costs[run] for run in runs]).mean() * periods
+        costs = pd.concat([result.costs[run] for run in runs])
+        if "impact" in costs:
+            costs["trading"] -= costs["impact"]  # the spread's part
+        paid = costs.mean() * periods
         rows[name] = {**shown.to_dict(), **{f"{k}_a_year": v for k, v in paid.items()},
                       "ruined": sum(run in lost for run in runs), "runs": len(runs)}
     return pd.DataFrame.from_dict(rows, orient="index")
@@ -76,18 +80,24 @@ def book_section(result: BacktestResult, images: dict[str, bytes]) -> list[str]:
     if table.empty:
         return []
     shown = table[list(EXPOSURES)].copy()
-    for kind in ("trading", "borrow", "financing"):
+    paid = [k for k in ("trading", "impact", "borrow", "financing") if f"{k}_a_year" in table]
+    for kind in paid:
         shown[f"{kind} a year"] = table[f"{kind}_a_year"]
+    formats = dict.fromkeys(EXPOSURES, ".2f") | {f"{k} a year": ".2%" for k in paid}
+    if "capped_a_year" in table:
+        shown["capped days a year"] = table["capped_a_year"]
+        formats["capped days a year"] = ".1f"
     shown["ruined"] = [f"{int(r['ruined'])} of {int(r['runs'])} runs"
                        for _, r in table.iterrows()]
-    formats = dict.fromkeys(EXPOSURES, ".2f") | dict.fromkeys(
-        ["trading a year", "borrow a year", "financing a year"], ".2%") | {"ruined": ""}
+    formats["ruined"] = ""
     parts = ["<h2>The book: exposure and what it cost</h2>",
              "<p class='note'>Mean exposures of the assets' weights over the test days "
              "(gross: the sum of their sizes; net: their sum; cash holds the rest, below "
-             "zero when the book borrows). Costs a year as shares of wealth: trading, the "
-             "fee to borrow what was short, and the spread paid on borrowed cash. Ruined: "
-             "runs that lost all their wealth; each is closed from that day.</p>",
+             "zero when the book borrows). Costs a year as shares of wealth: trading (the "
+             "spread; impact, where modelled, beside it), the fee to borrow what was short, "
+             "and the spread paid on borrowed cash. Capped days: rebalances a participation "
+             "cap did not fill in full. Ruined: runs that lost all their wealth; each is "
+             "closed from that day.</p>",
              numbers_table(shown.rename_axis("strategy"), formats)]
     parts += [f"<p class='warning'><b>{html.escape(run)}</b> was ruined on {day.date()}: "
               f"it lost all its wealth, and held nothing after.</p>"

@@ -29,7 +29,9 @@ class StrategyRun:
 
     ``daily``: indexed by the date each return is earned (the close after the decision),
     columns ``net_return``, ``turnover`` (one-way), ``cost`` (and on a long-short book
-    ``borrow`` and ``financing``: what its shorts and its loan cost, shares of wealth);
+    ``borrow`` and ``financing``: what its shorts and its loan cost, shares of wealth;
+    with market impact ``impact``, the part of ``cost`` it is; with a participation cap
+    ``capped``, 1 on a day whose trades it did not fill in full);
     ``weights``: the portfolio held from each decision day's close (target on rebalance
     days, drifted holdings otherwise); ``end``: the holdings at the close of the last
     return's day; ``ruin``: the day the book lost all its wealth, if it did.
@@ -61,8 +63,10 @@ def run_strategy(strategy: Strategy, sim: PortfolioSim, first: int, last: int,
 
     path = simulate(decide, sim, first, last, rebalance,
                     starting_holdings(sim, first, start), min_trade=min_trade)
-    columns = ["net_return", "turnover", "cost"] + (["borrow", "financing"]
-                                                     if sim.long_short else [])
+    columns = ["net_return", "turnover", "cost"] + \
+        (["borrow", "financing"] if sim.long_short else []) + \
+        (["impact"] if sim.impact_scale is not None else []) + \
+        (["capped"] if sim.fill_cap is not None else [])
     records = torch.stack([getattr(path, name)[0] for name in columns], 1)
     daily = pd.DataFrame(records.numpy(force=True), columns=columns,
                          index=dates[first + 1:last + 2])

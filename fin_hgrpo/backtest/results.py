@@ -6,8 +6,9 @@ and ``<name>_ensemble``), ``seeds.csv`` (every metric of every run), ``metrics.c
 (one row per strategy: for an agent each figure is the mean over its seeds of that
 figure, with the seeds' Sharpe mean, std, min and max), ``weights/<run>.csv``,
 ``turnover.csv``, ``folds.csv``, ``training/<run>_fold<k>.csv`` (agents), on a
-long-short book ``costs/<run>.csv`` (what each day's trading, borrowing and financing
-cost, shares of wealth),
+long-short book or with market impact ``costs/<run>.csv`` (what each day's trading,
+of which impact, borrowing and financing cost, shares of wealth; days a participation
+cap did not fill in full),
 ``errors.txt`` (tracebacks of strategies that failed in a fold), ``run.json``,
 ``deploy/`` (what each run needs to act after the test: ``fin-hgrpo weights``) and,
 when an agent selects among candidates, ``selection/`` (``choices.csv``,
@@ -38,8 +39,9 @@ from fin_hgrpo.strategies.config import AgentStrategySpec, default_name
 # between the tracebacks in errors.txt (a traceback holds blank lines of its own)
 ERROR_SEPARATOR = "\n" + "=" * 88 + "\n"
 REQUIRED = ("returns.csv", "metrics.csv", "seeds.csv", "folds.csv", "run.json")
-# a long-short run's daily columns, and their names in costs/<run>.csv
-COST_COLUMNS = {"cost": "trading", "borrow": "borrow", "financing": "financing"}
+# the daily columns beyond net return, turnover and cost that a book, market impact or
+# a participation cap add; costs/<run>.csv holds them (and the cost, as ``trading``)
+COST_COLUMNS = ("impact", "borrow", "financing", "capped")
 
 
 @dataclass
@@ -172,8 +174,9 @@ def gather(spec: BacktestSpec, folds: list[Fold], results: list[FoldResult], *,
     turnover = pd.DataFrame({c: pd.concat(d)["turnover"] for c, d in daily.items() if d})
     weights = {c: pd.concat([r.weights for r in results if r.column == c
                              and r.weights is not None]) for c in returns}
-    costs = {c: pd.concat(d)[list(COST_COLUMNS)].rename(columns=COST_COLUMNS)
-             .rename_axis("date") for c, d in daily.items() if d and "borrow" in d[0]}
+    costs = {c: pd.concat(d)[["cost", *[k for k in COST_COLUMNS if k in d[0]]]]
+             .rename(columns={"cost": "trading"}).rename_axis("date")
+             for c, d in daily.items() if d and set(COST_COLUMNS) & set(d[0])}
     owners = {r.column: (r.strategy, r.seed) for r in results}
     runs = pd.DataFrame([(c, *owners[c]) for c in returns],
                         columns=["run", "strategy", "seed"]).set_index("run")

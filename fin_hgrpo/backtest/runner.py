@@ -113,7 +113,7 @@ def capped_universes(env: EnvSpec, panels: dict[str, MarketPanel],
     cap = env.constraints.max_weight
     found = []
     for task in tasks:
-        if env.constraints.long_short and task.universe != DEFAULT_UNIVERSE:
+        if env.long_only() is not env and task.universe != DEFAULT_UNIVERSE:
             continue  # held long-only, uncapped (tasks._run_test)
         n_assets = panels[task.universe].n_assets
         if cap * n_assets < 1.0:

@@ -385,7 +385,7 @@ def _agent_file(fitted: Strategy) -> bytes | None:
 def _run_test(strategy: Strategy, env: EnvSpec, panel: MarketPanel, fold: Fold,
               task: Task | PopulationTask, position: Position | None) -> StrategyRun:
     """A fitted strategy on a fold's test window, through the engine (a reference in a
-    universe of its own, a benchmark, is held long-only when the env is a long-short book)."""
+    universe of its own, a benchmark, is held long-only and at flat costs)."""
     dates = panel.dates
     after_test = dates[dates.get_loc(fold.test_end) + 1]  # the close the last return ends on
     if task.universe != DEFAULT_UNIVERSE:

@@ -72,6 +72,20 @@ class CostSpec(_Spec):
     # and the spread over cash_rate it pays on borrowed cash
     borrow_bps_year: float | dict[str, float] = 0.0
     financing_spread_bps_year: float = Field(default=0.0, ge=0.0, le=10_000.0)
+    # costs that grow with size (they need the panel's volume): square-root market
+    # impact b sigma |trade|^1.5 (aum / dollar volume)^0.5, and a cap on each trade at
+    # max_participation of the day's mean dollar volume; aum: the book's size, dollars
+    impact: float = Field(default=0.0, ge=0.0, le=100.0)
+    aum: float | None = Field(default=None, gt=0.0)
+    impact_days: int = Field(default=63, ge=2)  # look-back of volatility and volume
+    max_participation: float | None = Field(default=None, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _size_needs_aum(self) -> CostSpec:
+        if (self.impact or self.max_participation is not None) and self.aum is None:
+            raise ValueError("impact and max_participation need aum, the portfolio's size "
+                             "in dollars (the costs grow with it)")
+        return self
 
     @field_validator("borrow_bps_year")
     @classmethod
@@ -203,12 +217,14 @@ class EnvSpec(_Spec):
         return load_spec(path, cls)
 
     def long_only(self) -> EnvSpec:
-        """This spec with a long-only book: how a reference outside the book's universe
-        (a one-asset benchmark) is held. Unchanged if it is long-only already."""
-        if not self.constraints.long_short:
+        """This spec with a long-only book and flat costs: how a reference outside the
+        book's universe (a one-asset benchmark, an ETF the size of a market) is held."""
+        if not self.constraints.long_short and not self.costs.impact and \
+                self.costs.max_participation is None:
             return self
         costs = self.costs.model_copy(update={"borrow_bps_year": 0.0,
-                                              "financing_spread_bps_year": 0.0})
+                                              "financing_spread_bps_year": 0.0,
+                                              "impact": 0.0, "max_participation": None})
         return self.model_copy(update={"constraints": ConstraintSpec(), "costs": costs})
 
     def load_market(self) -> MarketPanel | SyntheticMarket:
@@ -278,6 +294,8 @@ class EnvSpec(_Spec):
             segments=segments, book=self.constraints.book(panel.tickers),
             borrow_bps_year=self._borrow(panel.tickers),
             financing_spread_bps_year=self.costs.financing_spread_bps_year,
+            impact=self.costs.impact, aum=self.costs.aum, impact_days=self.costs.impact_days,
+            max_participation=self.costs.max_participation,
         )
 
     def _borrow(self, tickers: list[str]) -> list[float]:

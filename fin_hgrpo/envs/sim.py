@@ -36,6 +36,17 @@ return is -1 (a deficit beyond the wealth is not carried), its log return the lo
 floor (finite), and the book is all cash after it. A long-only book never shorts or
 borrows, and its arithmetic is the one above without these terms.
 
+Costs that grow with size need the panel's volume and a stated portfolio size W
+(``aum``, in dollars). Square-root market impact adds, per asset traded,
+
+    impact_i = b sigma_i |w_i - w_prev_i|^(3/2) (W / V_i)^(1/2)
+
+(sigma_i the volatility of daily returns and V_i the mean dollar volume, both over
+the ``impact_days`` up to the decision's close), and a participation cap fills each
+trade only up to ``max_participation`` V_i / W of wealth: the rest of it is not made,
+and cash takes up the difference (a long-only portfolio's purchases are scaled down
+so that cash stays at or above zero).
+
 A point-in-time universe (a panel aligned ``listed``) has assets that are not always
 tradable. At each decision every candidate is restricted, in the same batched call: a
 ticker that has delisted is settled into cash (its last return, into the day after its
@@ -80,9 +91,9 @@ RUIN_FLOOR = 1e-12  # the growth factor a ruined day's log return is taken of
 class Scored(NamedTuple):
     """Outcome of holding each candidate from t to t+1; (B, N) or (B, N, A+1) tensors.
 
-    ``cost`` is the trading cost, ``borrow`` and ``financing`` what the book paid to
-    hold its shorts and its loan, each a share of the day's starting wealth; ``ruined``:
-    the day lost all of it."""
+    ``cost`` is the trading cost (market impact included, and ``impact`` on its own),
+    ``borrow`` and ``financing`` what the book paid to hold its shorts and its loan,
+    each a share of the day's starting wealth; ``ruined``: the day lost all of it."""
 
     turnover: torch.Tensor
     cost: torch.Tensor
@@ -92,6 +103,7 @@ class Scored(NamedTuple):
     borrow: torch.Tensor
     financing: torch.Tensor
     ruined: torch.Tensor
+    impact: torch.Tensor  # the part of ``cost`` that is market impact
 
 
 class PortfolioSim:
@@ -124,6 +136,10 @@ class PortfolioSim:
         book: Book | None = None,
         borrow_bps_year: float | Sequence[float] = 0.0,
         financing_spread_bps_year: float = 0.0,
+        impact: float = 0.0,
+        aum: float | None = None,
+        impact_days: int = 63,
+        max_participation: float | None = None,
         dtype: torch.dtype = torch.float64,
         device: str | torch.device = "cpu",
     ) -> None:
@@ -134,6 +150,7 @@ class PortfolioSim:
         self._set_caps(max_weight, allow_cash)
         self._set_costs(cost_bps, min_cost_bps)
         self._set_book(book, borrow_bps_year, financing_spread_bps_year)
+        self._set_impact(impact, aum, impact_days, max_participation)
         if action_transform not in ("softmax", "normalize"):
             raise DataError(f"action_transform must be 'softmax' or 'normalize', "
                             f"got {action_transform!r}")
@@ -191,6 +208,34 @@ class PortfolioSim:
         self.financing_spread = financing_spread_bps_year / 1e4
         seconds = np.diff(self.panel.dates.to_numpy()).astype("timedelta64[s]").astype(float)
         self.accrual = self._tensor(seconds / (365 * 86400))  # row t: from t to t+1, years
+
+    def _set_impact(self, impact: float, aum: float | None, days: int,
+                    max_participation: float | None) -> None:
+        """Per day and asset, causal: the square-root impact's scale b sigma (W / V)^(1/2)
+        and the participation cap rho V / W (share of wealth a trade may fill)."""
+        self.impact_scale = self.fill_cap = None
+        if not impact and max_participation is None:
+            return
+        panel = self.panel
+        if aum is None or not aum > 0:
+            raise DataError("market impact and a participation cap need the portfolio's "
+                            "size, aum (dollars)")
+        if "volume" not in panel.fields:
+            raise DataError(f"{panel.source}: market impact and a participation cap need "
+                            f"volume, and this panel has only {', '.join(panel.fields)}")
+        prices = panel.prices
+        dollars = (panel.field("volume") * prices).rolling(days, min_periods=1).mean()
+        listed = prices.notna()
+        silent = [t for t in panel.tickers if not (dollars[t][listed[t]] > 0).any()]
+        if silent:
+            raise DataError(f"{panel.source}: no volume for ticker {silent[0]}: market impact "
+                            "and a participation cap need it")
+        dollars = dollars.clip(lower=1.0).fillna(1.0).to_numpy()  # a dollar at least
+        sigma = prices.pct_change().rolling(days, min_periods=2).std().fillna(0.0).to_numpy()
+        if impact:
+            self.impact_scale = self._tensor(impact * sigma * np.sqrt(aum / dollars))
+        if max_participation is not None:
+            self.fill_cap = self._tensor(max_participation * dollars / aum)
 
     def _set_caps(self, max_weight: float, allow_cash: bool) -> None:
         """The largest weight each position may take (assets, then cash)."""
@@ -278,7 +323,9 @@ class PortfolioSim:
                      first.features.shape[1:]) or not torch.equal(sim.cost_rate, first.cost_rate) \
                     or not torch.equal(sim.caps, first.caps) or sim.book != first.book \
                     or not torch.equal(sim.borrow_rate, first.borrow_rate) \
-                    or sim.financing_spread != first.financing_spread:
+                    or sim.financing_spread != first.financing_spread \
+                    or (sim.impact_scale is None) != (first.impact_scale is None) \
+                    or (sim.fill_cap is None) != (first.fill_cap is None):
                 raise ValueError(f"simulator {k} differs from simulator 0 in its costs, caps, "
                                  "window or features: they cannot be joined")
         offsets = np.cumsum([0] + [len(sim.features) for sim in sims[:-1]]).tolist()
@@ -290,6 +337,9 @@ class PortfolioSim:
                                     for sim in sims])
         for name in ("features", "tradable", "_ready", "listed"):
             setattr(joined, name, torch.cat([getattr(sim, name) for sim in sims]))
+        for name in ("impact_scale", "fill_cap"):
+            if getattr(first, name) is not None:
+                setattr(joined, name, torch.cat([getattr(sim, name) for sim in sims]))
         joined.masked = any(sim.masked for sim in sims)
         joined.segment_stop = torch.cat([torch.where(sim.segment_stop >= 0,
                                                      sim.segment_stop + offset, -1)
@@ -372,15 +422,16 @@ class PortfolioSim:
             return with_cash(self.book.project(weights[..., :self.n_assets]))
         return project_capped_simplex(weights, self.caps) if self._capped else weights
 
-    def restrict(self, t: torch.Tensor, w_prev: torch.Tensor,
-                 candidates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def restrict(self, t: torch.Tensor, w_prev: torch.Tensor, candidates: torch.Tensor,
+                 fill: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """The holdings after settling delisted tickers into cash, and each candidate
         restricted to what day t may trade (``w_prev``: (B, A+1); ``candidates``:
         (B, N, A+1)): nothing on a delisted ticker or on one that is not a member (sold,
         at the usual cost), halted holdings kept. The identity on a universe without
-        gaps or membership."""
+        gaps or membership. Then (unless not ``fill``) each trade is filled up to the
+        participation cap."""
         if not self.masked:
-            return w_prev, candidates
+            return w_prev, self._filled(t, w_prev, candidates) if fill else candidates
         n = self.n_assets
         gone = torch.zeros_like(w_prev, dtype=torch.bool)
         gone[:, :n] = ~self.listed[t]
@@ -394,7 +445,31 @@ class PortfolioSim:
         keep = keep_in_cash if self.long_short else keep_held
         restricted = keep(settled[:, None, :].expand_as(candidates), allowed,
                           frozen[:, None, :].expand_as(candidates))
-        return settled, restricted
+        return settled, self._filled(t, settled, restricted) if fill else restricted
+
+    def _filled(self, t: torch.Tensor, w_prev: torch.Tensor,
+                candidates: torch.Tensor) -> torch.Tensor:
+        """Each candidate's trades filled only up to the participation cap (cash takes
+        up the rest; a long-only portfolio's purchases are scaled to keep cash >= 0)."""
+        if self.fill_cap is None:
+            return candidates
+        n = self.n_assets
+        cap = self.fill_cap[t][:, None, :]
+        held = w_prev[:, None, :n]
+        trades = (candidates[..., :n] - held).clamp(min=-cap, max=cap)
+        if not self.long_short:  # purchases paid for by what was sold and the cash held
+            buys = trades.clamp(min=0.0)
+            room = w_prev[:, None, n:] - trades.clamp(max=0.0).sum(-1, keepdim=True)
+            scale = (room / buys.sum(-1, keepdim=True).clamp(min=1e-300)).clamp(max=1.0)
+            trades = torch.where(trades > 0, trades * scale, trades)
+        return with_cash(held + trades)
+
+    def capped(self, t: torch.Tensor, w_prev: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Which of B targets (B, A+1) a participation cap does not fill in full at day t."""
+        if self.fill_cap is None:
+            return torch.zeros(len(target), dtype=torch.bool, device=target.device)
+        n = self.n_assets
+        return ((target[:, :n] - w_prev[:, :n]).abs() > self.fill_cap[t] * (1 + 1e-9)).any(-1)
 
     # ---- the portfolio arithmetic -------------------------------------------------------
     def score(self, t: torch.Tensor, w_prev: torch.Tensor, candidates: torch.Tensor) -> Scored:
@@ -405,10 +480,11 @@ class PortfolioSim:
         """
         relatives = self.relatives[t]  # (B, A+1)
         n = self.n_assets
-        if self.masked:
+        if self.masked or self.fill_cap is not None:
             w_prev, candidates = self.restrict(t, w_prev, candidates)
         assets, held = candidates[..., :n], w_prev[:, None, :n]
-        if self.min_cost == 0 and self._uniform_cost:
+        impact = None
+        if self.min_cost == 0 and self._uniform_cost and self.impact_scale is None:
             # L1 distance without materialising the (B, N, A) differences
             traded = torch.cdist(assets, held, p=1).squeeze(-1)
             cost = traded * self.cost_rate[0]
@@ -420,19 +496,23 @@ class PortfolioSim:
                 per_asset = torch.where(per_traded > MIN_FEE_TRADE,
                                         per_asset.clamp(min=self.min_cost), per_asset)
             cost = per_asset.sum(-1)
+            if self.impact_scale is not None:
+                impact = (per_traded.pow(1.5) * self.impact_scale[t][:, None, :]).sum(-1)
+                cost = cost + impact
         turnover = (candidates[..., n] - w_prev[:, None, n]).abs_().add_(traded).mul_(0.5)
+        none = torch.zeros_like(cost)
+        impact = none if impact is None else impact
         if self.long_short:
-            return self._score_book(t, relatives, candidates, turnover, cost)
+            return self._score_book(t, relatives, candidates, turnover, cost, impact)
         gross = torch.bmm(candidates, relatives[..., None]).squeeze(-1)  # (B, N)
         factor = (1.0 - cost).mul_(gross)
         holdings = candidates * relatives[:, None, :]
         holdings /= gross[..., None]
-        none = torch.zeros_like(cost)
         return Scored(turnover, cost, factor - 1.0, torch.log(factor), holdings, none, none,
-                      torch.zeros_like(cost, dtype=torch.bool))
+                      torch.zeros_like(cost, dtype=torch.bool), impact)
 
     def _score_book(self, t: torch.Tensor, relatives: torch.Tensor, candidates: torch.Tensor,
-                    turnover: torch.Tensor, cost: torch.Tensor) -> Scored:
+                    turnover: torch.Tensor, cost: torch.Tensor, impact: torch.Tensor) -> Scored:
         """A long-short book's day (the module's equations): the carry of its shorts and
         its loan, and ruin where it loses all its wealth."""
         n = self.n_assets
@@ -451,7 +531,8 @@ class PortfolioSim:
         net = torch.where(ruined, -1.0, factor - 1.0)
         log = torch.log(torch.where(ruined, RUIN_FLOOR, factor.clamp(min=RUIN_FLOOR)))
         paid = 1.0 - cost
-        return Scored(turnover, cost, net, log, holdings, borrow * paid, financing * paid, ruined)
+        return Scored(turnover, cost, net, log, holdings, borrow * paid, financing * paid, ruined,
+                      impact)
 
 
 def apply_no_trade_band(held: torch.Tensor, target: torch.Tensor, band: float, *,

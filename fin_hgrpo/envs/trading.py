@@ -37,8 +37,10 @@ class Position:
 
 @dataclass
 class Path:
-    """B portfolios' run, as tensors: (B, days) ``net_return``, ``turnover``, ``cost``,
-    ``borrow`` and ``financing``, (B, days, A+1) ``weights`` held from each decision
+    """B portfolios' run, as tensors: (B, days) ``net_return``, ``turnover``, ``cost``
+    (``impact`` the part of it that is market impact), ``borrow``, ``financing`` and
+    ``capped`` (1 where a participation cap did not fill a trade in full), (B, days,
+    A+1) ``weights`` held from each decision
     day's close, (B, A+1) ``end``, and (B,) ``ruin``: the day (0 is ``first``) each
     portfolio lost all its wealth, -1 if it never did."""
 
@@ -47,6 +49,8 @@ class Path:
     cost: torch.Tensor
     borrow: torch.Tensor
     financing: torch.Tensor
+    impact: torch.Tensor
+    capped: torch.Tensor
     weights: torch.Tensor
     end: torch.Tensor
     ruin: torch.Tensor
@@ -72,34 +76,41 @@ def simulate(decide: Decide, sim: PortfolioSim, first: int, last: int,
     for offset, t in enumerate(range(first, last + 1)):
         day = torch.full((len(holdings),), t, device=sim.device)
         closed = ruin >= 0
-        target = holdings
+        target, capped = holdings, torch.zeros_like(closed)
         if due[offset] and not closed.all():
-            traded = traded_target(sim, t, holdings, decide(t, holdings), min_trade)
+            traded, capped = traded_target(sim, t, holdings, decide(t, holdings), min_trade,
+                                           report_capped=True)
             target = torch.where(closed[:, None], holdings, traded)
         scored = sim.score(day, holdings, target[:, None, :])
         held.append(target)
         outcome = torch.stack([scored.net_return[:, 0], scored.turnover[:, 0],
                                scored.cost[:, 0], scored.borrow[:, 0],
-                               scored.financing[:, 0]], 1)
+                               scored.financing[:, 0], scored.impact[:, 0],
+                               capped.to(scored.cost.dtype)], 1)
         records.append(torch.where(closed[:, None], 0.0, outcome))
         holdings = torch.where(closed[:, None], holdings, scored.holdings[:, 0])
         ruin = torch.where(~closed & scored.ruined[:, 0], offset, ruin)
-    net_return, turnover, cost, borrow, financing = torch.stack(records, 1).unbind(-1)
-    return Path(net_return, turnover, cost, borrow, financing, torch.stack(held, 1), holdings,
-                ruin)
+    columns = torch.stack(records, 1).unbind(-1)
+    return Path(*columns, torch.stack(held, 1), holdings, ruin)
 
 
 def traded_target(sim: PortfolioSim, t: int, holdings: torch.Tensor, target: torch.Tensor,
-                  min_trade: float = 0.0) -> torch.Tensor:
+                  min_trade: float = 0.0, *, report_capped: bool = False
+                  ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """What B portfolios holding ``holdings`` end up with after trading to ``target``
     (both (B, A+1)) at the close of day ``t``: trades under ``min_trade`` are not made,
-    the caps hold, and untradable assets are not bought."""
+    the caps hold, untradable assets are not bought, and a participation cap fills
+    what it can (``report_capped``: also which targets it did not fill in full)."""
     day = torch.full((len(holdings),), t, device=sim.device)
     if sim.long_short:  # targets are within the book; what the band keeps stays as held
         target = apply_no_trade_band(holdings, target, min_trade, signed=True)
     else:
         target = sim.constrain(apply_no_trade_band(holdings, target, min_trade))
-    return sim.restrict(day, holdings, target[:, None, :])[1][:, 0]
+    settled, executed = sim.restrict(day, holdings, target[:, None, :])
+    if not report_capped:
+        return executed[:, 0]
+    wanted = sim.restrict(day, holdings, target[:, None, :], fill=False)[1][:, 0]
+    return executed[:, 0], sim.capped(day, settled, wanted)
 
 
 def starting_holdings(sim: PortfolioSim, first: int, start: Position | None) -> torch.Tensor:

@@ -4,6 +4,7 @@ and ruin named in the verdict."""
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -127,3 +128,38 @@ def test_shorted_holdings_are_refused_for_a_long_only_env(classical_run):
     with pytest.raises(DataError, match=r"AAPL is short \(-0.1\), and the backtest's env is "
                                         "long-only"):
         target_weights(classical_run.folder, "equal_weight", holdings=held)
+
+
+def test_a_backtest_with_impact_and_a_participation_cap_reports_both(tmp_path, monkeypatch):
+    """Market data with volume (a long CSV), a long-only portfolio of a size that moves
+    prices: the costs file splits out impact and the days a cap held a trade back."""
+    rng = np.random.default_rng(0)
+    dates = pd.bdate_range("2018-01-01", periods=700)
+    prices = pd.concat([pd.DataFrame({
+        "date": dates, "ticker": f"T{i}",
+        "adj_close": 50 * np.exp(np.cumsum(rng.normal(0, 0.01, len(dates)))),
+        "volume": rng.uniform(2e4, 2e5, len(dates))}) for i in range(3)])
+    prices.to_csv(tmp_path / "prices.csv", index=False)
+    (tmp_path / "envs").mkdir()
+    (tmp_path / "backtests").mkdir()
+    (tmp_path / "envs" / "sized.toml").write_text(
+        'features = [{ name = "log_return" }]\nwindow = 5\n[data]\nsource = "csv:prices.csv"\n'
+        "[costs]\nbps = 5.0\nimpact = 1.0\naum = 2e8\nmax_participation = 0.1\n")
+    (tmp_path / "backtests" / "sized.toml").write_text(
+        'name = "sized"\nenv = "envs/sized.toml"\ntearsheets = false\n'
+        "[walk_forward]\ntrain_days = 200\ntest_days = 120\nembargo_days = 2\n"
+        '[[strategies]]\nkind = "equal_weight"\n[[strategies]]\nkind = "momentum"\n'
+        'lookback = 60\nskip = 5\ntop_k = 1\n[[strategies]]\nkind = "benchmark"\n'
+        'ticker = "T0"\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["backtest", "backtests/sized.toml", "--workers", "1", "--out", "out"]) == 0
+    result = BacktestResult.read(tmp_path / "out")
+    costs = result.costs["momentum"]
+    assert list(costs.columns) == ["trading", "impact", "capped"]
+    assert "benchmark" not in result.costs  # a reference, held at flat costs
+    assert costs["impact"].sum() > 0 and costs["capped"].sum() > 0
+    table = book_table(result)
+    assert (table["impact_a_year"] > 0).all()
+    assert table.loc["momentum", "capped_a_year"] > 0
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "impact a year" in page and "capped days a year" in page

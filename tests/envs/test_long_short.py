@@ -10,7 +10,7 @@ from gymnasium.utils.env_checker import check_env
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.envs import Book, EnvSpec, Episodes, PortfolioEnv, PortfolioSim, Reward
 from fin_hgrpo.envs.trading import simulate
-from fin_hgrpo.errors import SpecError
+from fin_hgrpo.errors import DataError, SpecError
 
 FEATURES = [{"name": "log_return"}]
 
@@ -139,11 +139,13 @@ def test_a_short_that_gains_150_percent_in_a_day_ruins_the_book_with_finite_numb
     assert path.end[0].tolist() == [0.0, 0.0, 1.0]
 
 
-def test_scoring_n_candidates_equals_n_single_steps_with_shorts_and_carry():
+def test_scoring_n_candidates_equals_n_single_steps_with_shorts_carry_impact_and_caps():
     prices = _prices(60, 4, seed=3)
     book = Book.of(4, min_weight=-0.5, max_weight=1.0, net=(-0.2, 1.3), gross_max=2.0)
-    sim = _sim(prices, book, cost_bps=[5.0, 10.0, 0.0, 30.0], min_cost_bps=1.0,
-               borrow_bps_year=100.0, financing_spread_bps_year=150.0, cash_rate=0.0002)
+    sim = PortfolioSim(_with_volume(prices), features=FEATURES, window=2, book=book,
+                       cost_bps=[5.0, 10.0, 0.0, 30.0], min_cost_bps=1.0,
+                       borrow_bps_year=100.0, financing_spread_bps_year=150.0,
+                       cash_rate=0.0002, impact=1.0, aum=3e7, max_participation=0.1)
     rng = np.random.default_rng(4)
     t = torch.tensor([10, 20, 30])
     w_prev = sim.constrain(torch.tensor(rng.normal(0, 1, (3, 5))))
@@ -204,3 +206,108 @@ def test_a_book_names_tickers_it_cannot_find_and_reads_bounds_and_fees_per_ticke
         update={"shortable": ["ZZZ"]})})
     with pytest.raises(SpecError, match="constraints.shortable: ZZZ"):
         bad.build_sim()
+
+
+def _with_volume(prices: pd.DataFrame, seed: int = 7) -> MarketPanel:
+    rng = np.random.default_rng(seed)
+    volume = pd.DataFrame(rng.uniform(1e5, 1e6, prices.shape), index=prices.index,
+                          columns=prices.columns)
+    return MarketPanel(prices, fields={"volume": volume})
+
+
+def _impact_inputs(panel: MarketPanel, days: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each day's volatility and mean dollar volume over the last ``days``, by loops."""
+    p, v = panel.prices.to_numpy(), panel.field("volume").to_numpy()
+    sigma, dollars = np.zeros_like(p), np.zeros_like(p)
+    for t in range(len(p)):
+        window = slice(max(0, t - days + 1), t + 1)
+        dollars[t] = (p[window] * v[window]).mean(0)
+        # returns of the days in the window (the first day's has no day before it)
+        r = p[max(1, t - days + 1):t + 1] / p[max(0, t - days):t] - 1 if t > 0 else \
+            np.zeros((0, p.shape[1]))
+        sigma[t] = r.std(0, ddof=1) if len(r) >= 2 else 0.0
+    return sigma, dollars
+
+
+def test_the_ledger_reproduces_the_wealth_with_square_root_impact_on():
+    prices = _prices(220, 4, seed=5)
+    panel = _with_volume(prices)
+    book = Book.of(4, min_weight=-0.8, max_weight=1.2, net=(-0.5, 1.5), gross_max=2.5)
+    aum, b, days = 5e7, 0.8, 21
+    sim = PortfolioSim(panel, features=FEATURES, window=2, normalize_features=False,
+                       book=book, cost_bps=5.0, borrow_bps_year=80.0, impact=b, aum=aum,
+                       impact_days=days)
+    sigma, dollars = _impact_inputs(panel, days)
+    rng = np.random.default_rng(6)
+    first, last = sim.first_decision, sim.first_decision + 199
+    targets = sim.constrain(torch.tensor(rng.normal(0, 1, (last - first + 1, 5))))
+    start = torch.tensor([[0.0, 0.0, 0.0, 0.0, 1.0]], dtype=torch.float64)
+    path = simulate(lambda t, held: targets[t - first][None], sim, first, last, "daily", start)
+    p = prices.to_numpy()
+    years = np.diff(prices.index.to_numpy()).astype("timedelta64[s]").astype(float) / (365 * 86400)
+    shares, cash, wealth = np.zeros(4), 1.0, [1.0]
+    for k, target in enumerate(targets.numpy()):
+        t = first + k
+        value = shares @ p[t] + cash
+        trade = np.abs(target[:-1] - shares * p[t] / value)
+        fee = value * (5e-4 * trade + b * sigma[t] * trade ** 1.5 * np.sqrt(aum / dollars[t])
+                       ).sum()
+        after = value - fee
+        shares = target[:-1] * after / p[t]
+        cash = after - shares @ p[t] - (np.maximum(-shares * p[t], 0) * 0.008).sum() * years[t]
+        wealth.append(shares @ p[t + 1] + cash)
+    np.testing.assert_allclose(np.r_[1.0, np.cumprod(1 + path.net_return[0].numpy())],
+                               wealth, rtol=1e-10)
+    assert path.impact[0].sum() > 0 and (path.impact[0] <= path.cost[0]).all()
+
+
+def test_impact_per_unit_grows_with_the_square_root_of_the_books_size():
+    panel = _with_volume(_prices(120, 3, seed=8))
+    held = torch.tensor([[0.0, 0.0, 0.0, 1.0]], dtype=torch.float64)
+    target = torch.tensor([[[0.5, 0.3, 0.2, 0.0]]], dtype=torch.float64)
+    impacts = [PortfolioSim(panel, features=FEATURES, window=2, cost_bps=0.0, impact=1.0,
+                            aum=aum).score(torch.tensor([80]), held, target).impact.item()
+               for aum in (1e7, 2e7)]
+    assert impacts[1] / impacts[0] == pytest.approx(np.sqrt(2), rel=1e-12)
+
+
+def test_a_participation_cap_fills_each_trade_up_to_its_share_of_dollar_volume():
+    prices = _prices(120, 3, seed=9)
+    panel = _with_volume(prices)
+    aum, rho, t = 5e8, 0.05, 80
+    sim = PortfolioSim(panel, features=FEATURES, window=2, cost_bps=0.0, aum=aum,
+                       max_participation=rho, impact_days=21)
+    _, dollars = _impact_inputs(panel, 21)
+    cap = rho * dollars[t] / aum
+    assert (cap < 0.5).all()  # the book is large against the names' volume
+    held = torch.tensor([[0.0, 0.0, 0.0, 1.0]], dtype=torch.float64)
+    wanted = torch.tensor([[0.5, 0.3, 0.2, 0.0]], dtype=torch.float64)
+    scored = sim.score(torch.tensor([t]), held, wanted[:, None])
+    filled = scored.turnover  # from cash: the one-way turnover is what was bought
+    assert filled.item() == pytest.approx(np.minimum(wanted[0, :3].numpy(), cap).sum())
+    assert sim.capped(torch.tensor([t]), held, wanted).tolist() == [True]
+    # a long-only switch: what it sells is capped, and what it buys too, and at most
+    # what the sale and the cash held pay for (cash never goes below zero)
+    for cash_held in (0.1, 0.0):
+        switch_from = torch.tensor([[0.9 - cash_held, 0.0, 0.1, cash_held]],
+                                   dtype=torch.float64)
+        switch_to = torch.tensor([[[0.0, 0.9 - cash_held, 0.1, cash_held]]],
+                                 dtype=torch.float64)
+        after = sim.restrict(torch.tensor([t]), switch_from, switch_to)[1][0, 0].numpy()
+        sold = min(0.9 - cash_held, cap[0])
+        bought = min(0.9 - cash_held, cap[1], sold + cash_held)
+        assert after.tolist() == pytest.approx([0.9 - cash_held - sold, bought, 0.1,
+                                                cash_held + sold - bought], abs=1e-12)
+        assert after[-1] >= 0
+
+
+def test_costs_that_need_volume_are_refused_without_it_naming_what_is_missing():
+    prices = _prices(60, 2)
+    with pytest.raises(DataError, match="need volume, and this panel has only adj_close"):
+        PortfolioSim(MarketPanel(prices), features=FEATURES, window=2, impact=1.0, aum=1e6)
+    silent = pd.DataFrame({"X0": 1e5, "X1": 0.0}, index=prices.index)
+    with pytest.raises(DataError, match="no volume for ticker X1"):
+        PortfolioSim(MarketPanel(prices, fields={"volume": silent}), features=FEATURES,
+                     window=2, max_participation=0.1, aum=1e6)
+    with pytest.raises(ValueError, match="need aum"):
+        EnvSpec.model_validate({"costs": {"impact": 1.0}})
