@@ -44,16 +44,20 @@ class Actor:
             raise FinHgrpoError("device 'cuda' was asked for but CUDA is not available here")
         if sim.device != self.device:
             raise ValueError(f"the simulator lives on {sim.device}, the agent on {self.device}")
-        if sim.long_short and cfg.distribution != "tilt":
+        if sim.long_short and cfg.distribution not in ("tilt", "two_books"):
             raise FinHgrpoError(f"a long-short book needs a residual policy (distribution = "
-                                f"'tilt'), whose tilts go below zero: {cfg.distribution!r} "
-                                "weights are long-only")
+                                f"'tilt'), whose tilts go below zero, or 'two_books': "
+                                f"{cfg.distribution!r} weights are long-only")
+        if cfg.distribution == "two_books" and not sim.long_short:
+            raise FinHgrpoError("distribution 'two_books' needs a long-short book "
+                                "(constraints.long_short = true)")
         torch.manual_seed(cfg.seed)
         self.sim = sim
         shape = (sim.window, sim.n_assets, sim.n_features)
         self.policy = Policy(*shape, hidden=cfg.hidden, encoder=cfg.encoder,
-                             distribution=cfg.distribution,
-                             tilt_scale=cfg.tilt_scale).to(self.device)
+                             distribution=cfg.distribution, tilt_scale=cfg.tilt_scale,
+                             sides=sim.book.sides() if cfg.distribution == "two_books"
+                             else None).to(self.device)
         self.base_table = base_tensor(sim, cfg.base)  # (T, A+1), or None
         self.value: ValueNet | None = None
         if self.uses_critic:

@@ -39,7 +39,8 @@ class AgentConfig(BaseModel):
 
     # networks
     encoder: Encoder = "mlp"  # mlp over the flat window, or conv over time per asset
-    distribution: DistributionKind = "dirichlet"  # or logistic_normal, or tilt (of a base)
+    distribution: DistributionKind = "dirichlet"  # or logistic_normal, or tilt (of a base),
+    # or two_books (a long-short book's long and short sides, softmax each)
     # a residual policy: the portfolio its zero tilt holds (distribution = "tilt")
     base: BaseKind | None = None  # equal_weight | inverse_volatility | min_variance | cash
     # | holdings

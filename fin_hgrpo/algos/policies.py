@@ -26,6 +26,11 @@ Distributions (log-probabilities and entropies exact for the distribution sample
   mu starts at exactly zero, so the untrained policy's deterministic action is the base
   itself; with the holdings as base a zero tilt holds still. On a long-short book the
   weights are b + z itself, signed, projected onto the book's limits instead.
+- ``two_books`` (long-short books only): the action is 2A logits z ~ N(mu, diag(sigma^2)),
+  a long book's and a short book's, and the weights are L softmax(z_long) - S
+  softmax(z_short), L and S the book's long and short sides (1.3 and 0.3 for 130/30,
+  AlphaStock's two books), projected onto its limits. mu starts at zero: every asset
+  (L - S) / A, each side spread evenly.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from torch.distributions import Dirichlet, Distribution, Independent, Normal
 from fin_hgrpo.envs.sim import project_simplex
 
 Encoder = Literal["mlp", "conv", "shared"]
-DistributionKind = Literal["dirichlet", "logistic_normal", "tilt"]
+DistributionKind = Literal["dirichlet", "logistic_normal", "tilt", "two_books"]
 _ALPHA_MIN = 1e-3
 _LOG_STD_BOUNDS = (-5.0, 2.0)
 
@@ -139,26 +144,32 @@ class Policy(nn.Module):
 
     def __init__(self, window: int, n_assets: int, n_features: int, *, hidden: int = 64,
                  encoder: Encoder = "mlp", distribution: DistributionKind = "dirichlet",
-                 tilt_scale: float = 0.02) -> None:
+                 tilt_scale: float = 0.02, sides: tuple[float, float] | None = None) -> None:
         super().__init__()
-        if distribution not in ("dirichlet", "logistic_normal", "tilt"):
-            raise ValueError(f"distribution must be 'dirichlet', 'logistic_normal' or "
-                             f"'tilt', got {distribution!r}")
-        self.distribution = distribution
+        if distribution not in ("dirichlet", "logistic_normal", "tilt", "two_books"):
+            raise ValueError(f"distribution must be 'dirichlet', 'logistic_normal', 'tilt' "
+                             f"or 'two_books', got {distribution!r}")
+        if (distribution == "two_books") != (sides is not None):
+            raise ValueError("two books need the long and short sides of a long-short book")
+        if distribution == "two_books" and encoder == "shared":
+            raise ValueError("two books read 2 logits an asset: use encoder 'mlp' or 'conv'")
+        self.distribution, self.sides = distribution, sides
         self.shared = encoder == "shared"
         with_cash = distribution != "logistic_normal"  # there cash is the reference
+        # the outputs: one an asset (and cash), two an asset for two books
+        outputs = 2 * n_assets if distribution == "two_books" else n_assets + with_cash
         bias = 1.0 if distribution == "dirichlet" else 0.0  # alpha ~ 1.3: broad at first
         if self.shared:
             self.encoder = AssetEncoder(window, n_features, hidden)
             self.head = AssetHead(hidden, with_cash).starting_at(bias)
         else:
             self.encoder = ObservationEncoder(window, n_assets, n_features, hidden, encoder)
-            self.head = nn.Linear(hidden, n_assets + with_cash)
+            self.head = nn.Linear(hidden, outputs)
             nn.init.zeros_(self.head.weight)
             nn.init.constant_(self.head.bias, bias)
         if distribution != "dirichlet":
             # one deviation per output; shared across the assets with a shared encoder
-            sizes = (1 + with_cash) if self.shared else n_assets + with_cash
+            sizes = (1 + with_cash) if self.shared else outputs
             self.log_std = nn.Parameter(torch.zeros(sizes))
         self.scale = tilt_scale if distribution == "tilt" else 1.0
 
@@ -209,6 +220,8 @@ class Policy(nn.Module):
         tilts ``base`` (the actions' shape)."""
         if self.distribution == "dirichlet":
             return actions
+        if self.distribution == "two_books":
+            raise ValueError("two books' weights are signed: signed_weights gives them")
         if self.distribution == "tilt":
             if base is None:
                 raise ValueError("a tilt policy needs the base portfolio it tilts")
@@ -217,10 +230,17 @@ class Policy(nn.Module):
         return torch.softmax(torch.cat([actions, zeros], dim=-1), dim=-1)
 
     def signed_weights(self, actions: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-        """A tilt policy's weights on a long-short book: ``base`` plus the tilt, below
-        zero where it goes there (the book's projection follows)."""
+        """Weights on a long-short book (the book's projection follows): a tilt
+        policy's ``base`` plus the tilt, below zero where it goes there; two books' long
+        side less their short side."""
+        if self.distribution == "two_books":
+            long, short = self.sides
+            n = actions.shape[-1] // 2
+            assets = long * torch.softmax(actions[..., :n], -1) - \
+                short * torch.softmax(actions[..., n:], -1)
+            return torch.cat([assets, 1.0 - assets.sum(-1, keepdim=True)], -1)
         if self.distribution != "tilt":
-            raise ValueError("signed weights are a tilt policy's")
+            raise ValueError("signed weights are a tilt policy's or two books'")
         return base + actions
 
     def deterministic(self, dist: Distribution) -> torch.Tensor:

@@ -85,6 +85,12 @@ class Book:
     def shorts(self) -> bool:
         return bool((self.lower < 0).any())
 
+    def sides(self) -> tuple[float, float]:
+        """The long and short sides of a book at its gross limit and the middle of its
+        net range: (1.3, 0.3) for 130/30, (0.5, 0.5) for a neutral book of gross 1."""
+        net = (self.net_min + self.net_max) / 2
+        return (self.gross_max + net) / 2, (self.gross_max - net) / 2
+
     def violation(self, assets: np.ndarray) -> str | None:
         """What limit the asset weights (A,) break by more than the tolerance, or None."""
         tol = FEASIBILITY_TOLERANCE

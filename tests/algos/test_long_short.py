@@ -37,10 +37,12 @@ def test_a_market_neutral_residual_policy_trains_and_its_targets_keep_the_book()
         assert row.sum().item() == pytest.approx(1.0, abs=1e-6)
 
 
-def test_members_on_a_long_short_book_collect_in_lockstep_what_they_collect_alone():
-    alone = [make_agent(sim, agent_config({**SMALL, "seed": k})) for k, sim in
+@pytest.mark.parametrize("policy", [{}, {"distribution": "two_books", "base": None}],
+                         ids=["tilt", "two_books"])
+def test_members_on_a_long_short_book_collect_in_lockstep_what_they_collect_alone(policy):
+    alone = [make_agent(sim, agent_config({**SMALL, **policy, "seed": k})) for k, sim in
              enumerate(_sims())]
-    together = [make_agent(sim, agent_config({**SMALL, "seed": k})) for k, sim in
+    together = [make_agent(sim, agent_config({**SMALL, **policy, "seed": k})) for k, sim in
                 enumerate(_sims())]
     expected = [member.collect() for member in alone]
     for want, got in zip(expected, Lockstep(together).collect(), strict=True):
@@ -52,3 +54,30 @@ def test_a_long_only_distribution_is_refused_on_a_long_short_book():
     with pytest.raises(FinHgrpoError, match="needs a residual policy"):
         make_agent(_sims()[0], agent_config({**SMALL, "distribution": "dirichlet",
                                              "base": None}))
+
+
+def test_two_books_start_spread_evenly_and_train_within_a_neutral_book():
+    """AlphaStock's parameterisation: a long and a short softmax book. Untrained, every
+    asset nets (L - S) / A; trained, its targets keep the book."""
+    config = agent_config({**SMALL, "distribution": "two_books", "base": None})
+    agent = make_agent(_sims()[0], config)
+    assert BOOK.sides() == (0.5, 0.5)
+    t = torch.arange(agent.sim.first_decision, agent.sim.first_decision + 30)
+    held = torch.zeros(len(t), 4)
+    held[:, -1] = 1.0
+    start = agent.act(t, held)
+    assert torch.allclose(start, torch.tensor([0.0, 0.0, 0.0, 1.0]).expand_as(start))
+    agent.learn(240)
+    targets = agent.act(t, held, deterministic=False)
+    assert (targets[:, :3] < 0).any() and (targets[:, :3] > 0).any()
+    for row in targets.double():
+        assert BOOK.violation(row[:3].numpy()) is None
+    one_thirty = Book.of(3, min_weight=-1.0, max_weight=1.0, net=(1.0, 1.0), gross_max=1.6)
+    assert one_thirty.sides() == pytest.approx((1.3, 0.3))
+
+
+def test_two_books_are_refused_on_a_long_only_portfolio():
+    sim = PortfolioSim(_sims()[0].panel, features=[{"name": "log_return"}], window=4,
+                       dtype=torch.float32)
+    with pytest.raises(FinHgrpoError, match="two_books' needs a long-short book"):
+        make_agent(sim, agent_config({**SMALL, "distribution": "two_books", "base": None}))
