@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from fin_hgrpo.config import load_spec
 from fin_hgrpo.data import DEFAULT_FEATURES, FeatureSpec, MarketPanel, SyntheticMarket
+from fin_hgrpo.data.borrow import load_borrow_fees
 from fin_hgrpo.data.membership import load_membership
 from fin_hgrpo.data.sources import load_source
 from fin_hgrpo.data.synthetic import synthetic_market
@@ -68,9 +69,9 @@ class CostSpec(_Spec):
     min_bps: float = Field(default=0.0, ge=0.0, le=MAX_BPS)  # minimum per traded asset
     cash_rate: float = 0.0  # daily return of cash
     # a long-short book's carry, a year (accrued by calendar days): the fee to borrow
-    # what it shorts (one value, or a table of tickers with "default" for the rest)
-    # and the spread over cash_rate it pays on borrowed cash
-    borrow_bps_year: float | dict[str, float] = 0.0
+    # what it shorts (one value, a table of tickers with "default" for the rest, or a
+    # dated file: data.borrow) and the spread over cash_rate it pays on borrowed cash
+    borrow_bps_year: float | dict[str, float] | str = 0.0
     financing_spread_bps_year: float = Field(default=0.0, ge=0.0, le=10_000.0)
     # costs that grow with size (they need the panel's volume): square-root market
     # impact b sigma |trade|^1.5 (aum / dollar volume)^0.5, and a cap on each trade at
@@ -89,7 +90,10 @@ class CostSpec(_Spec):
 
     @field_validator("borrow_bps_year")
     @classmethod
-    def _borrow_in_range(cls, fee: float | dict[str, float]) -> float | dict[str, float]:
+    def _borrow_in_range(cls, fee: float | dict[str, float] | str
+                         ) -> float | dict[str, float] | str:
+        if isinstance(fee, str):
+            return fee  # a dated file, read with the panel (data.borrow)
         for value in fee.values() if isinstance(fee, dict) else [fee]:
             if not 0.0 <= value <= 100_000.0:
                 raise ValueError(f"a borrow fee of {value} bps a year is outside 0 .. 100000 "
@@ -204,9 +208,9 @@ class EnvSpec(_Spec):
     @model_validator(mode="after")
     def _carry_needs_a_book(self) -> EnvSpec:
         costs = self.costs
+        fee = costs.borrow_bps_year
         if not self.constraints.long_short and (costs.financing_spread_bps_year or (
-                costs.borrow_bps_year if not isinstance(costs.borrow_bps_year, dict)
-                else any(costs.borrow_bps_year.values()))):
+                any(fee.values()) if isinstance(fee, dict) else fee)):
             raise ValueError("costs.borrow_bps_year and financing_spread_bps_year need "
                              "constraints.long_short = true: a long-only book never "
                              "shorts or borrows")
@@ -268,7 +272,9 @@ class EnvSpec(_Spec):
         """The files this spec reads besides itself: a price file, a membership file."""
         kind, _, rest = self.data.source.partition(":")
         found = [rest] if kind in ("csv", "parquet") else []
-        return found + ([self.data.membership] if self.data.membership else [])
+        borrow = self.costs.borrow_bps_year
+        return found + ([self.data.membership] if self.data.membership else []) + \
+            ([borrow] if isinstance(borrow, str) else [])
 
     def periods(self, panel: MarketPanel) -> int:
         """Bars per year for annualised figures: the spec's, else the panel's calendar."""
@@ -292,15 +298,17 @@ class EnvSpec(_Spec):
             tradable_feature=self.data.align == "listed",
             delisting_return=self.data.delisting_return, members=self._members(panel),
             segments=segments, book=self.constraints.book(panel.tickers),
-            borrow_bps_year=self._borrow(panel.tickers),
+            borrow_bps_year=self._borrow(panel),
             financing_spread_bps_year=self.costs.financing_spread_bps_year,
             impact=self.costs.impact, aum=self.costs.aum, impact_days=self.costs.impact_days,
             max_participation=self.costs.max_participation,
         )
 
-    def _borrow(self, tickers: list[str]) -> list[float]:
-        """Each ticker's borrow fee a year, in bps."""
-        fee = self.costs.borrow_bps_year
+    def _borrow(self, panel: MarketPanel) -> list[float] | np.ndarray:
+        """Each ticker's borrow fee a year, in bps (per day and ticker from a file)."""
+        fee, tickers = self.costs.borrow_bps_year, list(panel.tickers)
+        if isinstance(fee, str):
+            return load_borrow_fees(fee, panel.dates, tickers)
         if not isinstance(fee, dict):
             return [fee] * len(tickers)
         unknown = sorted(set(fee) - set(tickers) - {"default"})

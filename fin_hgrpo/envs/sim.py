@@ -186,25 +186,27 @@ class PortfolioSim:
         self.cost_rate = self._tensor(costs / 1e4)
         self.min_cost = min_cost_bps / 1e4
 
-    def _set_book(self, book: Book | None, borrow_bps_year: float | Sequence[float],
+    def _set_book(self, book: Book | None, borrow_bps_year: float | Sequence[float] | np.ndarray,
                   financing_spread_bps_year: float) -> None:
         """A long-short or leveraged book's limits, and its carry: the borrow fee of each
-        asset and the spread on borrowed cash, a year, accrued by calendar days."""
-        n = self.panel.n_assets
+        asset (one for all, one per asset, or one per day and asset) and the spread on
+        borrowed cash, a year, accrued by calendar days."""
+        n, days = self.panel.n_assets, len(self.panel)
         self.book = book
         self.long_short = book is not None
         if book is not None and book.lower.shape != (n,):
             raise DataError(f"the book has bounds for {book.lower.size} assets, the panel "
                             f"{n}")
         borrow = np.asarray(borrow_bps_year, dtype=float)
-        borrow = np.full(n, float(borrow)) if borrow.ndim == 0 else borrow
-        if borrow.shape != (n,) or (borrow < 0).any() or financing_spread_bps_year < 0:
-            raise DataError(f"borrow_bps_year needs one value >= 0 or one per asset ({n}), "
-                            f"and the financing spread must be >= 0")
+        borrow = np.broadcast_to(borrow, (days, n)) if borrow.shape in ((), (n,)) else borrow
+        if borrow.shape != (days, n) or (borrow < 0).any() or financing_spread_bps_year < 0:
+            raise DataError(f"borrow_bps_year needs values >= 0: one, one per asset ({n}) "
+                            f"or one per day and asset ({days} x {n}); and the financing "
+                            "spread must be >= 0")
         if book is None and (borrow.any() or financing_spread_bps_year):
             raise DataError("borrow fees and a financing spread need a long-short book: "
                             "a long-only one never shorts or borrows")
-        self.borrow_rate = self._tensor(borrow / 1e4)
+        self.borrow_rate = self._tensor(borrow / 1e4)  # (T, A): row t, held from t to t+1
         self.financing_spread = financing_spread_bps_year / 1e4
         seconds = np.diff(self.panel.dates.to_numpy()).astype("timedelta64[s]").astype(float)
         self.accrual = self._tensor(seconds / (365 * 86400))  # row t: from t to t+1, years
@@ -322,7 +324,6 @@ class PortfolioSim:
                     (first.window, first.dtype, first.device, first.min_cost,
                      first.features.shape[1:]) or not torch.equal(sim.cost_rate, first.cost_rate) \
                     or not torch.equal(sim.caps, first.caps) or sim.book != first.book \
-                    or not torch.equal(sim.borrow_rate, first.borrow_rate) \
                     or sim.financing_spread != first.financing_spread \
                     or (sim.impact_scale is None) != (first.impact_scale is None) \
                     or (sim.fill_cap is None) != (first.fill_cap is None):
@@ -335,7 +336,7 @@ class PortfolioSim:
                                       for sim in sims])
         joined.accrual = torch.cat([torch.cat([sim.accrual, sim.accrual.new_zeros(1)])
                                     for sim in sims])
-        for name in ("features", "tradable", "_ready", "listed"):
+        for name in ("features", "tradable", "_ready", "listed", "borrow_rate"):
             setattr(joined, name, torch.cat([getattr(sim, name) for sim in sims]))
         for name in ("impact_scale", "fill_cap"):
             if getattr(first, name) is not None:
@@ -517,7 +518,8 @@ class PortfolioSim:
         its loan, and ruin where it loses all its wealth."""
         n = self.n_assets
         years = self.accrual[t][:, None]  # (B, 1)
-        borrow = (-candidates[..., :n]).clamp(min=0.0) @ self.borrow_rate * years
+        borrow = ((-candidates[..., :n]).clamp(min=0.0) * self.borrow_rate[t][:, None, :]).sum(-1) \
+            * years
         loan = (-candidates[..., n]).clamp(min=0.0) + 0.0  # no -0.0 in the records
         financing = loan * self.financing_spread * years
         grown = candidates * relatives[:, None, :]

@@ -200,7 +200,7 @@ def test_a_book_names_tickers_it_cannot_find_and_reads_bounds_and_fees_per_ticke
     sim = spec.build_sim()
     assert sim.book.lower.tolist() == [-0.2, -0.4, 0.0]
     assert sim.book.upper.tolist() == [1.0, 0.5, 1.0]
-    assert (sim.borrow_rate * 1e4).tolist() == pytest.approx([40.0, 400.0, 40.0])
+    assert (sim.borrow_rate[0] * 1e4).tolist() == pytest.approx([40.0, 400.0, 40.0])
     assert tickers == ["S0", "S1", "S2"]
     bad = spec.model_copy(update={"constraints": spec.constraints.model_copy(
         update={"shortable": ["ZZZ"]})})
@@ -311,3 +311,35 @@ def test_costs_that_need_volume_are_refused_without_it_naming_what_is_missing():
                      window=2, max_participation=0.1, aum=1e6)
     with pytest.raises(ValueError, match="need aum"):
         EnvSpec.model_validate({"costs": {"impact": 1.0}})
+
+
+def test_a_dated_borrow_file_charges_each_day_the_fee_then_in_effect(tmp_path):
+    dates = pd.date_range("2023-01-02", "2024-01-02", freq="D")
+    prices = pd.DataFrame({"A": 20.0, "B": 20.0}, index=dates)
+    fees = tmp_path / "borrow.csv"
+    fees.write_text("date,A,default\n2022-12-01,100,5\n2023-07-01,900,5\n")
+    spec = EnvSpec.model_validate({
+        "features": FEATURES, "window": 2, "normalize_features": False,
+        "costs": {"bps": 0.0, "borrow_bps_year": str(fees)},
+        "constraints": {"long_short": True, "min_weight": -1.0, "net": [-1.0, 1.0],
+                        "gross_max": 1.0}})
+    assert str(fees) in spec.files()
+    sim = spec.build_sim(MarketPanel(prices))
+    first = sim.first_decision
+    short = torch.tensor([[-1.0, 0.0, 2.0]], dtype=torch.float64)
+    held, wealth = short, 1.0
+    for t in range(first, len(dates) - 1):
+        scored = sim.score(torch.tensor([t]), held, held[:, None])
+        wealth *= 1 + scored.net_return.item()
+        held = scored.holdings[:, 0]
+    before = (pd.Timestamp("2023-07-01") - dates[first]).days / 365
+    after = (dates[-1] - pd.Timestamp("2023-07-01")).days / 365
+    assert wealth == pytest.approx(1.0 - 0.01 * before - 0.09 * after, rel=1e-12)
+    assert (sim.borrow_rate[:, 1] * 1e4).unique().tolist() == pytest.approx([5.0])
+    for text, message in (("date,A,B\n2023-03-01,1,1\n", "start on 2023-03-01, after"),
+                          ("date,A\n2022-12-01,100\n", "no fee for ticker B"),
+                          ("date,A,ZZ,default\n2022-12-01,1,1,1\n", r"\['ZZ'\] are not"),
+                          ("date,A,default\n2022-12-01,-1,1\n", "A on 2022-12-01 is not")):
+        fees.write_text(text)
+        with pytest.raises(DataError, match=message):
+            spec.build_sim(MarketPanel(prices))
