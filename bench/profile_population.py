@@ -34,8 +34,9 @@ RESULTS = Path(__file__).parent / "results"
 WINDOW_DAYS, WINDOW_STEP = 756, 252  # member k trains on days [252k mod span, +756)
 
 
-def _population(agent_spec: str, members: int, encoder: str | None) -> Population:
-    env = EnvSpec.load("envs/default.toml")
+def _population(agent_spec: str, members: int, encoder: str | None,
+                env_spec: str = "envs/default.toml") -> Population:
+    env = EnvSpec.load(env_spec)
     panel = env.load_panel()
     room = len(panel) - WINDOW_DAYS - 1
     config = load_agent_config(agent_spec)
@@ -57,9 +58,11 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=8)
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--encoder", choices=("mlp", "shared"))
+    parser.add_argument("--env", default="envs/default.toml",
+                        help="the env spec (envs/long_short.toml: a 130/30 book)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    population = _population(args.agent, args.members, args.encoder)
+    population = _population(args.agent, args.members, args.encoder, args.env)
     first = population.members[0]
     per_iteration = first.config.states_per_iteration
     population.learn(per_iteration)  # warm-up
@@ -83,8 +86,10 @@ def main() -> None:
 
     encoder = first.config.encoder
     weights = sum(p.numel() for p in first.trained_parameters)
+    book = "" if args.env == "envs/default.toml" else f" --env {args.env}"
     lines = [f"Command: python bench/profile_population.py --agent {args.agent} "
-             f"--members {args.members} --iterations {args.iterations} --encoder {encoder}",
+             f"--members {args.members} --iterations {args.iterations} --encoder {encoder}"
+             f"{book}",
              f"torch {torch.__version__}, {platform.processor() or platform.machine()}, one "
              f"torch thread; {first.config.algorithm}, encoder {encoder} ({weights:,} "
              f"trained weights per member), {args.members} members on the bundled sample, "
@@ -99,7 +104,8 @@ def main() -> None:
               "", "```text", operators.rstrip(), "```"]
     text = "\n".join(lines) + "\n"
     print(text)
-    atomic_write_text(RESULTS / f"profile_population_{encoder}_k{args.members}.md", text)
+    suffix = "" if args.env == "envs/default.toml" else f"_{Path(args.env).stem}"
+    atomic_write_text(RESULTS / f"profile_population_{encoder}_k{args.members}{suffix}.md", text)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from fin_hgrpo.backtest.results import BacktestResult
 from fin_hgrpo.data import CASH
 from fin_hgrpo.measures.performance import PERIODS
-from fin_hgrpo.reporting.html import image, numbers_table
+from fin_hgrpo.reporting.html import image_grid, numbers_table
 
 EXPOSURES = ("gross", "net", "long", "short")
 
@@ -102,12 +102,7 @@ def book_section(result: BacktestResult, images: dict[str, bytes]) -> list[str]:
     parts += [f"<p class='warning'><b>{html.escape(run)}</b> was ruined on {day.date()}: "
               f"it lost all its wealth, and held nothing after.</p>"
               for run, day in ruins(result).items()]
-    figures = [k for k in images if k.startswith("exposure_")]
-    if figures:
-        parts.append("<div class='grid'>")
-        parts += [image(images[k], k) for k in figures]
-        parts.append("</div>")
-    return parts
+    return parts + image_grid(images, "exposure_")
 
 
 def signed(weights: pd.DataFrame) -> bool:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from fin_hgrpo.backtest.book_report import book_section, ruins
 from fin_hgrpo.backtest.results import BacktestResult
-from fin_hgrpo.reporting.html import CSS, image
+from fin_hgrpo.reporting.html import CSS, image, image_grid
 
 SUMMARY_COLUMNS = ["Seeds", "CAGR", "Volatility", "Sharpe (seeds: mean ± std, min..max)",
                    "Max drawdown", "Turnover / yr", "Active share",
@@ -91,12 +91,8 @@ def _figures(result: BacktestResult, images: dict[str, bytes]) -> list[str]:
     for key, heading in sections:
         if key in images:
             parts += [f"<h2>{heading}</h2>", image(images[key], heading)]
-    weights = [k for k in images if k.startswith("weights_")]
-    if weights:
-        parts.append("<h2>Weights over time</h2><div class='grid'>")
-        parts += [image(images[k], k) for k in weights]
-        parts.append("</div>")
-    return parts
+    weights = image_grid(images, "weights_")
+    return parts + (["<h2>Weights over time</h2>", *weights] if weights else [])
 
 
 def _links(folder: Path) -> list[str]:

@@ -39,6 +39,15 @@ def image(data: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
 
 
+def image_grid(images: dict[str, bytes], prefix: str) -> list[str]:
+    """The images whose names start with ``prefix``, side by side in a grid (nothing
+    when there are none)."""
+    chosen = [name for name in images if name.startswith(prefix)]
+    if not chosen:
+        return []
+    return ["<div class='grid'>", *(image(images[name], name) for name in chosen), "</div>"]
+
+
 def numbers_table(frame: pd.DataFrame, formats: dict[str, str], index: bool = True) -> str:
     """A ``numbers`` table of ``frame``'s columns named in ``formats``, each formatted by
     its spec (``format``'s mini-language; ``d`` an integer; text as it is)."""
