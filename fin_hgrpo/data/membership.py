@@ -25,15 +25,17 @@ COLUMNS = ("ticker", "start", "end")
 
 
 def load_membership(path: str | Path, dates: pd.DatetimeIndex,
-                    tickers: tuple[str, ...] | list[str]) -> pd.DataFrame:
-    """Dates x tickers: True where the ticker is a member on that date."""
+                    tickers: tuple[str, ...] | list[str], *,
+                    what: str = "membership") -> pd.DataFrame:
+    """Dates x tickers: True where the ticker is a member on that date. ``what`` names
+    the file in errors: the same spells also say when a ticker may be shorted."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: membership file not found")
+        raise DataError(f"{path}: {what} file not found")
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
-        raise DataError(f"{path}: membership needs columns {', '.join(COLUMNS)}; "
+        raise DataError(f"{path}: {what} needs columns {', '.join(COLUMNS)}; "
                         f"missing {', '.join(missing)}")
     unknown = sorted(set(frame["ticker"]) - set(tickers))
     if unknown:

@@ -130,8 +130,9 @@ class ConstraintSpec(_Spec):
     """Long-only (the default): weights on the simplex, each at most ``max_weight``.
     ``long_short = true``: a book of signed weights within ``min_weight .. max_weight``
     per asset (``bounds`` per ticker; only ``shortable`` tickers below zero, all by
-    default), net exposure within ``net`` and gross exposure at most ``gross_max``;
-    cash is what is left (``envs.book``)."""
+    default; a file of ticker,start,end spells says when each may be shorted), net
+    exposure within ``net`` and gross exposure at most ``gross_max``; cash is what is
+    left (``envs.book``)."""
 
     max_weight: float = Field(default=1.0, gt=0.0)
     cash: bool = True
@@ -140,7 +141,7 @@ class ConstraintSpec(_Spec):
     min_weight: float = Field(default=0.0, le=0.0)
     net: tuple[float, float] | None = None  # [net_min, net_max] of the assets' weights
     gross_max: float | None = Field(default=None, gt=0.0, le=10.0)
-    shortable: list[str] | None = None
+    shortable: list[str] | str | None = None  # tickers, or a ticker,start,end file
     bounds: dict[str, tuple[float, float]] = {}  # ticker: [lower, upper]
 
     @model_validator(mode="after")
@@ -166,12 +167,14 @@ class ConstraintSpec(_Spec):
         """The long-short book over ``tickers``, or None for a long-only one."""
         if not self.long_short:
             return None
-        for key, named in (("shortable", self.shortable or []), ("bounds", self.bounds)):
+        listed = self.shortable if isinstance(self.shortable, list) else []
+        for key, named in (("shortable", listed), ("bounds", self.bounds)):
             unknown = sorted(set(named) - set(tickers))
             if unknown:
                 raise SpecError(f"key constraints.{key}: {', '.join(unknown)} not in the "
                                 f"panel's tickers")
-        shortable = set(tickers if self.shortable is None else self.shortable)
+        # a dated file's spells are applied day by day (PortfolioSim's shortable)
+        shortable = set(listed if isinstance(self.shortable, list) else tickers)
         lower = [self.min_weight if ticker in shortable else 0.0 for ticker in tickers]
         upper = [self.max_weight] * len(tickers)
         for k, ticker in enumerate(tickers):
@@ -272,9 +275,9 @@ class EnvSpec(_Spec):
         """The files this spec reads besides itself: a price file, a membership file."""
         kind, _, rest = self.data.source.partition(":")
         found = [rest] if kind in ("csv", "parquet") else []
-        borrow = self.costs.borrow_bps_year
+        dated = [self.costs.borrow_bps_year, self.constraints.shortable]
         return found + ([self.data.membership] if self.data.membership else []) + \
-            ([borrow] if isinstance(borrow, str) else [])
+            [name for name in dated if isinstance(name, str)]
 
     def periods(self, panel: MarketPanel) -> int:
         """Bars per year for annualised figures: the spec's, else the panel's calendar."""
@@ -298,11 +301,19 @@ class EnvSpec(_Spec):
             tradable_feature=self.data.align == "listed",
             delisting_return=self.data.delisting_return, members=self._members(panel),
             segments=segments, book=self.constraints.book(panel.tickers),
+            shortable=self._shortable(panel),
             borrow_bps_year=self._borrow(panel),
             financing_spread_bps_year=self.costs.financing_spread_bps_year,
             impact=self.costs.impact, aum=self.costs.aum, impact_days=self.costs.impact_days,
             max_participation=self.costs.max_participation,
         )
+
+    def _shortable(self, panel: MarketPanel) -> pd.DataFrame | None:
+        """Dates x tickers: where each may be shorted, from a dated shortable file."""
+        spells = self.constraints.shortable
+        if not self.constraints.long_short or not isinstance(spells, str):
+            return None
+        return load_membership(spells, panel.dates, panel.tickers, what="shortable")
 
     def _borrow(self, panel: MarketPanel) -> list[float] | np.ndarray:
         """Each ticker's borrow fee a year, in bps (per day and ticker from a file)."""

@@ -140,6 +140,7 @@ class PortfolioSim:
         aum: float | None = None,
         impact_days: int = 63,
         max_participation: float | None = None,
+        shortable: pd.DataFrame | np.ndarray | None = None,
         dtype: torch.dtype = torch.float64,
         device: str | torch.device = "cpu",
     ) -> None:
@@ -169,6 +170,11 @@ class PortfolioSim:
         self._set_observations(feats, ready & member, normalize_features, feature_scaling,
                                feature_halflife, tradable_feature)
         self._set_universe(ready, member, listed, members is not None)
+        self.shortable = None if shortable is None else \
+            torch.tensor(np.asarray(shortable, dtype=bool), device=self.device)  # (T, A)
+        if self.shortable is not None and self.shortable.shape != self.tradable.shape:
+            raise DataError(f"shortable has shape {tuple(self.shortable.shape)}, the panel "
+                            f"{tuple(self.tradable.shape)}")
         self._set_decision_days(spans, feats, ready, normalize_features)
 
     def _set_costs(self, cost_bps: float | Sequence[float], min_cost_bps: float) -> None:
@@ -326,7 +332,8 @@ class PortfolioSim:
                     or not torch.equal(sim.caps, first.caps) or sim.book != first.book \
                     or sim.financing_spread != first.financing_spread \
                     or (sim.impact_scale is None) != (first.impact_scale is None) \
-                    or (sim.fill_cap is None) != (first.fill_cap is None):
+                    or (sim.fill_cap is None) != (first.fill_cap is None) \
+                    or (sim.shortable is None) != (first.shortable is None):
                 raise ValueError(f"simulator {k} differs from simulator 0 in its costs, caps, "
                                  "window or features: they cannot be joined")
         offsets = np.cumsum([0] + [len(sim.features) for sim in sims[:-1]]).tolist()
@@ -338,6 +345,8 @@ class PortfolioSim:
                                     for sim in sims])
         for name in ("features", "tradable", "_ready", "listed", "borrow_rate"):
             setattr(joined, name, torch.cat([getattr(sim, name) for sim in sims]))
+        if first.shortable is not None:
+            joined.shortable = torch.cat([sim.shortable for sim in sims])
         for name in ("impact_scale", "fill_cap"):
             if getattr(first, name) is not None:
                 setattr(joined, name, torch.cat([getattr(sim, name) for sim in sims]))
@@ -429,8 +438,12 @@ class PortfolioSim:
         restricted to what day t may trade (``w_prev``: (B, A+1); ``candidates``:
         (B, N, A+1)): nothing on a delisted ticker or on one that is not a member (sold,
         at the usual cost), halted holdings kept. The identity on a universe without
-        gaps or membership. Then (unless not ``fill``) each trade is filled up to the
-        participation cap."""
+        gaps or membership. A book's short in a ticker that cannot be shorted on day t
+        (a dated shortable file) is closed: bought back, at the usual cost. Then (unless
+        not ``fill``) each trade is filled up to the participation cap."""
+        if self.shortable is not None:
+            barred = (candidates[..., :self.n_assets] < 0) & ~self.shortable[t][:, None, :]
+            candidates = with_cash(candidates[..., :self.n_assets].masked_fill(barred, 0.0))
         if not self.masked:
             return w_prev, self._filled(t, w_prev, candidates) if fill else candidates
         n = self.n_assets
@@ -481,7 +494,7 @@ class PortfolioSim:
         """
         relatives = self.relatives[t]  # (B, A+1)
         n = self.n_assets
-        if self.masked or self.fill_cap is not None:
+        if self.masked or self.fill_cap is not None or self.shortable is not None:
             w_prev, candidates = self.restrict(t, w_prev, candidates)
         assets, held = candidates[..., :n], w_prev[:, None, :n]
         impact = None

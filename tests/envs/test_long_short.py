@@ -343,3 +343,30 @@ def test_a_dated_borrow_file_charges_each_day_the_fee_then_in_effect(tmp_path):
         fees.write_text(text)
         with pytest.raises(DataError, match=message):
             spec.build_sim(MarketPanel(prices))
+
+
+def test_a_dated_shortable_file_closes_shorts_outside_its_spells(tmp_path):
+    prices = _prices(120, 3, seed=10)
+    spells = tmp_path / "shortable.csv"
+    spells.write_text(f"ticker,start,end\nX0,{prices.index[0].date()},{prices.index[59].date()}\n"
+                      f"X1,{prices.index[0].date()},\n")
+    spec = EnvSpec.model_validate({
+        "features": FEATURES, "window": 2, "normalize_features": False,
+        "costs": {"bps": 10.0},
+        "constraints": {"long_short": True, "min_weight": -0.5, "net": [0.0, 1.0],
+                        "gross_max": 1.5, "shortable": str(spells)}})
+    assert str(spells) in spec.files()
+    sim = spec.build_sim(MarketPanel(prices))
+    assert sim.book.lower.tolist() == [-0.5, -0.5, -0.5]  # bounds: any day; spells: each day
+    held = torch.tensor([[-0.3, -0.2, 0.5, 1.0]], dtype=torch.float64)
+    target = held[:, None]
+    inside = sim.score(torch.tensor([40]), held, target)
+    assert inside.holdings[0, 0, 0] < 0 and inside.cost.item() == 0.0
+    outside = sim.score(torch.tensor([80]), held, target)  # X0's spell has ended: bought back
+    assert outside.holdings[0, 0, 0].item() == 0.0 and outside.holdings[0, 0, 1] < 0
+    assert outside.cost.item() == pytest.approx(0.3 * 10 / 1e4)
+    assert (sim.restrict(torch.tensor([80]), held, target)[1][0, 0, -1]).item() == \
+        pytest.approx(0.7)  # buying X0 back comes out of cash
+    spells.write_text("ticker,start,end\nZZZ,2020-01-01,\n")
+    with pytest.raises(DataError, match=r"tickers \['ZZZ'\] are not in the universe"):
+        spec.build_sim(MarketPanel(prices))
