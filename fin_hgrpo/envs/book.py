@@ -31,7 +31,7 @@ import torch
 from fin_hgrpo.errors import DataError
 
 FEASIBILITY_TOLERANCE = 1e-6  # a target beyond the limits by more than this is refused
-_BISECTIONS = 64
+_BISECTIONS = 64  # steps of each search for the gross multiplier (each ends sooner)
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,10 +80,6 @@ class Book:
         return cls(np.broadcast_to(np.asarray(min_weight, dtype=float), (n_assets,)).copy(),
                    np.broadcast_to(np.asarray(max_weight, dtype=float), (n_assets,)).copy(),
                    float(net[0]), float(net[1]), float(gross_max))
-
-    @property
-    def shorts(self) -> bool:
-        return bool((self.lower < 0).any())
 
     def sides(self) -> tuple[float, float]:
         """The long and short sides of a book at its gross limit and the middle of its
