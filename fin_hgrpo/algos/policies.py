@@ -41,6 +41,7 @@ import torch
 from torch import nn
 from torch.distributions import Dirichlet, Distribution, Independent, Normal
 
+from fin_hgrpo.envs.book import with_cash
 from fin_hgrpo.envs.sim import project_simplex
 
 Encoder = Literal["mlp", "conv", "shared"]
@@ -155,13 +156,13 @@ class Policy(nn.Module):
             raise ValueError("two books read 2 logits an asset: use encoder 'mlp' or 'conv'")
         self.distribution, self.sides = distribution, sides
         self.shared = encoder == "shared"
-        with_cash = distribution != "logistic_normal"  # there cash is the reference
+        has_cash = distribution != "logistic_normal"  # there cash is the reference
         # the outputs: one an asset (and cash), two an asset for two books
-        outputs = 2 * n_assets if distribution == "two_books" else n_assets + with_cash
+        outputs = 2 * n_assets if distribution == "two_books" else n_assets + has_cash
         bias = 1.0 if distribution == "dirichlet" else 0.0  # alpha ~ 1.3: broad at first
         if self.shared:
             self.encoder = AssetEncoder(window, n_features, hidden)
-            self.head = AssetHead(hidden, with_cash).starting_at(bias)
+            self.head = AssetHead(hidden, has_cash).starting_at(bias)
         else:
             self.encoder = ObservationEncoder(window, n_assets, n_features, hidden, encoder)
             self.head = nn.Linear(hidden, outputs)
@@ -169,7 +170,7 @@ class Policy(nn.Module):
             nn.init.constant_(self.head.bias, bias)
         if distribution != "dirichlet":
             # one deviation per output; shared across the assets with a shared encoder
-            sizes = (1 + with_cash) if self.shared else outputs
+            sizes = (1 + has_cash) if self.shared else outputs
             self.log_std = nn.Parameter(torch.zeros(sizes))
         self.scale = tilt_scale if distribution == "tilt" else 1.0
 
@@ -236,9 +237,8 @@ class Policy(nn.Module):
         if self.distribution == "two_books":
             long, short = self.sides
             n = actions.shape[-1] // 2
-            assets = long * torch.softmax(actions[..., :n], -1) - \
-                short * torch.softmax(actions[..., n:], -1)
-            return torch.cat([assets, 1.0 - assets.sum(-1, keepdim=True)], -1)
+            return with_cash(long * torch.softmax(actions[..., :n], -1) -
+                             short * torch.softmax(actions[..., n:], -1))
         if self.distribution != "tilt":
             raise ValueError("signed weights are a tilt policy's or two books'")
         return base + actions

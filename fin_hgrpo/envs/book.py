@@ -104,6 +104,11 @@ class Book:
             return f"gross exposure {gross:.6g} is above {self.gross_max:g}"
         return None
 
+    def within(self, weights: torch.Tensor) -> torch.Tensor:
+        """Weights (..., A+1), the assets then cash, with the assets projected onto the
+        limits and cash what is left."""
+        return with_cash(self.project(weights[..., :-1]))
+
     def project(self, values: torch.Tensor) -> torch.Tensor:
         """The nearest asset weights (..., A) within the limits, in Euclidean distance;
         rows already within them are returned as they are."""
@@ -135,7 +140,8 @@ class Book:
         def excess(lam: torch.Tensor) -> torch.Tensor:
             return self._at(rows, lam, lower, upper).abs().sum(-1, keepdim=True) - self.gross_max
 
-        lo, f_lo = zero[over], excess(zero[over])
+        lo = zero[over]
+        f_lo = projected[over].abs().sum(-1, keepdim=True) - self.gross_max  # excess(0)
         hi = rows.abs().amax(-1, keepdim=True) + 1.0
         f_hi = excess(hi)
         for _ in range(_BISECTIONS):  # a multiplier that brings every row within the limit
@@ -169,6 +175,11 @@ class Book:
         """The minimiser for the gross multipliers ``lam`` (R, 1): the net limits hold."""
         return _shrunk(rows - _net_shift(rows, lam, lower, upper, self.net_min, self.net_max),
                        lam, lower, upper)
+
+
+def with_cash(assets: torch.Tensor) -> torch.Tensor:
+    """Asset weights (..., A) and cash, ``1 - sum``, as the last entry."""
+    return torch.cat([assets, 1.0 - assets.sum(-1, keepdim=True)], -1)
 
 
 def _shrunk(shifted: torch.Tensor, lam: torch.Tensor, lower: torch.Tensor,

@@ -76,7 +76,7 @@ import torch
 
 from fin_hgrpo.data import DEFAULT_FEATURES, FeatureSpec, MarketPanel, compute_features
 from fin_hgrpo.data.features import Features
-from fin_hgrpo.envs.book import Book
+from fin_hgrpo.envs.book import Book, with_cash
 from fin_hgrpo.envs.feature_scaling import Scaling, standardise
 from fin_hgrpo.errors import DataError
 
@@ -429,23 +429,23 @@ class PortfolioSim:
         """Weights already on the simplex, projected onto the capped one if there are caps;
         a long-short book's assets projected onto its limits, and cash what is left."""
         if self.long_short:
-            return with_cash(self.book.project(weights[..., :self.n_assets]))
+            return self.book.within(weights)
         return project_capped_simplex(weights, self.caps) if self._capped else weights
 
-    def restrict(self, t: torch.Tensor, w_prev: torch.Tensor, candidates: torch.Tensor,
-                 fill: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    def restrict(self, t: torch.Tensor, w_prev: torch.Tensor,
+                 candidates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The holdings after settling delisted tickers into cash, and each candidate
         restricted to what day t may trade (``w_prev``: (B, A+1); ``candidates``:
         (B, N, A+1)): nothing on a delisted ticker or on one that is not a member (sold,
         at the usual cost), halted holdings kept. The identity on a universe without
         gaps or membership. A book's short in a ticker that cannot be shorted on day t
-        (a dated shortable file) is closed: bought back, at the usual cost. Then (unless
-        not ``fill``) each trade is filled up to the participation cap."""
+        (a dated shortable file) is closed: bought back, at the usual cost. (``fill``
+        then fills each trade up to the participation cap.)"""
         if self.shortable is not None:
             barred = (candidates[..., :self.n_assets] < 0) & ~self.shortable[t][:, None, :]
             candidates = with_cash(candidates[..., :self.n_assets].masked_fill(barred, 0.0))
         if not self.masked:
-            return w_prev, self._filled(t, w_prev, candidates) if fill else candidates
+            return w_prev, candidates
         n = self.n_assets
         gone = torch.zeros_like(w_prev, dtype=torch.bool)
         gone[:, :n] = ~self.listed[t]
@@ -459,10 +459,10 @@ class PortfolioSim:
         keep = keep_in_cash if self.long_short else keep_held
         restricted = keep(settled[:, None, :].expand_as(candidates), allowed,
                           frozen[:, None, :].expand_as(candidates))
-        return settled, self._filled(t, settled, restricted) if fill else restricted
+        return settled, restricted
 
-    def _filled(self, t: torch.Tensor, w_prev: torch.Tensor,
-                candidates: torch.Tensor) -> torch.Tensor:
+    def fill(self, t: torch.Tensor, w_prev: torch.Tensor,
+             candidates: torch.Tensor) -> torch.Tensor:
         """Each candidate's trades filled only up to the participation cap (cash takes
         up the rest; a long-only portfolio's purchases are scaled to keep cash >= 0)."""
         if self.fill_cap is None:
@@ -494,8 +494,9 @@ class PortfolioSim:
         """
         relatives = self.relatives[t]  # (B, A+1)
         n = self.n_assets
-        if self.masked or self.fill_cap is not None or self.shortable is not None:
+        if self.masked or self.shortable is not None:
             w_prev, candidates = self.restrict(t, w_prev, candidates)
+        candidates = self.fill(t, w_prev, candidates)
         assets, held = candidates[..., :n], w_prev[:, None, :n]
         impact = None
         if self.min_cost == 0 and self._uniform_cost and self.impact_scale is None:
@@ -586,11 +587,6 @@ def keep_in_cash(held: torch.Tensor, target: torch.Tensor, keep: torch.Tensor) -
     """A book's ``target`` with the positions where ``keep`` is True left as ``held``, the
     others as targeted, and cash what is left (signed weights are not rescaled)."""
     return with_cash(torch.where(keep, held, target)[..., :-1])
-
-
-def with_cash(assets: torch.Tensor) -> torch.Tensor:
-    """Asset weights (..., A) and cash, ``1 - sum``, as the last entry."""
-    return torch.cat([assets, 1.0 - assets.sum(-1, keepdim=True)], -1)
 
 
 def _all_cash(like: torch.Tensor) -> torch.Tensor:

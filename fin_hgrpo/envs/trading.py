@@ -106,11 +106,9 @@ def traded_target(sim: PortfolioSim, t: int, holdings: torch.Tensor, target: tor
         target = apply_no_trade_band(holdings, target, min_trade, signed=True)
     else:
         target = sim.constrain(apply_no_trade_band(holdings, target, min_trade))
-    settled, executed = sim.restrict(day, holdings, target[:, None, :])
-    if not report_capped:
-        return executed[:, 0]
-    wanted = sim.restrict(day, holdings, target[:, None, :], fill=False)[1][:, 0]
-    return executed[:, 0], sim.capped(day, settled, wanted)
+    settled, wanted = sim.restrict(day, holdings, target[:, None, :])
+    executed = sim.fill(day, settled, wanted)[:, 0]
+    return (executed, sim.capped(day, settled, wanted[:, 0])) if report_capped else executed
 
 
 def starting_holdings(sim: PortfolioSim, first: int, start: Position | None) -> torch.Tensor:

@@ -67,8 +67,7 @@ class Decision:
             return weights
         import torch
 
-        assets = self.book.project(torch.as_tensor(weights[:-1], dtype=torch.float64))
-        return np.r_[assets.numpy(), 1.0 - assets.sum().item()]
+        return self.book.within(torch.as_tensor(weights, dtype=torch.float64)).numpy()
 
     def returns(self, days: int) -> pd.DataFrame:
         """Simple returns of the last ``days`` days (fewer early in the history)."""

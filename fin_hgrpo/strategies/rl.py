@@ -124,10 +124,8 @@ def agent_target(agent: Agent, features: torch.Tensor, holdings: torch.Tensor,
                            holdings.to(agent.device, torch.float32),
                            base=None if base is None else base.to(agent.device, torch.float32))
     weights = action[0].to(torch.float64)
-    book = agent.sim.book
-    if book is not None:  # within the book in float64, cash what is left
-        assets = book.project(weights[:-1])
-        return torch.cat([assets, 1.0 - assets.sum(0, keepdim=True)]).numpy(force=True)
+    if agent.sim.long_short:  # within the book in float64, cash what is left
+        return agent.sim.book.within(weights).numpy(force=True)
     weights = weights.numpy(force=True)
     return weights / weights.sum()
 

@@ -293,7 +293,7 @@ def test_a_participation_cap_fills_each_trade_up_to_its_share_of_dollar_volume()
                                    dtype=torch.float64)
         switch_to = torch.tensor([[[0.0, 0.9 - cash_held, 0.1, cash_held]]],
                                  dtype=torch.float64)
-        after = sim.restrict(torch.tensor([t]), switch_from, switch_to)[1][0, 0].numpy()
+        after = sim.fill(torch.tensor([t]), switch_from, switch_to)[0, 0].numpy()
         sold = min(0.9 - cash_held, cap[0])
         bought = min(0.9 - cash_held, cap[1], sold + cash_held)
         assert after.tolist() == pytest.approx([0.9 - cash_held - sold, bought, 0.1,
