@@ -51,14 +51,14 @@ def recent_returns(prices: pd.DataFrame, days: int) -> pd.DataFrame:
 
 
 def from_recent_returns(prices: pd.DataFrame, tradable: np.ndarray, lookback: int,
-                        allocate: Allocate) -> np.ndarray:
+                        allocate: Allocate, *, idle: bool = False) -> np.ndarray:
     """``allocate`` applied to the last ``lookback`` days of returns of the tradable
     assets with a complete history over them (1/N of the tradable assets until there
-    are two such days)."""
+    are two such days, or all cash if ``idle``)."""
     returns = recent_returns(prices, lookback).to_numpy()
     usable = tradable & np.isfinite(returns).all(axis=0)
     if len(returns) < 2 or not usable.any():
-        return equal_weights(len(tradable), tradable)
+        return cash_weights(len(tradable)) if idle else equal_weights(len(tradable), tradable)
     weights = np.zeros(len(usable) + 1)
     chosen = allocate(returns[:, usable])
     weights[:-1][usable], weights[-1] = chosen[:-1], chosen[-1]
@@ -102,18 +102,24 @@ def momentum(prices: pd.DataFrame, tradable: np.ndarray, lookback: int, skip: in
              top_k: int) -> np.ndarray:
     """Equal weights on the ``top_k`` tradable assets by return from ``lookback`` to
     ``skip`` days ago (1/N of the tradable assets before there is such a history)."""
-    values = prices.to_numpy()
-    n = values.shape[1]
-    if len(values) <= lookback:
+    ranked = _by_momentum(prices, tradable, lookback, skip)
+    if not len(ranked):
         return equal_weights(len(tradable), tradable)
+    chosen = np.zeros(len(tradable), bool)
+    chosen[ranked[:top_k]] = True
+    return equal_weights(len(tradable), chosen)
+
+
+def _by_momentum(prices: pd.DataFrame, tradable: np.ndarray, lookback: int,
+                 skip: int) -> np.ndarray:
+    """The tradable assets with a return from ``lookback`` to ``skip`` days ago, best
+    first (ties in column order); none before there is such a history."""
+    values = prices.to_numpy()
+    if len(values) <= lookback:
+        return np.zeros(0, dtype=int)
     past = values[-1 - skip] / values[-1 - lookback]
     usable = tradable & np.isfinite(past)
-    if not usable.any():
-        return equal_weights(len(tradable), tradable)
-    ranked = np.argsort(-np.where(usable, past, -np.inf), kind="stable")
-    chosen = np.zeros(n, bool)
-    chosen[ranked[: min(top_k, int(usable.sum()))]] = True
-    return equal_weights(n, chosen)
+    return np.argsort(-np.where(usable, past, -np.inf), kind="stable")[:int(usable.sum())]
 
 
 def _long_only(objective, gradient, n: int) -> np.ndarray:
@@ -133,17 +139,11 @@ def long_short_momentum(prices: pd.DataFrame, tradable: np.ndarray, lookback: in
     ago and short the ``top_k`` worst, equal weights, ``long`` and ``short`` of wealth a
     side (0.5 and 0.5: dollar neutral; 1.3 and 0.3: 130/30), cash the rest (fewer a
     side when fewer than ``2 top_k`` have the history; all cash when fewer than two)."""
-    values = prices.to_numpy()
-    n = values.shape[1]
-    if len(values) <= lookback:
-        return cash_weights(n)
-    past = values[-1 - skip] / values[-1 - lookback]
-    usable = tradable & np.isfinite(past)
-    k = min(top_k, int(usable.sum()) // 2)
+    ranked = _by_momentum(prices, tradable, lookback, skip)
+    k = min(top_k, len(ranked) // 2)
     if k == 0:
-        return cash_weights(n)
-    ranked = np.argsort(-np.where(usable, past, -np.inf), kind="stable")[:int(usable.sum())]
-    weights = np.zeros(n + 1)
+        return cash_weights(len(tradable))
+    weights = np.zeros(len(tradable) + 1)
     weights[ranked[:k]] = long / k
     weights[ranked[-k:]] = -short / k
     weights[-1] = 1.0 - long + short

@@ -150,14 +150,9 @@ class _ScaledToGross(Strategy):
         self.lookback, self.gross = lookback, gross
 
     def weights(self, decision: Decision) -> np.ndarray:
-        returns = decision.returns(self.lookback).to_numpy()
-        usable = decision.tradable & np.isfinite(returns).all(axis=0)
-        weights = allocation.cash_weights(len(usable))
-        if len(returns) < 2 or not usable.any():
-            return weights
-        chosen = allocation.scaled_to_gross(self.allocate, self.gross)(returns[:, usable])
-        weights[:-1][usable], weights[-1] = chosen[:-1], chosen[-1]
-        return decision.within_book(weights)
+        return decision.within_book(allocation.from_recent_returns(
+            decision.prices, decision.tradable, self.lookback,
+            allocation.scaled_to_gross(self.allocate, self.gross), idle=True))
 
 
 class LongShortMinVariance(_ScaledToGross):
