@@ -111,10 +111,11 @@ def capped_universes(env: EnvSpec, panels: dict[str, MarketPanel],
     """A warning for each strategy whose universe ``max_weight`` cannot fill: the rest
     is held as cash (a one-asset benchmark under max_weight 0.1 is 10% of it)."""
     cap = env.constraints.max_weight
+    references_uncapped = env.long_only() is not env  # held long-only (tasks._run_test)
     found = []
     for task in tasks:
-        if env.long_only() is not env and task.universe != DEFAULT_UNIVERSE:
-            continue  # held long-only, uncapped (tasks._run_test)
+        if references_uncapped and task.universe != DEFAULT_UNIVERSE:
+            continue
         n_assets = panels[task.universe].n_assets
         if cap * n_assets < 1.0:
             name = task.strategy if isinstance(task, Task) else task.runs[0].strategy

@@ -111,6 +111,7 @@ class PortfolioEnv(gym.Env):
         self.observation_mode = observation
         self.action_scale = action_scale
         self.observation_space, self.action_space = _spaces(sim, observation)
+        self._held = _holdings_range(sim)
         self._episodes = Episodes(sim, reward or Reward(), 1, horizon=horizon,
                                   random_start=random_start)
 
@@ -142,7 +143,7 @@ class PortfolioEnv(gym.Env):
         return _action_weights(self.sim, actions, self.action_scale)
 
     def _observation(self):
-        obs = _pack(*self._episodes.observe(), self.observation_mode, _holdings_range(self.sim))
+        obs = _pack(*self._episodes.observe(), self.observation_mode, self._held)
         return {k: v[0] for k, v in obs.items()} if isinstance(obs, dict) else obs[0]
 
 
@@ -162,6 +163,7 @@ class PortfolioVecEnv(VectorEnv):
         self.sim, self.num_envs = sim, num_envs
         self.observation_mode, self.action_scale = observation, action_scale
         self.single_observation_space, self.single_action_space = _spaces(sim, observation)
+        self._held = _holdings_range(sim)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space,
                                                                num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
@@ -179,8 +181,7 @@ class PortfolioVecEnv(VectorEnv):
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         self.episodes.reset(self._rng)
-        return _pack(*self.episodes.observe(), self.observation_mode,
-                     _holdings_range(self.sim)), \
+        return _pack(*self.episodes.observe(), self.observation_mode, self._held), \
             _info(self.episodes, None, None)
 
     def step(self, actions):
@@ -191,10 +192,9 @@ class PortfolioVecEnv(VectorEnv):
         done = step.terminated | step.truncated
         if done.any():
             info["final_obs"] = _pack(*self.episodes.observe(), self.observation_mode,
-                     _holdings_range(self.sim))
+                                      self._held)
             info["_final_obs"] = done.numpy(force=True)
             self.episodes.reset(self._rng, done)
-        obs = _pack(*self.episodes.observe(), self.observation_mode,
-                     _holdings_range(self.sim))
+        obs = _pack(*self.episodes.observe(), self.observation_mode, self._held)
         return (obs, step.reward.numpy(force=True).copy(), step.terminated.numpy(force=True),
                 step.truncated.numpy(force=True), info)
