@@ -300,12 +300,13 @@ def run_cv(spec: BacktestSpec, context: Context, executor: Executor, *, quick: b
     results = [r for outcome in outcomes for r in outcome]
     errors = [f"cv: {r.column}, path {r.fold}:\n{r.error}" for r in results
               if r.error is not None]
-    return gather_cv(plan, results, spec.baseline, rf=env.costs.cash_rate,
+    return gather_cv(plan, results, spec.baseline, rf=env.cash_returns(panel),
                      periods=env.periods(panel)), errors
 
 
 def gather_cv(plan: CvPlan, results: list[FoldResult], baseline: str | None, *,
-              rf: float = 0.0, periods: int = performance.PERIODS) -> dict[str, pd.DataFrame]:
+              rf: performance.CashRate = 0.0, periods: int = performance.PERIODS
+              ) -> dict[str, pd.DataFrame]:
     """What ``cv/`` holds: the plan's ``groups``, ``splits`` and ``paths``; ``returns``
     (daily, a column ``<run>/path<p>`` per run and path); ``path_metrics`` (per run and
     path: Sharpe, turnover, and the baseline's Sharpe on the same path); ``metrics`` (per

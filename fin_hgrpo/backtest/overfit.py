@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from fin_hgrpo.backtest.results import read_cash_rate
 from fin_hgrpo.errors import SpecError
-from fin_hgrpo.io import read_csv, read_json
+from fin_hgrpo.io import read_csv
 from fin_hgrpo.measures.overfitting import Overfitting, pbo_of_runs
 
 _CANDIDATE = re.compile(r"_c\d+$")
@@ -57,8 +58,7 @@ def folder_overfitting(folder: str | Path, patterns: list[str] | None = None, *,
         raise SpecError(f"{folder}: PBO needs two configurations or more, "
                         f"{len(names)} match {patterns or 'the default'} "
                         f"(found: {', '.join(runs)})")
-    rf = read_json(folder / "run.json").get("cash_rate", 0.0) \
-        if (folder / "run.json").is_file() else 0.0
+    rf = read_cash_rate(folder)
     if len({len(runs[n]) for n in names}) == 1:
         frame, columns, seeds = returns, [runs[n] for n in names], "mean of each seed's Sharpe"
     else:

@@ -66,13 +66,17 @@ def _what_ran(result: BacktestResult) -> str:
         f"Run time {info.get('seconds')} s.</p>")
 
 
+def _cash_rate(rate: float | str) -> str:
+    return f"dated, by day: {html.escape(rate)}" if isinstance(rate, str) else f"{rate:g} a day"
+
+
 def _summary_note(info: dict) -> str:
     return (
         "<p class='note'>Sorted by Sharpe. An agent's figures are the means over its seeds "
         "of each seed's figure (one seed is what would be deployed); "
         "<code>_ensemble</code> rows hold the average of the seeds' targets, a strategy "
         "of its own. Sharpe: annualised, in excess of the cash rate "
-        f"({info.get('cash_rate', 0.0):g} a day). Turnover: one-way (the share of the "
+        f"({_cash_rate(info.get('cash_rate', 0.0))}). Turnover: one-way (the share of the "
         "portfolio bought, which equals the share sold), per year. Active share: how far "
         "the weights held depart from the baseline's, half the sum of |w − w<sub>baseline"
         "</sub>|, averaged over the days (0: the baseline itself). Sharpe − baseline: "

@@ -9,7 +9,9 @@ figure, with the seeds' Sharpe mean, std, min and max), ``weights/<run>.csv``,
 long-short book or with market impact ``costs/<run>.csv`` (what each day's trading,
 of which impact, borrowing and financing cost, shares of wealth; days a participation
 cap did not fill in full),
-``errors.txt`` (tracebacks of strategies that failed in a fold), ``run.json``,
+``errors.txt`` (tracebacks of strategies that failed in a fold), ``run.json``, with a
+dated cash rate ``cash_rate.csv`` (cash's return on each date, what excess returns are
+measured over),
 ``deploy/`` (what each run needs to act after the test: ``fin-hgrpo weights``) and,
 when an agent selects among candidates, ``selection/`` (``choices.csv``,
 ``foresight.csv``, ``candidates.csv``: ``backtest.selection``) and, with ``[cv]``,
@@ -34,6 +36,7 @@ from fin_hgrpo.errors import SpecError
 from fin_hgrpo.io import read_csv, read_json
 from fin_hgrpo.measures import performance
 from fin_hgrpo.measures.inference import METHOD
+from fin_hgrpo.measures.performance import CashRate
 from fin_hgrpo.strategies.config import AgentStrategySpec, default_name
 
 # between the tracebacks in errors.txt (a traceback holds blank lines of its own)
@@ -42,6 +45,7 @@ REQUIRED = ("returns.csv", "metrics.csv", "seeds.csv", "folds.csv", "run.json")
 # the daily columns beyond net return, turnover and cost that a book, market impact or
 # a participation cap add; costs/<run>.csv holds them (and the cost, as ``trading``)
 COST_COLUMNS = ("impact", "borrow", "financing", "capped")
+CASH_RATE_FILE = "cash_rate.csv"  # a dated cash rate: run.json names it
 
 
 @dataclass
@@ -85,6 +89,8 @@ class BacktestResult:
     cv: dict[str, pd.DataFrame] = field(default_factory=dict)
     # a long-short book: each run's daily trading, borrow and financing costs
     costs: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # cash's return per bar, or per date: what the excess returns are measured over
+    rf: CashRate = 0.0
 
     def runs(self, strategy: str) -> list[str]:
         """The columns of ``returns`` that are runs of ``strategy``."""
@@ -112,6 +118,8 @@ class BacktestResult:
             (folder / name).mkdir(exist_ok=True)
             for key, frame in frames.items():
                 frame.to_csv(folder / name / f"{key}.csv", index=name != "training")
+        if isinstance(self.rf, pd.Series):
+            self.rf.rename_axis("date").to_csv(folder / CASH_RATE_FILE)
         (folder / "errors.txt").write_text(ERROR_SEPARATOR.join(self.errors))
         (folder / "run.json").write_text(json.dumps(self.info, indent=2, default=str))
         if self.deploy is not None:
@@ -159,14 +167,25 @@ class BacktestResult:
               for p in sorted((folder / "cv").glob("*.csv"))}
         costs = {p.stem: frame(p) for p in sorted((folder / "costs").glob("*.csv"))}
         return cls(returns, turnover, weights, table, seeds, folds, training, errors,
-                   read_json(folder / "run.json"), deploy, selection, cv, costs)
+                   read_json(folder / "run.json"), deploy, selection, cv, costs,
+                   read_cash_rate(folder))
+
+
+def read_cash_rate(folder: Path) -> CashRate:
+    """The cash rate a result folder's excess returns are measured over: run.json's one
+    rate, or the dated one in the file it names (0 for a folder without run.json)."""
+    rate = read_json(folder / "run.json").get("cash_rate", 0.0) \
+        if (folder / "run.json").is_file() else 0.0
+    if not isinstance(rate, str):
+        return rate
+    return read_csv(folder / rate, index_col=0, parse_dates=True).iloc[:, 0]
 
 
 def gather(spec: BacktestSpec, folds: list[Fold], results: list[FoldResult], *,
-           seconds: float, periods: int = performance.PERIODS) -> BacktestResult:
+           seconds: float, periods: int = performance.PERIODS,
+           rf: CashRate = 0.0) -> BacktestResult:
     """Stitch fold results into per-run series and compute the metrics (``periods``:
-    bars per year)."""
-    rf = spec.env_spec().costs.cash_rate
+    bars per year; ``rf``: the env's cash returns, ``EnvSpec.cash_returns``)."""
     columns = list(dict.fromkeys(r.column for r in results))
     daily = {c: [r.daily for r in results if r.column == c and r.daily is not None]
              for c in columns}
@@ -187,17 +206,19 @@ def gather(spec: BacktestSpec, folds: list[Fold], results: list[FoldResult], *,
     info = {"name": spec.name, "benchmark": _present(spec.benchmark, returns),
             "baseline": _present(spec.baseline, returns), "seconds": round(seconds, 1),
             "folds": len(folds), "rebalance": spec.rebalance, "env": spec.env,
-            "seeds": list(spec.seeds), "cash_rate": rf, "dsr_trials": spec.tries(),
+            "seeds": list(spec.seeds), "dsr_trials": spec.tries(),
+            "cash_rate": CASH_RATE_FILE if isinstance(rf, pd.Series) else rf,
             "periods_per_year": periods,
             "significance": METHOD}
-    per_run, table = strategy_metrics(returns, turnover, runs, info, weights)
+    per_run, table = strategy_metrics(returns, turnover, runs, info, weights, rf=rf)
     return BacktestResult(returns, turnover.rename_axis("date"), weights, table, per_run,
                           _fold_rows(results, by_fold, rf, periods), dict(training_logs(
                               results, keep_empty=True)), errors, info,
-                          deployment(spec, folds[-1], results, periods), costs=costs)
+                          deployment(spec, folds[-1], results, periods), costs=costs,
+                          rf=rf.reindex(returns.index) if isinstance(rf, pd.Series) else rf)
 
 
-def _fold_rows(results: list[FoldResult], folds: dict[int, Fold], rf: float,
+def _fold_rows(results: list[FoldResult], folds: dict[int, Fold], rf: CashRate,
                periods: int) -> pd.DataFrame:
     """``folds.csv``: each run's test-window Sharpe and total return in each fold."""
     rows = []

@@ -109,7 +109,7 @@ def selected_name(strategy: str, rule: Rule) -> str:
 
 
 def select(strategy: AgentStrategySpec, seeds: list[int], folds: list[Fold],
-           results: list[FoldResult], switching: Switching, *, rf: float = 0.0,
+           results: list[FoldResult], switching: Switching, *, rf: performance.CashRate = 0.0,
            periods: int = performance.PERIODS,
            inner: list[tuple[int, FoldResult]] = ()) -> Selection:
     """Apply each of ``strategy``'s rules at every fold to its candidates' ``results``
@@ -167,7 +167,7 @@ def _argmax(scores: np.ndarray) -> int | None:
 
 
 def _seed_mean_sharpe(parts_of: Callable[[str, int], list | None], cand: list[str],
-                      seeds: list[int], rf: float, periods: int) -> np.ndarray:
+                      seeds: list[int], rf: performance.CashRate, periods: int) -> np.ndarray:
     """Each candidate's mean over seeds of the Sharpe ratio of its fold results
     ``parts_of(candidate, seed)`` stitched in order; a seed whose parts are missing
     (None) or include a failed fit is left out, and NaN where every seed is."""
@@ -219,7 +219,7 @@ def _inner_runs(inner: list[tuple[int, FoldResult]],
 
 
 def _scores(rule: Rule, j: int, runs: dict, nested: dict, cand: list[str], seeds: list[int],
-            folds: list[Fold], holdout: np.ndarray, rf: float,
+            folds: list[Fold], holdout: np.ndarray, rf: performance.CashRate,
             periods: int) -> tuple[np.ndarray, str]:
     """The rule's score of every candidate before fold ``j``'s test, and its basis."""
     if rule.kind == "inner_wf":  # the last rule.folds inner folds of this fold's window
@@ -336,7 +336,7 @@ def switching_on(env: EnvSpec, panel: MarketPanel) -> Switching:
 
 
 def select_all(spec: BacktestSpec, folds: list[Fold], results: list[FoldResult],
-               switching: Switching, *, rf: float, periods: int,
+               switching: Switching, *, rf: performance.CashRate, periods: int,
                inner: list[tuple[int, FoldResult]] = ()) -> Selection | None:
     """Every agent strategy's selection (``select``), gathered into one (``strategy``
     names the agent in each table); None when no strategy selects."""
@@ -388,7 +388,7 @@ def candidate_overfitting(result: BacktestResult, spec: BacktestSpec,
         if not {c for group in columns for c in group} <= set(result.returns.columns):
             continue  # a candidate run failed everywhere: nothing to rank it by
         found = pbo_of_runs(result.returns, columns, blocks=blocks,
-                            rf=result.info.get("cash_rate", 0.0))
+                            rf=result.rf)
         if found is not None:
             rows.append({"strategy": default_name(strategy), "days": found[1]}
                         | found[0].summary())

@@ -9,11 +9,12 @@ import pandas as pd
 
 from fin_hgrpo.measures import performance
 from fin_hgrpo.measures.inference import MIN_DAYS, sharpe_difference
+from fin_hgrpo.measures.performance import CashRate
 
 
 def strategy_metrics(returns: pd.DataFrame, turnover: pd.DataFrame, runs: pd.DataFrame,
-                     info: dict, weights: dict[str, pd.DataFrame] | None = None,
-                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     info: dict, weights: dict[str, pd.DataFrame] | None = None, *,
+                     rf: CashRate = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every metric per run (``seeds.csv``) and per strategy (``metrics.csv``).
 
     A strategy's figure is the mean over its runs (seeds) of the run's figure: one seed
@@ -23,9 +24,8 @@ def strategy_metrics(returns: pd.DataFrame, turnover: pd.DataFrame, runs: pd.Dat
     the mean seed Sharpe minus the baseline's on the days both have, with an interval
     whose bootstrap resamples seeds together with blocks of days (``inference``).
     ``active_share`` is each run's mean daily departure from the baseline's weights
-    (``weights``: each run's weights held).
+    (``weights``: each run's weights held). Excess returns are over ``rf``.
     """
-    rf = info.get("cash_rate", 0.0)
     periods = info.get("periods_per_year", performance.PERIODS)
     benchmark, baseline = info.get("benchmark"), info.get("baseline")
     groups = {s: list(runs.index[runs["strategy"] == s]) for s in dict.fromkeys(runs["strategy"])}
@@ -53,7 +53,7 @@ def strategy_metrics(returns: pd.DataFrame, turnover: pd.DataFrame, runs: pd.Dat
     return per_run, pd.DataFrame.from_dict(rows, orient="index").rename_axis("strategy")
 
 
-def _against_baseline(runs: pd.DataFrame, baseline: pd.Series, rf: float,
+def _against_baseline(runs: pd.DataFrame, baseline: pd.Series, rf: CashRate,
                       periods: int) -> dict:
     both = pd.concat([runs, baseline.rename("__baseline__")], axis=1).dropna()
     if len(both) < MIN_DAYS:

@@ -163,7 +163,7 @@ def run_sweep(spec: SweepSpec, *, executor: Executor | None = None, workers: int
     results = [r for outcome in outcomes for r in outcome]
     if tensorboard is not None:
         write_training_logs(Path(tensorboard) / spec.name, training_logs(results))
-    rf, periods = env.costs.cash_rate, env.periods(panel)
+    rf, periods = env.cash_returns(panel), env.periods(panel)
     table, returns = _rank(points, spec.seeds, results, rf, periods)
     summary = _summary(spec, table, returns, search_folds, folds, rf,
                        time.perf_counter() - started) | {"data_sha256": panel_sha256(panel)}
@@ -190,7 +190,7 @@ def _protocol(spec: SweepSpec, backtest: BacktestSpec) -> AgentStrategySpec:
     return base.model_copy(update=update)
 
 
-def _rank(points: list[dict], seeds: list[int], results: list, rf: float,
+def _rank(points: list[dict], seeds: list[int], results: list, rf: performance.CashRate,
           periods: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, daily = [], {}
     for k, point in enumerate(points):
@@ -218,7 +218,7 @@ def _rank(points: list[dict], seeds: list[int], results: list, rf: float,
 
 
 def _summary(spec: SweepSpec, table: pd.DataFrame, returns: pd.DataFrame, search_folds, folds,
-             rf: float, seconds: float) -> dict:
+             rf: performance.CashRate, seconds: float) -> dict:
     summary = {"name": spec.name, "trials": len(table), "seeds": spec.seeds,
                "search_folds": [str(f) for f in search_folds],
                "held_out": [str(f) for f in folds[len(search_folds):]],
@@ -238,7 +238,8 @@ def _summary(spec: SweepSpec, table: pd.DataFrame, returns: pd.DataFrame, search
     return summary
 
 
-def _overfitting(returns: pd.DataFrame, trials: int, seeds: list[int], rf: float) -> dict:
+def _overfitting(returns: pd.DataFrame, trials: int, seeds: list[int],
+                 rf: performance.CashRate) -> dict:
     """The probability that the trial best in sample is overfit (PBO by CSCV over every
     trial whose every seed finished, on the days all of them have), or nothing when
     fewer than two trials did."""

@@ -49,7 +49,8 @@ HOLDINGS_TOLERANCE = 1e-6
 class TargetWeights:
     """``weights``: the target at the close of ``date`` (tickers, then cash);
     ``holdings``: the portfolio before trading; ``prices``: that close's adjusted
-    prices; trades are sized for ``wealth`` at ``cost_bps``."""
+    prices; trades are sized for ``wealth`` at ``cost_bps`` (each ticker's proportional
+    cost that day: an estimated spread makes it differ by ticker and day)."""
 
     strategy: str
     date: pd.Timestamp
@@ -57,7 +58,7 @@ class TargetWeights:
     holdings: pd.Series
     prices: pd.Series
     wealth: float
-    cost_bps: float
+    cost_bps: pd.Series
     warnings: tuple[str, ...] = ()  # what a reader must know before trading on them
 
     def trades(self) -> pd.DataFrame:
@@ -66,8 +67,7 @@ class TargetWeights:
         trade = self.weights - self.holdings
         notional = trade * self.wealth
         shares = notional / self.prices.reindex(trade.index)
-        cost = notional.abs() * self.cost_bps / 1e4
-        cost[CASH] = 0.0
+        cost = notional.abs() * self.cost_bps.reindex(trade.index, fill_value=0.0) / 1e4
         return pd.DataFrame({"from_weight": self.holdings, "to_weight": self.weights,
                              "trade_weight": trade, "notional": notional, "shares": shares,
                              "cost": cost}).rename_axis("ticker")
@@ -75,7 +75,7 @@ class TargetWeights:
     def to_dict(self) -> dict:
         trades = self.trades()
         return {"strategy": self.strategy, "date": str(self.date.date()),
-                "wealth": self.wealth, "cost_bps": self.cost_bps,
+                "wealth": self.wealth, "cost_bps": self.cost_bps.to_dict(),
                 "weights": self.weights.to_dict(), "holdings": self.holdings.to_dict(),
                 "warnings": list(self.warnings), "total_cost": float(trades["cost"].sum()),
                 "turnover": float(trades["trade_weight"].drop(CASH).abs().sum() / 2)}
@@ -141,7 +141,9 @@ def _target_weights(folder: Path, strategy: str | None, asof: object,
     columns = [*panel.tickers, CASH]
     return TargetWeights(run, date, pd.Series(target[0].numpy(force=True), index=columns),
                          pd.Series(held[0].numpy(force=True), index=columns),
-                         panel.prices.loc[date], float(wealth), env.costs.bps,
+                         panel.prices.loc[date], float(wealth),
+                         pd.Series(sim.cost_rate[t].numpy(force=True) * 1e4,
+                                   index=list(panel.tickers)),
                          _changed_prices(state, env, base, fold))
 
 

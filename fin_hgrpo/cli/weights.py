@@ -45,8 +45,13 @@ def run(args: argparse.Namespace) -> int:
     print(shown.to_string(float_format="{:.4f}".format))
     summary = targets.to_dict()
     print(f"turnover {summary['turnover']:.4f} of wealth {targets.wealth:g}, cost "
-          f"{summary['total_cost']:.4f} at {targets.cost_bps:g} bps")
+          f"{summary['total_cost']:.4f} at {_bps(targets.cost_bps)} bps")
     for warning in targets.warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
     print(f"written: {write_targets(targets, out)}/weights.csv, trades.csv, weights.json")
     return 0
+
+
+def _bps(costs) -> str:
+    low, high = costs.min(), costs.max()
+    return f"{low:g}" if low == high else f"{low:.3g}..{high:.3g}"

@@ -15,7 +15,9 @@ from fin_hgrpo.config import load_spec
 from fin_hgrpo.data import DEFAULT_FEATURES, FeatureSpec, MarketPanel, SyntheticMarket
 from fin_hgrpo.data.borrow import load_borrow_fees
 from fin_hgrpo.data.membership import load_membership
+from fin_hgrpo.data.rates import load_cash_rate
 from fin_hgrpo.data.sources import load_source
+from fin_hgrpo.data.spreads import edge_half_spreads
 from fin_hgrpo.data.synthetic import synthetic_market
 from fin_hgrpo.envs.book import Book
 from fin_hgrpo.envs.feature_scaling import Scaling
@@ -67,7 +69,12 @@ MAX_CASH_RATE = 0.001  # a day's return of cash: 0.1% is about 29% a year
 class CostSpec(_Spec):
     bps: float | list[float] = Field(default=10.0)  # proportional, one value or one per asset
     min_bps: float = Field(default=0.0, ge=0.0, le=MAX_BPS)  # minimum per traded asset
-    cash_rate: float = 0.0  # daily return of cash
+    # cash's return per bar, or a dated file of annual rates in percent (data.rates)
+    cash_rate: float | str = 0.0
+    # a spread estimated from the panel's OHLC bars over spread_days ("edge":
+    # data.spreads), half of it paid on each trade on top of bps
+    spread: Literal["edge"] | None = None
+    spread_days: int = Field(default=21, ge=2)
     # a long-short book's carry, a year (accrued by calendar days): the fee to borrow
     # what it shorts (one value, a table of tickers with "default" for the rest, or a
     # dated file: data.borrow) and the spread over cash_rate it pays on borrowed cash
@@ -111,7 +118,9 @@ class CostSpec(_Spec):
 
     @field_validator("cash_rate")
     @classmethod
-    def _cash_rate_is_daily(cls, rate: float) -> float:
+    def _cash_rate_is_daily(cls, rate: float | str) -> float | str:
+        if isinstance(rate, str):
+            return rate  # a dated file, read with the panel (data.rates)
         if abs(rate) > MAX_CASH_RATE:
             raise ValueError(f"cash_rate is cash's return per day, not a year's or a "
                              f"percentage: {rate} is outside -{MAX_CASH_RATE} .. "
@@ -227,11 +236,12 @@ class EnvSpec(_Spec):
         """This spec with a long-only book and flat costs: how a reference outside the
         book's universe (a one-asset benchmark, an ETF the size of a market) is held."""
         if not self.constraints.long_short and not self.costs.impact and \
-                self.costs.max_participation is None:
+                self.costs.max_participation is None and self.costs.spread is None:
             return self
         costs = self.costs.model_copy(update={"borrow_bps_year": 0.0,
                                               "financing_spread_bps_year": 0.0,
-                                              "impact": 0.0, "max_participation": None})
+                                              "impact": 0.0, "max_participation": None,
+                                              "spread": None})
         return self.model_copy(update={"constraints": ConstraintSpec(), "costs": costs})
 
     def load_market(self) -> MarketPanel | SyntheticMarket:
@@ -275,7 +285,7 @@ class EnvSpec(_Spec):
         """The files this spec reads besides itself: a price file, a membership file."""
         kind, _, rest = self.data.source.partition(":")
         found = [rest] if kind in ("csv", "parquet") else []
-        dated = [self.costs.borrow_bps_year, self.constraints.shortable]
+        dated = [self.costs.borrow_bps_year, self.constraints.shortable, self.costs.cash_rate]
         return found + ([self.data.membership] if self.data.membership else []) + \
             [name for name in dated if isinstance(name, str)]
 
@@ -291,8 +301,8 @@ class EnvSpec(_Spec):
         panel = panel if panel is not None else self.load_panel()
         return PortfolioSim(
             panel,
-            features=self.features, window=self.window, cost_bps=self.costs.bps,
-            min_cost_bps=self.costs.min_bps, cash_rate=self.costs.cash_rate,
+            features=self.features, window=self.window, cost_bps=self.cost_bps(panel),
+            min_cost_bps=self.costs.min_bps, cash_rate=self._cash_per_bar(panel),
             max_weight=self.constraints.max_weight, allow_cash=self.constraints.cash,
             action_transform=self.constraints.action_transform,
             normalize_features=self.normalize_features,
@@ -307,6 +317,25 @@ class EnvSpec(_Spec):
             impact=self.costs.impact, aum=self.costs.aum, impact_days=self.costs.impact_days,
             max_participation=self.costs.max_participation,
         )
+
+    def cost_bps(self, panel: MarketPanel) -> float | list[float] | np.ndarray:
+        """Each trade's proportional cost in bps: ``bps``, plus half the estimated
+        spread per day and ticker when ``spread`` is set."""
+        bps = self.costs.bps
+        if self.costs.spread is None:
+            return bps
+        return np.asarray(bps, dtype=float) + 1e4 * edge_half_spreads(
+            panel, self.costs.spread_days).to_numpy()
+
+    def cash_returns(self, panel: MarketPanel) -> float | pd.Series:
+        """What cash earned over each bar, labelled by its end as the returns are: the
+        spec's one rate, or a dated file's (the ``rf`` excess returns are measured over)."""
+        rate = self.costs.cash_rate
+        return load_cash_rate(rate, panel.dates) if isinstance(rate, str) else rate
+
+    def _cash_per_bar(self, panel: MarketPanel) -> float | np.ndarray:
+        rate = self.cash_returns(panel)
+        return rate.to_numpy() if isinstance(rate, pd.Series) else rate
 
     def _shortable(self, panel: MarketPanel) -> pd.DataFrame | None:
         """Dates x tickers: where each may be shorted, from a dated shortable file."""

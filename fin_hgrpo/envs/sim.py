@@ -122,7 +122,7 @@ class PortfolioSim:
         window: int = 20,
         cost_bps: float | Sequence[float] = 10.0,
         min_cost_bps: float = 0.0,
-        cash_rate: float = 0.0,
+        cash_rate: float | Sequence[float] | np.ndarray = 0.0,
         max_weight: float = 1.0,
         allow_cash: bool = True,
         action_transform: ActionTransform = "softmax",
@@ -159,7 +159,6 @@ class PortfolioSim:
         self.window = window
         self.action_transform = action_transform
         self.allow_cash = allow_cash
-        self.cash_rate = cash_rate
         listed = self._set_relatives(cash_rate, delisting_return)
         spans = [(0, len(panel) - 1)] if segments is None else _checked(segments, len(panel))
         feats = _segment_features(panel, features, spans)
@@ -177,19 +176,20 @@ class PortfolioSim:
                             f"{tuple(self.tradable.shape)}")
         self._set_decision_days(spans, feats, ready, normalize_features)
 
-    def _set_costs(self, cost_bps: float | Sequence[float], min_cost_bps: float) -> None:
-        """Proportional costs per asset, and the minimum fee per traded asset."""
-        n = self.panel.n_assets
+    def _set_costs(self, cost_bps: float | Sequence[float] | np.ndarray,
+                   min_cost_bps: float) -> None:
+        """Proportional costs (one for all, one per asset, or one per day and asset: an
+        estimated spread), and the minimum fee per traded asset."""
+        n, days = self.panel.n_assets, len(self.panel)
         costs = np.asarray(cost_bps, dtype=float)
-        if costs.ndim == 0:
-            costs = np.full(n, float(costs))
-        elif costs.shape != (n,):
-            raise DataError(f"cost_bps needs one value or one per asset ({n}), "
-                            f"got {costs.size}")
-        if (costs < 0).any() or min_cost_bps < 0:
+        costs = np.broadcast_to(costs, (days, n)) if costs.shape in ((), (n,)) else costs
+        if costs.shape != (days, n):
+            raise DataError(f"cost_bps needs one value, one per asset ({n}) or one per day "
+                            f"and asset ({days} x {n}), got shape {np.shape(cost_bps)}")
+        if not (costs >= 0).all() or min_cost_bps < 0:
             raise DataError("costs must be non-negative")
-        self._uniform_cost = bool(np.all(costs == costs[0]))
-        self.cost_rate = self._tensor(costs / 1e4)
+        self._uniform_cost = bool(np.all(costs == costs[0, 0]))
+        self.cost_rate = self._tensor(costs / 1e4)  # (T, A): row t, paid trading at t
         self.min_cost = min_cost_bps / 1e4
 
     def _set_book(self, book: Book | None, borrow_bps_year: float | Sequence[float] | np.ndarray,
@@ -254,17 +254,23 @@ class PortfolioSim:
         self.caps = self._tensor(np.r_[np.full(n, max_weight), 1.0 if allow_cash else 0.0])
         self._capped = bool(max_weight < 1.0 or not allow_cash)
 
-    def _set_relatives(self, cash_rate: float, delisting_return: float) -> np.ndarray:
-        """Price relatives from each close to the next, cash last; returns where each
-        ticker is listed (has a price)."""
+    def _set_relatives(self, cash_rate: float | Sequence[float] | np.ndarray,
+                       delisting_return: float) -> np.ndarray:
+        """Price relatives from each close to the next, cash last (``cash_rate``: cash's
+        return over every bar, or over each: T - 1 values); returns where each ticker is
+        listed (has a price)."""
         prices = self.panel.price_array()
         with np.errstate(invalid="ignore"):
             asset_relatives = prices[1:] / prices[:-1]
         listed = np.isfinite(prices)  # a ticker has no price outside its listing
         if self.panel.has_gaps:
             asset_relatives = _with_delistings(asset_relatives, listed, delisting_return)
-        relatives = np.column_stack([asset_relatives, np.full(len(prices) - 1,
-                                                               1.0 + cash_rate)])
+        cash = np.broadcast_to(np.asarray(cash_rate, dtype=float), len(prices) - 1) \
+            if np.ndim(cash_rate) == 0 or np.shape(cash_rate) == (len(prices) - 1,) else None
+        if cash is None or not np.isfinite(cash).all():
+            raise DataError(f"cash_rate needs one finite value or one per bar "
+                            f"({len(prices) - 1}), got shape {np.shape(cash_rate)}")
+        relatives = np.column_stack([asset_relatives, 1.0 + cash])
         self.relatives = self._tensor(relatives)  # row t: from the close of t to t+1
         return listed
 
@@ -323,18 +329,17 @@ class PortfolioSim:
         ``score``, ``constrain`` and ``segment_stop`` give there what ``sims[k]``'s give
         at t. It observes and scores many training windows' days in one call (a
         population's members in lockstep); its panel and dates are the first one's.
-        The simulators must share costs, caps, window and feature shapes."""
+        The simulators must share caps, window, book and feature shapes."""
         first = sims[0]
         for k, sim in enumerate(sims[1:], start=1):
             if (sim.window, sim.dtype, sim.device, sim.min_cost, sim.features.shape[1:]) != \
                     (first.window, first.dtype, first.device, first.min_cost,
-                     first.features.shape[1:]) or not torch.equal(sim.cost_rate, first.cost_rate) \
-                    or not torch.equal(sim.caps, first.caps) or sim.book != first.book \
-                    or sim.financing_spread != first.financing_spread \
+                     first.features.shape[1:]) or not torch.equal(sim.caps, first.caps) \
+                    or sim.book != first.book or sim.financing_spread != first.financing_spread \
                     or (sim.impact_scale is None) != (first.impact_scale is None) \
                     or (sim.fill_cap is None) != (first.fill_cap is None) \
                     or (sim.shortable is None) != (first.shortable is None):
-                raise ValueError(f"simulator {k} differs from simulator 0 in its costs, caps, "
+                raise ValueError(f"simulator {k} differs from simulator 0 in its caps, book, "
                                  "window or features: they cannot be joined")
         offsets = np.cumsum([0] + [len(sim.features) for sim in sims[:-1]]).tolist()
         joined = copy.copy(first)
@@ -343,7 +348,9 @@ class PortfolioSim:
                                       for sim in sims])
         joined.accrual = torch.cat([torch.cat([sim.accrual, sim.accrual.new_zeros(1)])
                                     for sim in sims])
-        for name in ("features", "tradable", "_ready", "listed", "borrow_rate"):
+        joined._uniform_cost = all(sim._uniform_cost for sim in sims) and \
+            len({float(sim.cost_rate[0, 0]) for sim in sims}) == 1
+        for name in ("features", "tradable", "_ready", "listed", "borrow_rate", "cost_rate"):
             setattr(joined, name, torch.cat([getattr(sim, name) for sim in sims]))
         if first.shortable is not None:
             joined.shortable = torch.cat([sim.shortable for sim in sims])
@@ -502,11 +509,11 @@ class PortfolioSim:
         if self.min_cost == 0 and self._uniform_cost and self.impact_scale is None:
             # L1 distance without materialising the (B, N, A) differences
             traded = torch.cdist(assets, held, p=1).squeeze(-1)
-            cost = traded * self.cost_rate[0]
+            cost = traded * self.cost_rate[0, 0]
         else:
             per_traded = (assets - held).abs_()
             traded = per_traded.sum(-1)
-            per_asset = per_traded * self.cost_rate
+            per_asset = per_traded * self.cost_rate[t][:, None, :]
             if self.min_cost > 0:
                 per_asset = torch.where(per_traded > MIN_FEE_TRADE,
                                         per_asset.clamp(min=self.min_cost), per_asset)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fin_hgrpo.measures.performance import PERIODS
+from fin_hgrpo.measures.performance import PERIODS, CashRate, cash_on
 
 MIN_DAYS = 10
 METHOD = ("studentized circular block bootstrap (Ledoit and Wolf 2008), seeds resampled "
@@ -50,12 +50,17 @@ class SharpeDifference:
 def sharpe_difference(returns: np.ndarray | pd.Series | pd.DataFrame,
                       baseline: np.ndarray | pd.Series, *, block: int = 20,
                       resamples: int = 2000, level: float = 0.95, seed: int = 0,
-                      rf: float = 0.0, periods: int = PERIODS) -> SharpeDifference:
+                      rf: CashRate = 0.0, periods: int = PERIODS) -> SharpeDifference:
     """Sharpe of ``returns`` minus the Sharpe of ``baseline``, over the same days, with
     its interval. ``returns``: one series, or several seeds (an array seeds x days, or
-    a frame days x seeds), whose figure is the mean of the seeds' Sharpes."""
+    a frame days x seeds), whose figure is the mean of the seeds' Sharpes. A dated
+    ``rf`` needs the baseline as a series, whose dates it is matched to."""
     values = returns.to_numpy(dtype=float).T if isinstance(returns, pd.DataFrame) \
         else np.asarray(returns, dtype=float)
+    if isinstance(rf, pd.Series):
+        if not isinstance(baseline, pd.Series):
+            raise ValueError("a dated cash rate needs the baseline's dates: pass a series")
+        rf = cash_on(baseline.index, rf)
     a = np.atleast_2d(values) - rf
     b = np.asarray(baseline, dtype=float).reshape(-1) - rf
     seeds, n = a.shape

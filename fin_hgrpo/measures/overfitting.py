@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from fin_hgrpo.measures.performance import CashRate, cash_on
+
 FEW_CONFIGURATIONS = 10  # below this, PBO's ranks are coarse (stated with the figure)
 
 
@@ -59,9 +61,10 @@ class Overfitting:
                 "coarse": self.configurations < FEW_CONFIGURATIONS}
 
 
-def pbo(returns: np.ndarray, blocks: int = 16, rf: float = 0.0) -> Overfitting:
+def pbo(returns: np.ndarray, blocks: int = 16, rf: float | np.ndarray = 0.0) -> Overfitting:
     """PBO of the configurations in ``returns``: daily returns, (days, configurations)
-    or (days, configurations, seeds). ``blocks``: S, even, at least 2."""
+    or (days, configurations, seeds). ``blocks``: S, even, at least 2. ``rf``: cash's
+    return, one for all days or one per day."""
     values = np.asarray(returns, dtype=float)
     if values.ndim == 2:
         values = values[..., None]
@@ -75,7 +78,7 @@ def pbo(returns: np.ndarray, blocks: int = 16, rf: float = 0.0) -> Overfitting:
     if not np.isfinite(values).all():
         raise ValueError("returns hold NaN or infinite values: keep the days every "
                          "configuration has")
-    excess = values - rf
+    excess = values - np.reshape(rf, (-1, 1, 1))
     parts = np.array_split(np.arange(len(excess)), blocks)
     count = np.array([len(p) for p in parts], dtype=float)  # (S,)
     total = np.stack([excess[p].sum(0) for p in parts])  # (S, N, R)
@@ -111,7 +114,7 @@ def dominance(chosen: np.ndarray, every: np.ndarray) -> tuple[float, float]:
 
 
 def pbo_of_runs(returns: pd.DataFrame, configurations: list[list[str]], *,
-                blocks: int = 16, rf: float = 0.0) -> tuple[Overfitting, int] | None:
+                blocks: int = 16, rf: CashRate = 0.0) -> tuple[Overfitting, int] | None:
     """PBO of configurations given as columns of ``returns`` (each configuration a list
     of its seeds' columns, as many for each), on the days all of them have, with at
     most ``blocks`` blocks (fewer when the days are few); and the number of those days.
@@ -120,7 +123,8 @@ def pbo_of_runs(returns: pd.DataFrame, configurations: list[list[str]], *,
     if len(shared) < 4:
         return None
     cube = shared.to_numpy().reshape(len(shared), len(configurations), -1)
-    return pbo(cube, blocks=min(blocks, 2 * (len(shared) // 4)), rf=rf), len(shared)
+    return pbo(cube, blocks=min(blocks, 2 * (len(shared) // 4)),
+               rf=cash_on(shared.index, rf)), len(shared)
 
 
 def _scores(halves: np.ndarray, count: np.ndarray, total: np.ndarray,

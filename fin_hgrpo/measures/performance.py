@@ -13,7 +13,8 @@ follows Bailey and Lopez de Prado (2014); the interval on a Sharpe difference is
 ``inference``.
 
 Sharpe, Sortino, PSR and DSR are measured on returns in excess of the cash rate ``rf``
-(per period, as the env's ``cash_rate``): riskless carry is not a premium. quantstats
+(per period, as the env's ``cash_rate``; or a series of them by date, a dated cash
+rate's, matched to the returns' dates): riskless carry is not a premium. quantstats
 takes an annual rate; given ``(1 + rf) ** periods - 1`` it agrees.
 
 ``periods``: bars per year, 252 for exchange days by default; a panel says its own
@@ -28,6 +29,25 @@ from scipy import stats
 
 PERIODS = 252
 EULER_GAMMA = 0.5772156649015329
+CashRate = float | pd.Series  # cash's return per bar: one, or one per date
+
+
+def cash_on(dates: pd.Index, rf: CashRate) -> float | np.ndarray:
+    """Cash's return on each of ``dates`` (a dated rate must cover every one)."""
+    if not isinstance(rf, pd.Series):
+        return rf
+    rate = rf.reindex(dates)
+    if rate.isna().any():
+        missing = dates[rate.isna().to_numpy()][0]
+        raise ValueError(f"the cash rate has no value on {missing:%Y-%m-%d}, a date the "
+                         "returns have")
+    return rate.to_numpy()
+
+
+def excess(returns: pd.Series | pd.DataFrame, rf: CashRate) -> pd.Series | pd.DataFrame:
+    """The returns less cash's return over the same bars."""
+    rate = cash_on(returns.index, rf)
+    return returns.sub(rate, axis=0) if np.ndim(rate) else returns - rate
 
 
 def cagr(returns: pd.Series, periods: int = PERIODS) -> float:
@@ -40,16 +60,16 @@ def volatility(returns: pd.Series, periods: int = PERIODS) -> float:
     return float(returns.std(ddof=1) * np.sqrt(periods))
 
 
-def sharpe(returns: pd.Series, annualize: bool = True, rf: float = 0.0,
+def sharpe(returns: pd.Series, annualize: bool = True, rf: CashRate = 0.0,
            periods: int = PERIODS) -> float:
     """Mean over standard deviation of the returns in excess of ``rf`` (NaN if flat)."""
-    excess = returns - rf
-    ratio = _ratio(excess.mean(), excess.std(ddof=1))
+    above = excess(returns, rf)
+    ratio = _ratio(above.mean(), above.std(ddof=1))
     return ratio * np.sqrt(periods) if annualize else ratio
 
 
-def sortino(returns: pd.Series, rf: float = 0.0, periods: int = PERIODS) -> float:
-    values = returns.to_numpy() - rf
+def sortino(returns: pd.Series, rf: CashRate = 0.0, periods: int = PERIODS) -> float:
+    values = excess(returns, rf).to_numpy()
     downside = np.sqrt(np.sum(values[values < 0] ** 2) / len(values))
     return _ratio(values.mean(), downside) * np.sqrt(periods)
 
@@ -108,11 +128,12 @@ def information_ratio(returns: pd.Series, benchmark: pd.Series,
     return _ratio(active.mean(), active.std(ddof=1)) * np.sqrt(periods)
 
 
-def psr(returns: pd.Series, threshold: float = 0.0, rf: float = 0.0) -> float:
+def psr(returns: pd.Series, threshold: float = 0.0, rf: CashRate = 0.0) -> float:
     """Probabilistic Sharpe ratio: P(true daily Sharpe > ``threshold``), given skew and
     kurtosis of the sample (Bailey and Lopez de Prado, 2012)."""
-    sr = sharpe(returns, annualize=False, rf=rf)
-    skewness, kurt = returns.skew(), returns.kurtosis() + 3.0
+    above = excess(returns, rf)
+    sr = sharpe(above, annualize=False)
+    skewness, kurt = above.skew(), above.kurtosis() + 3.0
     sigma = np.sqrt((1.0 - skewness * sr + (kurt - 1.0) / 4.0 * sr**2) / (len(returns) - 1))
     return float(stats.norm.cdf((sr - threshold) / sigma))
 
@@ -136,7 +157,7 @@ def expected_max_sharpe(daily_sharpes: np.ndarray, n_trials: int | None = None) 
 
 
 def dsr(returns: pd.Series, daily_sharpes: np.ndarray, n_trials: int | None = None,
-        rf: float = 0.0) -> float:
+        rf: CashRate = 0.0) -> float:
     """Deflated Sharpe ratio: the PSR against the best Sharpe expected from all the
     strategies tried (``daily_sharpes``, one per try; ``n_trials`` of them if given)
     by luck alone."""
@@ -161,14 +182,14 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 
 def summarize(returns: pd.DataFrame, *, turnover: pd.DataFrame | None = None,
-              benchmark: pd.Series | None = None, rf: float = 0.0,
+              benchmark: pd.Series | None = None, rf: CashRate = 0.0,
               trial_sharpes: np.ndarray | None = None,
               n_trials: int | None = None, periods: int = PERIODS) -> pd.DataFrame:
     """One row of metrics per column of ``returns`` (daily net returns).
 
     ``turnover``: daily one-way turnover per column (its annualised mean is reported);
     ``benchmark``: the returns beta, alpha and the information ratio refer to; ``rf``:
-    the cash rate per day. The deflated Sharpe ratio counts ``trial_sharpes`` (daily,
+    the cash rate per day (or per date). The deflated Sharpe ratio counts ``trial_sharpes`` (daily,
     one per strategy tried; default: one per column) as the tries, ``n_trials`` of them
     if given. A column with gaps (a strategy that failed in a fold) is measured on the
     days it has. ``periods``: bars per year.

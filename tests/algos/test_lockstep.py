@@ -100,8 +100,18 @@ def test_joined_simulators_observe_and_score_as_each_does_alone():
         assert torch.equal(joined.segment_stop[t + offset], stops + offset)
 
 
-def test_simulators_with_other_costs_are_not_joined():
+def test_joined_simulators_charge_each_day_its_own_costs_and_refuse_other_caps():
     first, second = _sims()[:2]
-    second.cost_rate = second.cost_rate * 2
+    days = torch.arange(len(second.cost_rate), dtype=second.dtype)[:, None]
+    second.cost_rate = second.cost_rate * (1 + days / len(days))  # an estimated spread
+    joined, offsets = PortfolioSim.joined([first, second])
+    t = torch.arange(second.first_decision, second.last_decision + 1)
+    holdings = torch.full((len(t), second.n_weights), 1 / second.n_weights, dtype=second.dtype)
+    targets = torch.softmax(torch.randn(len(t), 2, second.n_weights,
+                                        generator=torch.Generator().manual_seed(1),
+                                        dtype=second.dtype), -1)
+    assert torch.equal(joined.score(t + offsets[1], holdings, targets).cost,
+                       second.score(t, holdings, targets).cost)
+    second.caps = second.caps * 0.5
     with pytest.raises(ValueError, match="simulator 1 differs"):
         PortfolioSim.joined([first, second])

@@ -24,7 +24,10 @@ gross_max = 1.5
 bps = 10.0
 borrow_bps_year = 300.0
 financing_spread_bps_year = 200.0
+cash_rate = "rates.csv"
 """
+# a dated cash rate, FRED's layout: cash earned 2% a year, then 5% from mid-2011
+RATES = "observation_date,DTB3\n2009-12-31,2.00\n2011-01-03,.\n2011-06-01,5.00\n"
 
 SPEC = """
 name = "tiny_long_short"
@@ -63,6 +66,7 @@ def long_short(tmp_path_factory) -> Path:
     (folder / "envs" / "tiny_long_short.toml").write_text(
         TINY_ENV.replace("[costs]\nbps = 10.0\n", "") + BOOK)
     (folder / "backtests" / "tiny_long_short.toml").write_text(SPEC)
+    (folder / "rates.csv").write_text(RATES)
     out = folder / "out"
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
@@ -87,6 +91,22 @@ def test_a_long_short_backtest_writes_what_each_run_paid(long_short):
     assert table.loc["long_short_min_variance", "gross"] <= 1.5 + 0.05
 
 
+def test_excess_returns_are_measured_over_the_dated_cash_rate_cash_earned(long_short):
+    result = BacktestResult.read(long_short)
+    assert result.info["cash_rate"] == "cash_rate.csv"
+    days = result.rf.index.to_series().diff().dt.days.to_numpy()[1:]
+    before = result.rf.index[1:] <= "2011-06-01"  # the bar starts before the new quote
+    np.testing.assert_allclose(result.rf.to_numpy()[1:],
+                               np.where(before, 0.02, 0.05) * days / 365, rtol=1e-12)
+    # cash itself earns exactly the rate: no excess return at all
+    np.testing.assert_allclose(result.returns["cash"], result.rf, rtol=0, atol=1e-15)
+    held = result.returns["equal_weight"]
+    above = held - result.rf
+    assert result.seeds.loc["equal_weight", "sharpe"] == pytest.approx(
+        above.mean() / above.std() * np.sqrt(252), rel=1e-12)
+    assert "dated, by day: cash_rate.csv" in (long_short / "report.html").read_text()
+
+
 def test_the_report_shows_the_book_and_names_a_ruined_run(long_short, tmp_path):
     page = (long_short / "report.html").read_text()
     assert "The book: exposure and what it cost" in page
@@ -105,9 +125,10 @@ def test_the_report_shows_the_book_and_names_a_ruined_run(long_short, tmp_path):
     assert "1 of 1 runs" in page
 
 
-def test_deployment_gives_signed_weights_and_the_trade_list(long_short):
+def test_deployment_gives_signed_weights_and_the_trade_list(long_short, monkeypatch):
     from fin_hgrpo.backtest.targets import target_weights
 
+    monkeypatch.chdir(long_short.parent)  # the env's files are the workspace's
     result = BacktestResult.read(long_short)
     targets = target_weights(long_short, "long_short_momentum", wealth=1e6)
     last = result.weights["long_short_momentum"].iloc[-1]
@@ -130,21 +151,29 @@ def test_shorted_holdings_are_refused_for_a_long_only_env(classical_run):
         target_weights(classical_run.folder, "equal_weight", holdings=held)
 
 
-def test_a_backtest_with_impact_and_a_participation_cap_reports_both(tmp_path, monkeypatch):
-    """Market data with volume (a long CSV), a long-only portfolio of a size that moves
-    prices: the costs file splits out impact and the days a cap held a trade back."""
+def test_a_backtest_with_impact_a_cap_and_an_estimated_spread_reports_them(
+        tmp_path, monkeypatch):
+    """Market data with OHLC bars and volume (a long CSV), a long-only portfolio of a
+    size that moves prices: the costs file splits out impact and the days a cap held a
+    trade back, and each ticker's trades pay half its estimated spread on top of bps."""
     rng = np.random.default_rng(0)
     dates = pd.bdate_range("2018-01-01", periods=700)
-    prices = pd.concat([pd.DataFrame({
-        "date": dates, "ticker": f"T{i}",
-        "adj_close": 50 * np.exp(np.cumsum(rng.normal(0, 0.01, len(dates)))),
-        "volume": rng.uniform(2e4, 2e5, len(dates))}) for i in range(3)])
-    prices.to_csv(tmp_path / "prices.csv", index=False)
+    frames = []
+    for i, spread in enumerate((0.002, 0.01, 0.03)):
+        ticks = 50 * np.exp(np.cumsum(rng.normal(0, 0.0015, (len(dates), 40)), axis=None)
+                            ).reshape(len(dates), 40)
+        ticks *= np.exp(rng.choice([-1, 1], ticks.shape) * spread / 2)
+        frames.append(pd.DataFrame({
+            "date": dates, "ticker": f"T{i}", "open": ticks[:, 0], "high": ticks.max(1),
+            "low": ticks.min(1), "close": ticks[:, -1], "adj_close": ticks[:, -1],
+            "volume": rng.uniform(2e4, 2e5, len(dates))}))
+    pd.concat(frames).to_csv(tmp_path / "prices.csv", index=False)
     (tmp_path / "envs").mkdir()
     (tmp_path / "backtests").mkdir()
     (tmp_path / "envs" / "sized.toml").write_text(
         'features = [{ name = "log_return" }]\nwindow = 5\n[data]\nsource = "csv:prices.csv"\n'
-        "[costs]\nbps = 5.0\nimpact = 1.0\naum = 2e8\nmax_participation = 0.1\n")
+        '[costs]\nbps = 5.0\nimpact = 1.0\naum = 2e8\nmax_participation = 0.1\n'
+        'spread = "edge"\nspread_days = 63\n')
     (tmp_path / "backtests" / "sized.toml").write_text(
         'name = "sized"\nenv = "envs/sized.toml"\ntearsheets = false\n'
         "[walk_forward]\ntrain_days = 200\ntest_days = 120\nembargo_days = 2\n"
@@ -163,3 +192,14 @@ def test_a_backtest_with_impact_and_a_participation_cap_reports_both(tmp_path, m
     assert table.loc["momentum", "capped_a_year"] > 0
     page = (tmp_path / "out" / "report.html").read_text()
     assert "impact a year" in page and "capped days a year" in page
+
+    from fin_hgrpo.backtest.targets import target_weights
+    from fin_hgrpo.data.spreads import edge_half_spreads
+    from fin_hgrpo.envs import EnvSpec
+
+    env = EnvSpec.load("envs/sized.toml")
+    half = edge_half_spreads(env.load_panel(), 63)
+    targets = target_weights(tmp_path / "out", "equal_weight")
+    np.testing.assert_allclose(targets.cost_bps, 5.0 + 1e4 * half.loc[targets.date],
+                               rtol=1e-12)
+    assert list(targets.cost_bps.rank()) == [1.0, 2.0, 3.0]  # the wider, the dearer

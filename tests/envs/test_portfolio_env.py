@@ -162,6 +162,8 @@ def test_tickers_narrow_a_synthetic_source_and_its_known_optimum_is_refused_then
     ("bps = 20000", r"key costs.bps: .*20000.0 bps is outside 0 \.\. 1000"),
     ("bps = -10", r"key costs.bps: .*-10.0 bps"),
     ("bps = [1, -2]", "key costs.bps"),
+    ('spread = "roll"', "key costs.spread"),
+    ("spread_days = 1", "key costs.spread_days"),
 ])
 def test_economics_that_cannot_be_meant_are_refused_naming_the_key(costs, message, tmp_path):
     from fin_hgrpo.errors import SpecError
@@ -170,6 +172,29 @@ def test_economics_that_cannot_be_meant_are_refused_naming_the_key(costs, messag
     bad.write_text(f"[costs]\n{costs}\n")
     with pytest.raises(SpecError, match=message):
         EnvSpec.load(bad)
+
+
+def test_a_dated_cash_rate_is_read_with_the_panel_and_listed_among_the_specs_files(tmp_path):
+    rates = tmp_path / "rates.csv"
+    rates.write_text("date,rate\n2000-01-03,3.65\n")
+    spec = EnvSpec.model_validate({"data": {"source": "synthetic:iid", "n_assets": 3,
+                                            "n_days": 300}, "costs": {"cash_rate": str(rates)}})
+    assert str(rates) in spec.files()
+    sim = spec.build_sim()
+    days = np.diff(sim.dates.to_numpy()).astype("timedelta64[D]").astype(float)
+    np.testing.assert_allclose(sim.relatives[:, -1].numpy() - 1, 0.0365 * days / 365,
+                               rtol=1e-12)
+
+
+def test_an_estimated_spread_needs_bars_the_sample_does_not_have():
+    from fin_hgrpo.errors import DataError
+
+    spec = EnvSpec.model_validate({"data": {"source": "sample", "tickers": ["AAPL", "XOM"]},
+                                   "costs": {"spread": "edge"}})
+    with pytest.raises(DataError, match="an estimated spread needs open, high, low and "
+                                        "close; this panel has no open, high, low"):
+        spec.build_sim()
+    assert spec.long_only().costs.spread is None  # a reference is held at flat costs
 
 
 def test_a_spec_of_random_bytes_is_refused_naming_the_file(tmp_path):

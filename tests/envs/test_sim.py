@@ -33,6 +33,21 @@ def test_two_asset_rebalance_by_hand(sim):
                                atol=1e-15)
 
 
+def test_costs_and_cash_that_change_by_day_are_charged_and_earned_on_their_day():
+    days = len(tiny_sim().panel)
+    costs = np.column_stack([np.arange(days) * 10.0, np.full(days, 30.0)])  # bps
+    cash = np.arange(1, days) * 1e-4
+    sim = tiny_sim(cost_bps=costs, cash_rate=cash)
+    for t in (1, 2, 3):
+        out = sim.score(torch.tensor([t]), torch.tensor([[0.1, 0.3, 0.6]], dtype=torch.float64),
+                        torch.tensor([[[0.1, 0.0, 0.9]]], dtype=torch.float64))
+        assert out.cost.item() == pytest.approx(0.3 * 30e-4, abs=1e-15)  # B alone trades
+        assert sim.relatives[t, -1].item() == 1 + cash[t]
+        out = sim.score(torch.tensor([t]), torch.tensor([[0.1, 0.3, 0.6]], dtype=torch.float64),
+                        torch.tensor([[[0.5, 0.3, 0.2]]], dtype=torch.float64))
+        assert out.cost.item() == pytest.approx(0.4 * t * 10e-4, abs=1e-15)
+
+
 def test_per_asset_costs_minimum_fee_and_cash_rate():
     sim = tiny_sim(cost_bps=[10.0, 30.0], min_cost_bps=5.0, cash_rate=0.0001)
     out = _score(sim, [0.1, 0.3, 0.6], [0.7, 0.3, 0.0])
@@ -123,8 +138,10 @@ def test_bad_actions_and_settings_are_refused(sim):
         sim.to_weights(torch.tensor([[0.1, 0.3]]))
     with pytest.raises(DataError, match="cannot hold a fully invested portfolio"):
         tiny_sim(max_weight=0.4, allow_cash=False)
-    with pytest.raises(DataError, match="one value or one per asset"):
+    with pytest.raises(DataError, match="one value, one per asset"):
         tiny_sim(cost_bps=[1.0, 2.0, 3.0])
+    with pytest.raises(DataError, match="cash_rate needs one finite value or one per bar"):
+        tiny_sim(cash_rate=[0.0, 0.0001])
     with pytest.raises(DataError, match="too few"):
         tiny_sim(window=10)
 

@@ -127,6 +127,34 @@ def test_cash_has_no_excess_sharpe_when_it_earns_the_cash_rate():
     assert np.isnan(performance.sharpe(cash, rf=0.0001))
 
 
+def test_a_dated_cash_rate_is_subtracted_date_by_date_in_every_excess_measure():
+    from fin_hgrpo.measures.inference import sharpe_difference
+    from fin_hgrpo.measures.overfitting import pbo_of_runs
+
+    rng = np.random.default_rng(3)
+    dates = pd.bdate_range("2020-01-01", periods=400)
+    runs = pd.DataFrame(rng.normal(4e-4, 1e-2, (400, 4)), index=dates, columns=list("abcd"))
+    rate = pd.Series(np.linspace(0.0, 2e-4, 500), index=pd.bdate_range("2019-12-01",
+                                                                       periods=500))
+    above = runs.sub(rate.reindex(dates), axis=0)
+    r = runs["a"]
+    assert performance.sharpe(r, rf=rate) == pytest.approx(performance.sharpe(above["a"]),
+                                                           rel=1e-12)
+    assert performance.sortino(r, rf=rate) == pytest.approx(performance.sortino(above["a"]),
+                                                            rel=1e-12)
+    assert performance.psr(r, rf=rate) == pytest.approx(performance.psr(above["a"]), rel=1e-12)
+    dated = sharpe_difference(runs[["a", "b"]], runs["c"], rf=rate)
+    by_hand = sharpe_difference(above[["a", "b"]], above["c"])
+    assert (dated.difference, dated.low, dated.high) == pytest.approx(
+        (by_hand.difference, by_hand.low, by_hand.high), rel=1e-12)
+    found, _ = pbo_of_runs(runs, [["a"], ["b"], ["c"], ["d"]], blocks=8, rf=rate)
+    expected, _ = pbo_of_runs(above, [["a"], ["b"], ["c"], ["d"]], blocks=8)
+    np.testing.assert_allclose(found.logits, expected.logits, rtol=1e-12)
+    with pytest.raises(ValueError, match="no value on 2019-11-29"):
+        performance.sharpe(pd.Series([0.01, 0.02], index=pd.to_datetime(
+            ["2019-11-29", "2019-12-02"])), rf=rate)
+
+
 def test_deflated_sharpe_ignores_degenerate_trials_and_takes_an_explicit_count():
     rng = np.random.default_rng(2)
     a = pd.Series(0.0006 + 0.01 * rng.standard_normal(800))
