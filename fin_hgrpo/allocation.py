@@ -4,19 +4,31 @@ Weights have the assets then cash. The classical strategies (``strategies.baseli
 and the base portfolios a residual agent tilts (``algos.bases``) both allocate here, so
 an agent tilts at a decision exactly the portfolio the strategy of the same name holds.
 Covariances are Ledoit-Wolf shrunk (sample covariances of 19 assets from a year of days
-are too noisy to invert). Weights are long-only and fully invested in the assets
-unless a function says otherwise (max Sharpe holds cash when no asset has a positive
-expected return). In a point-in-time universe each allocates over the assets tradable
-at the decision (and, for those that need a history, with a complete one).
+are too noisy to invert). The optimisers are skfolio's (minimum variance and maximum
+Sharpe by ``MeanRisk``, inverse volatility, hierarchical risk parity, equal risk
+contribution by ``RiskBudgeting``), each over the same Ledoit-Wolf prior; this module
+says what goes in and what comes out. Weights are long-only and fully invested in the
+assets unless a function says otherwise (max Sharpe holds cash when no asset has a
+positive expected return). In a point-in-time universe each allocates over the assets
+tradable at the decision (and, for those that need a history, with a complete one).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
+from skfolio.moments import LedoitWolf
+from skfolio.optimization import (
+    HierarchicalRiskParity,
+    MeanRisk,
+    ObjectiveFunction,
+    RiskBudgeting,
+)
+from skfolio.optimization import InverseVolatility as _InverseVolatility
+from skfolio.prior import EmpiricalPrior
 
 from fin_hgrpo.measures.covariance import ledoit_wolf
 
@@ -24,6 +36,8 @@ from fin_hgrpo.measures.covariance import ledoit_wolf
 INVERSE_VOLATILITY_LOOKBACK = 63
 MIN_VARIANCE_LOOKBACK = 252
 MAX_SHARPE_LOOKBACK = 252
+HRP_LOOKBACK = 252
+RISK_PARITY_LOOKBACK = 252
 
 Allocate = Callable[[np.ndarray], np.ndarray]  # (days, assets) returns -> assets + cash
 
@@ -65,37 +79,53 @@ def from_recent_returns(prices: pd.DataFrame, tradable: np.ndarray, lookback: in
     return weights
 
 
+def _shrunk() -> EmpiricalPrior:
+    """Sample means and the Ledoit-Wolf shrunk covariance: every optimiser's inputs."""
+    return EmpiricalPrior(covariance_estimator=LedoitWolf())
+
+
+def _solved(optimiser, returns: np.ndarray) -> np.ndarray:
+    """The optimiser's long-only weights on ``returns`` (days, assets), then no cash;
+    a solver's rounding below zero is clipped and the rest renormalised. From fewer
+    days than assets a covariance is singular, and skfolio solves with the nearest
+    positive definite one (its warning says so on every such day: silenced here)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The covariance matrix is not positive")
+        weights = np.maximum(optimiser.fit(returns).weights_, 0.0)
+    return np.r_[weights / weights.sum(), 0.0]
+
+
 def inverse_volatility(returns: np.ndarray) -> np.ndarray:
     """Weights proportional to 1 / volatility of the daily returns."""
-    inverse = 1.0 / np.maximum(returns.std(axis=0, ddof=1), 1e-12)
-    return np.r_[inverse / inverse.sum(), 0.0]
+    return _solved(_InverseVolatility(), returns)
 
 
 def min_variance(returns: np.ndarray) -> np.ndarray:
     """The long-only portfolio of least variance under a Ledoit-Wolf covariance."""
-    cov = ledoit_wolf(returns)
-    n = returns.shape[1]
-    return np.r_[_long_only(lambda w: w @ cov @ w, lambda w: 2 * cov @ w, n), 0.0]
+    return _solved(MeanRisk(prior_estimator=_shrunk()), returns)
 
 
 def max_sharpe(returns: np.ndarray) -> np.ndarray:
     """The long-only tangency portfolio: highest mean / volatility of daily returns, the
     means sample means, the covariance Ledoit-Wolf shrunk; cash when no mean is
     positive (there is no tangency portfolio then)."""
-    n = returns.shape[1]
-    mean, cov = returns.mean(axis=0), ledoit_wolf(returns)
-    if mean.max() <= 0:
-        return cash_weights(n)
-    # maximise mu.w / sqrt(w' C w) on the simplex: minimise y' C y with mu.y = 1,
-    # y >= 0, then w = y / sum(y) (the ratio is scale-free)
-    start = np.where(mean == mean.max(), 1.0 / mean.max(), 0.0)
-    result = minimize(lambda y: y @ cov @ y, start, jac=lambda y: 2 * cov @ y,
-                      bounds=[(0.0, None)] * n, method="SLSQP",
-                      constraints=[{"type": "eq", "fun": lambda y: mean @ y - 1.0,
-                                    "jac": lambda y: mean}],
-                      options={"ftol": 1e-15, "maxiter": 500})
-    y = np.maximum(result.x, 0.0)
-    return np.r_[y / y.sum(), 0.0]
+    if returns.mean(axis=0).max() <= 0:
+        return cash_weights(returns.shape[1])
+    return _solved(MeanRisk(objective_function=ObjectiveFunction.MAXIMIZE_RATIO,
+                            prior_estimator=_shrunk()), returns)
+
+
+def hierarchical_risk_parity(returns: np.ndarray) -> np.ndarray:
+    """Lopez de Prado's hierarchical risk parity: the assets clustered by correlation
+    (Ward linkage), variance split between the clusters' halves by inverse risk, under
+    a Ledoit-Wolf covariance."""
+    return _solved(HierarchicalRiskParity(prior_estimator=_shrunk()), returns)
+
+
+def equal_risk_contribution(returns: np.ndarray) -> np.ndarray:
+    """The long-only portfolio in which every asset contributes the same share of the
+    variance (risk parity), under a Ledoit-Wolf covariance."""
+    return _solved(RiskBudgeting(prior_estimator=_shrunk()), returns)
 
 
 def momentum(prices: pd.DataFrame, tradable: np.ndarray, lookback: int, skip: int,
@@ -120,17 +150,6 @@ def _by_momentum(prices: pd.DataFrame, tradable: np.ndarray, lookback: int,
     past = values[-1 - skip] / values[-1 - lookback]
     usable = tradable & np.isfinite(past)
     return np.argsort(-np.where(usable, past, -np.inf), kind="stable")[:int(usable.sum())]
-
-
-def _long_only(objective, gradient, n: int) -> np.ndarray:
-    """Minimise a smooth function of weights on the simplex (SLSQP from 1/N)."""
-    result = minimize(objective, np.full(n, 1.0 / n), jac=gradient, method="SLSQP",
-                      bounds=[(0.0, 1.0)] * n,
-                      constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0,
-                                    "jac": lambda w: np.ones_like(w)}],
-                      options={"ftol": 1e-15, "maxiter": 500})
-    w = np.maximum(result.x, 0.0)
-    return w / w.sum()
 
 
 def long_short_momentum(prices: pd.DataFrame, tradable: np.ndarray, lookback: int, skip: int,

@@ -93,6 +93,24 @@ class MaxSharpe(_FromRecentReturns):
     allocate = staticmethod(allocation.max_sharpe)
 
 
+class HierarchicalRiskParity(_FromRecentReturns):
+    """Lopez de Prado's hierarchical risk parity over ``lookback`` days: correlation
+    clusters, variance split between them by inverse risk (Ledoit-Wolf covariance)."""
+
+    name = "hrp"
+    default_lookback = allocation.HRP_LOOKBACK
+    allocate = staticmethod(allocation.hierarchical_risk_parity)
+
+
+class EqualRiskContribution(_FromRecentReturns):
+    """Risk parity over ``lookback`` days: each asset contributes the same share of the
+    variance (Ledoit-Wolf covariance)."""
+
+    name = "risk_parity"
+    default_lookback = allocation.RISK_PARITY_LOOKBACK
+    allocate = staticmethod(allocation.equal_risk_contribution)
+
+
 class Momentum(Strategy):
     """Equal weights on the ``top_k`` assets by return from ``lookback`` to ``skip`` days
     ago (skipping the last month avoids its short-term reversal)."""

@@ -63,6 +63,16 @@ class MaxSharpeSpec(_StrategySpec):
     lookback: int = Field(default=252, ge=2)
 
 
+class HierarchicalRiskParitySpec(_StrategySpec):
+    kind: Literal["hrp"]
+    lookback: int = Field(default=252, ge=2)
+
+
+class RiskParitySpec(_StrategySpec):
+    kind: Literal["risk_parity"]
+    lookback: int = Field(default=252, ge=2)
+
+
 class MomentumSpec(_StrategySpec):
     kind: Literal["momentum"]
     lookback: int = Field(default=126, ge=2)
@@ -185,8 +195,9 @@ class CustomSpec(_StrategySpec):
 
 StrategySpec = Annotated[
     EqualWeightSpec | BuyAndHoldSpec | BenchmarkSpec | InverseVolatilitySpec | MinVarianceSpec
-    | MaxSharpeSpec | MomentumSpec | CashSpec | LongShortMomentumSpec
-    | LongShortMinVarianceSpec | LongShortTangencySpec | AgentStrategySpec | CustomSpec,
+    | MaxSharpeSpec | HierarchicalRiskParitySpec | RiskParitySpec | MomentumSpec | CashSpec
+    | LongShortMomentumSpec | LongShortMinVarianceSpec | LongShortTangencySpec
+    | AgentStrategySpec | CustomSpec,
     Field(discriminator="kind"),
 ]
 
@@ -194,6 +205,7 @@ _BASELINES = {
     "equal_weight": baselines.EqualWeight, "buy_and_hold": baselines.BuyAndHold,
     "benchmark": baselines.Benchmark, "inverse_volatility": baselines.InverseVolatility,
     "min_variance": baselines.MinVariance, "max_sharpe": baselines.MaxSharpe,
+    "hrp": baselines.HierarchicalRiskParity, "risk_parity": baselines.EqualRiskContribution,
     "momentum": baselines.Momentum, "cash": baselines.Cash,
     "long_short_momentum": baselines.LongShortMomentum,
     "long_short_min_variance": baselines.LongShortMinVariance,

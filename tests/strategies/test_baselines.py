@@ -1,7 +1,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.covariance import LedoitWolf
 
 from fin_hgrpo.algos import HybridGRPOConfig
 from fin_hgrpo.backtest import run_strategy
@@ -12,7 +11,9 @@ from fin_hgrpo.strategies import (
     Benchmark,
     BuyAndHold,
     Decision,
+    EqualRiskContribution,
     EqualWeight,
+    HierarchicalRiskParity,
     InverseVolatility,
     MaxSharpe,
     MinVariance,
@@ -39,19 +40,20 @@ def _rl_strategy(prices: pd.DataFrame) -> RLStrategy:
 
 @pytest.mark.parametrize("make", [
     EqualWeight, BuyAndHold, lambda: Benchmark("B"), lambda: InverseVolatility(20),
-    lambda: MinVariance(60), lambda: MaxSharpe(60), lambda: Momentum(40, 5, 2),
+    lambda: MinVariance(60), lambda: MaxSharpe(60), lambda: HierarchicalRiskParity(60),
+    lambda: EqualRiskContribution(60), lambda: Momentum(40, 5, 2),
     lambda: load_strategy_class("strategies/trend_filter.py:TrendFilter")(50),
     "rl",
 ], ids=["equal_weight", "buy_and_hold", "benchmark", "inverse_volatility", "min_variance",
-        "max_sharpe", "momentum", "user_trend_filter", "rl_agent"])
+        "max_sharpe", "hrp", "risk_parity", "momentum", "user_trend_filter", "rl_agent"])
 @pytest.mark.parametrize("rebalance", ["daily", "weekly"])
 def test_no_strategy_looks_ahead(make, rebalance):
     """Changing every price after day t leaves every decision up to t unchanged."""
     t = 260
     prices, changed = prices_and_perturbed(400, t, seed=11)
     strategy = _rl_strategy(prices) if make == "rl" else make()
-    before = run_strategy(strategy, _sim(prices), 160, 398, rebalance).weights
-    after = run_strategy(strategy, _sim(changed), 160, 398, rebalance).weights
+    before = run_strategy(strategy, _sim(prices), 200, 320, rebalance).weights
+    after = run_strategy(strategy, _sim(changed), 200, 320, rebalance).weights
     cut = prices.index[t]
     pd.testing.assert_frame_equal(before.loc[:cut], after.loc[:cut], check_exact=True)
     # ... while later holdings do change (so the test can tell), except where they
@@ -69,22 +71,21 @@ def _decision(returns: np.ndarray) -> Decision:
     return Decision(prices.index[-1], prices, holdings, lambda: None)
 
 
-def test_ledoit_wolf_matches_scikit_learn():
-    returns = np.random.default_rng(0).standard_normal((120, 8)) * 0.01
-    np.testing.assert_allclose(ledoit_wolf(returns), LedoitWolf().fit(returns).covariance_,
-                               rtol=1e-12, atol=1e-18)
+def test_min_variance_matches_an_independent_solver_within_its_tolerance():
+    """skfolio's interior-point solution against SciPy's SLSQP at a 1e-15 tolerance:
+    the same variance to 1e-6 relative, the same weights to 1e-3."""
+    from scipy.optimize import minimize
 
-
-def test_min_variance_meets_the_optimality_conditions():
     rng = np.random.default_rng(1)
     returns = rng.standard_normal((253, 6)) * np.array([0.01, 0.02, 0.015, 0.03, 0.01, 0.02])
     w = MinVariance(252).weights(_decision(returns))[:-1]
     cov = ledoit_wolf(_decision(returns).returns(252).to_numpy())
-    gradient = 2 * cov @ w
-    held = w > 1e-6
-    # Kuhn-Tucker on the simplex: equal marginal variance where held, no less elsewhere
-    assert np.ptp(gradient[held]) < 1e-8 * gradient[held].mean() + 1e-12
-    assert (gradient[~held] >= gradient[held].mean() * (1 - 1e-6)).all()
+    reference = minimize(lambda x: x @ cov @ x, np.full(6, 1 / 6), jac=lambda x: 2 * cov @ x,
+                         method="SLSQP", bounds=[(0, 1)] * 6,
+                         constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1}],
+                         options={"ftol": 1e-15, "maxiter": 500}).x
+    assert w @ cov @ w == pytest.approx(reference @ cov @ reference, rel=1e-6)
+    np.testing.assert_allclose(w, reference, atol=1e-3)
     assert w.sum() == pytest.approx(1.0)
 
 
@@ -106,6 +107,35 @@ def test_max_sharpe_beats_every_random_portfolio():
 def test_max_sharpe_holds_cash_when_nothing_is_expected_to_grow():
     returns = -np.abs(np.random.default_rng(3).normal(0.001, 0.001, (253, 3)))
     assert MaxSharpe(252).weights(_decision(returns)).tolist() == [0.0, 0.0, 0.0, 1.0]
+
+
+def test_risk_parity_gives_every_asset_the_same_share_of_the_variance():
+    rng = np.random.default_rng(5)
+    mix = rng.normal(0, 1, (5, 5)) * 0.3 + np.eye(5)
+    returns = rng.standard_normal((253, 5)) @ mix * [0.01, 0.02, 0.015, 0.03, 0.01]
+    decision = _decision(returns)
+    w = EqualRiskContribution(252).weights(decision)[:-1]
+    cov = ledoit_wolf(decision.returns(252).to_numpy())
+    shares = w * (cov @ w) / (w @ cov @ w)
+    np.testing.assert_allclose(shares, 0.2, rtol=1e-3)  # the solver's tolerance
+    assert w.sum() == pytest.approx(1.0) and (w > 0).all()
+
+
+def test_hierarchical_risk_parity_of_uncorrelated_assets_is_inverse_variance():
+    """Without correlation every bisection splits by the halves' inverse variance, so
+    the weights are 1 / variance, whatever the clustering."""
+    rng = np.random.default_rng(6)
+    basis, _ = np.linalg.qr(rng.standard_normal((252, 6)) - 0.0)
+    centred = basis - basis.mean(0)
+    basis, _ = np.linalg.qr(centred)  # orthogonal and (nearly) mean-zero columns
+    returns = (basis - basis.mean(0)) * [0.5, 1.0, 1.5, 2.0, 2.5, 3.0] * 0.2
+    prices = np.cumprod(1 + np.vstack([np.zeros(6), returns]), axis=0)
+    decision = _decision(np.vstack([np.zeros(6), returns]))
+    data = decision.returns(252).to_numpy()
+    w = HierarchicalRiskParity(252).weights(decision)[:-1]
+    variance = np.diag(ledoit_wolf(data))
+    assert prices.shape[0] == 253
+    np.testing.assert_allclose(w, (1 / variance) / (1 / variance).sum(), rtol=1e-3)
 
 
 def test_momentum_holds_the_past_winners_equally():
