@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 
 from fin_hgrpo.backtest.book_report import book_section, ruins
+from fin_hgrpo.backtest.regimes import REGIMES, WINDOW, market_regimes, regime_differences
 from fin_hgrpo.backtest.results import BacktestResult
+from fin_hgrpo.measures.performance import PERIODS
 from fin_hgrpo.reporting.html import CSS, image, image_grid
 
 SUMMARY_COLUMNS = ["Seeds", "CAGR", "Volatility", "Sharpe (seeds: mean ± std, min..max)",
@@ -35,6 +37,7 @@ def page(result: BacktestResult, images: dict[str, bytes], folder: Path) -> str:
         "<h2>Verdict</h2>", verdict(result),
         "<h2>Summary</h2>", _summary_note(result.info), summary_table(result),
         *_figures(result, images),
+        *regime_section(result),
         *book_section(result, images),
         "<h2>Per fold: test-window Sharpe</h2>",
         "<p class='note'>The mean over seeds for agents; <em>failed</em> where a "
@@ -194,6 +197,35 @@ def summary_table(result: BacktestResult) -> str:
             + "".join(rows) + "</tbody></table>")
 
 
+def regime_section(result: BacktestResult) -> list[str]:
+    """Each strategy's Sharpe difference against the baseline in bull, sideways and
+    bear markets (``backtest.regimes``); nothing without a baseline."""
+    baseline, benchmark = result.info.get("baseline"), result.info.get("benchmark")
+    if baseline is None:
+        return []
+    market = benchmark if benchmark in result.returns else baseline
+    labels = market_regimes(result.returns[market].dropna())
+    runs = {s: result.runs(s) for s in result.metrics.sort_values(
+        "sharpe", ascending=False).index if s != baseline}
+    if not runs or labels.isna().all():
+        return []
+    table = regime_differences(result.returns, runs, baseline, labels, rf=result.rf,
+                               periods=result.info.get("periods_per_year", PERIODS))
+    counts = labels.value_counts()
+    head = ["Strategy", *[f"{r} ({counts.get(r, 0)} days)" for r in REGIMES]]
+    rows = [[strategy, *[_signed_interval(row["difference"], row["low"], row["high"])
+                         for _, row in group.set_index("regime").loc[list(REGIMES)].iterrows()]]
+            for strategy, group in table.groupby("strategy", sort=False)]
+    note = (f"Sharpe − {baseline} on the days of each market regime, with the interval "
+            f"of the summary's test on those days. A day is bull (bear) where "
+            f"{market}'s log return over the {WINDOW} bars before it exceeds half "
+            f"(falls below minus half) its standard deviation over them, sideways "
+            f"between; the first {WINDOW} test days have no label. The days of a regime "
+            "are not contiguous, so the intervals are approximate.")
+    return [f"<h2>Against {html.escape(baseline)} by market regime</h2>",
+            f"<p class='note'>{html.escape(note)}</p>", _table(head, rows, "numbers regimes")]
+
+
 def candidate_labels(result: BacktestResult) -> dict[str, str]:
     """A selection candidate's hyperparameters as a label (``trade_rate=0.25``)."""
     candidates = result.selection.get("candidates")
@@ -327,12 +359,12 @@ def _subsection(heading: str, note: str, head: list[str],
             _table(head, rows)]
 
 
-def _table(head: list[str], rows: list[list[object]]) -> str:
+def _table(head: list[str], rows: list[list[object]], css: str = "numbers") -> str:
     """A table of numbers, every cell escaped."""
     cells = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) +
                     "</tr>" for row in rows)
     names = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    return (f"<table class='numbers'><thead><tr>{names}</tr></thead><tbody>{cells}"
+    return (f"<table class='{css}'><thead><tr>{names}</tr></thead><tbody>{cells}"
             "</tbody></table>")
 
 
@@ -347,6 +379,11 @@ def _interval(value: object, low: object, high: object) -> str:
     if pd.isna(low) or pd.isna(high):
         return _number(value)
     return f"{value:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def _signed_interval(value: float, low: float, high: float) -> str:
+    """``+0.12 [-0.30, +0.55]`` as the summary writes a difference; nothing without one."""
+    return "" if pd.isna(value) else f"{value:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
 def _count(n: object, noun: str) -> str:

@@ -218,7 +218,15 @@ def test_report_tables_hold_exactly_the_real_rows(saved):
     for row in folds[1:]:
         assert (row[flaky] == "failed") == (int(row[0]) in failed_folds)
         assert all(cell != "failed" for i, cell in enumerate(row) if i != flaky)
+    regimes = tables["numbers regimes"]
+    assert [cell.split(" (")[0] for cell in regimes[0]] == ["Strategy", "bull", "sideways",
+                                                            "bear"]
+    assert sorted(row[0] for row in regimes[1:]) == sorted(set(strategies) - {"equal_weight"})
+    returns = returns_of(out, "benchmark")
+    labelled = sum(int(cell.split("(")[1].split()[0]) for cell in regimes[0][1:])
+    assert labelled == len(returns) - 126  # every test day after the first half year
     page = (out / "report.html").read_text()
+    assert "Against equal_weight by market regime" in page
     assert "Verdict" in page and "seeds' Sharpe ratios range from" in page
     assert "departs from equal_weight by an active share of" in page
     assert "Active share: how far the weights held depart from the baseline" in page
