@@ -23,6 +23,7 @@ from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import SpecError
 from fin_hgrpo.strategies import baselines
 from fin_hgrpo.strategies.base import Strategy
+from fin_hgrpo.strategies.forecast import ForecastStrategy
 from fin_hgrpo.strategies.rl import Progress, RLStrategy
 
 
@@ -71,6 +72,16 @@ class HierarchicalRiskParitySpec(_StrategySpec):
 class RiskParitySpec(_StrategySpec):
     kind: Literal["risk_parity"]
     lookback: int = Field(default=252, ge=2)
+
+
+class ForecastSpec(_StrategySpec):
+    """Predict, then optimise (``strategies.forecast``)."""
+
+    kind: Literal["forecast"]
+    model: Literal["ridge", "gbm"] = "ridge"
+    horizon: int = Field(default=5, ge=1)  # bars ahead the model forecasts
+    risk_aversion: float = Field(default=5.0, gt=0.0)
+    lookback: int = Field(default=252, ge=2)  # days of the covariance
 
 
 class MomentumSpec(_StrategySpec):
@@ -195,7 +206,8 @@ class CustomSpec(_StrategySpec):
 
 StrategySpec = Annotated[
     EqualWeightSpec | BuyAndHoldSpec | BenchmarkSpec | InverseVolatilitySpec | MinVarianceSpec
-    | MaxSharpeSpec | HierarchicalRiskParitySpec | RiskParitySpec | MomentumSpec | CashSpec
+    | MaxSharpeSpec | HierarchicalRiskParitySpec | RiskParitySpec | ForecastSpec | MomentumSpec
+    | CashSpec
     | LongShortMomentumSpec | LongShortMinVarianceSpec | LongShortTangencySpec
     | AgentStrategySpec | CustomSpec,
     Field(discriminator="kind"),
@@ -229,6 +241,9 @@ def build_strategy(spec: StrategySpec, env: EnvSpec, *, seed: int = 0, steps: in
                                         progress=progress, min_trade=min_trade,
                                         keep=spec.keep, ema_halflife=spec.ema_halflife,
                                         validation_start=spec.validation_start)
+    elif isinstance(spec, ForecastSpec):
+        strategy = ForecastStrategy(env, spec.model, spec.horizon, spec.risk_aversion,
+                                    spec.lookback)
     elif isinstance(spec, CustomSpec):
         cls = load_strategy_class(spec.path)
         try:
@@ -250,6 +265,8 @@ def default_name(spec: StrategySpec) -> str:
         return spec.name
     if isinstance(spec, AgentStrategySpec):
         return load_agent_config(spec.spec).algorithm
+    if isinstance(spec, ForecastSpec):
+        return f"forecast_{spec.model}"
     if isinstance(spec, CustomSpec):
         cls = load_strategy_class(spec.path)
         own = getattr(cls, "name", Strategy.name)

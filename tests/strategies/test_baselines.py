@@ -20,6 +20,7 @@ from fin_hgrpo.strategies import (
     Momentum,
 )
 from fin_hgrpo.strategies.config import load_strategy_class
+from fin_hgrpo.strategies.forecast import ForecastStrategy
 from fin_hgrpo.strategies.rl import RLStrategy, Validation
 from tests.conftest import prices_and_perturbed
 
@@ -28,6 +29,13 @@ FEATURES = [{"name": "log_return"}, {"name": "volatility", "window": 10}]
 
 def _sim(prices: pd.DataFrame) -> PortfolioSim:
     return PortfolioSim(MarketPanel(prices), features=FEATURES, window=5)
+
+
+def _forecast_strategy(prices: pd.DataFrame, model: str = "ridge") -> ForecastStrategy:
+    strategy = ForecastStrategy(EnvSpec.model_validate({"features": FEATURES, "window": 5}),
+                                model, horizon=3, lookback=60)
+    strategy.fit(MarketPanel(prices.iloc[:150]))
+    return strategy
 
 
 def _rl_strategy(prices: pd.DataFrame) -> RLStrategy:
@@ -43,15 +51,18 @@ def _rl_strategy(prices: pd.DataFrame) -> RLStrategy:
     lambda: MinVariance(60), lambda: MaxSharpe(60), lambda: HierarchicalRiskParity(60),
     lambda: EqualRiskContribution(60), lambda: Momentum(40, 5, 2),
     lambda: load_strategy_class("strategies/trend_filter.py:TrendFilter")(50),
-    "rl",
+    "rl", "forecast_ridge", "forecast_gbm",
 ], ids=["equal_weight", "buy_and_hold", "benchmark", "inverse_volatility", "min_variance",
-        "max_sharpe", "hrp", "risk_parity", "momentum", "user_trend_filter", "rl_agent"])
+        "max_sharpe", "hrp", "risk_parity", "momentum", "user_trend_filter", "rl_agent",
+        "forecast_ridge", "forecast_gbm"])
 @pytest.mark.parametrize("rebalance", ["daily", "weekly"])
 def test_no_strategy_looks_ahead(make, rebalance):
     """Changing every price after day t leaves every decision up to t unchanged."""
     t = 260
     prices, changed = prices_and_perturbed(400, t, seed=11)
-    strategy = _rl_strategy(prices) if make == "rl" else make()
+    strategy = _rl_strategy(prices) if make == "rl" else \
+        _forecast_strategy(prices, make.removeprefix("forecast_")) \
+        if isinstance(make, str) else make()
     before = run_strategy(strategy, _sim(prices), 200, 320, rebalance).weights
     after = run_strategy(strategy, _sim(changed), 200, 320, rebalance).weights
     cut = prices.index[t]
