@@ -77,6 +77,19 @@ def test_the_shipped_full_history_backtest_runs_as_a_point_in_time_universe(clas
     assert run["alignment"].startswith("align=listed") and run["periods_per_year"] == 252
 
 
+@pytest.mark.slow  # two universes of the bundled sample, its two last folds
+def test_the_shipped_many_universes_backtest_runs_quick(tmp_path, capsys):
+    out = tmp_path / "universes"
+    assert main(["backtest", "backtests/universes.toml", "--quick", "--universes", "2",
+                 "--workers", "1", "--out", str(out)]) == 0
+    summary = pd.read_csv(out / "summary.csv", index_col="strategy")
+    assert {"forecast_ridge", "forecast_gbm", "hrp", "risk_parity"} <= set(summary.index)
+    assert (summary["universes"] == 2).all()
+    drawn = pd.read_csv(out / "universes.csv")["tickers"].str.split()
+    assert all(len(tickers) == 10 for tickers in drawn)
+    assert "report: " in capsys.readouterr().out
+
+
 def test_data_info_shows_a_point_in_time_universe(tmp_path, capsys):
     """Issue 34: the command that inspects data can show a listed panel: when each
     ticker has prices, is tradable and halted, and what a delisting settles."""

@@ -13,7 +13,7 @@ from tests.conftest import write_tiny_specs
 EXPECTED = {
     "backtests/cpcv_hgrpo.toml", "backtests/default.toml", "backtests/full_history.toml",
     "backtests/long_short.toml", "backtests/select_hgrpo.toml",
-    "backtests/sweep_hgrpo.toml",
+    "backtests/sweep_hgrpo.toml", "backtests/universes.toml",
     "envs/default.toml", "envs/full_history.toml", "envs/long_short.toml",
     "envs/synthetic_iid.toml",
     "envs/synthetic_regime.toml", "envs/synthetic_signal.toml", "strategies/grpo.toml",

@@ -90,6 +90,15 @@ class QuickSpec(_Spec):
     steps: int = Field(default=5_000, ge=1)
 
 
+class UniversesSpec(_Spec):
+    """``count`` universes of ``size`` tickers each, drawn at random (``seed``) from the
+    env's panel: the same walk-forward on each (``backtest.universes``)."""
+
+    count: int = Field(default=20, ge=2)
+    size: int = Field(default=10, ge=2)
+    seed: int = 0
+
+
 class BacktestSpec(_Spec):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # results go to backtests/results/<name>
     env: str  # env spec file
@@ -112,6 +121,10 @@ class BacktestSpec(_Spec):
     walk_forward: WalkForwardSpec = WalkForwardSpec()
     cv: CvSpec | None = None  # CPCV paths beside the walk-forward (written to cv/)
     quick: QuickSpec = QuickSpec()
+    # the tickers of the env's source this backtest trades (default: the env's own)
+    universe: list[str] | None = Field(default=None, min_length=2)
+    # many random universes of the env's tickers (backtest.universes; --universes N)
+    universes: UniversesSpec | None = None
 
     @model_validator(mode="after")
     def _unique_seeds(self) -> BacktestSpec:
@@ -197,4 +210,9 @@ class BacktestSpec(_Spec):
         return strategy.rebalance or self.rebalance, band
 
     def env_spec(self) -> EnvSpec:
-        return EnvSpec.load(self.env)
+        """The env file's spec, narrowed to ``universe`` when one is given."""
+        env = EnvSpec.load(self.env)
+        if self.universe is None:
+            return env
+        return env.model_copy(update={"data": env.data.model_copy(
+            update={"tickers": list(self.universe)})})

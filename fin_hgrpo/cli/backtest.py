@@ -18,6 +18,11 @@ def register(commands, options: Options) -> None:
                           help="skip the quantstats tearsheets")
     backtest.add_argument("--seeds", type=seed_list,
                           help="the agents' seeds instead of the spec's: 0-4 or 0,3,7")
+    backtest.add_argument("--universes", type=int, metavar="N",
+                          help="run on N random universes of the env's tickers and report "
+                               "the distribution across them (the spec's [universes])")
+    backtest.add_argument("--size", type=int, metavar="K",
+                          help="tickers in each random universe (default: the spec's, 10)")
     backtest.set_defaults(run=run_backtest)
 
     sweep = commands.add_parser("sweep", parents=[options.common, options.scaling,
@@ -44,6 +49,8 @@ def run_backtest(args: argparse.Namespace) -> int:
     spec = BacktestSpec.load(args.spec)
     if args.seeds is not None:
         spec = spec.model_copy(update={"seeds": args.seeds})
+    if args.universes is not None or args.size is not None or spec.universes is not None:
+        return _run_universes(spec, args)
     out = args.out or f"backtests/results/{spec.name}" + ("-quick" if args.quick else "")
     tearsheets = spec.tearsheets and not args.no_tearsheets
     check_replaceable(out, "run.json")  # before any work, not after it
@@ -66,6 +73,26 @@ def run_backtest(args: argparse.Namespace) -> int:
     for error in result.errors:
         print(f"failed: {error.splitlines()[0]} (traceback in {out}/errors.txt)")
     print(f"report: {out}/report.html ({result.info['seconds']:.0f} s)")
+    return 0
+
+
+def _run_universes(spec, args: argparse.Namespace) -> int:
+    from fin_hgrpo.backtest import run_backtest
+    from fin_hgrpo.backtest.config import UniversesSpec
+    from fin_hgrpo.backtest.universes import run_universes
+
+    drawn = spec.universes or UniversesSpec()
+    count = drawn.count if args.universes is None else args.universes
+    size = drawn.size if args.size is None else args.size
+    # a spec made for many universes keeps its name; another one's run is set apart
+    out = args.out or f"backtests/results/{spec.name}" + (
+        "" if spec.universes is not None else "_universes") + ("-quick" if args.quick else "")
+    summary = run_universes(
+        spec, out, lambda one: run_backtest(one, quick=args.quick, workers=args.workers,
+                                            executor=executor(args), progress=False),
+        count=count, size=size, seed=drawn.seed)
+    print(summary.to_string(float_format="{:+.3f}".format))
+    print(f"report: {out}/report.html")
     return 0
 
 

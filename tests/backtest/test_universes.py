@@ -1,0 +1,138 @@
+"""Many universes: distinct seeded draws, one walk-forward each, resumed after a kill,
+and the distribution of every strategy's difference against the baseline."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fin_hgrpo.backtest.results import BacktestResult
+from fin_hgrpo.backtest.universes import draw_universes, summarise
+from fin_hgrpo.cli import main
+from fin_hgrpo.measures import performance
+
+ENV = """
+features = [{ name = "log_return" }]
+window = 5
+[data]
+source = "synthetic:iid"
+n_assets = 6
+n_days = 700
+seed = 4
+[costs]
+bps = 10.0
+"""
+
+SPEC = """
+name = "many"
+env = "envs/six.toml"
+tearsheets = false
+benchmark = "benchmark"
+baseline = "equal_weight"
+[universes]
+count = 3
+size = 3
+seed = 1
+[walk_forward]
+train_days = 200
+test_days = 120
+embargo_days = 2
+[[strategies]]
+kind = "equal_weight"
+[[strategies]]
+kind = "equal_weight"
+name = "twin"
+[[strategies]]
+kind = "inverse_volatility"
+lookback = 40
+[[strategies]]
+kind = "benchmark"
+ticker = "S0"
+"""
+
+
+def test_draws_are_distinct_seeded_subsets():
+    tickers = [f"T{i}" for i in range(8)]
+    drawn = draw_universes(tickers, 12, 4, seed=3)
+    assert len({tuple(u) for u in drawn}) == 12
+    assert all(len(u) == 4 and set(u) <= set(tickers) for u in drawn)
+    assert all(u == sorted(u, key=tickers.index) for u in drawn)  # the panel's order
+    assert drawn == draw_universes(tickers, 12, 4, seed=3)
+    assert drawn != draw_universes(tickers, 12, 4, seed=4)
+    assert len(draw_universes(tickers[:4], 10, 3, seed=0)) == 4  # only four exist
+    with pytest.raises(ValueError, match="universes of 9 tickers cannot be drawn from 8"):
+        draw_universes(tickers, 2, 9, seed=0)
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("universes")
+    (folder / "envs").mkdir()
+    (folder / "envs" / "six.toml").write_text(ENV)
+    (folder / "many.toml").write_text(SPEC)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        assert main(["backtest", "many.toml", "--workers", "1", "--out", "out"]) == 0
+    return folder / "out"
+
+
+def test_each_universe_is_a_backtest_of_its_own_tickers(many):
+    universes = pd.read_csv(many / "universes.csv")
+    assert list(universes["universe"]) == ["u00", "u01", "u02"]
+    for name, tickers in zip(universes["universe"], universes["tickers"], strict=True):
+        result = BacktestResult.read(many / name)
+        held = result.weights["inverse_volatility"].columns.drop("cash")
+        assert list(held) == tickers.split()
+        assert json.loads((many / name / "run.json").read_text())["name"] == f"many_{name}"
+
+
+def test_the_summary_is_the_mean_over_universes_with_an_interval_over_both(many):
+    summary = pd.read_csv(many / "summary.csv", index_col="strategy")
+    assert set(summary.index) == {"twin", "inverse_volatility", "benchmark"}
+    twin = summary.loc["twin"]
+    assert (twin["mean_difference"], twin["low"], twin["high"]) == (0.0, 0.0, 0.0)
+    gaps = []
+    for name in ("u00", "u01", "u02"):
+        returns = BacktestResult.read(many / name).returns.dropna()
+        gaps.append(performance.sharpe(returns["inverse_volatility"])
+                    - performance.sharpe(returns["equal_weight"]))
+    row = summary.loc["inverse_volatility"]
+    assert row["mean_difference"] == pytest.approx(np.mean(gaps), rel=1e-9)
+    assert row["wins"] == pytest.approx(np.mean(np.array(gaps) > 0))
+    assert row["low"] < row["mean_difference"] < row["high"]
+    by_universe = pd.read_csv(many / "by_universe.csv")
+    assert len(by_universe) == 3 * 4  # every strategy, the baseline too, in each
+    page = (many / "report.html").read_text()
+    assert "Against equal_weight across universes" in page and "u02" in page
+
+
+def test_a_second_run_resumes_instead_of_running_universes_again(many, monkeypatch):
+    folder = many.parent
+    stamp = (many / "u01" / "returns.csv").stat().st_mtime_ns
+    monkeypatch.chdir(folder)
+    assert main(["backtest", "many.toml", "--workers", "1", "--out", "out"]) == 0
+    assert (many / "u01" / "returns.csv").stat().st_mtime_ns == stamp
+
+
+def test_the_bootstrap_widens_with_fewer_days():
+    """Resampling days as well as universes: a shorter history, a wider interval."""
+    rng = np.random.default_rng(0)
+    results = {}
+    for k in range(4):
+        days = pd.bdate_range("2020-01-01", periods=400)
+        returns = pd.DataFrame({"equal_weight": rng.normal(4e-4, 0.01, 400)}, index=days)
+        returns["other"] = returns["equal_weight"] + rng.normal(1e-4, 0.004, 400)
+        seeds = pd.DataFrame({"strategy": ["equal_weight", "other"]},
+                             index=["equal_weight", "other"])
+        results[f"u{k}"] = BacktestResult(returns, returns * 0, {}, pd.DataFrame(), seeds,
+                                          pd.DataFrame(), info={"baseline": "equal_weight"})
+    wide = summarise({k: _cut(r, 100) for k, r in results.items()}).loc["other"]
+    narrow = summarise(results).loc["other"]
+    assert narrow["high"] - narrow["low"] < wide["high"] - wide["low"]
+
+
+def _cut(result: BacktestResult, days: int) -> BacktestResult:
+    return BacktestResult(result.returns.iloc[:days], result.turnover.iloc[:days], {},
+                          result.metrics, result.seeds, result.folds, info=result.info)
