@@ -31,7 +31,8 @@ from matplotlib.figure import Figure
 
 from fin_hgrpo.backtest.config import BacktestSpec
 from fin_hgrpo.backtest.results import BacktestResult
-from fin_hgrpo.io import atomic_directory, atomic_write_text
+from fin_hgrpo.errors import SpecError
+from fin_hgrpo.io import atomic_directory, atomic_write, atomic_write_text, read_csv
 from fin_hgrpo.measures.performance import PERIODS, excess
 from fin_hgrpo.reporting.html import CSS, image, numbers_table, png
 
@@ -70,6 +71,8 @@ def run_universes(spec: BacktestSpec, out: str | Path,
     out.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame({"universe": [f"u{k:02d}" for k in range(len(universes))],
                           "tickers": [" ".join(u) for u in universes]})
+    _check_resumable(out, table)
+    atomic_write(out / "universes.csv", lambda tmp: table.to_csv(tmp, index=False))
     results = {}
     for name, tickers in zip(table["universe"], universes, strict=True):
         folder = out / name
@@ -81,11 +84,23 @@ def run_universes(spec: BacktestSpec, out: str | Path,
         results[name] = BacktestResult.read(folder)
     by_universe = universe_rows(results)
     summary = summarise(results, seed=seed)
-    table.to_csv(out / "universes.csv", index=False)
-    by_universe.to_csv(out / "by_universe.csv", index=False)
-    summary.to_csv(out / "summary.csv")
+    atomic_write(out / "by_universe.csv", lambda tmp: by_universe.to_csv(tmp, index=False))
+    atomic_write(out / "summary.csv", lambda tmp: summary.to_csv(tmp))
     atomic_write_text(out / "report.html", page(spec, table, by_universe, summary))
     return summary
+
+
+def _check_resumable(out: Path, table: pd.DataFrame) -> None:
+    """A folder holding universes drawn otherwise (another count, size, seed or panel)
+    is not resumed from: its finished universes are not these."""
+    previous = out / "universes.csv"
+    if not previous.is_file():
+        return
+    drawn = read_csv(previous).set_index("universe")["tickers"]
+    for name, tickers in zip(table["universe"], table["tickers"], strict=True):
+        if (out / name / "run.json").is_file() and drawn.get(name) != tickers:
+            raise SpecError(f"{out / name}: holds the universe {drawn.get(name)!r}, and this "
+                            f"draw's {name} is {tickers!r}: run into another --out")
 
 
 def universe_rows(results: dict[str, BacktestResult]) -> pd.DataFrame:

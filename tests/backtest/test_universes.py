@@ -136,3 +136,11 @@ def test_the_bootstrap_widens_with_fewer_days():
 def _cut(result: BacktestResult, days: int) -> BacktestResult:
     return BacktestResult(result.returns.iloc[:days], result.turnover.iloc[:days], {},
                           result.metrics, result.seeds, result.folds, info=result.info)
+
+
+def test_a_folder_of_universes_drawn_otherwise_is_not_resumed_from(many, monkeypatch, capsys):
+    folder = many.parent
+    (folder / "other.toml").write_text(SPEC.replace("seed = 1", "seed = 2"))
+    monkeypatch.chdir(folder)
+    assert main(["backtest", "other.toml", "--workers", "1", "--out", "out"]) != 0
+    assert "holds the universe" in capsys.readouterr().err
