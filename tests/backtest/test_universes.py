@@ -144,3 +144,26 @@ def test_a_folder_of_universes_drawn_otherwise_is_not_resumed_from(many, monkeyp
     monkeypatch.chdir(folder)
     assert main(["backtest", "other.toml", "--workers", "1", "--out", "out"]) != 0
     assert "holds the universe" in capsys.readouterr().err
+
+
+def test_universes_are_drawn_from_a_yfinance_universe_a_user_names(recorder, tmp_path,
+                                                                   monkeypatch):
+    """yfinance (recorded frames, no network): its OHLC bars price each trade at the
+    estimated spread, and the universes come from the tickers the env names."""
+    (tmp_path / "envs").mkdir()
+    (tmp_path / "envs" / "yahoo.toml").write_text(
+        'features = [{ name = "log_return" }]\nwindow = 5\n[data]\n'
+        'source = "yfinance:AAPL,JPM,XOM@2019-01-02:2023-03-31"\n'
+        f'cache_dir = "{tmp_path / "cache"}"\n[costs]\nbps = 1.0\nspread = "edge"\n')
+    (tmp_path / "yahoo.toml").write_text(
+        'name = "yahoo"\nenv = "envs/yahoo.toml"\ntearsheets = false\nbenchmark = "benchmark"\n'
+        "[universes]\ncount = 2\nsize = 2\n"
+        "[walk_forward]\ntrain_days = 300\ntest_days = 200\nembargo_days = 2\n"
+        '[[strategies]]\nkind = "equal_weight"\n[[strategies]]\nkind = "inverse_volatility"\n'
+        'lookback = 60\n[[strategies]]\nkind = "benchmark"\nticker = "SPY"\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["backtest", "yahoo.toml", "--workers", "1", "--out", "out"]) == 0
+    drawn = pd.read_csv(tmp_path / "out" / "universes.csv")["tickers"].str.split()
+    assert len(drawn) == 2 and all(set(t) < {"AAPL", "JPM", "XOM"} for t in drawn)
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv", index_col="strategy")
+    assert set(summary.index) == {"inverse_volatility", "benchmark"}
