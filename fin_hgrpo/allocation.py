@@ -84,7 +84,7 @@ def _shrunk() -> EmpiricalPrior:
     return EmpiricalPrior(covariance_estimator=LedoitWolf())
 
 
-def _solved(optimiser, returns: np.ndarray) -> np.ndarray:
+def solved(optimiser, returns: np.ndarray) -> np.ndarray:
     """The optimiser's long-only weights on ``returns`` (days, assets), then no cash;
     a solver's rounding below zero is clipped and the rest renormalised. From fewer
     days than assets a covariance is singular, and skfolio solves with the nearest
@@ -97,12 +97,12 @@ def _solved(optimiser, returns: np.ndarray) -> np.ndarray:
 
 def inverse_volatility(returns: np.ndarray) -> np.ndarray:
     """Weights proportional to 1 / volatility of the daily returns."""
-    return _solved(_InverseVolatility(), returns)
+    return solved(_InverseVolatility(), returns)
 
 
 def min_variance(returns: np.ndarray) -> np.ndarray:
     """The long-only portfolio of least variance under a Ledoit-Wolf covariance."""
-    return _solved(MeanRisk(prior_estimator=_shrunk()), returns)
+    return solved(MeanRisk(prior_estimator=_shrunk()), returns)
 
 
 def max_sharpe(returns: np.ndarray) -> np.ndarray:
@@ -111,7 +111,7 @@ def max_sharpe(returns: np.ndarray) -> np.ndarray:
     positive (there is no tangency portfolio then)."""
     if returns.mean(axis=0).max() <= 0:
         return cash_weights(returns.shape[1])
-    return _solved(MeanRisk(objective_function=ObjectiveFunction.MAXIMIZE_RATIO,
+    return solved(MeanRisk(objective_function=ObjectiveFunction.MAXIMIZE_RATIO,
                             prior_estimator=_shrunk()), returns)
 
 
@@ -119,13 +119,13 @@ def hierarchical_risk_parity(returns: np.ndarray) -> np.ndarray:
     """Lopez de Prado's hierarchical risk parity: the assets clustered by correlation
     (Ward linkage), variance split between the clusters' halves by inverse risk, under
     a Ledoit-Wolf covariance."""
-    return _solved(HierarchicalRiskParity(prior_estimator=_shrunk()), returns)
+    return solved(HierarchicalRiskParity(prior_estimator=_shrunk()), returns)
 
 
 def equal_risk_contribution(returns: np.ndarray) -> np.ndarray:
     """The long-only portfolio in which every asset contributes the same share of the
     variance (risk parity), under a Ledoit-Wolf covariance."""
-    return _solved(RiskBudgeting(prior_estimator=_shrunk()), returns)
+    return solved(RiskBudgeting(prior_estimator=_shrunk()), returns)
 
 
 def momentum(prices: pd.DataFrame, tradable: np.ndarray, lookback: int, skip: int,

@@ -166,16 +166,20 @@ class BacktestResult:
               frame(p, index_col=None, parse_dates=False)
               for p in sorted((folder / "cv").glob("*.csv"))}
         costs = {p.stem: frame(p) for p in sorted((folder / "costs").glob("*.csv"))}
+        info = read_json(folder / "run.json")
         return cls(returns, turnover, weights, table, seeds, folds, training, errors,
-                   read_json(folder / "run.json"), deploy, selection, cv, costs,
-                   read_cash_rate(folder))
+                   info, deploy, selection, cv, costs, _cash_rate(folder, info))
 
 
 def read_cash_rate(folder: Path) -> CashRate:
     """The cash rate a result folder's excess returns are measured over: run.json's one
     rate, or the dated one in the file it names (0 for a folder without run.json)."""
-    rate = read_json(folder / "run.json").get("cash_rate", 0.0) \
-        if (folder / "run.json").is_file() else 0.0
+    run = folder / "run.json"
+    return _cash_rate(folder, read_json(run) if run.is_file() else {})
+
+
+def _cash_rate(folder: Path, info: dict) -> CashRate:
+    rate = info.get("cash_rate", 0.0)
     if not isinstance(rate, str):
         return rate
     return read_csv(folder / rate, index_col=0, parse_dates=True).iloc[:, 0]

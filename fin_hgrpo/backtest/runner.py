@@ -81,13 +81,14 @@ def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None
                             f"error:\n{results[0].error}")
     if tensorboard is not None:
         write_training_logs(Path(tensorboard) / spec.name, training_logs(results))
+    rf = env.cash_returns(panel)  # a dated rate's file, read once
     selection = select_all(spec, folds, results, switching_on(env, panel),
-                           rf=env.cash_returns(panel), periods=env.periods(panel),
+                           rf=rf, periods=env.periods(panel),
                            inner=inner_results)
     if selection is not None:
         results += selection.results
     result = gather(spec, folds, results, seconds=time.perf_counter() - started,
-                    periods=env.periods(panel), rf=env.cash_returns(panel))
+                    periods=env.periods(panel), rf=rf)
     if selection is not None:
         result.selection = {"choices": selection.choices, "foresight": selection.foresight,
                             "candidates": selection.candidates,

@@ -34,8 +34,10 @@ def edge_half_spreads(panel: MarketPanel, days: int) -> pd.DataFrame:
                         f"{', '.join(panel.fields)})")
     close = panel.prices
     # the adjusted close's scale: a split or dividend between two bars is not a spread
-    scale = close / panel.field("close") if "close" in panel.fields else close * 0 + 1
-    adjusted = {name: panel.field(name) * scale for name in OHLC}
+    adjusted = {name: panel.field(name) for name in OHLC}
+    if "close" in panel.fields:
+        scale = close / panel.field("close")
+        adjusted = {name: bars * scale for name, bars in adjusted.items()}
     spreads = {}
     for ticker in panel.tickers:
         bars = pd.DataFrame({name: adjusted[name][ticker] for name in OHLC}

@@ -181,9 +181,8 @@ class PortfolioSim:
         """Proportional costs (one for all, one per asset, or one per day and asset: an
         estimated spread), and the minimum fee per traded asset."""
         n, days = self.panel.n_assets, len(self.panel)
-        costs = np.asarray(cost_bps, dtype=float)
-        costs = np.broadcast_to(costs, (days, n)) if costs.shape in ((), (n,)) else costs
-        if costs.shape != (days, n):
+        costs = _by_day_and_asset(cost_bps, days, n)
+        if costs is None:
             raise DataError(f"cost_bps needs one value, one per asset ({n}) or one per day "
                             f"and asset ({days} x {n}), got shape {np.shape(cost_bps)}")
         if not (costs >= 0).all() or min_cost_bps < 0:
@@ -203,9 +202,8 @@ class PortfolioSim:
         if book is not None and book.lower.shape != (n,):
             raise DataError(f"the book has bounds for {book.lower.size} assets, the panel "
                             f"{n}")
-        borrow = np.asarray(borrow_bps_year, dtype=float)
-        borrow = np.broadcast_to(borrow, (days, n)) if borrow.shape in ((), (n,)) else borrow
-        if borrow.shape != (days, n) or (borrow < 0).any() or financing_spread_bps_year < 0:
+        borrow = _by_day_and_asset(borrow_bps_year, days, n)
+        if borrow is None or (borrow < 0).any() or financing_spread_bps_year < 0:
             raise DataError(f"borrow_bps_year needs values >= 0: one, one per asset ({n}) "
                             f"or one per day and asset ({days} x {n}); and the financing "
                             "spread must be >= 0")
@@ -265,12 +263,12 @@ class PortfolioSim:
         listed = np.isfinite(prices)  # a ticker has no price outside its listing
         if self.panel.has_gaps:
             asset_relatives = _with_delistings(asset_relatives, listed, delisting_return)
-        cash = np.broadcast_to(np.asarray(cash_rate, dtype=float), len(prices) - 1) \
-            if np.ndim(cash_rate) == 0 or np.shape(cash_rate) == (len(prices) - 1,) else None
-        if cash is None or not np.isfinite(cash).all():
-            raise DataError(f"cash_rate needs one finite value or one per bar "
-                            f"({len(prices) - 1}), got shape {np.shape(cash_rate)}")
-        relatives = np.column_stack([asset_relatives, 1.0 + cash])
+        bars = len(prices) - 1
+        cash = np.asarray(cash_rate, dtype=float)
+        if cash.shape not in ((), (bars,)) or not np.isfinite(cash).all():
+            raise DataError(f"cash_rate needs one finite value or one per bar ({bars}), "
+                            f"got shape {cash.shape}")
+        relatives = np.column_stack([asset_relatives, 1.0 + np.broadcast_to(cash, bars)])
         self.relatives = self._tensor(relatives)  # row t: from the close of t to t+1
         return listed
 
@@ -594,6 +592,16 @@ def keep_in_cash(held: torch.Tensor, target: torch.Tensor, keep: torch.Tensor) -
     """A book's ``target`` with the positions where ``keep`` is True left as ``held``, the
     others as targeted, and cash what is left (signed weights are not rescaled)."""
     return with_cash(torch.where(keep, held, target)[..., :-1])
+
+
+def _by_day_and_asset(values: float | Sequence[float] | np.ndarray, days: int,
+                      n: int) -> np.ndarray | None:
+    """One value, one per asset or one per day and asset, as (days, n); None for any
+    other shape."""
+    array = np.asarray(values, dtype=float)
+    if array.shape in ((), (n,)):
+        return np.broadcast_to(array, (days, n))
+    return array if array.shape == (days, n) else None
 
 
 def _all_cash(like: torch.Tensor) -> torch.Tensor:

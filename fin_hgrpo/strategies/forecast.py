@@ -19,7 +19,6 @@ asset: a trade is made only where the forecast gain pays for it.
 
 from __future__ import annotations
 
-import warnings
 from typing import Literal
 
 import numpy as np
@@ -30,7 +29,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import TimeSeriesSplit
 
-from fin_hgrpo.allocation import equal_weights, recent_returns
+from fin_hgrpo.allocation import equal_weights, recent_returns, solved
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.strategies.base import Decision, Strategy
@@ -105,9 +104,6 @@ class ForecastStrategy(Strategy):
                              overwrite_expected_return=lambda w: forecast @ w,
                              transaction_costs=costs,
                              previous_weights=decision.holdings[:-1][usable])
-        with warnings.catch_warnings():  # fewer days than assets: skfolio says it mends it
-            warnings.filterwarnings("ignore", message="The covariance matrix is not positive")
-            chosen = np.maximum(optimiser.fit(returns[:, usable]).weights_, 0.0)
         weights = np.zeros(len(usable) + 1)
-        weights[:-1][usable] = chosen / chosen.sum()
+        weights[:-1][usable] = solved(optimiser, returns[:, usable])[:-1]
         return weights
