@@ -3,11 +3,13 @@
 Encoders: ``mlp`` flattens the window; ``conv`` runs a 1-D convolution over time for
 every asset (weights shared across assets), pools it, and flattens the per-asset
 summaries. Either feeds an MLP trunk, with the current holdings appended. ``shared``
-is one network for every asset, as in the EIIE family of portfolio policies: each
-asset's window and holding give an embedding, their mean is a context all assets read,
-and each asset's output comes from its own embedding (its parameters do not depend on
-the number of assets, and an asset that is not listed reads zeros and its tradable
-flag like any other).
+is one small network for every asset, as in the EIIE family of portfolio policies:
+each asset's window gives an embedding, and each asset's score comes from its own
+embedding plus a multiple of the weight it holds (cash's from the mean embedding and
+the cash held). Its parameters do not depend on the number of assets (an asset that
+is not listed reads zeros and its tradable flag like any other), and a day's assets
+are encoded once for all the portfolios read on it: holdings enter after the
+encoding, linearly in the policy and through one layer in the critic.
 
 Distributions (log-probabilities and entropies exact for the distribution sampled):
 
@@ -88,48 +90,53 @@ class ObservationEncoder(nn.Module):
 
 
 class AssetEncoder(nn.Module):
-    """One network for every asset: (B, window, A, F) features and (B, A+1) holdings ->
-    per asset (B, A, hidden) and pooled (B, hidden); with a group axis on the holdings,
-    (B, G, A, hidden) and (B, G, hidden).
+    """One network for every asset: (B, window, A, F) features -> per asset (B, A, hidden)
+    and pooled over the assets (B, hidden).
 
-    Each asset's flattened window and the weight held in it make an embedding; their
-    mean over the assets is a context; a second layer reads [embedding, context, cash
-    held]. Features enter linearly first, so a day's features are encoded once and each
-    of G portfolios adds only its holdings' terms.
+    Each asset's flattened window goes through the same two layers; the mean of the
+    embeddings is a context every head may read. Holdings are not an input here: the
+    heads add them after the encoding, so a day's features are encoded once, however
+    many portfolios (a group's scored samples) are read on that day.
     """
 
     def __init__(self, window: int, n_features: int, hidden: int) -> None:
         super().__init__()
         self.features_in = nn.Linear(window * n_features, hidden)
-        self.holdings_in = nn.Linear(1, hidden, bias=False)
-        self.mix = nn.Linear(2 * hidden + 1, hidden)
+        self.trunk = nn.Sequential(nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh())
 
-    def forward(self, features: torch.Tensor,
-                holdings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch, window, assets, n_features = features.shape
-        encoded = self.features_in(features.permute(0, 2, 1, 3).reshape(batch, assets, -1))
-        if holdings.dim() == 3:
-            encoded = encoded[:, None]
-        embedded = torch.tanh(encoded + self.holdings_in(holdings[..., :assets, None]))
-        context = embedded.mean(-2, keepdim=True).expand_as(embedded)
-        cash = holdings[..., assets:, None].expand(*embedded.shape[:-1], 1)
-        mixed = torch.tanh(self.mix(torch.cat([embedded, context, cash], -1)))
-        return mixed, mixed.mean(-2)
+        per_asset = self.trunk(self.features_in(
+            features.transpose(1, 2).reshape(batch, assets, window * n_features)))
+        return per_asset, per_asset.mean(-2)
 
 
 class AssetHead(nn.Module):
-    """A score per asset from its embedding (weights shared across assets) and, with
-    ``cash``, a score for cash from the pooled embedding: (B, [G,] A [+1])."""
+    """A score per asset from its embedding (weights shared across assets) plus a
+    multiple of the weight it holds, and, with ``cash``, a score for cash from the
+    pooled embedding and the cash held: (B, [G,] A [+1]) for holdings (B, [G,] A+1).
+    The holdings enter linearly after the encoding: G portfolios on one day cost an
+    addition each, not a network each."""
 
     def __init__(self, hidden: int, cash: bool) -> None:
         super().__init__()
         self.asset = nn.Linear(hidden, 1)
         self.cash = nn.Linear(hidden, 1) if cash else None
+        self.holdings_in = nn.Linear(1, 1 + cash, bias=False)  # per unit held: assets, cash
 
-    def forward(self, encoded: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def forward(self, encoded: tuple[torch.Tensor, torch.Tensor],
+                holdings: torch.Tensor) -> torch.Tensor:
         per_asset, pooled = encoded
-        scores = self.asset(per_asset).squeeze(-1)
-        return scores if self.cash is None else torch.cat([scores, self.cash(pooled)], -1)
+        assets = per_asset.shape[-2]
+        scores = self.asset(per_asset).squeeze(-1)  # (B, A)
+        if self.cash is not None:
+            scores = torch.cat([scores, self.cash(pooled)], -1)
+        if holdings.dim() == 3:  # G portfolios a day
+            scores = scores[:, None]
+        per_unit = self.holdings_in.weight[:, 0]
+        if self.cash is None:
+            return scores + per_unit * holdings[..., :assets]
+        return scores + torch.cat([per_unit[:1].expand(assets), per_unit[1:]]) * holdings
 
     def starting_at(self, bias: float) -> AssetHead:
         """Zero weights and the given bias: every state starts with the same output."""
@@ -137,6 +144,7 @@ class AssetHead(nn.Module):
             if layer is not None:
                 nn.init.zeros_(layer.weight)
                 nn.init.constant_(layer.bias, bias)
+        nn.init.zeros_(self.holdings_in.weight)
         return self
 
 
@@ -185,7 +193,8 @@ class Policy(nn.Module):
         """The tensors the action distribution is made of: (alpha,) of a Dirichlet,
         (mu, sigma) of a normal. What a batched forward of many members' networks
         returns (``torch.func.vmap`` maps tensors, not distributions)."""
-        out = self.head(self.encoder(features, holdings))
+        out = self.head(self.encoder(features), holdings) if self.shared else \
+            self.head(self.encoder(features, holdings))
         if self.distribution == "dirichlet":
             return ((nn.functional.softplus(out) + _ALPHA_MIN) / temperature,)
         std = self._log_std(out.shape[-1]).clamp(*_LOG_STD_BOUNDS).exp() * \
@@ -270,16 +279,32 @@ def _remade(dist: Distribution, change) -> Distribution:
 
 
 class ValueNet(nn.Module):
-    """V(features, holdings), its own network (no parameters shared with the policy)."""
+    """V(features, holdings), its own network (no parameters shared with the policy).
+
+    With the ``shared`` encoder a portfolio is read as the mean embedding of the assets,
+    the embedding of what it holds (its weights times the assets' embeddings) and its
+    cash, through one more layer: a day's assets are encoded once for any number of
+    portfolios."""
 
     def __init__(self, window: int, n_assets: int, n_features: int, *, hidden: int = 64,
                  encoder: Encoder = "mlp") -> None:
         super().__init__()
         self.shared = encoder == "shared"
-        self.encoder = AssetEncoder(window, n_features, hidden) if self.shared else \
-            ObservationEncoder(window, n_assets, n_features, hidden, encoder)
+        if self.shared:
+            self.encoder = AssetEncoder(window, n_features, hidden)
+            self.portfolio = nn.Sequential(nn.Linear(2 * hidden + 1, hidden), nn.Tanh())
+        else:
+            self.encoder = ObservationEncoder(window, n_assets, n_features, hidden, encoder)
         self.head = nn.Linear(hidden, 1)
 
     def forward(self, features: torch.Tensor, holdings: torch.Tensor) -> torch.Tensor:
-        encoded = self.encoder(features, holdings)
-        return self.head(encoded[1] if self.shared else encoded).squeeze(-1)
+        if not self.shared:
+            return self.head(self.encoder(features, holdings)).squeeze(-1)
+        per_asset, pooled = self.encoder(features)
+        assets = per_asset.shape[-2]
+        if holdings.dim() == 3:  # G portfolios a day
+            pooled = pooled[:, None].expand(-1, holdings.shape[1], -1)
+        held = torch.matmul(holdings[..., :assets], per_asset) if holdings.dim() == 3 else \
+            torch.matmul(holdings[:, None, :assets], per_asset)[:, 0]
+        summary = torch.cat([pooled, held, holdings[..., assets:]], -1)
+        return self.head(self.portfolio(summary)).squeeze(-1)
