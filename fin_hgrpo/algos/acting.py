@@ -53,15 +53,8 @@ class Actor:
                                 "(constraints.long_short = true)")
         torch.manual_seed(cfg.seed)
         self.sim = sim
-        shape = (sim.window, sim.n_assets, sim.n_features)
-        self.policy = Policy(*shape, hidden=cfg.hidden, encoder=cfg.encoder,
-                             distribution=cfg.distribution, tilt_scale=cfg.tilt_scale,
-                             sides=sim.book.sides() if cfg.distribution == "two_books"
-                             else None).to(self.device)
+        self.policy, self.value = self._new_networks()
         self.base_table = base_tensor(sim, cfg.base)  # (T, A+1), or None
-        self.value: ValueNet | None = None
-        if self.uses_critic:
-            self.value = ValueNet(*shape, hidden=cfg.hidden, encoder=cfg.encoder).to(self.device)
         self.reference = copy.deepcopy(self.policy) if self.uses_reference else None
         # the agent's own stream for sampling actions, continuing the seeded one that
         # built the networks: agents trained side by side never share draws
@@ -70,6 +63,30 @@ class Actor:
             self.generator.set_state(torch.get_rng_state())
         else:
             self.generator.manual_seed(cfg.seed)
+
+    def _new_networks(self) -> tuple[Policy, ValueNet | None]:
+        """A fresh policy (and critic), initialised from the global random stream."""
+        cfg, sim = self.config, self.sim
+        shape = (sim.window, sim.n_assets, sim.n_features)
+        policy = Policy(*shape, hidden=cfg.hidden, encoder=cfg.encoder,
+                        distribution=cfg.distribution, tilt_scale=cfg.tilt_scale,
+                        sides=sim.book.sides() if cfg.distribution == "two_books"
+                        else None).to(self.device)
+        value = ValueNet(*shape, hidden=cfg.hidden, encoder=cfg.encoder).to(self.device) \
+            if self.uses_critic else None
+        return policy, value
+
+    def initial_networks(self, seed: int) -> dict[str, dict[str, torch.Tensor]]:
+        """The networks (as ``networks`` copies them) a fresh agent of this config starts
+        from when its initialisation is seeded by ``seed``; the global random stream is
+        left as it was. A warm start's perturbation."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            policy, value = self._new_networks()
+        networks = {"policy": policy.state_dict()}
+        if value is not None:
+            networks["value"] = value.state_dict()
+        return networks
 
     @property
     def trained_parameters(self) -> list[torch.nn.Parameter]:

@@ -10,6 +10,7 @@ cannot change what it is charged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -18,7 +19,13 @@ import torch
 from fin_hgrpo.data import CASH
 from fin_hgrpo.data.calendar import Rebalance
 from fin_hgrpo.envs import PortfolioSim
-from fin_hgrpo.envs.trading import Position, checked_target, simulate, starting_holdings
+from fin_hgrpo.envs.trading import (
+    Decide,
+    Position,
+    checked_target,
+    simulate,
+    starting_holdings,
+)
 from fin_hgrpo.errors import StrategyError
 from fin_hgrpo.strategies.base import Decision, Strategy
 
@@ -56,26 +63,41 @@ def run_strategy(strategy: Strategy, sim: PortfolioSim, first: int, last: int,
     they drift with prices up to ``first`` without trading. ``min_trade``: assets whose
     trade would be smaller than this share of wealth are not traded.
     """
-    dates = sim.dates
 
     def decide(t: int, holdings: torch.Tensor) -> torch.Tensor:
         return ask(strategy, sim, t, holdings)
 
-    path = simulate(decide, sim, first, last, rebalance,
-                    starting_holdings(sim, first, start), min_trade=min_trade)
+    [run] = run_decisions(decide, sim, first, last, rebalance, [start], min_trade=min_trade)
+    return run
+
+
+def run_decisions(decide: Decide, sim: PortfolioSim, first: int, last: int,
+                  rebalance: Rebalance, starts: Sequence[Position | None], *,
+                  min_trade: float = 0.0) -> list[StrategyRun]:
+    """B portfolios, each from its own start (``starts``: holdings or None for cash),
+    run together from ``first`` to ``last``: ``decide`` names the B targets of each
+    rebalance day (``envs.trading.Decide``). Each portfolio's run is the one it would
+    make alone: every step of the simulator is row by row."""
+    dates = sim.dates
+    holdings = torch.cat([starting_holdings(sim, first, start) for start in starts])
+    path = simulate(decide, sim, first, last, rebalance, holdings, min_trade=min_trade)
     columns = ["net_return", "turnover", "cost"] + \
         (["borrow", "financing"] if sim.long_short else []) + \
         (["impact"] if sim.impact_scale is not None else []) + \
         (["capped"] if sim.fill_cap is not None else [])
-    records = torch.stack([getattr(path, name)[0] for name in columns], 1)
-    daily = pd.DataFrame(records.numpy(force=True), columns=columns,
-                         index=dates[first + 1:last + 2])
-    weights = pd.DataFrame(path.weights[0].numpy(force=True), index=dates[first:last + 1],
-                           columns=[*sim.panel.tickers, CASH])
-    end = Position(dates[last + 1], path.end[0].numpy(force=True).copy())
-    ruin = int(path.ruin[0])
-    return StrategyRun(daily.rename_axis("date"), weights.rename_axis("date"), end,
-                       daily.index[ruin] if ruin >= 0 else None)
+    records = torch.stack([getattr(path, name) for name in columns], -1).numpy(force=True)
+    held = path.weights.numpy(force=True)
+    ends = path.end.numpy(force=True)
+    runs = []
+    for k in range(len(starts)):
+        daily = pd.DataFrame(records[k], columns=columns, index=dates[first + 1:last + 2])
+        weights = pd.DataFrame(held[k], index=dates[first:last + 1],
+                               columns=[*sim.panel.tickers, CASH])
+        end = Position(dates[last + 1], ends[k].copy())
+        ruin = int(path.ruin[k])
+        runs.append(StrategyRun(daily.rename_axis("date"), weights.rename_axis("date"), end,
+                                daily.index[ruin] if ruin >= 0 else None))
+    return runs
 
 
 def ask(strategy: Strategy, sim: PortfolioSim, t: int, holdings: torch.Tensor) -> torch.Tensor:

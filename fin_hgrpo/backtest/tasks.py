@@ -26,17 +26,17 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from fin_hgrpo.algos import AgentConfig, configs_at, load_agent_config
+from fin_hgrpo.algos import Agent, AgentConfig, configs_at, load_agent_config
 from fin_hgrpo.algos.population import MEMBER_FIELDS
 from fin_hgrpo.backtest.checkpoints import TaskStore
 from fin_hgrpo.backtest.config import BacktestSpec
-from fin_hgrpo.backtest.engine import StrategyRun, run_strategy
+from fin_hgrpo.backtest.engine import StrategyRun, run_decisions, run_strategy
 from fin_hgrpo.backtest.executors import Executor, Progress, TaskFunction
 from fin_hgrpo.backtest.results import FoldResult
 from fin_hgrpo.backtest.walkforward import Fold, inner_folds
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.data.calendar import Rebalance
-from fin_hgrpo.envs import EnvSpec
+from fin_hgrpo.envs import EnvSpec, PortfolioSim
 from fin_hgrpo.envs.trading import Position
 from fin_hgrpo.errors import DataError
 from fin_hgrpo.strategies.base import Strategy
@@ -48,7 +48,7 @@ from fin_hgrpo.strategies.config import (
     default_name,
 )
 from fin_hgrpo.strategies.ensemble import SeedEnsemble
-from fin_hgrpo.strategies.rl import RLStrategy, fit_population
+from fin_hgrpo.strategies.rl import RLStrategy, agents_decide, fit_population
 from fin_hgrpo.threads import one_thread
 
 DEFAULT_UNIVERSE = ""  # the env's own tickers (a benchmark names its own)
@@ -99,8 +99,9 @@ class PopulationTask:
     def progress_units(self) -> tuple[int, int]:
         """Fold runs, and training iterations, for the progress bars."""
         columns = len(self.runs) + (self.ensemble is not None)
-        iterations = self.runs[0].config.iterations_for(self.steps) * len(self.folds) \
-            * len(self.runs)
+        config = self.runs[0].config
+        iterations = sum(config.iterations_for(steps) for steps in
+                         self.spec.fold_steps(self.steps, len(self.folds))) * len(self.runs)
         return len(self.folds) * columns, iterations
 
     def populations(self) -> list[list[tuple[int, Fold]]]:
@@ -296,14 +297,52 @@ def _run_population(task: PopulationTask, context: Context,
         columns.append((Column(task.ensemble, task.ensemble),
                         [_ensemble([trained[r, f.index] for r in range(len(task.runs))],
                                    task.ensemble) for f in task.folds]))
-    results = []
-    for column, fits in columns:
-        position = None
-        for fold, fit in zip(task.folds, fits, strict=True):
-            result, position = _test_fold(column, fit, fold, task, context, position)
-            results.append(result)
-            progress("fold", 1)
-    return results
+    tested: list[list[FoldResult]] = [[] for _ in columns]
+    positions: list[Position | None] = [None] * len(columns)
+    for f, fold in enumerate(task.folds):
+        fits = [fits[f] for _, fits in columns]
+        fold_results, positions = _test_agents([column for column, _ in columns], fits, fold,
+                                               task, context, positions)
+        for k, result in enumerate(fold_results):
+            tested[k].append(result)
+        progress("fold", len(columns))
+    return [result for results in tested for result in results]
+
+
+def _test_agents(columns: list[Column], fits: list[Fit], fold: Fold, task: PopulationTask,
+                 context: Context, positions: list[Position | None],
+                 ) -> tuple[list[FoldResult], list[Position | None]]:
+    """Every agent run and the ensemble on a fold's test window, as one engine run of
+    their portfolios side by side (each the run it makes alone: ``run_decisions``);
+    should any of them fail, each is run alone, so that the fault stays its own."""
+    started = time.perf_counter()
+    live = [k for k, fit in enumerate(fits) if fit.error is None]
+    try:
+        sim, first, last = _test_sim(context.env, context.panels[task.universe], fold, task)
+        decide = agents_decide(sim, [_agents_of(fits[k].strategy) for k in live],
+                               [fits[k].strategy.name for k in live])
+        runs = dict(zip(live, run_decisions(decide, sim, first, last, task.rebalance,
+                                            [positions[k] for k in live],
+                                            min_trade=task.min_trade), strict=True))
+    except Exception:  # noqa: BLE001 - one of them failed: find which, alone
+        tested = [_test_fold(column, fit, fold, task, context, position)
+                  for column, fit, position in zip(columns, fits, positions, strict=True)]
+        return [result for result, _ in tested], [end for _, end in tested]
+    share = (time.perf_counter() - started) / max(len(live), 1)
+    results, ends = [], []
+    for k, (column, fit) in enumerate(zip(columns, fits, strict=True)):
+        run = runs.get(k)
+        results.append(_fold_result(column, fit, fold, task, positions[k], run, fit.error,
+                                    fit.seconds + share))
+        ends.append(None if run is None else run.end)
+    return results, ends
+
+
+def _agents_of(strategy: Strategy) -> list[Agent]:
+    """The trained agents whose mean target is the strategy's: an agent, or a seed
+    ensemble's members."""
+    members = strategy.members if isinstance(strategy, SeedEnsemble) else [strategy]
+    return [member.agent for member in members]
 
 
 def _train_populations(task: PopulationTask, context: Context,
@@ -356,21 +395,29 @@ def _test_fold(column: Column, fit: Fit, fold: Fold, task: Task | PopulationTask
     ``position``; returns the fold's result and the holdings it ended with (None after
     a failure: the next fold starts from cash)."""
     started = time.perf_counter()
-    error, run, log = fit.error, None, None
+    error, run = fit.error, None
     if error is None:
         try:
             run = _run_test(fit.strategy, context.env, context.panels[task.universe], fold,
                             task, position)
-            log = fit.strategy.training_log
         except Exception:  # noqa: BLE001 - a strategy's fault is a result, not a crash
             error = traceback.format_exc()
     seconds = fit.seconds + time.perf_counter() - started
+    result = _fold_result(column, fit, fold, task, position, run, error, seconds)
+    return result, None if run is None else run.end
+
+
+def _fold_result(column: Column, fit: Fit, fold: Fold, task: Task | PopulationTask,
+                 position: Position | None, run: StrategyRun | None, error: str | None,
+                 seconds: float) -> FoldResult:
+    """A fold's result: the run and the strategy's training log and (last fold) its
+    agent file, or the error."""
     if run is None:
         return FoldResult(column.strategy, column.name, fold.index, column.seed, None, None,
-                          None, error, seconds, position), None
+                          None, error, seconds, position)
     agent = _agent_file(fit.strategy) if fold.index == task.folds[-1].index else None
     return FoldResult(column.strategy, column.name, fold.index, column.seed, run.daily,
-                      run.weights, log, None, seconds, position, agent), run.end
+                      run.weights, fit.strategy.training_log, None, seconds, position, agent)
 
 
 def _agent_file(fitted: Strategy) -> bytes | None:
@@ -384,8 +431,17 @@ def _agent_file(fitted: Strategy) -> bytes | None:
 
 def _run_test(strategy: Strategy, env: EnvSpec, panel: MarketPanel, fold: Fold,
               task: Task | PopulationTask, position: Position | None) -> StrategyRun:
-    """A fitted strategy on a fold's test window, through the engine (a reference in a
-    universe of its own, a benchmark, is held long-only and at flat costs)."""
+    """A fitted strategy on a fold's test window, through the engine."""
+    sim, first, last = _test_sim(env, panel, fold, task)
+    return run_strategy(strategy, sim, first, last, task.rebalance, start=position,
+                        min_trade=task.min_trade)
+
+
+def _test_sim(env: EnvSpec, panel: MarketPanel, fold: Fold, task: Task | PopulationTask,
+              ) -> tuple[PortfolioSim, int, int]:
+    """The simulator of a fold's training and test windows (a reference in a universe of
+    its own, a benchmark, is held long-only and at flat costs), and its first and last
+    test decision days."""
     dates = panel.dates
     after_test = dates[dates.get_loc(fold.test_end) + 1]  # the close the last return ends on
     if task.universe != DEFAULT_UNIVERSE:
@@ -395,8 +451,7 @@ def _run_test(strategy: Strategy, env: EnvSpec, panel: MarketPanel, fold: Fold,
     if first < sim.first_decision:
         raise DataError(f"{fold}: features need {sim.first_decision} days of history, the "
                         f"training window holds {first}")
-    return run_strategy(strategy, sim, first, last, task.rebalance, start=position,
-                        min_trade=task.min_trade)
+    return sim, first, last
 
 
 class _Bars:

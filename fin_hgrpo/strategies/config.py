@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fin_hgrpo.algos import AgentConfig, load_agent_config
 from fin_hgrpo.data.calendar import Rebalance
@@ -24,7 +24,7 @@ from fin_hgrpo.errors import SpecError
 from fin_hgrpo.strategies import baselines
 from fin_hgrpo.strategies.base import Strategy
 from fin_hgrpo.strategies.forecast import ForecastStrategy
-from fin_hgrpo.strategies.rl import Progress, RLStrategy
+from fin_hgrpo.strategies.rl import Progress, RLStrategy, WarmStart
 
 
 class _StrategySpec(BaseModel):
@@ -174,7 +174,9 @@ class AgentStrategySpec(_StrategySpec):
     kind: Literal["agent"]
     spec: str  # agent spec file, e.g. strategies/hgrpo.toml
     steps: int = Field(default=50_000, ge=1)  # market states of training per fold
-    warm_start: bool = False  # start each fold from the previous fold's networks
+    # start each fold from the previous fold's networks: true, or a table of how
+    # (shrink, perturb, reset_heads, steps, restart_every: strategies.rl.WarmStart)
+    warm_start: WarmStart | None = None
     validation_days: int = Field(default=0, ge=0)  # >0: early stopping on the window's end
     validate_every: int = Field(default=10, ge=1)  # iterations between validations
     ensemble: bool = False  # also run <name>_ensemble: the mean target of all the seeds
@@ -185,6 +187,20 @@ class AgentStrategySpec(_StrategySpec):
     validation_start: Literal["cash", "base"] = "cash"  # what validation runs start from
     # candidates and selection rules: runs <name>_c<k> and <name>_select_<rule>
     select: SelectSpec | None = None
+
+    @field_validator("warm_start", mode="before")
+    @classmethod
+    def _warm_start_flag(cls, value: object) -> object:
+        """``true`` carries the networks as they are; ``false`` trains each fold anew."""
+        if isinstance(value, bool):
+            return WarmStart() if value else None
+        return value
+
+    def fold_steps(self, steps: int, folds: int) -> list[int]:
+        """Training states of each of ``folds`` fits in order, for a budget of
+        ``steps``: all of it, or a warm fit's share."""
+        warm = self.warm_start
+        return [steps if warm is None else warm.budget(steps, k) for k in range(folds)]
 
     @model_validator(mode="after")
     def _select_without_ensemble(self) -> AgentStrategySpec:

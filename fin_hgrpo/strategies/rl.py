@@ -1,8 +1,9 @@
 """``RLStrategy``: a PPO, GRPO or Hybrid GRPO agent as a strategy.
 
-``fit`` trains a fresh agent (or, with ``warm_start``, the previous fold's networks) on
-the training window only, in the environment the backtest's env spec describes; at a
-decision the agent's deterministic action (the mean of its distribution) is the target.
+``fit`` trains a fresh agent (or, with a ``WarmStart``, the previous fold's networks,
+shrunk and perturbed, for a share of the budget) on the training window only, in the
+environment the backtest's env spec describes; at a decision the agent's
+deterministic action (the mean of its distribution) is the target.
 ``fit_population`` fits many such strategies at once, their agents trained as one
 ``Population`` and judged on their validation days together.
 """
@@ -15,21 +16,67 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
 from fin_hgrpo.algos import AgentConfig, Population, make_agent
 from fin_hgrpo.algos.bases import base_allocation, base_tensor, base_weights
 from fin_hgrpo.algos.core import Agent
 from fin_hgrpo.allocation import equal_weights
 from fin_hgrpo.data import MarketPanel
-from fin_hgrpo.envs import EnvSpec
+from fin_hgrpo.envs import EnvSpec, PortfolioSim
 from fin_hgrpo.envs.sim import RUIN_FLOOR
-from fin_hgrpo.envs.trading import checked_target, simulate
+from fin_hgrpo.envs.trading import Decide, checked_target, simulate
 from fin_hgrpo.strategies.base import Decision, Strategy
 
 Progress = Callable[[int], None]  # told how many training iterations were just done
 Keep = Literal["best", "last", "ema"]  # the networks a fit ends with
 Start = Literal["cash", "base"]  # what a validation run starts from
 Span = tuple[pd.Timestamp, pd.Timestamp]  # a stretch of training days, both inclusive
+
+
+class WarmStart(BaseModel):
+    """How a fit starts from the networks the previous fit ended with.
+
+    Each carried parameter becomes ``shrink`` x itself + ``perturb`` x a fresh
+    initialisation's (Ash and Adams's shrink and perturb, 2020: a warm start alone
+    generalises worse than a fresh one). A residual tilt's output layer starts at zero,
+    so shrinking it shrinks the tilt toward its base. ``reset_heads`` puts the policy's
+    and the critic's output layers back to their fresh values (Nikishin et al.'s reset,
+    2022). A warm fit trains for ``steps`` x the strategy's budget; every
+    ``restart_every``-th fit starts from scratch with the whole budget (None: only the
+    first). ``shrink = 1, perturb = 0, steps = 1`` carries the networks as they are.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shrink: float = Field(default=1.0, ge=0.0, le=1.0)
+    perturb: float = Field(default=0.0, ge=0.0, le=1.0)
+    reset_heads: bool = False
+    steps: float = Field(default=1.0, gt=0.0, le=1.0)
+    restart_every: int | None = Field(default=None, ge=1)
+
+    def fresh_at(self, fit: int) -> bool:
+        """Whether fit number ``fit`` (0 first) starts from scratch."""
+        return fit == 0 or (self.restart_every is not None and fit % self.restart_every == 0)
+
+    def budget(self, steps: int, fit: int) -> int:
+        """Training states of fit number ``fit`` for a strategy budget of ``steps``."""
+        return steps if self.fresh_at(fit) else max(1, round(steps * self.steps))
+
+    def applied(self, carried: dict, fresh: dict) -> dict:
+        """The networks a warm fit starts from: ``carried`` shrunk and perturbed by
+        ``fresh`` (networks of a fresh initialisation), heads reset if asked."""
+        out = {}
+        for net, state in carried.items():
+            out[net] = {}
+            for key, value in state.items():
+                if self.reset_heads and (key.startswith("head.") or key == "log_std"):
+                    out[net][key] = fresh[net][key].clone()
+                elif value.is_floating_point():
+                    out[net][key] = self.shrink * value + self.perturb * fresh[net][key]
+                else:
+                    out[net][key] = value.clone()
+        return out
 
 
 class RLStrategy(Strategy):
@@ -47,14 +94,16 @@ class RLStrategy(Strategy):
     """
 
     def __init__(self, config: AgentConfig, env: EnvSpec, *, steps: int,
-                 warm_start: bool = False, validation_days: int = 0, validate_every: int = 10,
+                 warm_start: WarmStart | bool | None = None, validation_days: int = 0,
+                 validate_every: int = 10,
                  name: str | None = None, progress: Progress | None = None,
                  min_trade: float = 0.0, keep: Keep = "best", ema_halflife: float = 10.0,
                  validation_start: Start = "cash") -> None:
         self.config, self.env, self.steps = config, env, steps
         self.keep, self.ema_halflife, self.validation_start = keep, ema_halflife, validation_start
         self.min_trade = min_trade
-        self.warm_start = warm_start
+        self.warm_start = WarmStart() if warm_start is True else (warm_start or None)
+        self.fits = 0  # fits started: where a warm chain is
         self.validation_days, self.validate_every = validation_days, validate_every
         self.name = name or config.algorithm
         self.progress = progress
@@ -63,13 +112,14 @@ class RLStrategy(Strategy):
 
     def fit(self, train: MarketPanel) -> None:
         training = self.start_training(train)
-        training.agent.learn(self.steps, callback=training.after_iteration)
+        training.agent.learn(training.steps, callback=training.after_iteration)
         training.finish()
 
     def start_training(self, train: MarketPanel,
                        segments: Sequence[Span] | None = None) -> Training:
-        """A fresh agent (or the previous fold's networks, with ``warm_start``) on
-        ``train`` less its validation days, and the early stopping that judges it.
+        """A fresh agent (or, with ``warm_start``, the previous fit's networks, warmed
+        as it says) on ``train`` less its validation days, and the early stopping that
+        judges it.
 
         ``segments`` (inclusive date pairs inside ``train``) trains on those stretches
         only (``PortfolioSim``'s segments); the validation days are then the end of
@@ -88,13 +138,26 @@ class RLStrategy(Strategy):
         sim = self.env.build_sim(learn_on, dtype=torch.float32, device=self.config.device,
                                  segments=days)
         agent = make_agent(sim, self.config, self.env.build_reward())
-        if self.warm_start and self.agent is not None:
-            agent.load_networks(self.agent.networks())
+        steps = self.next_steps()
+        if self._warm_next():
+            fresh = agent.initial_networks(_perturbation_seed(self.config.seed, self.fits))
+            agent.load_networks(self.warm_start.applied(self.agent.networks(), fresh))
         self.agent = agent
+        self.fits += 1
         validation = Validation(self.env, judged, self.validation_days, self.min_trade,
                                 self.name, self.validation_start) \
             if self.validation_days else None
-        return Training(self, agent, validation, agent.iterations_for(self.steps))
+        return Training(self, agent, validation, steps)
+
+    def next_steps(self) -> int:
+        """Training states of the next fit: the budget, or a warm fit's share of it."""
+        return self.warm_start.budget(self.steps, self.fits) if self._warm_next() else \
+            self.steps
+
+    def _warm_next(self) -> bool:
+        """Whether the next fit starts from the networks the last one ended with."""
+        warm = self.warm_start
+        return warm is not None and self.agent is not None and not warm.fresh_at(self.fits)
 
     def weights(self, decision: Decision) -> np.ndarray:
         if self.agent is None:
@@ -115,6 +178,12 @@ class RLStrategy(Strategy):
         return self._log
 
 
+def _perturbation_seed(seed: int, fit: int) -> int:
+    """The seed of the fresh networks that perturb fit number ``fit`` of a run of
+    ``seed``: a new draw for every fit, the same on every machine."""
+    return int(np.random.SeedSequence([seed, fit]).generate_state(1)[0])
+
+
 def agent_target(agent: Agent, features: torch.Tensor, holdings: torch.Tensor,
                  base: torch.Tensor | None = None) -> np.ndarray:
     """The agent's deterministic target for one observation ((1, window, A, F) features,
@@ -128,6 +197,33 @@ def agent_target(agent: Agent, features: torch.Tensor, holdings: torch.Tensor,
         return agent.sim.book.within(weights).numpy(force=True)
     weights = weights.numpy(force=True)
     return weights / weights.sum()
+
+
+def agents_decide(sim: PortfolioSim, portfolios: Sequence[Sequence[Agent]],
+                  names: Sequence[str]) -> Decide:
+    """The decisions of B portfolios run side by side through ``sim`` (``simulate``'s
+    ``decide``): each targets the mean of its agents' deterministic targets (one agent,
+    or a seed ensemble's members), every agent asked at that portfolio's holdings, one
+    portfolio at a time: what each strategy names alone. ``names`` name the strategies
+    in a refused target."""
+    kinds = {agent.config.base for agents in portfolios for agent in agents}
+    tables = {kind: base_tensor(sim, kind) for kind in kinds}  # once, not daily
+
+    def decide(t: int, holdings: torch.Tensor) -> torch.Tensor:
+        day = torch.tensor([t], device=sim.device)
+        features = sim.observe(day)
+        targets = []
+        for k, agents in enumerate(portfolios):
+            held = holdings[k:k + 1]
+            weights = [agent_target(agent, features, held,
+                                    base_weights(agent.config.base, tables[agent.config.base],
+                                                 day, held)) for agent in agents]
+            target = weights[0] if len(weights) == 1 else np.mean(weights, axis=0)
+            targets.append(checked_target(target, names[k], sim.dates[t], sim.n_assets,
+                                          sim.book))
+        return torch.as_tensor(np.stack(targets), dtype=sim.dtype, device=sim.device)
+
+    return decide
 
 
 class Validation:
@@ -150,17 +246,7 @@ class Validation:
         sim = self.sim
         kinds = [agent.config.base for agent in agents]
         tables = {kind: base_tensor(sim, kind) for kind in set(kinds)}  # once, not daily
-
-        def decide(t: int, holdings: torch.Tensor) -> torch.Tensor:
-            day = torch.tensor([t], device=sim.device)
-            features = sim.observe(day)
-            targets = [checked_target(agent_target(agent, features, holdings[k:k + 1],
-                                                   base_weights(kinds[k], tables[kinds[k]],
-                                                                day, holdings[k:k + 1])),
-                                      self.name, sim.dates[t], sim.n_assets, sim.book)
-                       for k, agent in enumerate(agents)]
-            return torch.as_tensor(np.stack(targets), dtype=sim.dtype, device=sim.device)
-
+        decide = agents_decide(sim, [[agent] for agent in agents], [self.name] * len(agents))
         path = simulate(decide, sim, self.first, sim.last_decision, "daily",
                         self._starting(kinds, tables), min_trade=self.min_trade)
         # a ruined run (a return of -1) scores the log of the ruin floor, not -inf
@@ -182,12 +268,14 @@ class Validation:
 
 
 class Training:
-    """One fit in progress: after every iteration the agent is judged on the validation
-    days when due and the best networks are kept; ``finish`` puts them back."""
+    """One fit in progress, of ``steps`` training states: after every iteration the
+    agent is judged on the validation days when due and the best networks are kept;
+    ``finish`` puts them back."""
 
     def __init__(self, strategy: RLStrategy, agent: Agent, validation: Validation | None,
-                 last: int) -> None:
-        self.strategy, self.agent, self.validation, self.last = strategy, agent, validation, last
+                 steps: int) -> None:
+        self.strategy, self.agent, self.validation = strategy, agent, validation
+        self.steps, self.last = steps, agent.iterations_for(steps)
         self.best_score = -np.inf
         self.best: dict | None = None
         self.average: dict | None = None  # keep = "ema": the networks' moving average
@@ -243,7 +331,7 @@ def fit_population(fits: Sequence[tuple[RLStrategy, MarketPanel]
     decays and entropy coefficients may differ), and the members on one window judged
     on its validation days in one engine run. Returns each member's error (a diverged
     update), or None: a member's failure leaves the others' fits intact."""
-    budgets = {fit[0].steps for fit in fits}
+    budgets = {fit[0].next_steps() for fit in fits}
     if len(budgets) != 1:
         raise ValueError(f"a population trains for one budget, got {sorted(budgets)}")
     trainings = [fit[0].start_training(*fit[1:]) for fit in fits]

@@ -14,6 +14,7 @@ from fin_hgrpo.backtest.report import write_report, write_tearsheets
 from fin_hgrpo.backtest.tasks import PopulationTask, Task
 from fin_hgrpo.cli import main
 from fin_hgrpo.errors import SpecError
+from fin_hgrpo.strategies.rl import WarmStart
 from tests.conftest import write_tiny_workspace
 
 FLAKY = '''
@@ -309,7 +310,7 @@ def test_plan_trains_an_agents_seeds_and_folds_as_populations_the_spec_sizes(spe
         ("hybrid_grpo_seed0", 0), ("hybrid_grpo_seed1", 1)]
     assert agent.ensemble == "hybrid_grpo_ensemble" and len(agent.folds) == 4
     assert [len(p) for p in agent.populations()] == [8]  # 2 seeds x 4 folds at once
-    warm = replace(agent, spec=agent.spec.model_copy(update={"warm_start": True}))
+    warm = replace(agent, spec=agent.spec.model_copy(update={"warm_start": WarmStart()}))
     assert [[f.index for _, f in p] for p in warm.populations()] == [[0, 0], [1, 1], [2, 2],
                                                                      [3, 3]]
     assert [t.column for t in plan(spec, folds) if isinstance(t, Task)] == [
