@@ -60,12 +60,34 @@ class Lockstep:
 
     # ---- what draws random numbers: each member, on its rows ---------------------------
     def sample(self, dist: Distribution, n: int) -> torch.Tensor:
-        return torch.cat([member.sample(distribution_rows(dist, rows), n)
-                          for member, rows in self._split(dist.batch_shape[0])])
+        """n actions per row, each member's rows from its own stream. A Gaussian
+        policy's draws are each member's standard normals, then one affine map for all:
+        ``loc + scale * z`` is what ``torch.normal`` computes, to the bit."""
+        if self.policy.distribution == "dirichlet":
+            return torch.cat([member.sample(distribution_rows(dist, rows), n)
+                              for member, rows in self._split(dist.batch_shape[0])])
+        normal = dist.base_dist
+        noise = self._normals(normal.loc, lambda size: (n, size, normal.loc.shape[-1]), 1)
+        return (normal.loc + normal.scale * noise).transpose(0, 1)
 
     def continue_with(self, dist: Distribution, groups: int) -> torch.Tensor:
-        return torch.cat([member.continue_with(distribution_rows(dist, rows), groups)
-                          for member, rows in self._split(dist.batch_shape[0])])
+        """One action per row after a sample's first step (``Actor.continue_with``):
+        with common random numbers, each member's state draws one noise from its own
+        stream, mapped for all members at once."""
+        if self.config.continues_with != "common":
+            return torch.cat([member.continue_with(distribution_rows(dist, rows), groups)
+                              for member, rows in self._split(dist.batch_shape[0])])
+        normal = dist.base_dist
+        shape = normal.loc.shape
+        noise = self._normals(normal.loc, lambda size: (size // groups, 1, shape[-1]), 0)
+        return normal.loc + normal.scale * noise.expand(-1, groups, -1).reshape(shape)
+
+    def _normals(self, like: torch.Tensor, shape, dim: int) -> torch.Tensor:
+        """Standard normals of every member, ``shape(rows)`` each from its own
+        generator, joined along ``dim``."""
+        return torch.cat([torch.randn(shape(rows.stop - rows.start), generator=member.generator,
+                                      dtype=like.dtype, device=like.device)
+                          for member, rows in self._split(len(like))], dim)
 
     def select(self, rewards: torch.Tensor, ahead: dict[str, torch.Tensor]) -> torch.Tensor:
         chosen = []
@@ -115,7 +137,7 @@ class _JoinedPolicy:
         wrapper = _DistributionParameters(self.module)
         self._forward = vmap(lambda params, features, holdings: functional_call(
             wrapper, {name: member_layout(p) for name, p in params.items()},
-            (features, holdings)))
+            (features, holdings), tie_weights=False))  # no tied weights: skip the search
 
     def __call__(self, features: torch.Tensor, holdings: torch.Tensor) -> Distribution:
         k = self.members

@@ -212,7 +212,7 @@ class Population:
         return functional_call(self._networks, named, (
             features, holdings, actions, old_log_probs, advantages,
             returns if has_critic else None, old_values if has_critic else None,
-            entropy_coef))
+            entropy_coef), tie_weights=False)  # no tied weights: skip the search
 
     # ---- state shared with the agents ---------------------------------------------------
     @property
