@@ -1,7 +1,7 @@
 """Where the main job's time goes: ``fin-hgrpo backtest`` run in this process (one
 worker, so that every stage is timed where it runs), its stages summed over the run.
 
-    python bench/main_job.py [--spec backtests/default.toml] [--seeds 0] [--quick]
+    python bench/main_job.py [--spec backtests/default.toml] [--seeds 0-4] [--quick]
 
 Stages: loading the data; training the agents (their populations' iterations, less
 the validation runs inside training), the validation runs; the test runs through the
@@ -41,14 +41,15 @@ def _test_stage(strategy, *_) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--spec", default="backtests/default.toml")
-    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--seeds", default="0-4")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     clock = Clock()
     clock.wrap(EnvSpec, "load_panel", "load data")
     clock.wrap(tasks, "fit_population", "train agents")
     clock.wrap(Validation, "scores", "validation inside training")
-    clock.wrap(tasks, "_run_test", _test_stage)
+    clock.wrap(tasks, "_run_test", _test_stage)  # a strategy alone
+    clock.wrap(tasks, "_test_agents", "test runs: agents")  # an agent's runs side by side
     clock.wrap(runner, "gather", "metrics")
     clock.wrap(runner, "write_report", "report page")
     clock.wrap(runner, "write_tearsheets", "tearsheets")

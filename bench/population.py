@@ -4,13 +4,16 @@ training K seeds as separate processes.
 
     python bench/population.py [--members 1,4,8,16,32] [--iterations 3]
                                [--algorithms hybrid_grpo,ppo] [--markets sample,synthetic]
-                               [--device cpu|cuda] [--no-sb3]
+                               [--agents bench|shipped] [--device cpu|cuda] [--no-sb3]
 
 On a CPU everything runs on the same 2 cores: two worker processes with one torch
 thread each, each holding half of the K members (a population of K/2, or K/2 agents
 trained in turn, or K/2 SB3 seeds in turn), as the backtest's two workers do. Agents
-run at the default settings (256 states per iteration, minibatches of 64 states, 10
-epochs), each member on its own training window of the market (a member per fold).
+run at the algorithms' default settings (``--agents bench``: 256 states per iteration,
+minibatches of 64 states, 10 epochs, a flat MLP) or at the shipped specs
+(``--agents shipped``: ``strategies/*.toml``, the main job's agents), each member on
+its own training window of the market (a member per fold); the ``history`` market is
+the main job's (the whole history, point in time, its slow features).
 Aggregate throughput is K x states per member / wall-clock seconds of training (one
 warm-up iteration first, excluded). ``--device cuda`` runs one process on the GPU.
 Writes bench/results/population.{csv,md}.
@@ -34,11 +37,15 @@ from fin_hgrpo.io import atomic_write, atomic_write_text
 RESULTS = Path(__file__).parent / "results"
 AGENT_SPECS = Path(__file__).parent / "specs" / "agents"  # <algorithm>.toml: its defaults
 WORKERS = 2
-MARKETS = {  # the bundled sample (19 assets, window 20, 4 features), and a small
-    # synthetic market (3 assets, window 5, 2 features) where a step is all overhead
+MARKETS = {  # the bundled sample's last ten years and its whole history (19 assets),
+    # and a small synthetic market (3 assets, window 5, 2 features) where a step is all
+    # overhead
     "sample": "envs/default.toml",
+    "history": "envs/full_history.toml",
     "synthetic": "envs/synthetic_iid.toml",
 }
+SHIPPED = {"hybrid_grpo": "strategies/hgrpo.toml", "ppo": "strategies/ppo.toml",
+           "grpo": "strategies/grpo.toml"}  # --agents shipped
 WINDOW_DAYS, WINDOW_STEP = 756, 21  # member k trains on days [21k, 21k + 756)
 
 
@@ -53,7 +60,10 @@ def _sims(market: str, members: list[int], device: str):
 
 def _agents(algorithm: str, market: str, members: list[int], device: str):
     spec, sims = _sims(market, members, device)
-    config = load_agent_config(AGENT_SPECS / f"{algorithm}.toml")
+    shipped = algorithm.endswith("@shipped")
+    algorithm = algorithm.removesuffix("@shipped")
+    config = load_agent_config(SHIPPED[algorithm] if shipped else
+                               AGENT_SPECS / f"{algorithm}.toml")
     return [make_agent(sim, config.model_copy(update={"seed": k, "device": device}),
                        spec.build_reward()) for k, sim in zip(members, sims, strict=True)]
 
@@ -120,8 +130,10 @@ def main() -> None:
     parser.add_argument("--algorithms", default="hybrid_grpo,ppo")
     parser.add_argument("--markets", default="sample,synthetic")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--agents", default="bench", choices=("bench", "shipped"))
     parser.add_argument("--no-sb3", action="store_true")
     args = parser.parse_args()
+    suffix = "@shipped" if args.agents == "shipped" else ""
     sizes = [int(k) for k in args.members.split(",")]
     rows = []
     states = 256 * args.iterations  # per member, at the default 32 x 8 rollout
@@ -129,13 +141,14 @@ def main() -> None:
         for size in sizes:
             members = list(range(size))
             for algorithm in args.algorithms.split(","):
+                agent = algorithm + suffix
                 if args.device == "cuda":
-                    together = _population(algorithm, market, members, args.iterations, "cuda")
-                    apart = _one_by_one(algorithm, market, members, args.iterations, "cuda")
+                    together = _population(agent, market, members, args.iterations, "cuda")
+                    apart = _one_by_one(agent, market, members, args.iterations, "cuda")
                 else:
-                    together = _on_two_cores(_population, algorithm, market, args.iterations,
+                    together = _on_two_cores(_population, agent, market, args.iterations,
                                              members=members)
-                    apart = _on_two_cores(_one_by_one, algorithm, market, args.iterations,
+                    apart = _on_two_cores(_one_by_one, agent, market, args.iterations,
                                           members=members)
                 rows.append({"market": market, "members": size, "algorithm": algorithm,
                              "population": size * states / together,
@@ -163,12 +176,13 @@ def _write(table: pd.DataFrame, args: argparse.Namespace) -> None:
     table["population_vs_sb3"] = table["population"].to_numpy() / sb3.reindex(key).to_numpy() \
         if len(sb3) else float("nan")
     RESULTS.mkdir(exist_ok=True)
-    atomic_write(RESULTS / "population.csv", lambda tmp: table.to_csv(tmp, index=False))
+    name = "population" if args.agents == "bench" else "population_shipped"
+    atomic_write(RESULTS / f"{name}.csv", lambda tmp: table.to_csv(tmp, index=False))
     where = (f"{torch.cuda.get_device_name()}" if args.device == "cuda" else
              f"{WORKERS} worker processes x 1 torch thread on {platform.processor() or 'CPU'}")
     lines = [f"Command: python bench/population.py --members {args.members} "
              f"--iterations {args.iterations} --algorithms {args.algorithms} "
-             f"--markets {args.markets} --device {args.device}",
+             f"--markets {args.markets} --agents {args.agents} --device {args.device}",
              f"torch {torch.__version__}, {where}; aggregate training states per second", "",
              "| market | K | algorithm | population | one by one | speedup | vs SB3 PPO |",
              "|---|---:|---|---:|---:|---:|---:|"]
@@ -177,7 +191,7 @@ def _write(table: pd.DataFrame, args: argparse.Namespace) -> None:
                      f"{row.population:,.0f} | {row.one_by_one:,.0f} | {row.speedup:.2f}x | "
                      f"{row.population_vs_sb3:.2f}x |")
     text = "\n".join(lines).replace("| nan |", "| - |").replace("nanx", "-")
-    atomic_write_text(RESULTS / "population.md", text + "\n")
+    atomic_write_text(RESULTS / f"{name}.md", text + "\n")
     print(text)
 
 
