@@ -9,9 +9,11 @@ deterministic policy on the held-out last days of its training window (the netwo
 it kept). Per seed, the mean over folds, annualised (x 252 / validation days); printed
 as the mean ± std over seeds, with the out-of-sample Sharpe and turnover beside it for
 information only. The best of a member's validations flatters a policy whose
-validations vary more (it draws a higher best by chance), so the mean over all of its
-validations is printed beside it, and 1/N's log growth on the same validation days
-(through the same engine and costs) is the yardstick for both.
+validations vary more, and one validated more often (it draws a higher best by
+chance), so the mean over all of its validations and the last one (the networks
+training ended with) are printed beside it, with the validations a fold; 1/N's log
+growth on the same validation days (through the same engine and costs) is the
+yardstick for all three.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ _RUN = re.compile(r"^(?P<run>.+_seed\d+)_fold(?P<fold>\d+)\.csv$")
 
 def validation_scores(folder: Path, days: int) -> pd.DataFrame:
     """One row per (strategy, seed): mean over folds of the best validation log growth
-    (``score``) and of the mean over validations (``mean``), annualised."""
+    (``score``), of the mean over validations (``mean``) and of the last one
+    (``last``), annualised, and the validations a fold (``count``)."""
     rows = []
     for path in sorted((folder / "training").glob("*_fold*.csv")):
         match = _RUN.match(path.name)
@@ -39,11 +42,13 @@ def validation_scores(folder: Path, days: int) -> pd.DataFrame:
         if scores is None or scores.dropna().empty:
             continue
         run = match["run"]
+        scores = scores.dropna() * 252 / days
         rows.append({"run": run, "strategy": run.rsplit("_seed", 1)[0],
-                     "fold": int(match["fold"]), "score": scores.max() * 252 / days,
-                     "mean": scores.mean() * 252 / days})
+                     "fold": int(match["fold"]), "score": scores.max(),
+                     "mean": scores.mean(), "last": scores.iloc[-1], "count": len(scores)})
     table = pd.DataFrame(rows)
-    return table.groupby(["strategy", "run"])[["score", "mean"]].mean().reset_index()
+    return table.groupby(["strategy", "run"])[["score", "mean", "last", "count"]].mean() \
+        .reset_index()
 
 
 def equal_weight_score(folder: Path, days: int) -> float:
@@ -78,11 +83,13 @@ def main() -> None:
         seeds = pd.read_csv(folder / "seeds.csv", index_col=0)
         print(f"{folder} (validation days {days})")
         print(f"  {'agent':<14}{'validation log growth / yr: best':>34}{'mean':>18}"
-              f"{'test Sharpe':>16}{'turnover / yr':>16}")
+              f"{'last':>18}{'a fold':>8}{'test Sharpe':>16}{'turnover / yr':>16}")
         for strategy, group in validation_scores(folder, days).groupby("strategy"):
             runs = seeds[seeds["strategy"] == strategy]
             print(f"  {strategy:<14}{group['score'].mean():>+22.3f} ± {group['score'].std():.3f}"
                   f" ({len(group)}){group['mean'].mean():>+10.3f} ± {group['mean'].std():.3f}"
+                  f"{group['last'].mean():>+11.3f} ± {group['last'].std():.3f}"
+                  f"{group['count'].mean():>8.1f}"
                   f"{runs['sharpe'].mean():>10.2f} ± {runs['sharpe'].std():.2f}"
                   f"{np.mean(runs['turnover']):>12.1f}")
         print(f"  {'1/N':<14}{equal_weight_score(folder, days):>+22.3f}")

@@ -12,7 +12,7 @@ from tests.conftest import write_tiny_specs
 
 EXPECTED = {
     "backtests/cpcv_hgrpo.toml", "backtests/default.toml", "backtests/full_history.toml",
-    "backtests/long_short.toml", "backtests/select_hgrpo.toml",
+    "backtests/long_short.toml", "backtests/recent.toml", "backtests/select_hgrpo.toml",
     "backtests/sweep_hgrpo.toml", "backtests/universes.toml",
     "envs/default.toml", "envs/full_history.toml", "envs/long_short.toml",
     "envs/synthetic_iid.toml",
