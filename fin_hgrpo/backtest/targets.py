@@ -119,7 +119,9 @@ def _target_weights(folder: Path, strategy: str | None, asof: object,
         built.fit(trained_on)  # the same window and prices: the same fitted state
     else:
         built = _agent_strategy(state, run, trained, env, folder, trained_on)
-    sim = env.build_sim(panel.slice(fold["train_start"], date))
+    reference = classical is not None and bool(classical.universe)  # held as in the run
+    held_in = env.for_reference() if reference else env
+    sim = held_in.build_sim(panel.slice(fold["train_start"], date))
     first, t = sim.day(fold["test_start"]), sim.day(date)
     start = None if entry.start is None else entry.start.position()
     if t > first:

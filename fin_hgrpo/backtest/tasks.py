@@ -440,12 +440,12 @@ def _run_test(strategy: Strategy, env: EnvSpec, panel: MarketPanel, fold: Fold,
 def _test_sim(env: EnvSpec, panel: MarketPanel, fold: Fold, task: Task | PopulationTask,
               ) -> tuple[PortfolioSim, int, int]:
     """The simulator of a fold's training and test windows (a reference in a universe of
-    its own, a benchmark, is held long-only and at flat costs), and its first and last
-    test decision days."""
+    its own, a benchmark, is held as ``EnvSpec.for_reference`` says), and its first and
+    last test decision days."""
     dates = panel.dates
     after_test = dates[dates.get_loc(fold.test_end) + 1]  # the close the last return ends on
     if task.universe != DEFAULT_UNIVERSE:
-        env = env.long_only()
+        env = env.for_reference()
     sim = env.build_sim(panel.slice(fold.train_start, after_test))
     first, last = sim.day(fold.test_start), sim.day(fold.test_end)
     if first < sim.first_decision:

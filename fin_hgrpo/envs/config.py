@@ -244,6 +244,14 @@ class EnvSpec(_Spec):
                                               "spread": None})
         return self.model_copy(update={"constraints": ConstraintSpec(), "costs": costs})
 
+    def for_reference(self) -> EnvSpec:
+        """How a reference outside the book's universe (a one-asset benchmark) is held:
+        long-only at flat costs (``long_only``), and reading one daily return, so that
+        it can be bought from its second day of data whatever look-back the agents'
+        features need (a reference decides from prices, not from features)."""
+        return self.long_only().model_copy(update={
+            "features": [FeatureSpec(name="log_return")], "window": 1})
+
     def load_market(self) -> MarketPanel | SyntheticMarket:
         """The panel, or for synthetic sources the market with its ground truth (over
         all its assets: with ``data.tickers`` narrowing it, there is none to give)."""

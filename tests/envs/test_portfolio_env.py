@@ -3,6 +3,7 @@ import warnings
 
 import gymnasium as gym
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
@@ -195,6 +196,19 @@ def test_an_estimated_spread_needs_bars_the_sample_does_not_have():
                                         "close; this panel has no open, high, low"):
         spec.build_sim()
     assert spec.long_only().costs.spread is None  # a reference is held at flat costs
+
+
+def test_a_reference_is_held_from_its_second_day_whatever_the_features_look_back():
+    """SPY lists in January 1993 and the main job's first test year starts that November:
+    the agents' features need a year of its prices first, a reference needs none."""
+    env = EnvSpec.load("envs/full_history.toml")
+    spy = env.load_tickers(["SPY"]).slice("1990-11-15", "1994-11-17")
+    test_start = pd.Timestamp("1993-11-18")
+    agents, reference = env.build_sim(spy), env.for_reference().build_sim(spy)
+    assert agents.dates[agents.first_decision] > test_start
+    assert reference.dates[reference.first_decision] < test_start
+    held = env.for_reference()
+    assert held.constraints == env.long_only().constraints
 
 
 def test_a_spec_of_random_bytes_is_refused_naming_the_file(tmp_path):
