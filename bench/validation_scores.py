@@ -2,6 +2,7 @@
 by, so that no default is chosen on the test years.
 
     python bench/validation_scores.py RESULTS_DIR [RESULTS_DIR ...] [--validation-days 126]
+                                      [--every K]
 
 For each backtest results folder and each agent, every (seed, fold) member's early-
 stopping score is read from ``training/<run>_fold<k>.csv``: the best log growth of its
@@ -13,7 +14,8 @@ validations vary more, and one validated more often (it draws a higher best by
 chance), so the mean over all of its validations and the last one (the networks
 training ended with) are printed beside it, with the validations a fold; 1/N's log
 growth on the same validation days (through the same engine and costs) is the
-yardstick for all three.
+yardstick for all three. ``--every K`` keeps every K-th validation and the last (a
+policy validated more often, seen as often as one validated less).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import pandas as pd
 _RUN = re.compile(r"^(?P<run>.+_seed\d+)_fold(?P<fold>\d+)\.csv$")
 
 
-def validation_scores(folder: Path, days: int) -> pd.DataFrame:
+def validation_scores(folder: Path, days: int, every: int = 1) -> pd.DataFrame:
     """One row per (strategy, seed): mean over folds of the best validation log growth
     (``score``), of the mean over validations (``mean``) and of the last one
     (``last``), annualised, and the validations a fold (``count``)."""
@@ -43,6 +45,9 @@ def validation_scores(folder: Path, days: int) -> pd.DataFrame:
             continue
         run = match["run"]
         scores = scores.dropna() * 252 / days
+        if every > 1:
+            scores = pd.concat([scores.iloc[every - 1::every], scores.iloc[-1:]])
+            scores = scores[~scores.index.duplicated()]
         rows.append({"run": run, "strategy": run.rsplit("_seed", 1)[0],
                      "fold": int(match["fold"]), "score": scores.max(),
                      "mean": scores.mean(), "last": scores.iloc[-1], "count": len(scores)})
@@ -76,6 +81,8 @@ def main() -> None:
     parser.add_argument("folders", nargs="+")
     parser.add_argument("--validation-days", type=int, default=126,
                         help="the agents' validation_days in the backtest spec")
+    parser.add_argument("--every", type=int, default=1,
+                        help="keep every K-th validation and the last")
     args = parser.parse_args()
     days = args.validation_days
     for name in args.folders:
@@ -84,7 +91,7 @@ def main() -> None:
         print(f"{folder} (validation days {days})")
         print(f"  {'agent':<14}{'validation log growth / yr: best':>34}{'mean':>18}"
               f"{'last':>18}{'a fold':>8}{'test Sharpe':>16}{'turnover / yr':>16}")
-        for strategy, group in validation_scores(folder, days).groupby("strategy"):
+        for strategy, group in validation_scores(folder, days, args.every).groupby("strategy"):
             runs = seeds[seeds["strategy"] == strategy]
             print(f"  {strategy:<14}{group['score'].mean():>+22.3f} ± {group['score'].std():.3f}"
                   f" ({len(group)}){group['mean'].mean():>+10.3f} ± {group['mean'].std():.3f}"
