@@ -300,9 +300,9 @@ def _run_population(task: PopulationTask, context: Context,
     tested: list[list[FoldResult]] = [[] for _ in columns]
     positions: list[Position | None] = [None] * len(columns)
     for f, fold in enumerate(task.folds):
-        fits = [fits[f] for _, fits in columns]
-        fold_results, positions = _test_agents([column for column, _ in columns], fits, fold,
-                                               task, context, positions)
+        fold_results, positions = _test_agents([column for column, _ in columns],
+                                               [fits[f] for _, fits in columns], fold, task,
+                                               context, positions)
         for k, result in enumerate(fold_results):
             tested[k].append(result)
         progress("fold", len(columns))
