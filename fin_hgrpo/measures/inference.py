@@ -17,7 +17,9 @@ studentized circular block bootstrap in the manner of Ledoit and Wolf (2008):
   widen the interval.
 
 Short overlaps shrink the block to at most a fifth of the shared days; fewer than 10
-shared days is an error.
+shared days is an error. A resample whose standard error is next to nothing (an
+agent's seeds that all held the baseline, drawn on their own) is left out of the
+quantile: it would divide by almost zero.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import pandas as pd
 from fin_hgrpo.measures.performance import PERIODS, CashRate, cash_on
 
 MIN_DAYS = 10
+DEGENERATE = 1e-6  # a resample's standard error below this share of the original's
 METHOD = ("studentized circular block bootstrap (Ledoit and Wolf 2008), seeds resampled "
           "with the days")
 
@@ -92,6 +95,9 @@ def sharpe_difference(returns: np.ndarray | pd.Series | pd.DataFrame,
         delta = boot_a.mean(-1) - boot_b
         market = _block_variance(infl_a.mean(-2) - infl_b, block) / days.shape[1]
         boot_se = np.sqrt(market + _seed_variance(boot_a))
+        # a resample of days on which every seed drawn matches the baseline has no
+        # error to studentize by (nearly zero, it would blow its t up): left out
+        boot_se = np.where(boot_se > DEGENERATE * se, boot_se, np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
             t_stats.append(np.abs(delta - difference) / boot_se)
     t_stats = np.concatenate(t_stats)

@@ -63,3 +63,14 @@ def test_seed_spread_widens_the_interval():
     assert many.high - many.low > one.high - one.low
     assert one.seeds == 5 and many.difference == pytest.approx(
         np.mean([sharpe_difference(s, base).difference for s in spread]))
+
+
+def test_seeds_that_mostly_hold_the_baseline_get_a_narrow_interval_not_an_infinite_one():
+    rng = np.random.default_rng(3)
+    baseline = rng.normal(0.0004, 0.01, 2000)
+    seeds = np.tile(baseline, (5, 1))
+    seeds[0, 500:750] += rng.normal(0.0, 0.001, 250)  # one seed departed for a while
+    result = sharpe_difference(seeds, baseline)
+    assert np.isfinite(result.low) and np.isfinite(result.high)
+    assert result.low <= result.difference <= result.high
+    assert result.high - result.low < 0.05
