@@ -7,14 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fin_hgrpo.measures import performance
+from fin_hgrpo.measures import harm, performance
 from fin_hgrpo.measures.inference import MIN_DAYS, sharpe_difference
 from fin_hgrpo.measures.performance import CashRate
 
 
 def strategy_metrics(returns: pd.DataFrame, turnover: pd.DataFrame, runs: pd.DataFrame,
                      info: dict, weights: dict[str, pd.DataFrame] | None = None, *,
-                     rf: CashRate = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     rf: CashRate = 0.0, folds: pd.DataFrame | None = None,
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every metric per run (``seeds.csv``) and per strategy (``metrics.csv``).
 
     A strategy's figure is the mean over its runs (seeds) of the run's figure: one seed
@@ -25,6 +26,12 @@ def strategy_metrics(returns: pd.DataFrame, turnover: pd.DataFrame, runs: pd.Dat
     whose bootstrap resamples seeds together with blocks of days (``inference``).
     ``active_share`` is each run's mean daily departure from the baseline's weights
     (``weights``: each run's weights held). Excess returns are over ``rf``.
+
+    Harm against the baseline (``measures.harm``): ``worst_3y_vs_baseline``, each run's
+    worst Sharpe difference over 3 years of test days; ``folds_beaten``, the share of
+    test folds in which its Sharpe was the higher (``folds``: ``folds.csv``'s rows);
+    per strategy, ``seeds_below_baseline``, the share of its runs whose Sharpe is below
+    the baseline's.
     """
     periods = info.get("periods_per_year", performance.PERIODS)
     benchmark, baseline = info.get("benchmark"), info.get("baseline")
@@ -38,6 +45,16 @@ def strategy_metrics(returns: pd.DataFrame, turnover: pd.DataFrame, runs: pd.Dat
     if weights is not None and baseline is not None and baseline in weights:
         per_run["active_share"] = [performance.active_share(weights[c], weights[baseline])
                                    if c in weights else np.nan for c in per_run.index]
+    if baseline is not None:
+        per_run["worst_3y_vs_baseline"] = [
+            harm.worst_rolling_shortfall(returns[c], returns[baseline], rf=rf, periods=periods)
+            for c in per_run.index]
+        if folds is not None:
+            by_fold = folds.pivot_table(index="fold", columns="run", values="sharpe",
+                                        dropna=False)
+            per_run["folds_beaten"] = [
+                harm.share_beaten(by_fold[c], by_fold[baseline]) if c in by_fold else np.nan
+                for c in per_run.index]
     rows = {}
     for strategy, cols in groups.items():
         part = per_run.loc[cols]
@@ -48,6 +65,8 @@ def strategy_metrics(returns: pd.DataFrame, turnover: pd.DataFrame, runs: pd.Dat
             "sharpe_seed_min": sharpes.min(), "sharpe_seed_max": sharpes.max()}
         if baseline is not None:
             row |= _against_baseline(returns[cols], returns[baseline], rf, periods)
+            row["seeds_below_baseline"] = float((sharpes < per_run.loc[baseline, "sharpe"])
+                                                .mean())
         rows[strategy] = row
     per_run = runs.join(per_run).rename_axis("run")
     return per_run, pd.DataFrame.from_dict(rows, orient="index").rename_axis("strategy")
