@@ -54,7 +54,8 @@ class Rules(_Model):
 class DeployedRun(_Model):
     """One run of the last fold: its strategy, seed (agents) and tickers, the holdings
     its test began from (None: cash), and an agent's networks (``agent`` in memory, the
-    file ``agent_file`` on disk)."""
+    file ``agent_file`` on disk); a shrunk twin names its raw run and the kappa or cap
+    it kept in the last fold (what it keeps after the test too)."""
 
     strategy: str
     seed: int | None = None
@@ -62,6 +63,10 @@ class DeployedRun(_Model):
     start: Holdings | None = None
     agent_file: str | None = None
     agent: bytes | None = Field(default=None, exclude=True)
+    # a shrunk twin: the run whose networks act, and the tilt it kept in the last fold
+    shrunk_from: str | None = None
+    kappa: float | None = None
+    cap: float | None = None
 
 
 class LastFold(_Model):

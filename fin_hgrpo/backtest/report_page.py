@@ -41,7 +41,9 @@ def page(result: BacktestResult, images: dict[str, bytes], folder: Path) -> str:
         *book_section(result, images),
         "<h2>Per fold: test-window Sharpe</h2>",
         "<p class='note'>The mean over seeds for agents; <em>failed</em> where a "
-        "strategy failed in that fold (errors below).</p>", folds_table(result),
+        "strategy failed in that fold (errors below). A shrunk agent shows the share of "
+        "its agent's tilt it kept in the fold (κ, the mean over its runs; 0 holds the "
+        "base) or the active share it was capped at.</p>", folds_table(result),
         *selection_section(result),
         *cv_section(result),
         *_links(folder),
@@ -155,7 +157,7 @@ def verdict(result: BacktestResult) -> str:
         if np.isfinite(row.get("active_share", np.nan)):
             trade += f", and departs from {baseline} by an active share of " \
                 f"{row['active_share']:.0%}"
-        items.append(f"<b>{html.escape(name)}</b>: {spread}{trade}.")
+        items.append(f"<b>{html.escape(name)}</b>: {spread}{trade}.{_harm(row, baseline)}")
     for run, day in ruins(result).items():
         items.append(f"<b>{html.escape(run)}</b> was ruined on {day.date()}: it lost all "
                      "its wealth.")
@@ -165,6 +167,23 @@ def verdict(result: BacktestResult) -> str:
         items.append(f"{len(failed)} fold run(s) failed ({html.escape(names)}): see Errors.")
     return "<div class='verdict'><ul>" + "".join(f"<li>{i}</li>" for i in items) + \
         "</ul></div>"
+
+
+def _harm(row: pd.Series, baseline: str | None) -> str:
+    """An agent's harm against the baseline, in words (``measures.harm``)."""
+    parts = []
+    worst = row.get("worst_3y_vs_baseline", np.nan)
+    if np.isfinite(worst):
+        parts.append(f"its worst 3 years' Sharpe was {worst:+.2f} against {baseline}'s")
+    beaten = row.get("folds_beaten", np.nan)
+    if np.isfinite(beaten):
+        parts.append(f"it beat {baseline} in {beaten:.0%} of the test folds")
+    below = row.get("seeds_below_baseline", np.nan)
+    if np.isfinite(below):
+        seeds = int(row["seeds"])
+        parts.append(f"{round(below * seeds)} of its {seeds} runs' Sharpe ratios are below "
+                     f"{baseline}'s")
+    return f" Harm: {'; '.join(parts)}." if parts else ""
 
 
 def summary_table(result: BacktestResult) -> str:
@@ -252,6 +271,7 @@ def folds_table(result: BacktestResult) -> str:
                 cells.append("<td class='failed'>failed</td>")
                 continue
             text = f"{runs['sharpe'].mean():.2f}" if len(runs) else ""
+            text += _kept(runs)
             if failed:
                 text += f" ({failed}/{len(runs)} failed)"
             cells.append(f"<td>{text}</td>")
@@ -350,6 +370,15 @@ def cv_section(result: BacktestResult) -> list[str]:
                      _number(r["turnover"])] for _, r in tables["metrics"].iterrows()]),
             "<h3>Groups</h3>", _table(["Group", "Start", "End", "Days"],
                                       groups[["group", "start", "end", "days"]].values.tolist())]
+
+
+def _kept(runs: pd.DataFrame) -> str:
+    """A shrunk twin's mean kappa or cap in a fold, as the folds table shows it."""
+    for key, symbol in (("kappa", "κ"), ("cap", "cap")):
+        values = runs[key].dropna() if key in runs else pd.Series(dtype=float)
+        if len(values):
+            return f" <small>{symbol} {values.mean():.2f}</small>"
+    return ""
 
 
 def _subsection(heading: str, note: str, head: list[str],

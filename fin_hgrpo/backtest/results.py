@@ -38,6 +38,7 @@ from fin_hgrpo.measures import performance
 from fin_hgrpo.measures.inference import METHOD
 from fin_hgrpo.measures.performance import CashRate
 from fin_hgrpo.strategies.config import AgentStrategySpec, default_name
+from fin_hgrpo.strategies.shrinkage import raw_run
 
 # between the tracebacks in errors.txt (a traceback holds blank lines of its own)
 ERROR_SEPARATOR = "\n" + "=" * 88 + "\n"
@@ -65,6 +66,8 @@ class FoldResult:
     seconds: float
     start: Position | None = None  # the holdings the fold's test began from
     agent: bytes | None = None  # a trained agent's file (``Agent.save``; last fold only)
+    kappa: float | None = None  # a shrunk twin: the share of its agent's tilt it kept
+    cap: float | None = None  # ... or the active share it was capped at
 
 
 @dataclass
@@ -214,9 +217,11 @@ def gather(spec: BacktestSpec, folds: list[Fold], results: list[FoldResult], *,
             "cash_rate": CASH_RATE_FILE if isinstance(rf, pd.Series) else rf,
             "periods_per_year": periods,
             "significance": METHOD}
-    per_run, table = strategy_metrics(returns, turnover, runs, info, weights, rf=rf)
+    fold_rows = _fold_rows(results, by_fold, rf, periods)
+    per_run, table = strategy_metrics(returns, turnover, runs, info, weights, rf=rf,
+                                      folds=fold_rows)
     return BacktestResult(returns, turnover.rename_axis("date"), weights, table, per_run,
-                          _fold_rows(results, by_fold, rf, periods), dict(training_logs(
+                          fold_rows, dict(training_logs(
                               results, keep_empty=True)), errors, info,
                           deployment(spec, folds[-1], results, periods), costs=costs,
                           rf=rf.reindex(returns.index) if isinstance(rf, pd.Series) else rf)
@@ -236,6 +241,8 @@ def _fold_rows(results: list[FoldResult], folds: dict[int, Fold], rf: CashRate,
             "sharpe": np.nan if test is None else performance.sharpe(test, rf=rf,
                                                                      periods=periods),
             "total_return": np.nan if test is None else float((1 + test).prod() - 1),
+            "kappa": np.nan if r.kappa is None else r.kappa,
+            "cap": np.nan if r.cap is None else r.cap,
             "seconds": round(r.seconds, 2), "error": "" if r.error is None else
             r.error.strip().splitlines()[-1],
         })
@@ -268,13 +275,17 @@ def deployment(spec: BacktestSpec, last: Fold, results: list[FoldResult],
             # its candidates and selection rules act as the agent strategy does
             selecting = {r.strategy for r in results if r.strategy.startswith(f"{name}_")}
             strategies |= {s: rules for s in sorted(selecting)}
+        if isinstance(strategy, AgentStrategySpec) and strategy.shrink != "none":
+            strategies[f"{name}_shrunk"] = rules  # its twins trade by the agent's rules
     runs = {}
     for r in results:
         if r.fold != last.index or r.error is not None:
             continue
         start = None if r.start is None else Holdings(
             date=pd.Timestamp(r.start.date).date(), weights=r.start.weights.tolist())
+        twin = {} if r.kappa is None and r.cap is None else {
+            "shrunk_from": raw_run(r.column), "kappa": r.kappa, "cap": r.cap}
         runs[r.column] = DeployedRun(strategy=r.strategy, seed=r.seed,
                                      tickers=list(r.weights.columns[:-1]), start=start,
-                                     agent=r.agent)
+                                     agent=r.agent, **twin)
     return DeployState.build(spec.env, spec.env_spec(), periods, last, strategies, runs)

@@ -36,6 +36,7 @@ from fin_hgrpo.strategies import Strategy
 from fin_hgrpo.strategies.config import CustomSpec, build_strategy
 from fin_hgrpo.strategies.ensemble import SeedEnsemble
 from fin_hgrpo.strategies.rl import RLStrategy
+from fin_hgrpo.strategies.shrinkage import ShrunkAgent, Tilt
 from fin_hgrpo.threads import one_thread
 from fin_hgrpo.trust import check_inside_workspace
 
@@ -104,7 +105,7 @@ def _target_weights(folder: Path, strategy: str | None, asof: object,
     env = _env(state, folder)
     fold = state.fold.timestamps()
     rules = state.strategies[_owner(state, run)]
-    trained = _trained_seeds(state, run)
+    trained = _trained_seeds(state, entry.shrunk_from or run)
     if isinstance(rules.spec, CustomSpec):  # its code: the workspace's, never the folder's
         check_inside_workspace(rules.spec.path.rsplit(":", 1)[0], folder,
                                f"{folder}/deploy/state.json")
@@ -118,7 +119,12 @@ def _target_weights(folder: Path, strategy: str | None, asof: object,
         built = classical
         built.fit(trained_on)  # the same window and prices: the same fitted state
     else:
-        built = _agent_strategy(state, run, trained, env, folder, trained_on)
+        built = _agent_strategy(state, entry.shrunk_from or run, trained, env, folder,
+                                trained_on)
+        if entry.shrunk_from is not None:  # the twin keeps its last fold's tilt
+            agent = built.members[0] if isinstance(built, SeedEnsemble) else built
+            built = ShrunkAgent(built, agent.config.base, Tilt(
+                kappa=1.0 if entry.kappa is None else entry.kappa, cap=entry.cap), run)
     reference = classical is not None and bool(classical.universe)  # held as in the run
     held_in = env.for_reference() if reference else env
     sim = held_in.build_sim(panel.slice(fold["train_start"], date))

@@ -33,6 +33,7 @@ from fin_hgrpo.backtest.config import BacktestSpec
 from fin_hgrpo.backtest.engine import StrategyRun, run_decisions, run_strategy
 from fin_hgrpo.backtest.executors import Executor, Progress, TaskFunction
 from fin_hgrpo.backtest.results import FoldResult
+from fin_hgrpo.backtest.shrunk import Shrinking, kept
 from fin_hgrpo.backtest.walkforward import Fold, inner_folds
 from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.data.calendar import Rebalance
@@ -49,6 +50,7 @@ from fin_hgrpo.strategies.config import (
 )
 from fin_hgrpo.strategies.ensemble import SeedEnsemble
 from fin_hgrpo.strategies.rl import RLStrategy, agents_decide, fit_population
+from fin_hgrpo.strategies.shrinkage import ShrunkAgent, Tilt
 from fin_hgrpo.threads import one_thread
 
 DEFAULT_UNIVERSE = ""  # the env's own tickers (a benchmark names its own)
@@ -98,7 +100,8 @@ class PopulationTask:
 
     def progress_units(self) -> tuple[int, int]:
         """Fold runs, and training iterations, for the progress bars."""
-        columns = len(self.runs) + (self.ensemble is not None)
+        columns = (len(self.runs) + (self.ensemble is not None)) * \
+            (1 if self.spec.shrink == "none" else 2)  # with the shrunk twins
         config = self.runs[0].config
         iterations = sum(config.iterations_for(steps) for steps in
                          self.spec.fold_steps(self.steps, len(self.folds))) * len(self.runs)
@@ -297,16 +300,44 @@ def _run_population(task: PopulationTask, context: Context,
         columns.append((Column(task.ensemble, task.ensemble),
                         [_ensemble([trained[r, f.index] for r in range(len(task.runs))],
                                    task.ensemble) for f in task.folds]))
-    tested: list[list[FoldResult]] = [[] for _ in columns]
-    positions: list[Position | None] = [None] * len(columns)
+    shrinking = _shrinking(task, context, columns)
+    reported = len(columns) * (2 if shrinking else 1)  # the raw columns, then their twins
+    tested: list[list[FoldResult]] = [[] for _ in range(reported)]
+    positions: dict[object, Position | None] = {}
     for f, fold in enumerate(task.folds):
-        fold_results, positions = _test_agents([column for column, _ in columns],
-                                               [fits[f] for _, fits in columns], fold, task,
-                                               context, positions)
-        for k, result in enumerate(fold_results):
-            tested[k].append(result)
-        progress("fold", len(columns))
+        names = [column for column, _ in columns]
+        fits = [fold_fits[f] for _, fold_fits in columns]
+        keys: list[object] = [("raw", k) for k in range(len(columns))]
+        if shrinking is not None:
+            twins, extra, strategies = shrinking.twins(fits)
+            names += [Column(*twin, column.seed) for twin, (column, _) in zip(twins, columns,
+                                                                              strict=True)]
+            names += [Column(str(key), str(key)) for key in extra[len(twins):]]
+            failed = next((fit.error for fit in fits if fit.error is not None), None)
+            fits += [Fit(s, None if s is not None else failed, 0.0) for s in strategies]
+            keys += extra
+        fold_results, ends = _test_agents(names, fits, fold, task, context,
+                                          [positions.get(key) for key in keys])
+        for key, result, end in zip(keys, fold_results, ends, strict=True):
+            positions[key] = end
+            if shrinking is not None:
+                shrinking.record(key, result)
+        for k in range(reported):
+            if k >= len(columns):
+                fold_results[k].kappa, fold_results[k].cap = kept(fits[k].strategy)
+            tested[k].append(fold_results[k])
+        progress("fold", reported)
     return [result for results in tested for result in results]
+
+
+def _shrinking(task: PopulationTask, context: Context,
+               columns: list[tuple[Column, list[Fit]]]) -> Shrinking | None:
+    """The twins of an agent whose spec shrinks its tilt (None for ``shrink = "none"``)."""
+    if task.spec.shrink == "none":
+        return None
+    rf = context.env.cash_returns(context.panels[task.universe])
+    return Shrinking(task.spec, [(column.strategy, column.name) for column, _ in columns],
+                     task.runs[0].config.base, rf)
 
 
 def _test_agents(columns: list[Column], fits: list[Fit], fold: Fold, task: PopulationTask,
@@ -320,7 +351,8 @@ def _test_agents(columns: list[Column], fits: list[Fit], fold: Fold, task: Popul
     try:
         sim, first, last = _test_sim(context.env, context.panels[task.universe], fold, task)
         decide = agents_decide(sim, [_agents_of(fits[k].strategy) for k in live],
-                               [fits[k].strategy.name for k in live])
+                               [fits[k].strategy.name for k in live],
+                               [_tilt_of(fits[k].strategy) for k in live])
         runs = dict(zip(live, run_decisions(decide, sim, first, last, task.rebalance,
                                             [positions[k] for k in live],
                                             min_trade=task.min_trade), strict=True))
@@ -340,9 +372,16 @@ def _test_agents(columns: list[Column], fits: list[Fit], fold: Fold, task: Popul
 
 def _agents_of(strategy: Strategy) -> list[Agent]:
     """The trained agents whose mean target is the strategy's: an agent, or a seed
-    ensemble's members."""
+    ensemble's members (of a shrunk twin, its agent's)."""
+    if isinstance(strategy, ShrunkAgent):
+        strategy = strategy.agent
     members = strategy.members if isinstance(strategy, SeedEnsemble) else [strategy]
     return [member.agent for member in members]
+
+
+def _tilt_of(strategy: Strategy) -> Tilt | None:
+    """The share of its agents' tilt a shrunk twin keeps (None: a raw run keeps all)."""
+    return strategy.tilt if isinstance(strategy, ShrunkAgent) else None
 
 
 def _train_populations(task: PopulationTask, context: Context,

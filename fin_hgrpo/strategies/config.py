@@ -25,6 +25,7 @@ from fin_hgrpo.strategies import baselines
 from fin_hgrpo.strategies.base import Strategy
 from fin_hgrpo.strategies.forecast import ForecastStrategy
 from fin_hgrpo.strategies.rl import Progress, RLStrategy, WarmStart
+from fin_hgrpo.strategies.shrinkage import Shrink, Skill
 
 
 class _StrategySpec(BaseModel):
@@ -187,6 +188,14 @@ class AgentStrategySpec(_StrategySpec):
     validation_start: Literal["cash", "base"] = "cash"  # what validation runs start from
     # candidates and selection rules: runs <name>_c<k> and <name>_select_<rule>
     select: SelectSpec | None = None
+    # also run <name>_shrunk, the tilt from the base kept by measured skill ("skill":
+    # kappa = max(0, 1 - 1/t^2), t of the past test folds' active return's alpha, or
+    # of its mean with skill = "mean") or capped
+    # ("cap": an active-share cap among caps, the past test folds' best):
+    # strategies.shrinkage
+    shrink: Shrink = "none"
+    skill: Skill = "alpha"  # t of the active return's alpha against the base, or its mean
+    caps: list[float] = [0.0, 0.05, 0.1, 0.2, 0.4]
 
     @field_validator("warm_start", mode="before")
     @classmethod
@@ -202,10 +211,21 @@ class AgentStrategySpec(_StrategySpec):
         warm = self.warm_start
         return [steps if warm is None else warm.budget(steps, k) for k in range(folds)]
 
+    @field_validator("caps")
+    @classmethod
+    def _caps_nest_the_base(cls, caps: list[float]) -> list[float]:
+        if 0.0 not in caps or any(not 0.0 <= c <= 1.0 for c in caps) or \
+                len(set(caps)) != len(caps):
+            raise ValueError(f"{caps}: active-share caps lie in [0, 1], once each, and "
+                             "include 0 (the base)")
+        return sorted(caps)
+
     @model_validator(mode="after")
     def _select_without_ensemble(self) -> AgentStrategySpec:
         if self.select is not None and self.ensemble:
             raise ValueError("select and ensemble: an ensemble of which candidate? drop one")
+        if self.select is not None and self.shrink != "none":
+            raise ValueError("select and shrink: shrink which candidate? drop one")
         needs_days = [r for r in (self.select.rules if self.select else [])
                       if r == "holdout" or r.startswith("inner_wf")]
         if needs_days and not self.validation_days:

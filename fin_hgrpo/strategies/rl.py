@@ -19,7 +19,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from fin_hgrpo.algos import AgentConfig, Population, make_agent
-from fin_hgrpo.algos.bases import base_allocation, base_tensor, base_weights
+from fin_hgrpo.algos.bases import base_allocation, base_table, base_tensor, base_weights
 from fin_hgrpo.algos.core import Agent
 from fin_hgrpo.allocation import equal_weights
 from fin_hgrpo.data import MarketPanel
@@ -27,6 +27,7 @@ from fin_hgrpo.envs import EnvSpec, PortfolioSim
 from fin_hgrpo.envs.sim import RUIN_FLOOR
 from fin_hgrpo.envs.trading import Decide, checked_target, simulate
 from fin_hgrpo.strategies.base import Decision, Strategy
+from fin_hgrpo.strategies.shrinkage import Tilt
 
 Progress = Callable[[int], None]  # told how many training iterations were just done
 Keep = Literal["best", "last", "ema"]  # the networks a fit ends with
@@ -200,25 +201,39 @@ def agent_target(agent: Agent, features: torch.Tensor, holdings: torch.Tensor,
 
 
 def agents_decide(sim: PortfolioSim, portfolios: Sequence[Sequence[Agent]],
-                  names: Sequence[str]) -> Decide:
+                  names: Sequence[str], tilts: Sequence[Tilt | None] | None = None) -> Decide:
     """The decisions of B portfolios run side by side through ``sim`` (``simulate``'s
     ``decide``): each targets the mean of its agents' deterministic targets (one agent,
     or a seed ensemble's members), every agent asked at that portfolio's holdings, one
-    portfolio at a time: what each strategy names alone. ``names`` name the strategies
-    in a refused target."""
+    portfolio at a time: what each strategy names alone. A portfolio's ``tilts`` entry
+    (``shrinkage.Tilt``) keeps that share of the target's tilt from the agents' base
+    (1/N for an agent without a base table); one that keeps none holds the base without
+    asking the agents. ``names`` name the strategies in a refused target."""
+    tilts = list(tilts) if tilts is not None else [None] * len(portfolios)
     kinds = {agent.config.base for agents in portfolios for agent in agents}
     tables = {kind: base_tensor(sim, kind) for kind in kinds}  # once, not daily
+    shrunk = {agents[0].config.base for agents, tilt in zip(portfolios, tilts, strict=True)
+              if tilt is not None}
+    bases = {kind: None if kind in (None, "holdings") else base_table(sim, kind)
+             for kind in shrunk}  # float64, as ``tilt_base`` names them
 
     def decide(t: int, holdings: torch.Tensor) -> torch.Tensor:
         day = torch.tensor([t], device=sim.device)
         features = sim.observe(day)
         targets = []
-        for k, agents in enumerate(portfolios):
+        for k, (agents, tilt) in enumerate(zip(portfolios, tilts, strict=True)):
             held = holdings[k:k + 1]
-            weights = [agent_target(agent, features, held,
-                                    base_weights(agent.config.base, tables[agent.config.base],
-                                                 day, held)) for agent in agents]
-            target = weights[0] if len(weights) == 1 else np.mean(weights, axis=0)
+            kind = agents[0].config.base
+            if tilt is None or not tilt.holds_base:
+                weights = [agent_target(agent, features, held,
+                                        base_weights(agent.config.base,
+                                                     tables[agent.config.base], day, held))
+                           for agent in agents]
+                target = weights[0] if len(weights) == 1 else np.mean(weights, axis=0)
+            if tilt is not None:
+                base = bases[kind][t] if bases[kind] is not None else \
+                    equal_weights(sim.n_assets, sim.tradable[t].numpy(force=True))
+                target = base if tilt.holds_base else tilt.apply(target, base)
             targets.append(checked_target(target, names[k], sim.dates[t], sim.n_assets,
                                           sim.book))
         return torch.as_tensor(np.stack(targets), dtype=sim.dtype, device=sim.device)

@@ -472,3 +472,27 @@ def test_a_max_weight_that_cannot_fill_a_universe_is_a_warning(workspace):
            "held as cash" in warnings
     assert any(w.startswith("max_weight 0.1 caps benchmark's 1 asset(s) at 10%")
                for w in warnings)
+
+
+def test_harm_against_the_baseline_is_in_metrics_csv_and_the_verdict(saved):
+    out = saved
+    table = pd.read_csv(out / "metrics.csv", index_col="strategy")
+    seeds = pd.read_csv(out / "seeds.csv", index_col="run")
+    folds = pd.read_csv(out / "folds.csv").pivot_table(index="fold", columns="run",
+                                                       values="sharpe")
+    for seed in (0, 1):
+        run = f"hybrid_grpo_seed{seed}"
+        beaten = (folds[run] > folds["equal_weight"]).mean()
+        assert seeds.loc[run, "folds_beaten"] == pytest.approx(beaten)
+    assert table.loc["hybrid_grpo", "folds_beaten"] == \
+        pytest.approx(seeds.loc[["hybrid_grpo_seed0", "hybrid_grpo_seed1"],
+                                "folds_beaten"].mean())
+    below = (seeds.loc[["hybrid_grpo_seed0", "hybrid_grpo_seed1"], "sharpe"]
+             < seeds.loc["equal_weight", "sharpe"]).mean()
+    assert table.loc["hybrid_grpo", "seeds_below_baseline"] == below
+    # four folds of 120 days hold no 3-year window
+    assert table["worst_3y_vs_baseline"].isna().all()
+    page = (out / "report.html").read_text()
+    assert f"it beat equal_weight in {table.loc['hybrid_grpo', 'folds_beaten']:.0%} of the " \
+        "test folds" in page
+    assert f"{round(below * 2)} of its 2 runs' Sharpe ratios are below equal_weight's" in page

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fin_hgrpo.backtest import shrunk
 from fin_hgrpo.backtest.targets import read_holdings, target_weights
 from fin_hgrpo.cli import main
 from fin_hgrpo.errors import DataError, FinHgrpoError, SpecError
@@ -29,6 +30,7 @@ kind = "agent"
 spec = "strategies/hgrpo.toml"
 steps = 256
 ensemble = true
+shrink = "skill"
 [[strategies]]
 kind = "agent"
 name = "tilted"
@@ -67,6 +69,9 @@ def deployed(tmp_path_factory) -> tuple[Path, Path]:
     (workspace / "backtests" / "tiny.toml").write_text(SPEC)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(workspace)
+        # the twins keep half the tilt wherever a past exists: the replay must too
+        patch.setattr(shrunk, "skill_kappa",
+                      lambda active, base=None: 0.5 if len(active) > 20 else 0.0)
         assert main(["backtest", "backtests/tiny.toml", "--workers", "1"]) == 0
         yield workspace, workspace / "backtests" / "results" / "tiny"
 
@@ -79,7 +84,9 @@ def results(deployed) -> Path:
 def test_inside_the_last_test_window_every_run_gives_the_backtests_weights(results):
     state = json.loads((results / "deploy" / "state.json").read_text())
     assert {"hybrid_grpo_seed0", "hybrid_grpo_seed1", "hybrid_grpo_ensemble", "tilted_seed0",
+            "hybrid_grpo_shrunk_seed1", "hybrid_grpo_shrunk_ensemble",
             "equal_weight", "min_variance", "benchmark"} <= set(state["runs"])
+    assert state["runs"]["hybrid_grpo_shrunk_seed1"]["kappa"] == 0.5
     for run in state["runs"]:
         held = pd.read_csv(results / "weights" / f"{run}.csv", index_col=0, parse_dates=True)
         held = held[held.index >= state["fold"]["test_start"]]
