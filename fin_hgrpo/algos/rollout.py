@@ -102,15 +102,16 @@ def collect(actor: Actor, episodes: Episodes, select: Select, n_steps: int, grou
         base = actor.base(t, holdings)
         weights = actor.to_targets(actions, holdings, base)
         scored = sim.score(t, holdings, weights)
+        benchmark = reward.benchmark(sim, t)
         rewards, states = reward.apply(episodes.reward_state, scored.net_return,
-                                       scored.log_return)
+                                       scored.log_return, benchmark)
         ahead = score_ahead(actor, reward, t, scored, rewards, states, sub_steps)
         executed = select(rewards, ahead)
         if advance == "mean":
             target = actor.to_targets(actor.policy.deterministic(dist), holdings, base)
             mean = sim.score(t, holdings, target[:, None])
             mean_rewards, mean_states = reward.apply(episodes.reward_state, mean.net_return,
-                                                     mean.log_return)
+                                                     mean.log_return, benchmark)
             chosen = Scored(*(x[:, 0] for x in mean))
             step = episodes.advance(chosen, mean_rewards[:, 0], mean_states[:, 0])
         else:
@@ -147,7 +148,8 @@ def score_ahead(actor: Actor, reward: Reward, t: torch.Tensor, scored: Scored,
         action = actor.continue_with(flat_rows(dist), g)
         weights = actor.to_targets(action, holdings, actor.base(safe, holdings))
         out = sim.score(safe, holdings, weights[:, None])
-        step_reward, next_state = reward.apply(reward_state, out.net_return, out.log_return)
+        step_reward, next_state = reward.apply(reward_state, out.net_return, out.log_return,
+                                               reward.benchmark(sim, safe))
         all_rewards.append(torch.where(live, step_reward[:, 0], 0.0))
         alive.append(live.clone())
         holdings = torch.where(live[:, None], out.holdings[:, 0], holdings)

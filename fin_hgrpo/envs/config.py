@@ -21,7 +21,7 @@ from fin_hgrpo.data.spreads import edge_half_spreads
 from fin_hgrpo.data.synthetic import synthetic_market
 from fin_hgrpo.envs.book import Book
 from fin_hgrpo.envs.feature_scaling import Scaling
-from fin_hgrpo.envs.rewards import Penalty, Reward, RewardKind
+from fin_hgrpo.envs.rewards import Penalty, Relative, Reward, RewardKind
 from fin_hgrpo.envs.sim import ActionTransform, PortfolioSim
 from fin_hgrpo.errors import DataError, SpecError
 
@@ -133,6 +133,8 @@ class RewardSpec(_Spec):
     eta: float = Field(default=0.01, gt=0.0, le=1.0)
     lam: float = Field(default=0.0, ge=0.0)
     penalty: Penalty = "variance"
+    # "equal_weight": every kind scored on the return less 1/N's (envs.rewards)
+    relative: Relative = "none"
 
 
 class ConstraintSpec(_Spec):
@@ -372,4 +374,4 @@ class EnvSpec(_Spec):
 
     def build_reward(self) -> Reward:
         r = self.reward
-        return Reward(r.kind, eta=r.eta, lam=r.lam, penalty=r.penalty)
+        return Reward(r.kind, eta=r.eta, lam=r.lam, penalty=r.penalty, relative=r.relative)

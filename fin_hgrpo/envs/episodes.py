@@ -103,7 +103,8 @@ class Episodes:
         scored = self.sim.score(self.t, self.holdings, weights[:, None, :])
         scored = Scored(*(x.squeeze(1) for x in scored))
         reward, state = self.reward.apply(self.reward_state, scored.net_return[:, None],
-                                          scored.log_return[:, None])
+                                          scored.log_return[:, None],
+                                          self.reward.benchmark(self.sim, self.t))
         return self.advance(scored, reward.squeeze(1), state.squeeze(1))
 
     def advance(self, scored: Scored, reward: torch.Tensor, reward_state: torch.Tensor) -> Step:

@@ -390,6 +390,15 @@ class PortfolioSim:
     def _tensor(self, values) -> torch.Tensor:
         return torch.as_tensor(np.asarray(values), dtype=self.dtype, device=self.device)
 
+    def equal_weight_log_return(self, t: torch.Tensor) -> torch.Tensor:
+        """1/N's log return (B,) from the close of each day ``t`` to the next: equal
+        weights over the names tradable at that close (cash where none is), before
+        costs: what a reward relative to 1/N subtracts."""
+        relatives, tradable = self.relatives[t], self.tradable[t]
+        count = tradable.sum(-1)
+        mean = torch.where(tradable, relatives[:, :-1], 0.0).sum(-1) / count.clamp(min=1)
+        return torch.log(torch.where(count > 0, mean, relatives[:, -1]))
+
     # ---- observations -------------------------------------------------------------------
     def observe(self, t: torch.Tensor) -> torch.Tensor:
         """Feature windows ending at each day t: (B, window, A, F), data up to t only."""

@@ -93,3 +93,35 @@ def test_a_differential_sharpe_episode_starts_warm_and_its_first_rewards_are_tam
     # an ordinary day moves the Sharpe estimate by a deviation or two, not by ten
     assert np.abs(warm).max() < 3.0 < 8.0 < np.abs(cold).max()
     assert np.abs(warm).mean() < 0.5 * np.abs(cold).mean()
+
+
+def test_a_relative_reward_scores_the_return_less_one_over_ns():
+    reward = Reward("risk_adjusted", lam=10.0, eta=1.0, relative="equal_weight")
+    state = reward.initial_state(1)
+    net = torch.tensor([[0.03, -0.01]], dtype=torch.float64)
+    benchmark = torch.tensor([np.log(1.01)], dtype=torch.float64)
+    values, states = reward.apply(state, net, torch.log1p(net), benchmark)
+    active = np.log1p(net.numpy()[0]) - np.log(1.01)
+    np.testing.assert_allclose(values[0].numpy(), active - 10.0 * active**2)
+    np.testing.assert_allclose(states[0, :, 2].numpy(), active)  # active log wealth
+    with pytest.raises(ValueError, match="needs 1/N's log returns"):
+        reward.apply(state, net, torch.log1p(net))
+    with pytest.raises(ValueError, match="relative must be"):
+        Reward(relative="spy")
+
+
+def test_one_over_n_held_through_an_episode_earns_nothing_but_its_costs_relative_to_itself():
+    spec = EnvSpec.model_validate({"data": {"source": "synthetic:iid", "n_days": 300},
+                                   "reward": {"kind": "log_return",
+                                              "relative": "equal_weight"},
+                                   "costs": {"bps": 0.0}})
+    sim = spec.build_sim()
+    days = torch.arange(sim.first_decision, sim.first_decision + 50)  # all tradable
+    by_hand = np.log(sim.relatives[days, :-1].numpy().mean(-1))
+    np.testing.assert_allclose(sim.equal_weight_log_return(days).numpy(), by_hand)
+    episodes = Episodes(sim, spec.build_reward(), 1, horizon=40, random_start=False)
+    episodes.reset(np.random.default_rng(0), start=100)
+    weights = torch.full((1, sim.n_weights), 1.0 / sim.n_assets, dtype=sim.dtype)
+    weights[:, -1] = 0.0
+    rewards = [float(episodes.step(weights).reward[0]) for _ in range(30)]
+    np.testing.assert_allclose(rewards, 0.0, atol=1e-12)
