@@ -174,7 +174,8 @@ def _harm(row: pd.Series, baseline: str | None) -> str:
     parts = []
     worst = row.get("worst_3y_vs_baseline", np.nan)
     if np.isfinite(worst):
-        parts.append(f"its worst 3 years' Sharpe was {worst:+.2f} against {baseline}'s")
+        parts.append(f"over its worst 3 years its Sharpe was {abs(worst):.2f} "
+                     f"{'below' if worst < 0 else 'above'} {baseline}'s")
     beaten = row.get("folds_beaten", np.nan)
     if np.isfinite(beaten):
         parts.append(f"it beat {baseline} in {beaten:.0%} of the test folds")
@@ -182,7 +183,8 @@ def _harm(row: pd.Series, baseline: str | None) -> str:
     if np.isfinite(below):
         seeds = int(row["seeds"])
         parts.append(f"{round(below * seeds)} of its {seeds} runs' Sharpe ratios are below "
-                     f"{baseline}'s")
+                     f"{baseline}'s" if seeds > 1 else
+                     f"its Sharpe ratio is {'' if below else 'not '}below {baseline}'s")
     return f" Harm: {'; '.join(parts)}." if parts else ""
 
 
