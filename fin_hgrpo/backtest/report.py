@@ -23,7 +23,7 @@ from fin_hgrpo.backtest.book_report import exposure_figure, signed
 from fin_hgrpo.backtest.report_page import page
 from fin_hgrpo.backtest.results import BacktestResult
 from fin_hgrpo.io import atomic_write, atomic_write_text
-from fin_hgrpo.measures.performance import PERIODS, drawdown, excess
+from fin_hgrpo.measures.performance import PERIODS, drawdown, rolling_sharpe
 from fin_hgrpo.reporting.html import png
 
 _FAINT = "0.72"  # the grey of the strategies that recede
@@ -165,11 +165,7 @@ def _rolling_sharpe(result: BacktestResult):
     periods = result.info.get("periods_per_year", PERIODS)
     bars = max(2, periods // 2)
 
-    def rolling(r: pd.Series) -> pd.Series:
-        window = excess(r, result.rf).rolling(bars)
-        return window.mean() / window.std() * np.sqrt(periods)
-
-    frames = _by_strategy(result, rolling)
+    frames = _by_strategy(result, lambda r: rolling_sharpe(r, bars, result.rf, periods))
     return _lines(result, frames, f"Rolling Sharpe ratio (half a year: {bars} bars)",
                   "Sharpe", band=False)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fin_hgrpo.measures.performance import PERIODS, CashRate, excess
+from fin_hgrpo.measures.performance import PERIODS, CashRate, rolling_sharpe
 
 YEARS = 3  # the rolling window of the worst shortfall
 
@@ -25,11 +25,10 @@ def worst_rolling_shortfall(returns: pd.Series, baseline: pd.Series, *,
     ``window`` consecutive bars both hold (default: 3 years of ``periods``; negative:
     a shortfall); NaN on fewer bars."""
     window = window or YEARS * periods
-    both = pd.concat([excess(returns, rf), excess(baseline, rf)], axis=1).dropna()
+    both = pd.concat([returns, baseline], axis=1).dropna()
     if len(both) < window:
         return float("nan")
-    rolling = both.rolling(window)
-    sharpes = rolling.mean() / rolling.std(ddof=1) * np.sqrt(periods)
+    sharpes = rolling_sharpe(both, window, rf=rf, periods=periods)
     gap = (sharpes.iloc[:, 0] - sharpes.iloc[:, 1]).replace([np.inf, -np.inf], np.nan)
     return float(gap.min()) if gap.notna().any() else float("nan")
 

@@ -68,6 +68,14 @@ def sharpe(returns: pd.Series, annualize: bool = True, rf: CashRate = 0.0,
     return ratio * np.sqrt(periods) if annualize else ratio
 
 
+def rolling_sharpe(returns: pd.Series | pd.DataFrame, window: int, rf: CashRate = 0.0,
+                   periods: int = PERIODS) -> pd.Series | pd.DataFrame:
+    """Sharpe over each ``window`` consecutive bars ending at each bar (NaN before a
+    whole window), annualised, in excess of ``rf``."""
+    rolling = excess(returns, rf).rolling(window)
+    return rolling.mean() / rolling.std() * np.sqrt(periods)
+
+
 def sortino(returns: pd.Series, rf: CashRate = 0.0, periods: int = PERIODS) -> float:
     values = excess(returns, rf).to_numpy()
     downside = np.sqrt(np.sum(values[values < 0] ** 2) / len(values))
