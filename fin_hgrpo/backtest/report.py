@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib import font_manager, ticker
+from matplotlib import colormaps, font_manager, ticker
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from fin_hgrpo.backtest.book_report import exposure_figure, signed
@@ -27,6 +29,8 @@ from fin_hgrpo.measures.performance import PERIODS, drawdown, rolling_sharpe
 from fin_hgrpo.reporting.html import png
 
 _FAINT = "0.72"  # the grey of the strategies that recede
+LEGEND_FOLDS = 8  # more folds than this are coloured on a scale, not named in a legend
+FOLD_COLOURS = colormaps["viridis"]
 _AGENT_COLOURS = ["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:pink",
                   "tab:olive", "tab:cyan"]
 
@@ -227,19 +231,27 @@ def _training(result: BacktestResult):
             curves.setdefault(owner[run], {}).setdefault(fold, []).append(series.mean())
     if not curves:
         return None
+    n_folds = max(int(fold) for folds in curves.values() for fold in folds) + 1
+    many = n_folds > LEGEND_FOLDS  # coloured first to last on a scale, not named
     fig = Figure(figsize=(4.2 * len(curves), 3.4))
     axes = fig.subplots(1, len(curves), squeeze=False)
     for ax, (agent, folds) in zip(axes[0], curves.items(), strict=True):
         for fold, seeds in sorted(folds.items(), key=lambda item: int(item[0])):
             mean = pd.concat(seeds, axis=1).mean(axis=1)
-            ax.plot(mean.index, mean, label=f"fold {fold}", linewidth=1.2)
+            colour = FOLD_COLOURS(int(fold) / max(n_folds - 1, 1)) if many else None
+            ax.plot(mean.index, mean, label=f"fold {fold}", linewidth=1.2, color=colour)
         ax.set_title(f"{agent} (mean of {max(len(s) for s in folds.values())} seeds)",
                      fontsize=10)
         ax.set_xlabel("market states visited")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("mean log growth per day (training)")
-    axes[0][0].legend(fontsize=7, frameon=False)
     fig.tight_layout()
+    if many:
+        scale = ScalarMappable(Normalize(0, n_folds - 1), FOLD_COLOURS)
+        bar = fig.colorbar(scale, ax=list(axes[0]), fraction=0.02, pad=0.01)
+        bar.ax.set_title("fold", fontsize=8)
+    else:
+        axes[0][0].legend(fontsize=7, frameon=False)
     return fig
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from fin_hgrpo.backtest import BacktestResult, BacktestSpec, run_backtest, save_backtest
-from fin_hgrpo.backtest.report import write_report, write_tearsheets
+from fin_hgrpo.backtest.report import _training, write_report, write_tearsheets
 from fin_hgrpo.backtest.tasks import PopulationTask, Task
 from fin_hgrpo.cli import main
 from fin_hgrpo.errors import SpecError
@@ -496,3 +496,14 @@ def test_harm_against_the_baseline_is_in_metrics_csv_and_the_verdict(saved):
     assert f"it beat equal_weight in {table.loc['hybrid_grpo', 'folds_beaten']:.0%} of the " \
         "test folds" in page
     assert f"{round(below * 2)} of its 2 runs' Sharpe ratios are below equal_weight's" in page
+
+
+def test_training_curves_of_many_folds_are_coloured_on_a_scale_not_named(saved):
+    result = BacktestResult.read(saved)
+    few = _training(result)
+    assert few.axes[0].get_legend() is not None  # 4 folds: named
+    log = next(iter(result.training.values()))
+    many = replace(result, training={f"hybrid_grpo_seed0_fold{k}": log for k in range(12)})
+    figure = _training(many)
+    assert figure.axes[0].get_legend() is None
+    assert len(figure.axes) == 2  # the agent's curves and the fold scale
