@@ -47,6 +47,22 @@ def read_csv(path: str | Path, hint: str = "", **options) -> pd.DataFrame:
         raise DataError(f"{path}: not a readable CSV file ({exc}){hint}") from None
 
 
+def read_result_csv(path: str | Path, **options) -> pd.DataFrame:
+    """A CSV a run wrote (pandas ends each with a newline): one that stops mid-line was
+    cut short, and is refused naming it rather than read as fewer rows."""
+    path = Path(path)
+    hint = "; truncated or edited? run it again"
+    try:
+        with path.open("rb") as file:
+            file.seek(-1, os.SEEK_END)
+            complete = file.read(1) == b"\n"
+    except OSError:
+        complete = True  # missing or empty: read_csv names it
+    if not complete:
+        raise DataError(f"{path}: ends mid-line{hint}")
+    return read_csv(path, hint, **options)
+
+
 def read_json(path: str | Path, *keys: str) -> dict:
     """A JSON object a run wrote, with ``keys`` present; a truncated, edited or foreign
     file is one ``DataError`` naming it (and the key), never a traceback."""

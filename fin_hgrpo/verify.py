@@ -8,13 +8,17 @@ working directory) and how far each result file moved. Columns that measure time
 (seconds, states per second) are left out of the comparison.
 
 A results folder is data that people share: its manifest must never make verify run
-code the user did not choose. The re-run happens in the current working directory
-(the user's workspace), whatever directory the manifest names; it may only be one of
-fin-hgrpo's own ``backtest``, ``train`` or ``sweep`` commands with their plain flags
-(no executor, Ray address, TensorBoard folder or resumed run); and every file it reads
-(the specs, an env's price and membership files, a custom strategy's code) must lie
-inside the workspace and outside the folder being verified. Anything else is refused,
-saying why.
+code the user did not choose (``fin_hgrpo.trust``). The re-run happens in the current
+working directory (the user's workspace), whatever directory the manifest names; it
+may only be one of fin-hgrpo's own ``backtest``, ``train`` or ``sweep`` commands with
+their plain flags (no executor, Ray address, TensorBoard folder or resumed run); the
+specs and data files it reads must lie in the workspace, outside every results folder;
+and a spec whose strategies run code must be one the user names with ``--spec``, its
+code the one the manifest recorded (sha256). Anything else is refused, saying why.
+
+The re-run writes what the recorded command wrote, with its options (tearsheets
+included), and exactly those files are compared: files written into the folder later
+(``weights``' targets, a ``risk`` report) are not the run's.
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ import numpy as np
 import pandas as pd
 
 from fin_hgrpo.errors import FinHgrpoError
-from fin_hgrpo.provenance import changes, read_manifest
-from fin_hgrpo.trust import check_inside_workspace
+from fin_hgrpo.provenance import changes, file_sha256, read_manifest
+from fin_hgrpo.trust import check_data_file, check_named
 
 TIMING = re.compile(r"second|elapsed|wall")  # columns that measure time, not results
 DRIFT_FILES = ("returns.csv", "metrics.csv", "trials.csv")  # summarised first
@@ -57,13 +61,16 @@ class Verification:
     differences: dict[str, float]
     sharpe: pd.Series | None
     missing: list[str] = field(default_factory=list)
+    command: list[str] = field(default_factory=list)  # what was re-run
+    where: dict[str, str] = field(default_factory=dict)  # each differing file's largest cell
 
     @property
     def identical(self) -> bool:
         return not self.missing and all(v == 0 for v in self.differences.values())
 
     def lines(self) -> list[str]:
-        out = [f"manifest: {line}" for line in self.changes] or ["manifest: nothing changed"]
+        out = [f"re-ran: fin-hgrpo {' '.join(self.command)}"] if self.command else []
+        out += [f"manifest: {line}" for line in self.changes] or ["manifest: nothing changed"]
         same = [k for k, v in self.differences.items() if v == 0]
         out.append(f"identical: {len(same)} of {len(self.differences) + len(self.missing)} "
                    "result files")
@@ -74,15 +81,16 @@ class Verification:
                 what = ("missing from the re-run" if np.isnan(value) else
                         "shape or labels changed" if np.isinf(value) else
                         f"largest difference {value:.3g}")
-                out.append(f"differs: {name}: {what}")
+                at = f" ({self.where[name]})" if name in self.where else ""
+                out.append(f"differs: {name}: {what}{at}")
         if self.sharpe is not None and (self.sharpe != 0).any():
             worst = self.sharpe.abs().idxmax()
             out.append(f"Sharpe drift: largest {self.sharpe[worst]:+.4f} ({worst}); "
                        f"mean |drift| {self.sharpe.abs().mean():.4f}")
         if not self.identical and not self.changes:
-            out.append("nothing in the manifest changed, yet the results did: the result "
-                       "files were edited or deleted after the run, or a source of "
-                       "nondeterminism this machine does not repeat")
+            out.append("nothing the run read changed, yet the files above did: they were "
+                       "edited or deleted after the run (or this machine does not repeat a "
+                       "source of nondeterminism)")
         elif not self.identical and any(line.startswith(("file ", "price data"))
                                         for line in self.changes):
             out.append("the re-run read the spec files and prices as they are now; the "
@@ -93,10 +101,12 @@ class Verification:
         return out
 
 
-def verify(folder: str | Path, run: Callable[[Sequence[str]], int]) -> Verification:
+def verify(folder: str | Path, run: Callable[[Sequence[str]], int],
+           specs: Sequence[str | Path] = ()) -> Verification:
     """Re-run the ``fin-hgrpo`` command recorded in ``folder``'s manifest with ``run``
-    (the CLI's ``main``; from the working directory it ran in, into a temporary folder)
-    and compare the results."""
+    (the CLI's ``main``; in this working directory, into a temporary folder) and compare
+    the files it writes. ``specs``: the specs the user names, the only ones whose
+    custom strategies' code may run."""
     folder = Path(folder).resolve()
     manifest = read_manifest(folder)
     command = manifest.get("command")
@@ -104,7 +114,7 @@ def verify(folder: str | Path, run: Callable[[Sequence[str]], int]) -> Verificat
         raise FinHgrpoError(f"{folder}: made by {' '.join(manifest.get('argv', []))!r}, not "
                             "by fin-hgrpo backtest, train or sweep: nothing to re-run")
     workdir = Path.cwd().resolve()
-    _check_command(command, folder, workdir)
+    _check_command(command, folder, workdir, manifest, specs)
     with tempfile.TemporaryDirectory(prefix="fin-hgrpo-verify-") as tmp:
         rerun = Path(tmp) / folder.name
         argv = _rerun_arguments(command, rerun)
@@ -118,14 +128,19 @@ def verify(folder: str | Path, run: Callable[[Sequence[str]], int]) -> Verificat
         changed = changes(manifest, current)
         if manifest.get("cwd") != current.get("cwd"):
             changed.append(f"working directory: {manifest.get('cwd')} -> {current.get('cwd')}")
-        return Verification(changed, compare_folders(folder, rerun),
-                            _sharpe_drift(folder, rerun),
-                            sorted(_csv_names(rerun) - _csv_names(folder)))
+        written = _csv_names(rerun)
+        compared = {name: _difference(folder / name, rerun / name)
+                    for name in _ordered(written & _csv_names(folder))}
+        return Verification(changed, {n: v for n, (v, _) in compared.items()},
+                            _sharpe_drift(folder, rerun), sorted(written - _csv_names(folder)),
+                            command, {n: w for n, (_, w) in compared.items() if w})
 
 
-def _check_command(command: list[str], folder: Path, workdir: Path) -> None:
-    """Refuse a recorded command that is not a plain re-run of fin-hgrpo's own, or that
-    reads a file outside the workspace or inside the folder being verified."""
+def _check_command(command: list[str], folder: Path, workdir: Path, manifest: dict,
+                   named: Sequence[str | Path]) -> None:
+    """Refuse a recorded command that is not a plain re-run of fin-hgrpo's own, that
+    reads a file outside the workspace or inside a results folder, or that runs code
+    from a spec the user did not name (or code other than the recorded)."""
     kind = command[0]
     valued, flags = COMMANDS[kind]
     specs, envs, rest = [], [], iter(command[1:])
@@ -144,58 +159,78 @@ def _check_command(command: list[str], folder: Path, workdir: Path) -> None:
         specs.append(arg)
     what = f"{folder}/manifest.json's command"
     for name in [*specs, *envs]:
-        check_inside_workspace(name, folder, what, workdir)
-    for name in _files_read(kind, specs, envs):
-        check_inside_workspace(name, folder, what + " (through its specs)", workdir)
+        check_data_file(name, what, workdir)
+    data, code = _files_read(kind, specs, envs)
+    for name in data:
+        check_data_file(name, what + " (through its specs)", workdir)
+    recorded = manifest.get("files", {})
+    for spec, files in code.items():
+        check_named(spec, named, what, f"name the spec to run it: fin-hgrpo verify "
+                                       f"{folder} --spec {spec}")
+        for file in files:
+            if file_sha256(file) != recorded.get(file):
+                raise FinHgrpoError(f"{file}: the code {spec} runs is not the code the run "
+                                    "recorded (its sha256 differs): verify re-runs the "
+                                    "recorded code only")
 
 
-def _files_read(kind: str, specs: list[str], envs: list[str]) -> list[str]:
-    """The files a command's specs read besides themselves: envs, agent specs, price
-    and membership files, custom strategies' code. Specs are parsed, never run: a
-    custom strategy's module is not imported here."""
+def _files_read(kind: str, specs: list[str], envs: list[str]
+                ) -> tuple[list[str], dict[str, list[str]]]:
+    """The data files a command's specs read besides themselves (envs, agent specs,
+    price, membership and dated files), and by spec the custom strategies' code files
+    it would run. Specs are parsed, never run: no module is imported here."""
     from fin_hgrpo.backtest import BacktestSpec
     from fin_hgrpo.backtest.sweep import SweepSpec
     from fin_hgrpo.config import load_spec
     from fin_hgrpo.envs import EnvSpec
 
-    found = [name for env in envs for name in EnvSpec.load(env).files()]
-    for name in specs:
-        if kind == "backtest":
-            found += load_spec(name, BacktestSpec).files()
-        elif kind == "sweep":
-            sweep = load_spec(name, SweepSpec)
-            found += [sweep.backtest, sweep.agent,
-                      *load_spec(sweep.backtest, BacktestSpec).files()]
-    return found
+    data = [name for env in envs for name in EnvSpec.load(env).files()]
+    backtests = list(specs) if kind == "backtest" else []
+    for name in specs if kind == "sweep" else []:
+        sweep = load_spec(name, SweepSpec)
+        data += [sweep.backtest, sweep.agent]
+        backtests.append(sweep.backtest)
+    code = {}
+    for name in backtests:
+        spec = load_spec(name, BacktestSpec)
+        data += [f for f in spec.files() if f not in spec.code_files()]
+        if spec.code_files():
+            code[name] = spec.code_files()
+    return data, code
 
 
-def compare_folders(recorded: Path, rerun: Path) -> dict[str, float]:
-    """Each CSV of ``recorded``: the largest absolute difference from the re-run's."""
-    names = sorted(_csv_names(recorded), key=lambda n: (n not in DRIFT_FILES, n))
-    return {name: _difference(recorded / name, rerun / name) for name in names}
+def _ordered(names: set[str]) -> list[str]:
+    return sorted(names, key=lambda n: (n not in DRIFT_FILES, n))
 
 
 def _csv_names(folder: Path) -> set[str]:
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*.csv")}
 
 
-def _difference(a: Path, b: Path) -> float:
-    if not b.is_file():
-        return float("nan")
-    left, right = pd.read_csv(a), pd.read_csv(b)
+def _difference(a: Path, b: Path) -> tuple[float, str]:
+    """The largest absolute difference between two CSVs and where it is (its first
+    column's label and the column), inf when their shape or labels differ."""
+    try:
+        left, right = pd.read_csv(a), pd.read_csv(b)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        return float("inf"), f"unreadable: {type(exc).__name__}"
     keep = [c for c in left.columns if not TIMING.search(c)]
     if list(left.columns) != list(right.columns) or len(left) != len(right):
-        return float("inf")
+        return float("inf"), ""
     left, right = left[keep], right[keep]
     numeric = left.select_dtypes("number").columns
     labels = [c for c in keep if c not in numeric]
     if not left[labels].fillna("").astype(str).equals(right[labels].fillna("").astype(str)):
-        return float("inf")
+        return float("inf"), ""
     x, y = left[numeric].to_numpy(float), right[numeric].to_numpy(float)
     both_nan = np.isnan(x) & np.isnan(y)
     if (np.isnan(x) != np.isnan(y)).any():
-        return float("inf")
-    return float(np.max(np.abs(np.where(both_nan, 0.0, x - y)), initial=0.0))
+        return float("inf"), ""
+    gaps = np.abs(np.where(both_nan, 0.0, x - y))
+    if not gaps.size or gaps.max() == 0:
+        return 0.0, ""
+    row, column = np.unravel_index(np.argmax(gaps), gaps.shape)
+    return float(gaps[row, column]), f"{left.iloc[row, 0]}, {numeric[column]}"
 
 
 def _sharpe_drift(recorded: Path, rerun: Path) -> pd.Series | None:
@@ -210,7 +245,7 @@ def _sharpe_drift(recorded: Path, rerun: Path) -> pd.Series | None:
 
 
 def _rerun_arguments(command: list[str], out: Path) -> list[str]:
-    """The recorded arguments writing to ``out``, without tearsheets (not compared)."""
+    """The recorded arguments, with their options, writing to ``out``."""
     argv, skip = [], False
     for arg in command:
         if skip:
@@ -222,6 +257,4 @@ def _rerun_arguments(command: list[str], out: Path) -> list[str]:
         if arg.startswith("--out="):
             continue
         argv.append(arg)
-    if argv[0] == "backtest" and "--no-tearsheets" not in argv:
-        argv.append("--no-tearsheets")
     return [*argv, "--out", os.fspath(out)]

@@ -4,6 +4,7 @@ and its drift measured."""
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from fin_hgrpo.cli import main
@@ -105,7 +106,8 @@ def test_a_manifest_cannot_make_verify_run_code_shipped_in_the_folder(tmp_path, 
         f'\n[[strategies]]\nkind = "custom"\npath = "{folder / "evil.py"}:Evil"\n')
     (folder / "bt.toml").write_text(spec)
     _forge(folder, command=["backtest", str(folder / "bt.toml")])
-    with pytest.raises(FinHgrpoError, match="bt.toml, inside .*never chosen by a results"):
+    with pytest.raises(FinHgrpoError, match="bt.toml, outside the workspace .*never from a "
+                                            "results folder"):
         verify(folder, run=main)
     assert not marker.exists()
 
@@ -119,7 +121,8 @@ def test_a_workspace_spec_naming_code_in_the_folder_is_refused_unimported(tmp_pa
     Path("backtests/planted.toml").write_text(spec)
     try:
         _forge(folder, command=["backtest", "backtests/planted.toml"])
-        with pytest.raises(FinHgrpoError, match="names .*evil.py, inside"):
+        with pytest.raises(FinHgrpoError, match="runs code from backtests/planted.toml, "
+                                                "which you did not name"):
             verify(folder, run=main)
     finally:
         Path("backtests/planted.toml").unlink()
@@ -141,3 +144,37 @@ def test_the_rerun_happens_in_this_workspace_and_a_moved_one_is_named(tmp_path, 
     result = verify(folder, run=main)
     assert result.identical
     assert result.changes == [f"working directory: {tmp_path / 'elsewhere'} -> {Path.cwd()}"]
+
+
+@pytest.mark.slow  # tearsheets and risk reports, twice: 20 s
+def test_an_untouched_folder_with_tearsheets_and_later_files_verifies(tmp_path):
+    """reliability.md N13, N14: verify re-ran without tearsheets and compared every CSV
+    under the folder, so the risk reports a tearsheet run writes, and the targets a
+    later ``weights`` wrote, failed an untouched folder. The re-run now keeps the
+    recorded options and exactly the files it writes are compared."""
+    spec = Path("backtests/tiny_classical.toml")
+    with_tearsheets = Path("backtests/tiny_tearsheets.toml")
+    with_tearsheets.write_text(spec.read_text().replace("tearsheets = false",
+                                                        "tearsheets = true"))
+    try:
+        out = tmp_path / "ts"
+        assert main(["backtest", str(with_tearsheets), "--workers", "1", "--out", str(out)]) == 0
+        assert list(out.glob("risk/*/contributions.csv"))
+        assert main(["weights", str(out), "--strategy", "min_variance"]) == 0
+        result = verify(out, run=main)
+        assert result.identical, result.lines()
+        assert any(name.startswith("risk/") for name in result.differences)
+        assert not any(name.startswith("targets/") for name in result.differences)
+    finally:
+        with_tearsheets.unlink()
+
+
+def test_an_edited_figure_is_named_where_it_was_edited(recorded, capsys):
+    metrics = recorded / "metrics.csv"
+    table = pd.read_csv(metrics, index_col=0)
+    table.loc["min_variance", "sharpe"] += 0.5
+    table.to_csv(metrics)
+    assert main(["verify", str(recorded)]) == 1
+    out = capsys.readouterr().out
+    assert "differs: metrics.csv: largest difference 0.5 (min_variance, sharpe)" in out
+    assert "edited or deleted after the run" in out

@@ -184,12 +184,12 @@ class BacktestSpec(_Spec):
         """The files a run of this spec reads besides the spec: the env spec and its
         files, agent specs and user strategy files."""
         found = [self.env, *self.env_spec().files()]
-        for strategy in self.strategies:
-            if isinstance(strategy, AgentStrategySpec):
-                found.append(strategy.spec)
-            elif isinstance(strategy, CustomSpec):
-                found.append(strategy.path.rsplit(":", 1)[0])
-        return found
+        found += [s.spec for s in self.strategies if isinstance(s, AgentStrategySpec)]
+        return found + self.code_files()
+
+    def code_files(self) -> list[str]:
+        """The modules of its custom strategies: the code a run of this spec imports."""
+        return [s.path.rsplit(":", 1)[0] for s in self.strategies if isinstance(s, CustomSpec)]
 
     def tries(self) -> int | None:
         """How many configurations the DSR counts as tried: ``dsr_trials`` when set; else,

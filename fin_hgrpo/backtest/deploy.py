@@ -15,15 +15,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fin_hgrpo.backtest.walkforward import Fold
 from fin_hgrpo.data.calendar import Rebalance
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.envs.trading import Position
-from fin_hgrpo.errors import FinHgrpoError
+from fin_hgrpo.errors import DataError, FinHgrpoError
 from fin_hgrpo.io import atomic_write, atomic_write_text
 from fin_hgrpo.strategies.config import StrategySpec
+from fin_hgrpo.trust import check_name
 
 FOLDER = "deploy"
 STATE = "state.json"
@@ -44,11 +45,14 @@ class Holdings(_Model):
 
 
 class Rules(_Model):
-    """A strategy as the backtest ran it: its spec and trading rules."""
+    """A strategy as the backtest ran it: its spec and trading rules, and a custom
+    strategy's code as a sha256 (compared with the code a user names, never imported
+    from here)."""
 
     spec: StrategySpec
     rebalance: Rebalance
     min_trade: float
+    code_sha256: str | None = None
 
 
 class DeployedRun(_Model):
@@ -94,6 +98,22 @@ class DeployState(_Model):
     # replay ``weights`` runs departs from the backtest's if they have changed since
     prices_sha256: str | None = None
 
+    @model_validator(mode="after")
+    def _names_are_names(self) -> DeployState:
+        """Run and strategy names become file names (``targets/<run>-<date>``, an agent's
+        ``<run>.pt``): each must be a spec name, never a path."""
+        where = f"{FOLDER}/{STATE}"
+        for name in [*self.strategies, *self.runs]:
+            check_name(name, where)
+        for name, run in self.runs.items():
+            check_name(run.strategy, where)
+            if run.shrunk_from is not None:
+                check_name(run.shrunk_from, where)
+            if run.agent_file not in (None, f"{name}.pt"):
+                raise ValueError(f"run {name}'s agent file is {run.agent_file!r}, not "
+                                 f"{name}.pt")
+        return self
+
     @classmethod
     def build(cls, env: str, env_spec: EnvSpec, periods: int, last: Fold,
               strategies: dict[str, Rules], runs: dict[str, DeployedRun]) -> DeployState:
@@ -124,7 +144,9 @@ class DeployState(_Model):
                                 "strategies need to act from this version on; run it again)")
         try:
             return cls.model_validate_json(path.read_text())
-        except ValidationError as exc:
+        except (ValidationError, DataError) as exc:
+            if isinstance(exc, DataError):
+                raise DataError(f"{path}: {exc}") from None
             problem = exc.errors()[0]
             key = ".".join(str(part) for part in problem["loc"])
             raise FinHgrpoError(f"{path}: key {key}: {problem['msg']} (written by another "

@@ -11,6 +11,7 @@ the other strategies recede in grey.
 from __future__ import annotations
 
 import dataclasses
+import html
 import warnings
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from fin_hgrpo.backtest.results import BacktestResult
 from fin_hgrpo.io import atomic_write, atomic_write_text
 from fin_hgrpo.measures.performance import PERIODS, drawdown, rolling_sharpe
 from fin_hgrpo.reporting.html import png
+from fin_hgrpo.trust import inside
 
 _FAINT = "0.72"  # the grey of the strategies that recede
 LEGEND_FOLDS = 8  # more folds than this are coloured on a scale, not named in a legend
@@ -70,14 +72,14 @@ def write_tearsheets(folder: str | Path) -> list[Path]:
         returns = result.returns[name].dropna()
         bench = None if benchmark in (None, name) else result.returns[benchmark].loc[
             returns.index]
-        path = folder / "tearsheets" / f"{name}.html"
+        path = inside(folder, "tearsheets", f"{name}.html")  # names checked on reading too
         path.parent.mkdir(exist_ok=True)
         with warnings.catch_warnings():
             # quantstats labels its yearly-returns axis without fixing the ticks first;
             # the labels it draws are right (one bar per year), so this one is noise
             warnings.filterwarnings("ignore", message="set_ticklabels", category=UserWarning)
             atomic_write(path, lambda tmp, r=returns, b=bench, n=name: qs.reports.html(
-                r, benchmark=b, output=str(tmp), title=n, strategy_title=n,
+                r, benchmark=b, output=str(tmp), title=html.escape(n), strategy_title=n,
                 benchmark_title=benchmark, periods_per_year=periods))
         plt.close("all")
         written.append(path)

@@ -60,15 +60,17 @@ def _what_ran(result: BacktestResult) -> str:
     info, returns = result.info, result.returns
     period = f"{returns.index[0].date()} .. {returns.index[-1].date()}" if len(returns) else ""
     seeds = info.get("seeds") or []
+    text = {key: html.escape(str(info.get(key)))
+            for key in ("rebalance", "env", "benchmark", "baseline", "seconds")}
     return (
         f"<p class='note'>Out of sample {period}: {_count(info.get('folds'), 'walk-forward fold')}"
         f" whose test windows form one continuous investment (entered from cash once), rebalanced "
-        f"{info.get('rebalance')} unless a strategy says otherwise, env spec "
-        f"{html.escape(str(info.get('env')))}; every figure is net of transaction costs. "
-        + (f"Agents trained with {_count(len(seeds), 'seed')} ({', '.join(map(str, seeds))}). "
-           if result.agents() else "")
-        + f"Benchmark: {info.get('benchmark')}; significance against {info.get('baseline')}. "
-        f"Run time {info.get('seconds')} s.</p>")
+        f"{text['rebalance']} unless a strategy says otherwise, env spec "
+        f"{text['env']}; every figure is net of transaction costs. "
+        + (f"Agents trained with {_count(len(seeds), 'seed')} "
+           f"({html.escape(', '.join(map(str, seeds)))}). " if result.agents() else "")
+        + f"Benchmark: {text['benchmark']}; significance against {text['baseline']}. "
+        f"Run time {text['seconds']} s.</p>")
 
 
 def _cash_rate(rate: float | str) -> str:
@@ -93,7 +95,7 @@ def _summary_note(info: dict) -> str:
 
 def _figures(result: BacktestResult, images: dict[str, bytes]) -> list[str]:
     sections = [("equity", "Wealth"), ("seed_sharpes", "Sharpe ratio by seed"),
-                ("significance", f"Sharpe against {result.info.get('baseline')}"),
+                ("significance", f"Sharpe against {html.escape(str(result.info.get('baseline')))}"),
                 ("drawdowns", "Drawdowns"), ("rolling_sharpe", "Rolling Sharpe"),
                 ("training", "Agents' training curves (per fold)")]
     parts = []

@@ -32,13 +32,15 @@ from fin_hgrpo.backtest.deploy import DeployedRun, DeployState, Holdings, Rules
 from fin_hgrpo.backtest.summary import strategy_metrics
 from fin_hgrpo.backtest.walkforward import Fold
 from fin_hgrpo.envs.trading import Position
-from fin_hgrpo.errors import SpecError
-from fin_hgrpo.io import read_csv, read_json
+from fin_hgrpo.errors import DataError, SpecError
+from fin_hgrpo.io import read_csv, read_json, read_result_csv
 from fin_hgrpo.measures import performance
 from fin_hgrpo.measures.inference import METHOD
 from fin_hgrpo.measures.performance import CashRate
-from fin_hgrpo.strategies.config import AgentStrategySpec, default_name
+from fin_hgrpo.provenance import file_sha256
+from fin_hgrpo.strategies.config import AgentStrategySpec, CustomSpec, default_name
 from fin_hgrpo.strategies.shrinkage import raw_run
+from fin_hgrpo.trust import check_name, inside
 
 # between the tracebacks in errors.txt (a traceback holds blank lines of its own)
 ERROR_SEPARATOR = "\n" + "=" * 88 + "\n"
@@ -146,8 +148,12 @@ class BacktestResult:
                             f"(missing {', '.join(missing)})")
 
         def frame(path: Path, **options) -> pd.DataFrame:
-            return read_csv(path, "; truncated or edited? run the backtest again",
-                            **({"index_col": 0, "parse_dates": True} | options))
+            options = {"index_col": 0, "parse_dates": True} | options
+            table = read_result_csv(path, **options)
+            if options["parse_dates"] and not isinstance(table.index, pd.DatetimeIndex):
+                raise DataError(f"{path}: its first column holds text that is not a date "
+                                "(truncated or edited?); run the backtest again")
+            return table
 
         returns = frame(folder / "returns.csv")
         turnover = (frame(folder / "turnover.csv") if (folder / "turnover.csv").is_file()
@@ -169,9 +175,29 @@ class BacktestResult:
               frame(p, index_col=None, parse_dates=False)
               for p in sorted((folder / "cv").glob("*.csv"))}
         costs = {p.stem: frame(p) for p in sorted((folder / "costs").glob("*.csv"))}
-        info = read_json(folder / "run.json")
+        info = read_json(folder / "run.json", "name", "env", "benchmark", "baseline")
+        if table.empty:
+            raise DataError(f"{folder}/metrics.csv: holds no strategy (truncated or edited?); "
+                            "run the backtest again")
+        _check_names(folder, returns, turnover, table, seeds, folds, info)
         return cls(returns, turnover, weights, table, seeds, folds, training, errors,
                    info, deploy, selection, cv, costs, _cash_rate(folder, info))
+
+
+def _check_names(folder: Path, returns: pd.DataFrame, turnover: pd.DataFrame,
+                 metrics: pd.DataFrame, seeds: pd.DataFrame, folds: pd.DataFrame,
+                 info: dict) -> None:
+    """The run and strategy names a folder holds become file names (tearsheets, risk
+    reports) and page text: each must be a spec name, never a path or markup."""
+    named = {"returns.csv": returns.columns, "turnover.csv": turnover.columns,
+             "metrics.csv": metrics.index, "seeds.csv": seeds.index,
+             "folds.csv": [v for c in ("column", "strategy") if c in folds
+                           for v in folds[c].dropna().unique()],
+             "run.json": [info[k] for k in ("name", "benchmark", "baseline")
+                          if info.get(k) is not None]}
+    for file, names in named.items():
+        for name in names:
+            check_name(name, f"{folder}/{file}")
 
 
 def read_cash_rate(folder: Path) -> CashRate:
@@ -185,7 +211,7 @@ def _cash_rate(folder: Path, info: dict) -> CashRate:
     rate = info.get("cash_rate", 0.0)
     if not isinstance(rate, str):
         return rate
-    return read_csv(folder / rate, index_col=0, parse_dates=True).iloc[:, 0]
+    return read_csv(inside(folder, rate), index_col=0, parse_dates=True).iloc[:, 0]
 
 
 def gather(spec: BacktestSpec, folds: list[Fold], results: list[FoldResult], *,
@@ -268,7 +294,9 @@ def deployment(spec: BacktestSpec, last: Fold, results: list[FoldResult],
     strategies = {}
     for strategy in spec.strategies:
         rebalance, min_trade = spec.trading_rules(strategy)
-        rules = Rules(spec=strategy, rebalance=rebalance, min_trade=min_trade)
+        code = file_sha256(strategy.path.rpartition(":")[0]) \
+            if isinstance(strategy, CustomSpec) else None
+        rules = Rules(spec=strategy, rebalance=rebalance, min_trade=min_trade, code_sha256=code)
         name = default_name(strategy)
         strategies[name] = rules
         if isinstance(strategy, AgentStrategySpec) and strategy.select is not None:

@@ -15,6 +15,7 @@ window, the strategy goes on acting on the new closes, as it would have done in 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,22 +24,24 @@ import pandas as pd
 import torch
 
 from fin_hgrpo.algos import Agent
-from fin_hgrpo.backtest.deploy import DeployState
+from fin_hgrpo.backtest.config import BacktestSpec
+from fin_hgrpo.backtest.deploy import DeployState, Rules
 from fin_hgrpo.backtest.engine import ask, run_strategy
+from fin_hgrpo.config import load_spec
 from fin_hgrpo.data import CASH, MarketPanel
 from fin_hgrpo.data.calendar import rebalance_days
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.envs.trading import starting_holdings, traded_target
-from fin_hgrpo.errors import DataError, SpecError
-from fin_hgrpo.io import atomic_write, atomic_write_text
-from fin_hgrpo.provenance import panel_sha256
+from fin_hgrpo.errors import DataError, FinHgrpoError, SpecError
+from fin_hgrpo.io import atomic_write, atomic_write_text, check_replaceable
+from fin_hgrpo.provenance import file_sha256, panel_sha256
 from fin_hgrpo.strategies import Strategy
 from fin_hgrpo.strategies.config import CustomSpec, build_strategy
 from fin_hgrpo.strategies.ensemble import SeedEnsemble
 from fin_hgrpo.strategies.rl import RLStrategy
 from fin_hgrpo.strategies.shrinkage import ShrunkAgent, Tilt
 from fin_hgrpo.threads import one_thread
-from fin_hgrpo.trust import check_inside_workspace
+from fin_hgrpo.trust import check_data_file, inside
 
 # what the networks read: an env spec that changes any of these is another model
 MODEL_KEYS = ("features", "window", "normalize_features", "feature_scaling",
@@ -84,21 +87,24 @@ class TargetWeights:
 
 def target_weights(folder: str | Path, strategy: str | None = None, *,
                    asof: object = None, holdings: pd.Series | None = None,
-                   wealth: float = 1.0) -> TargetWeights:
+                   wealth: float = 1.0, specs: Sequence[str | Path] = ()) -> TargetWeights:
     """The target weights of ``strategy`` (a run: ``equal_weight``, ``ppo_seed1``,
     ``ppo_ensemble``; an agent's name means its ensemble, else its first seed; default:
     the spec's first strategy) at the last close on or before ``asof`` (default: the
     data's last), trading from ``holdings`` (default: the holdings the replayed strategy
-    has then), with prices from the data the backtest's env spec names now.
+    has then), with prices from the data the backtest's env spec names now. A custom
+    strategy's code comes from one of ``specs`` (backtest specs the user names), never
+    from the folder: its sha256 must be the one the backtest ran.
 
     One thread for torch and BLAS, as in the backtest's tasks: the same sums in the
     same order, so the backtest's own weights come out bit for bit."""
     with one_thread():
-        return _target_weights(Path(folder), strategy, asof, holdings, wealth)
+        return _target_weights(Path(folder), strategy, asof, holdings, wealth, specs)
 
 
 def _target_weights(folder: Path, strategy: str | None, asof: object,
-                    holdings: pd.Series | None, wealth: float) -> TargetWeights:
+                    holdings: pd.Series | None, wealth: float,
+                    specs: Sequence[str | Path]) -> TargetWeights:
     state = DeployState.read(folder)
     run = _run_name(state, strategy, folder)
     entry = state.runs[run]
@@ -106,10 +112,7 @@ def _target_weights(folder: Path, strategy: str | None, asof: object,
     fold = state.fold.timestamps()
     rules = state.strategies[_owner(state, run)]
     trained = _trained_seeds(state, entry.shrunk_from or run)
-    if isinstance(rules.spec, CustomSpec):  # its code: the workspace's, never the folder's
-        check_inside_workspace(rules.spec.path.rsplit(":", 1)[0], folder,
-                               f"{folder}/deploy/state.json")
-    classical = None if trained else build_strategy(rules.spec, env)
+    classical = None if trained else build_strategy(_buildable(rules, run, specs, folder), env)
     base = env.load_panel()
     panel = _panel(env, base, classical.universe if classical else None, entry.tickers,
                    state.periods_per_year, folder)
@@ -141,6 +144,10 @@ def _target_weights(folder: Path, strategy: str | None, asof: object,
         if len(short) and not env.constraints.long_short:
             raise DataError(f"holdings: {short.index[0]} is short ({short.iloc[0]:g}), and "
                             "the backtest's env is long-only")
+        gross, limit = holdings.drop(CASH, errors="ignore").abs().sum(), env.constraints.gross_max
+        if limit is not None and gross > limit + HOLDINGS_TOLERANCE:
+            raise DataError(f"holdings: gross exposure {gross:g} of wealth is beyond the "
+                            f"book's gross_max {limit:g}: weights are shares of wealth")
         given = _aligned(holdings, panel.tickers).to_numpy(dtype=np.float64, copy=True)
         held = torch.as_tensor(given, dtype=sim.dtype)[None]
     due = rebalance_days(sim.dates[first:t + 1], rules.rebalance)[-1]
@@ -176,10 +183,18 @@ def read_holdings(path: str | Path) -> pd.Series:
     return weights
 
 
+def targets_folder(folder: str | Path, targets: TargetWeights) -> Path:
+    """Where ``weights`` writes by default: ``FOLDER/targets/<run>-<date>``, refused if a
+    symlink leads it out of the results folder."""
+    return inside(folder, "targets", f"{targets.strategy}-{targets.date.date()}")
+
+
 def write_targets(targets: TargetWeights, out: str | Path) -> Path:
     """``weights.csv`` (``ticker,weight``, cash as ``cash``), ``trades.csv`` and
-    ``weights.json`` in ``out``, each written atomically."""
+    ``weights.json`` in ``out``, each written atomically; ``out`` must be new, empty or
+    targets written before."""
     out = Path(out)
+    check_replaceable(out, "weights.json")
     weights = targets.weights.rename("weight").rename_axis("ticker").reset_index()
     atomic_write(out / "weights.csv", lambda tmp: weights.to_csv(tmp, index=False))
     atomic_write(out / "trades.csv", lambda tmp: targets.trades().to_csv(tmp))
@@ -200,12 +215,40 @@ def _run_name(state: DeployState, wanted: str | None, folder: Path) -> str:
                     f"{', '.join(runs)}")
 
 
+def _buildable(rules: Rules, run: str, specs: Sequence[str | Path], folder: Path):
+    """A classical strategy's spec; a custom one's comes from a spec the user named whose
+    code is, by class, params and sha256, what the backtest ran (the folder's recorded
+    path is compared, never imported)."""
+    recorded = rules.spec
+    if not isinstance(recorded, CustomSpec):
+        return recorded
+    file, _, cls = recorded.path.rpartition(":")
+    for name in specs:
+        for spec in load_spec(name, BacktestSpec).strategies:
+            if isinstance(spec, CustomSpec) and spec.path.rpartition(":")[2] == cls \
+                    and spec.params == recorded.params \
+                    and file_sha256(spec.path.rpartition(":")[0]) == rules.code_sha256:
+                return spec
+    if not specs:
+        raise FinHgrpoError(f"{folder}: {run} runs custom code (recorded as {recorded.path}); "
+                            "a results folder never chooses code to run: name the backtest "
+                            f"spec that holds it, fin-hgrpo weights {folder} --spec SPEC")
+    raise SpecError(f"{folder}: no strategy of {', '.join(map(str, specs))} is {run}'s code as "
+                    f"the backtest ran it (class {cls}, params {recorded.params}, sha256 "
+                    f"{(rules.code_sha256 or 'not recorded')[:12]} of {file}): the code or "
+                    "its params changed since, or the spec is another")
+
+
 def _env(state: DeployState, folder: Path) -> EnvSpec:
     """The env spec as it is now (its data may reach further), refused if it changed
-    what the strategies read."""
+    what the strategies read. The env and data files it names are read from the
+    workspace, never from a results folder."""
     recorded = state.env_spec
+    for name in recorded.files():
+        check_data_file(name, f"{folder}/deploy/state.json's env spec")
     if not Path(state.env).is_file():
         return recorded
+    check_data_file(state.env, f"{folder}/deploy/state.json")
     current = EnvSpec.load(state.env)
     for key in MODEL_KEYS:
         if getattr(current, key) != getattr(recorded, key):

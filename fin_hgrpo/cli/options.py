@@ -35,11 +35,37 @@ class Options:
 MAX_SEEDS = 256
 
 
+def date_text(text: str) -> str:
+    """A command-line date, as ``YYYY-MM-DD`` (refused when not a date or tz-aware)."""
+    from fin_hgrpo.data.calendar import to_date
+    from fin_hgrpo.errors import DataError
+
+    try:
+        return str(to_date(text, "the date").date())
+    except DataError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def days(text: str) -> int:
+    """A number of days, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a number of days, 0 or more, got {text!r}")
+    return value
+
+
 def seed_list(text: str) -> list[int]:
     """``0-4`` (inclusive) or ``0,3,7``."""
     try:
         if "-" in text:
             first, last = (int(v) for v in text.split("-"))
+            if last - first + 1 > MAX_SEEDS:  # counted before a list is built
+                raise argparse.ArgumentTypeError(
+                    f"{last - first + 1} seeds: at most {MAX_SEEDS} in one run (each is a "
+                    "trained agent and its folders)")
             seeds = list(range(first, last + 1))
         else:
             seeds = [int(v) for v in text.split(",")]

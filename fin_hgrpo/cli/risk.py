@@ -10,6 +10,7 @@ import pandas as pd
 
 from fin_hgrpo.cli.options import Options
 from fin_hgrpo.errors import SpecError
+from fin_hgrpo.io import check_replaceable
 
 
 def register(commands, options: Options) -> None:
@@ -34,17 +35,20 @@ def register(commands, options: Options) -> None:
 def run(args: argparse.Namespace) -> int:
     from fin_hgrpo.risk import analyse, load_portfolio, write_risk_report
     from fin_hgrpo.risk.report import headline
+    from fin_hgrpo.trust import inside
 
     if not 0.5 < args.var_level < 1:
         raise SpecError(f"--var-level must be between 0.5 and 1, got {args.var_level}")
     if args.lookback < 20:
         raise SpecError(f"--lookback must be at least 20 days, got {args.lookback}")
     windows = dict(_window(text) for text in args.window) if args.window else None
+    if args.out:
+        check_replaceable(args.out, "var_backtest.csv")  # before any work, not after it
     portfolio = load_portfolio(args.source, args.env)
     analysis = analyse(portfolio, lookback=args.lookback, windows=windows,
                        var_level=args.var_level)
     folder, _, _ = args.source.rpartition(":")
-    out = args.out or (Path(folder) / "risk" / portfolio.name if folder and Path(folder).is_dir()
+    out = args.out or (inside(folder, "risk", portfolio.name) if folder and Path(folder).is_dir()
                        else Path("risk") / portfolio.name)
     for line in headline(analysis):
         print(line)

@@ -25,6 +25,22 @@ _SNAP = 0.06  # an estimate within 6% of a known frequency is that frequency
 DEFAULT = 252
 
 
+def to_date(value: object, what: str) -> pd.Timestamp:
+    """``value`` (text, a date) as a date: refused, naming ``what``, when it is blank, not
+    a date, or carries a time zone (every panel's dates are exchange dates without one)."""
+    text = str(value).strip()
+    try:
+        date = pd.Timestamp(text) if text else None
+    except ValueError:
+        date = None
+    if date is None or pd.isna(date):
+        raise DataError(f"{what}: {value!r} is not a date (give YYYY-MM-DD)")
+    if date.tzinfo is not None:
+        raise DataError(f"{what}: {value!r} has a time zone; dates here are exchange dates "
+                        "without one (give YYYY-MM-DD)")
+    return date
+
+
 def periods_per_year(dates: pd.DatetimeIndex) -> int:
     """Bars per year of ``dates``: one of 252, 365, 52, 12, 4, 1 when the spacing says so
     (holidays and a short history are within tolerance), otherwise the measured rate;

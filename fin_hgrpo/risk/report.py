@@ -22,6 +22,7 @@ from fin_hgrpo.io import atomic_directory
 from fin_hgrpo.reporting.html import CSS, image, numbers_table, png
 from fin_hgrpo.risk.analysis import RiskAnalysis, analyse
 from fin_hgrpo.risk.sources import load_portfolio
+from fin_hgrpo.trust import check_name, inside
 
 SHOWN_WEIGHT = 1e-4  # holdings below a basis point are left to contributions.csv
 MIN_VAR_DAYS = 100  # forecasts a VaR backtest needs before its verdict is worth a line
@@ -54,6 +55,7 @@ def write_risk_reports(folder: str | Path, shown_as: str | Path | None = None) -
     strategies = pd.read_csv(folder / "metrics.csv", index_col=0).index
     written = []
     for strategy in strategies:
+        check_name(strategy, f"{folder}/metrics.csv")
         try:
             portfolio = replace(load_portfolio(f"{folder}:{strategy}"),
                                 source=f"{shown_as or folder}:{strategy}")
@@ -63,7 +65,7 @@ def write_risk_reports(folder: str | Path, shown_as: str | Path | None = None) -
         except FinHgrpoError as exc:  # the backtest's own results stand without it
             warnings.warn(f"no risk report for {strategy}: {exc}", stacklevel=2)
             continue
-        written.append(write_risk_report(analysis, folder / "risk" / portfolio.name))
+        written.append(write_risk_report(analysis, inside(folder, "risk", portfolio.name)))
     return written
 
 

@@ -20,7 +20,8 @@ from fin_hgrpo.data import CASH
 from fin_hgrpo.data.validation import check_dates
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.errors import DataError, SpecError
-from fin_hgrpo.io import read_csv, read_json
+from fin_hgrpo.io import read_csv, read_json, read_result_csv
+from fin_hgrpo.trust import check_data_file, check_name
 
 WEIGHT_TOLERANCE = 1e-6
 
@@ -112,13 +113,13 @@ def _from_results(folder: Path, strategy: str, env: str | None) -> Portfolio:
     if not info_path.is_file():
         raise SpecError(f"{folder}: not a backtest results folder (no run.json)")
     info = read_json(info_path, "env")
-    returns = read_csv(folder / "returns.csv", index_col=0, parse_dates=True)
-    run = _run(folder, strategy, returns.columns)
+    returns = _dated(folder / "returns.csv")
+    run = check_name(_run(folder, strategy, returns.columns), f"{folder}/returns.csv")
     held = folder / "weights" / f"{run}.csv"
     if not held.is_file():
         raise DataError(f"{held}: missing; the run's weights are what its risk is measured on")
-    weights = pd.read_csv(held, index_col=0, parse_dates=True)
-    spec = EnvSpec.load(env or info["env"])
+    weights = _dated(held)
+    spec = EnvSpec.load(env or check_data_file(info["env"], f"{info_path}"))
     panel = spec.load_panel()
     tickers = [t for t in weights.columns if t != CASH]
     prices = _prices(spec, panel.prices, tickers, folder)
@@ -134,6 +135,17 @@ def _from_results(folder: Path, strategy: str, env: str | None) -> Portfolio:
     return Portfolio(run, f"{folder}:{strategy}", returns[run].dropna(), int(
         info.get("periods_per_year") or spec.periods(panel)), weights, prices, benchmark,
         benchmark_prices, benchmark_name)
+
+
+def _dated(path: Path) -> pd.DataFrame:
+    """A result file indexed by date, refused by name when truncated or edited (a first
+    column that is not dates, or no number in it)."""
+    table = read_result_csv(path, index_col=0, parse_dates=True)
+    if not isinstance(table.index, pd.DatetimeIndex) or table.empty \
+            or table.isna().all().all():
+        raise DataError(f"{path}: not the dated table a backtest writes (truncated or "
+                        "edited?); run the backtest again")
+    return table
 
 
 def _run(folder: Path, strategy: str, runs: pd.Index) -> str:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from fin_hgrpo.backtest import BacktestSpec
+from fin_hgrpo.cli import main
 from tests.conftest import run_once
 
 
@@ -43,3 +44,15 @@ def test_the_main_jobs_quick_run_trains_warm_and_reports_every_strategy(tmp_path
     assert iterations[second] < iterations[first]  # the warm fold trains for its share
     assert json.loads((run.folder / "run.json").read_text())["alignment"].startswith(
         "align=listed")
+
+
+@pytest.mark.slow  # the quick main job re-run by verify: 20 s
+def test_the_documented_verify_of_a_fresh_main_job_run_finds_it_identical(tmp_path_factory,
+                                                                           capsys):
+    """reliability.md N13: ``fin-hgrpo verify`` failed untouched folders. A fresh run of
+    the shipped main job verifies (exit 0)."""
+    run = run_once(tmp_path_factory, "default-quick",
+                   ["backtest", "backtests/default.toml", "--quick", "--seeds", "0",
+                    "--workers", "1", "--no-tearsheets"])
+    assert main(["verify", str(run.folder)]) == 0
+    assert "verified: identical" in capsys.readouterr().out

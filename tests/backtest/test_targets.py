@@ -194,7 +194,7 @@ def test_a_state_file_cannot_make_weights_import_code_from_the_folder(results, t
     state["strategies"]["equal_weight"]["spec"] = {
         "kind": "custom", "path": f"{copy / 'deploy' / 'helper.py'}:Helper"}
     state_path.write_text(json.dumps(state))
-    with pytest.raises(FinHgrpoError, match="helper.py, inside .*never chosen by a results"):
+    with pytest.raises(FinHgrpoError, match="never chooses code to run"):
         target_weights(copy, "equal_weight")
     assert not marker.exists()
 
