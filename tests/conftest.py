@@ -139,6 +139,8 @@ def session_workspace(tmp_path_factory: pytest.TempPathFactory):
     write_tiny_specs(folder)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
+        # checkpoints are signed with a key of the session's, not the user's
+        patch.setenv("FIN_HGRPO_KEY", str(folder.parent / "checkpoint.key"))
         yield folder
 
 

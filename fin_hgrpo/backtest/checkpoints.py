@@ -2,22 +2,29 @@
 
 Each task's result is saved (atomically) under a name that is a hash of everything that
 determines it: the task (strategy spec and agent config, seed, folds, rebalance,
-budget), the env spec, the prices every task reads, fin_hgrpo's own code and a custom
-strategy's file. A changed spec, a corrected price file or edited code therefore never
-reuses a stale result.
+budget), the env spec and the content of every file it reads (prices, membership,
+borrow, shortable and cash-rate files), the prices every task reads, fin_hgrpo's own
+code and a custom strategy's file. A changed spec, a corrected or edited file or edited
+code therefore never reuses a stale result.
 
 A checkpoint is data, never code: a zip of JSON (the scalars), Parquet (the frames) and
 the trained agent's file (``torch.save`` of tensors, read back with
-``weights_only=True``). Loading one cannot run anything, whoever wrote the folder; one
-that does not read back as such is ignored with a warning and its task runs again.
+``weights_only=True``). Loading one cannot run anything, whoever wrote the folder. Each
+is signed (HMAC-SHA256) with a key of the user's own (``signing_key``), so a checkpoint
+someone else wrote or edited is not taken as a finished task: one that does not verify
+or read back is ignored with a warning and its task runs again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import json
+import os
+import secrets
 import shutil
+import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -54,9 +61,10 @@ class TaskStore:
 
     def __init__(self, folder: str | Path, context: Any) -> None:
         self.folder, self.env = Path(folder), context.env
-        self.data = hashlib.sha256("".join(
+        files = "".join(f"{name}:{file_sha256(name)};" for name in context.env.files())
+        self.data = hashlib.sha256((files + "".join(
             f"{name}:{panel_sha256(panel)};" for name, panel in sorted(context.panels.items())
-        ).encode()).hexdigest()
+        )).encode()).hexdigest()
 
     def _path(self, task: Any) -> Path:
         code = package_sha256() + "".join(_custom_code(task))
@@ -68,8 +76,14 @@ class TaskStore:
         path = self._path(task)
         if not path.is_file():
             return None
+        signed = path.read_bytes()
+        mac, data = signed[:MAC_BYTES], signed[MAC_BYTES:]
+        if not hmac.compare_digest(mac, _mac(data)):
+            warnings.warn(f"{path}: a task checkpoint not signed by this user's key (written "
+                          "by someone else, or edited); the task runs again", stacklevel=2)
+            return None
         try:
-            return read_results(path.read_bytes())
+            return read_results(data)
         except Exception as error:  # noqa: BLE001 - any unreadable file means: run again
             warnings.warn(f"{path}: not a readable task checkpoint ({error}); the task "
                           "runs again", stacklevel=2)
@@ -77,7 +91,35 @@ class TaskStore:
 
     def save(self, task: Any, result: list[FoldResult]) -> None:
         data = write_results(result)
-        atomic_write(self._path(task), lambda tmp: tmp.write_bytes(data))
+        atomic_write(self._path(task), lambda tmp: tmp.write_bytes(_mac(data) + data))
+
+
+MAC_BYTES = 32  # an HMAC-SHA256 before each checkpoint's zip
+
+
+def _mac(data: bytes) -> bytes:
+    return hmac.new(signing_key(), data, hashlib.sha256).digest()
+
+
+@cache
+def signing_key() -> bytes:
+    """The user's key for signing checkpoints: ``$FIN_HGRPO_KEY`` (a file), else
+    ``fin-hgrpo/checkpoint.key`` under ``$XDG_CONFIG_HOME`` (``~/.config``), made on
+    first use with 32 random bytes, readable by the user alone."""
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    path = Path(os.environ.get("FIN_HGRPO_KEY") or config / "fin-hgrpo" / "checkpoint.key")
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".key.")  # mode 0600
+        try:
+            os.write(fd, secrets.token_bytes(32))
+            os.close(fd)
+            os.link(tmp, path)  # atomic, and never over a key another process just made
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    return path.read_bytes()
 
 
 def write_results(results: list[FoldResult]) -> bytes:

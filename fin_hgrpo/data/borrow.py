@@ -21,6 +21,7 @@ import pandas as pd
 from fin_hgrpo.errors import DataError
 
 DEFAULT = "default"
+MAX_BPS_YEAR = 100_000.0  # 1000% a year: beyond it a fee is in other units, or a typo
 
 
 def load_borrow_fees(path: str | Path, dates: pd.DatetimeIndex,
@@ -44,11 +45,12 @@ def load_borrow_fees(path: str | Path, dates: pd.DatetimeIndex,
     if missing and DEFAULT not in table.columns:
         raise DataError(f"{path}: no fee for ticker {missing[0]} (and no default column)")
     values = table.apply(pd.to_numeric, errors="coerce")
-    bad = values.isna() | (values < 0)
+    bad = ~np.isfinite(values) | (values < 0) | (values > MAX_BPS_YEAR)
     if bad.to_numpy().any():
         row, col = (int(i[0]) for i in np.nonzero(bad.to_numpy()))
         raise DataError(f"{path}: the fee for {table.columns[col]} on "
-                        f"{table.index[row].date()} is not a number >= 0")
+                        f"{table.index[row].date()} is not a number of bps a year within "
+                        f"0 .. {MAX_BPS_YEAR:.0f} (got {table.iloc[row, col]!r})")
     if table.index[0] > dates[0]:
         raise DataError(f"{path}: fees start on {table.index[0].date()}, after the data's "
                         f"first day {dates[0].date()}")

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from fin_hgrpo.data.calendar import to_date
 from fin_hgrpo.errors import DataError
+from fin_hgrpo.io import read_csv
 
 COLUMNS = ("ticker", "start", "end")
 
@@ -32,7 +34,8 @@ def load_membership(path: str | Path, dates: pd.DatetimeIndex,
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: {what} file not found")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame = read_csv(path, f" (a {what} file: ticker,start,end)", dtype=str,
+                     keep_default_na=False)
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: {what} needs columns {', '.join(COLUMNS)}; "
@@ -42,11 +45,9 @@ def load_membership(path: str | Path, dates: pd.DatetimeIndex,
         raise DataError(f"{path}: tickers {unknown} are not in the universe's data")
     members = pd.DataFrame(False, index=dates, columns=list(tickers))
     for line, row in enumerate(frame.itertuples(index=False), start=2):
-        try:
-            start = pd.Timestamp(row.start)
-            end = pd.Timestamp(row.end) if row.end.strip() else dates[-1]
-        except ValueError as exc:
-            raise DataError(f"{path}, line {line}: bad date ({exc})") from None
+        where = f"{path}, line {line} ({row.ticker})"
+        start = to_date(row.start, f"{where}, start")
+        end = to_date(row.end, f"{where}, end") if row.end.strip() else dates[-1]
         if end < start:
             raise DataError(f"{path}, line {line}: {row.ticker} ends ({end.date()}) before "
                             f"it starts ({start.date()})")

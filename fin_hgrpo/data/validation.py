@@ -61,6 +61,11 @@ def parse_dates(values: object, source: str) -> pd.DatetimeIndex:
     if isinstance(values, pd.DatetimeIndex):
         index = values
     else:
+        text = pd.Index(values).astype(str)
+        day_first = text[text.str.match(r"^(1[3-9]|2\d|3[01])[/.-]\d{1,2}[/.-]\d{4}")]
+        if len(day_first):
+            raise DataError(f"{source}: dates are day first ({day_first[0]}), which reads "
+                            "ambiguously (01/02 is 1 Feb or 2 Jan); give them as YYYY-MM-DD")
         try:
             index = pd.DatetimeIndex(pd.to_datetime(pd.Index(values), format="mixed"))
         except (ValueError, TypeError) as exc:
@@ -242,6 +247,28 @@ def suspicious_moves(prices: pd.DataFrame) -> list[str]:
             elif i == 0 or not spikes[i - 1]:  # the way back from a spike is not news
                 found.append(f"{ticker}: price x{np.exp(moves[i]):.3g} on {date}: an "
                              "unadjusted split or a change of units?")
+    found += stale_prices(prices)
     if len(found) > SHOWN_MOVES:
         found = found[:SHOWN_MOVES] + [f"and {len(found) - SHOWN_MOVES} more such moves"]
+    return found
+
+
+STALE_BARS = 20  # a price unchanged this many bars in a row: a stale or filled feed
+
+
+def stale_prices(prices: pd.DataFrame) -> list[str]:
+    """A warning for each ticker whose price stays exactly the same for ``STALE_BARS``
+    bars or more (a feed that stopped, or a fill): its returns are zeros, not prices."""
+    found = []
+    for ticker in prices.columns:
+        values = prices[ticker].to_numpy(dtype=float)
+        same = np.r_[False, values[1:] == values[:-1]]  # unchanged from the bar before
+        starts = np.flatnonzero(np.diff(np.r_[0, same.astype(int)]) == 1)
+        ends = np.flatnonzero(np.diff(np.r_[same.astype(int), 0]) == -1)
+        for start, end in zip(starts, ends, strict=True):
+            if end - start + 1 >= STALE_BARS:
+                found.append(f"{ticker}: price unchanged for {end - start + 1} bars from "
+                             f"{prices.index[start - 1].date()} to {prices.index[end].date()}: "
+                             "a stale feed?")
+                break
     return found

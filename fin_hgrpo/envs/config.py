@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from fin_hgrpo.config import load_spec
 from fin_hgrpo.data import DEFAULT_FEATURES, FeatureSpec, MarketPanel, SyntheticMarket
-from fin_hgrpo.data.borrow import load_borrow_fees
+from fin_hgrpo.data.borrow import MAX_BPS_YEAR, load_borrow_fees
 from fin_hgrpo.data.membership import load_membership
 from fin_hgrpo.data.rates import load_cash_rate
 from fin_hgrpo.data.sources import load_source
@@ -102,7 +102,7 @@ class CostSpec(_Spec):
         if isinstance(fee, str):
             return fee  # a dated file, read with the panel (data.borrow)
         for value in fee.values() if isinstance(fee, dict) else [fee]:
-            if not 0.0 <= value <= 100_000.0:
+            if not 0.0 <= value <= MAX_BPS_YEAR:
                 raise ValueError(f"a borrow fee of {value} bps a year is outside 0 .. 100000 "
                                  "(50 bps is 0.5% a year)")
         return fee

@@ -7,7 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fin_hgrpo.backtest.checkpoints import TaskStore, read_results, write_results
+from fin_hgrpo.backtest.checkpoints import (
+    MAC_BYTES,
+    TaskStore,
+    read_results,
+    write_results,
+)
 from fin_hgrpo.backtest.results import FoldResult
 from fin_hgrpo.backtest.tasks import Context, Task
 from fin_hgrpo.data import MarketPanel
@@ -68,9 +73,37 @@ def test_a_planted_pickle_under_a_task_name_is_never_run(tmp_path):
             return (Path.touch, (marker,))
 
     path.write_bytes(pickle.dumps(Payload()))
-    with pytest.warns(UserWarning, match="not a readable task checkpoint"):
+    with pytest.warns(UserWarning, match="not signed by this user's key"):
         assert store.load(_task()) is None  # the task runs again
     assert not marker.exists()
+
+
+def test_an_edited_checkpoint_is_not_taken_as_a_finished_task(tmp_path):
+    """reliability.md N12: a checkpoint re-zipped with edited returns (+1% a day) was
+    taken as finished (Sharpe 21.5). Its signature no longer matches: the task runs again."""
+    store = TaskStore(tmp_path, _context())
+    store.save(_task(), [_result()])
+    (path,) = tmp_path.glob("*.zip")
+    forged = _result()
+    forged.daily["net_return"] += 0.01
+    path.write_bytes(path.read_bytes()[:MAC_BYTES] + write_results([forged]))
+    with pytest.warns(UserWarning, match="not signed by this user's key"):
+        assert store.load(_task()) is None
+
+
+def test_an_edited_dated_file_does_not_reuse_a_result(tmp_path, monkeypatch):
+    """reliability.md N37: a borrow, shortable, cash-rate or membership file edited after
+    a kill reused the checkpoints of the old file. The key hashes each file's content."""
+    monkeypatch.chdir(tmp_path)
+    rates = tmp_path / "rates.csv"
+    rates.write_text("date,rate\n2024-01-01,5.0\n")
+    env = EnvSpec.model_validate({"data": {"source": "synthetic:iid", "n_assets": 2},
+                                  "costs": {"cash_rate": "rates.csv"}})
+    store = TaskStore(tmp_path / "parts", Context(env, {"": _panel()}))
+    store.save(_task(), [_result()])
+    assert store.load(_task()) is not None
+    rates.write_text("date,rate\n2024-01-01,50.0\n")
+    assert TaskStore(tmp_path / "parts", Context(env, {"": _panel()})).load(_task()) is None
 
 
 def test_corrected_prices_or_edited_strategy_code_do_not_reuse_a_result(tmp_path,
