@@ -5,6 +5,7 @@ Every error names the file and the key at fault, and what was expected there.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 from typing import TypeVar
@@ -29,7 +30,11 @@ def load_spec(path: str | Path, model: type[Model]) -> Model:
 
 
 def validate_spec(data: dict, model: type[Model], source: str) -> Model:
-    """Validate a parsed spec; the first problem becomes one line naming key and expectation."""
+    """Validate a parsed spec; the first problem becomes one line naming key and expectation.
+    A non-finite number (TOML's ``nan``, ``inf``) is refused wherever it stands."""
+    for key, value in _numbers(data):
+        if not math.isfinite(value):
+            raise SpecError(f"{source}: key {key}: {value} is not a finite number")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -40,3 +45,16 @@ def validate_spec(data: dict, model: type[Model], source: str) -> Model:
             f" (got {given!r})"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise SpecError(f"{source}: key {key}: {problem['msg']}{shown}{more}") from None
+
+
+def _numbers(data: object, key: str = "") -> list[tuple[str, float]]:
+    """Every float in a parsed spec, with its dotted key."""
+    if isinstance(data, float):
+        return [(key or "(top level)", data)]
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    else:
+        return []
+    return [found for k, v in items for found in _numbers(v, f"{key}.{k}" if key else str(k))]

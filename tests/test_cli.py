@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -60,7 +61,8 @@ def test_data_fetch_says_what_came_from_where(recorder, tmp_path, capsys):
     assert "JPM: 20 rows from cache, nothing downloaded" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("seeds", ["a-b", "3,3", "1-0", "0-100000", "4294967296"])
+@pytest.mark.parametrize("seeds", ["a-b", "3,3", "1-0", "0-100000", "4294967296",
+                                   "0-4294967295"])
 def test_backtest_seeds_option_refuses_what_is_not_a_seed_list(seeds, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["backtest", "backtests/default.toml", "--seeds", seeds])
@@ -112,25 +114,41 @@ def test_data_info_shows_a_point_in_time_universe(tmp_path, capsys):
                                "tradable_days": 10, "halted_days": 0, "delisted": False}
 
 
-@pytest.mark.parametrize("command", ["backtest", "sweep"])
-def test_an_out_folder_that_is_not_a_result_is_refused_before_any_work(command, tmp_path,
-                                                                       monkeypatch, capsys):
+OUT_COMMANDS = {  # every command that writes a folder, and its arguments before --out
+    "backtest": ["backtest", "backtests/tiny_classical.toml"],
+    "universes": ["backtest", "backtests/tiny_classical.toml", "--universes", "2",
+                  "--size", "2"],
+    "cpcv": ["backtest", "cv.toml"],
+    "sweep": ["sweep", "sweep.toml"],
+    "risk": ["risk", "{run}:equal_weight"],
+    "weights": ["weights", "{run}", "--strategy", "equal_weight"],
+}
+
+
+@pytest.mark.parametrize("command", list(OUT_COMMANDS))
+def test_an_out_folder_that_is_not_a_result_is_refused_before_any_work(
+        command, classical_run, tmp_path, monkeypatch, capsys):
+    """reliability.md N55: ``--universes`` skipped the guard and replaced a user's
+    report.html and summary.csv. Every command that writes checks ``--out`` first."""
     from tests.conftest import write_tiny_specs
 
     write_tiny_specs(tmp_path)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "victim").mkdir()
-    (tmp_path / "victim" / "notes.txt").write_text("mine")
-    spec = "backtests/tiny_classical.toml"
-    if command == "sweep":
-        spec = "sweep.toml"
-        (tmp_path / spec).write_text('name = "s"\nbacktest = "backtests/tiny_agents.toml"\n'
-                                     'agent = "strategies/ppo_tiny.toml"\n'
-                                     '[space]\nlearning_rate = [1e-3]\n')
-    assert main([command, spec, "--out", "victim"]) == 2
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    mine = {"notes.txt": "mine", "report.html": "<html>mine</html>", "summary.csv": "a\n1\n"}
+    for name, text in mine.items():
+        (victim / name).write_text(text)
+    (tmp_path / "sweep.toml").write_text(
+        'name = "s"\nbacktest = "backtests/tiny_agents.toml"\n'
+        'agent = "strategies/ppo_tiny.toml"\n[space]\nlearning_rate = [1e-3]\n')
+    (tmp_path / "cv.toml").write_text(Path("backtests/tiny_classical.toml").read_text()
+                                      + "\n[cv]\ngroups = 4\ntest_groups = 2\n")
+    argv = [a.format(run=classical_run.folder) for a in OUT_COMMANDS[command]]
+    assert main([*argv, "--out", "victim"]) == 2
     assert "victim: holds files but no" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
-    assert (tmp_path / "victim" / "notes.txt").read_text() == "mine"
+    assert {p.name: p.read_text() for p in victim.iterdir()} == mine
 
 
 @pytest.mark.parametrize(("extra", "message"), [
@@ -190,3 +208,17 @@ def test_data_info_does_not_annualise_two_rows(tmp_path, capsys):
     assert main(["data", "info", f"csv:{path}"]) == 0
     out = capsys.readouterr().out
     assert "2 rows are too few to annualise" in out and "%" not in out
+
+
+@pytest.mark.parametrize("argv", [  # reliability.md N61, N62
+    ["data", "info", "sample", "--start", "2020-01-01T00:00+05:00"],
+    ["data", "info", "sample", "--ffill-limit", "-1"],
+    ["weights", "x", "--asof", "2024-06-03T00:00+05:00"],
+    ["weights", "x", "--asof", ""],
+])
+def test_a_date_with_a_time_zone_or_a_negative_count_is_refused_by_argparse(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "has a time zone" in err or "is not a date" in err or "0 or more" in err

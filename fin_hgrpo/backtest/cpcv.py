@@ -115,6 +115,9 @@ class CvPlan:
                 "paths": paths.rename_axis("path").reset_index()}
 
 
+MAX_SPLITS = 1_000
+
+
 def cv_plan(spec: CvSpec, dates: pd.DatetimeIndex, first_decision: int) -> CvPlan:
     """The CPCV layout over the decision days ``dates[first_decision:-1]`` (the first
     day with the features' history behind it, to the last with a next day)."""
@@ -123,10 +126,21 @@ def cv_plan(spec: CvSpec, dates: pd.DatetimeIndex, first_decision: int) -> CvPla
     days = dates[first_decision:-1]
     if len(days) < spec.groups * 2:
         raise SpecError(f"cv: {len(days)} decision days cannot make {spec.groups} groups")
+    count = math.comb(spec.groups, spec.test_groups)
+    if count > MAX_SPLITS:  # counted before skfolio lays them out
+        raise SpecError(f"cv: {spec.groups} groups tested {spec.test_groups} at a time make "
+                        f"{count:,} splits, at most {MAX_SPLITS:,} (each trains every agent)")
+    group_days = len(days) // spec.groups
+    if spec.purge_days + spec.embargo_days >= group_days:
+        raise SpecError(f"cv: purge_days {spec.purge_days} + embargo_days "
+                        f"{spec.embargo_days} must be below a group's {group_days} days")
     splitter = CombinatorialPurgedCV(n_folds=spec.groups, n_test_folds=spec.test_groups,
                                      purged_size=spec.purge_days,
                                      embargo_size=spec.embargo_days)
-    layout = list(splitter.split(np.zeros((len(days), 1))))
+    try:
+        layout = list(splitter.split(np.zeros((len(days), 1))))
+    except ValueError as exc:  # what skfolio refuses beyond the checks above
+        raise SpecError(f"cv: {exc}") from None
     bounds = sorted({(int(t[0]), int(t[-1])) for _, tests in layout for t in tests})
     groups = tuple(Group(i, days[a], days[b], b - a + 1) for i, (a, b) in enumerate(bounds))
     starts = [a for a, _ in bounds]
@@ -287,13 +301,13 @@ def cv_plan_of(spec: CvSpec, env: EnvSpec, panel: MarketPanel) -> CvPlan:
     return cv_plan(spec, panel.dates, env.build_sim(panel).first_decision)
 
 
-def run_cv(spec: BacktestSpec, context: Context, executor: Executor, *, quick: bool = False,
-           progress: bool = True, checkpoint: str | Path | None = None,
+def run_cv(spec: BacktestSpec, plan: CvPlan, context: Context, executor: Executor, *,
+           quick: bool = False, progress: bool = True, checkpoint: str | Path | None = None,
            ) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """Every strategy's CPCV paths: ``gather_cv``'s tables, and the errors (one per
-    failed path, with its traceback)."""
+    """Every strategy's CPCV paths of ``plan`` (``cv_plan_of``, laid out before any
+    work): ``gather_cv``'s tables, and the errors (one per failed path, with its
+    traceback)."""
     env, panel = context.env, context.panels[DEFAULT_UNIVERSE]
-    plan = cv_plan_of(spec.cv, env, panel)
     tasks = plan_cv(spec, plan, quick=quick)
     outcomes = execute(tasks, context, executor, progress=progress, checkpoint=checkpoint,
                        fn=run_cv_task)

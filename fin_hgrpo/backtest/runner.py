@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fin_hgrpo.backtest.config import BacktestSpec
-from fin_hgrpo.backtest.cpcv import run_cv
+from fin_hgrpo.backtest.cpcv import cv_plan_of, run_cv
 from fin_hgrpo.backtest.executors import Executor, make_executor
 from fin_hgrpo.backtest.report import write_report, write_tearsheets
 from fin_hgrpo.backtest.results import BacktestResult, gather, training_logs
@@ -29,17 +29,20 @@ from fin_hgrpo.backtest.tasks import (
     Context,
     PopulationTask,
     Task,
+    check_first_targets,
     execute,
     plan,
     plan_inner,
 )
 from fin_hgrpo.backtest.walkforward import Fold
 from fin_hgrpo.data import MarketPanel
+from fin_hgrpo.data.rates import cash_rate_notes
 from fin_hgrpo.data.validation import suspicious_moves
 from fin_hgrpo.envs import EnvSpec
-from fin_hgrpo.errors import DataError, FinHgrpoError
+from fin_hgrpo.errors import DataError, FinHgrpoError, SpecError
 from fin_hgrpo.io import atomic_directory
 from fin_hgrpo.provenance import panel_sha256, write_manifest
+from fin_hgrpo.strategies.config import default_name
 from fin_hgrpo.tensorboard import write_training_logs
 
 # more writing into a result folder while it is staged: ``extra(staging, shown_as)``,
@@ -65,9 +68,14 @@ def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None
     if max_folds is not None:
         folds = folds[-max_folds:]
     _check_env(spec, env, panel, folds[0])
+    cv = None if spec.cv is None else cv_plan_of(spec.cv, env, panel)  # refused before work
     tasks = plan(spec, folds, quick=quick)
     inner = plan_inner(spec, folds, panel.dates, quick=quick)  # for inner_wf rules
     context = Context(env, _panels(env, panel, tasks))
+    try:
+        check_first_targets(tasks, context, folds[0])
+    except SpecError as exc:
+        raise SpecError(f"{spec.name}: {exc}") from None
     executor = executor or make_executor(spec.executor, workers=workers or spec.workers,
                                          ray_address=spec.ray_address)
     started = time.perf_counter()
@@ -94,12 +102,13 @@ def run_backtest(spec: BacktestSpec, *, quick: bool = False, workers: int | None
                             "candidates": selection.candidates,
                             "spa": best_candidates(result, spec),
                             "pbo": candidate_overfitting(result, spec)}
-    if spec.cv is not None:
-        result.cv, cv_errors = run_cv(spec, context, executor, quick=quick, progress=progress,
-                                      checkpoint=checkpoint)
+    if cv is not None:
+        result.cv, cv_errors = run_cv(spec, cv, context, executor, quick=quick,
+                                      progress=progress, checkpoint=checkpoint)
         result.errors += cv_errors
     result.info |= data_notes(env, panel) | {"data_sha256": panel_sha256(panel)}
     result.info["data_warnings"] += capped_universes(env, context.panels, tasks)
+    result.info["data_warnings"] += oversized_windows(spec, panel, folds[0])
     if result.deploy is not None:  # what a replay of the last fold must read unchanged
         window = panel.slice(folds[-1].train_start, folds[-1].test_end)
         result.deploy = result.deploy.model_copy(update={"prices_sha256": panel_sha256(window)})
@@ -122,6 +131,24 @@ def capped_universes(env: EnvSpec, panels: dict[str, MarketPanel],
             name = task.strategy if isinstance(task, Task) else task.runs[0].strategy
             found.append(f"max_weight {cap:g} caps {name}'s {n_assets} asset(s) at "
                          f"{cap * n_assets:.0%} of wealth; the rest is held as cash")
+    return found
+
+
+def oversized_windows(spec: BacktestSpec, panel: MarketPanel, first: Fold) -> list[str]:
+    """A warning for each classical strategy asked for more than the data holds: a
+    lookback beyond the training window (it uses what there is), or a top_k that holds
+    every asset (momentum is then 1/N)."""
+    days = len(panel.slice(first.train_start, first.train_end))
+    found = []
+    for strategy in spec.strategies:
+        name = default_name(strategy)
+        lookback, top_k = getattr(strategy, "lookback", None), getattr(strategy, "top_k", None)
+        if lookback is not None and lookback > days:
+            found.append(f"{name}: lookback {lookback} is longer than the first training "
+                         f"window ({days} days); it uses the days there are")
+        if top_k is not None and top_k >= panel.n_assets:
+            found.append(f"{name}: top_k {top_k} holds every one of the {panel.n_assets} "
+                         "assets: it ranks nothing")
     return found
 
 
@@ -156,6 +183,8 @@ def data_notes(env: EnvSpec, panel: MarketPanel) -> dict:
         warnings.append(f"periods_per_year = {used} in the env spec, but the dates have "
                         f"{measured} bars a year: every annualised figure (CAGR, volatility, "
                         f"Sharpe, turnover) is scaled by {used} bars")
+    if isinstance(env.costs.cash_rate, str):
+        warnings += cash_rate_notes(env.costs.cash_rate, panel.dates)
     if env.data.source == "sample":
         warnings.append("the bundled sample's names are survivors picked in hindsight (they "
                         "all still traded in 2024, several were its best performers): "

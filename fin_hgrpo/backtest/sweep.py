@@ -25,7 +25,14 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fin_hgrpo.algos import AgentConfig, configs_at, load_agent_config
 from fin_hgrpo.backtest.config import BacktestSpec
@@ -46,7 +53,7 @@ from fin_hgrpo.io import atomic_directory
 from fin_hgrpo.measures import performance
 from fin_hgrpo.measures.overfitting import pbo_of_runs
 from fin_hgrpo.provenance import panel_sha256, write_manifest
-from fin_hgrpo.strategies.config import AgentStrategySpec
+from fin_hgrpo.strategies.config import AgentStrategySpec, check_space
 from fin_hgrpo.tensorboard import write_training_logs
 
 
@@ -91,6 +98,23 @@ class SweepSpec(BaseModel):
     # spec (or its first agent strategy)
     validation_days: int | None = Field(default=None, ge=0)
     validate_every: int | None = Field(default=None, ge=1)
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _space(cls, space: object) -> object:
+        """Each key a list of values or a range (``{low, high}``), named when neither."""
+        if isinstance(space, dict):
+            for key, value in space.items():
+                if isinstance(value, dict):
+                    try:
+                        Range.model_validate(value)
+                    except ValidationError as exc:
+                        raise ValueError(f"space.{key}: {exc.errors()[0]['msg']}") from None
+                elif not isinstance(value, list):
+                    raise ValueError(f"space.{key}: a list of values or a range "
+                                     f"{{low, high}}, got {value!r}")
+            check_space(space)
+        return space
 
     @classmethod
     def load(cls, path: str | Path) -> SweepSpec:

@@ -19,7 +19,7 @@ import io
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from fin_hgrpo.data import MarketPanel
 from fin_hgrpo.data.calendar import Rebalance
 from fin_hgrpo.envs import EnvSpec, PortfolioSim
 from fin_hgrpo.envs.trading import Position
-from fin_hgrpo.errors import DataError
+from fin_hgrpo.errors import DataError, FinHgrpoError, SpecError
 from fin_hgrpo.strategies.base import Strategy
 from fin_hgrpo.strategies.config import (
     AgentStrategySpec,
@@ -474,6 +474,28 @@ def _run_test(strategy: Strategy, env: EnvSpec, panel: MarketPanel, fold: Fold,
     sim, first, last = _test_sim(env, panel, fold, task)
     return run_strategy(strategy, sim, first, last, task.rebalance, start=position,
                         min_trade=task.min_trade)
+
+
+def check_first_targets(tasks: Sequence[Task | PopulationTask], context: Context,
+                        fold: Fold) -> None:
+    """Fit each classical strategy on ``fold``'s training window and ask its first test
+    day's target, before any task starts: a strategy that cannot meet the env's limits
+    (a long-only baseline in a market-neutral book, a short leg beyond ``min_weight``)
+    is one error naming it, not a failure in every fold or a folder without a baseline."""
+    first_day = replace(fold, test_end=fold.test_start)
+    for task in tasks:
+        if not isinstance(task, Task):
+            continue
+        try:
+            strategy = build_strategy(task.spec, context.env)
+            panel = context.panels[task.universe]
+            strategy.fit(panel.slice(fold.train_start, fold.train_end))
+            _run_test(strategy, context.env, panel, first_day, task, None)
+        except FinHgrpoError as exc:
+            raise SpecError(f"strategy {task.strategy} cannot trade in this env ({fold}): "
+                            f"{exc}") from None
+        except Exception:  # noqa: BLE001, S112 - its own fault: recorded in its folds
+            continue
 
 
 def _test_sim(env: EnvSpec, panel: MarketPanel, fold: Fold, task: Task | PopulationTask,

@@ -22,6 +22,7 @@ page. A universe whose folder is complete is not run again: a killed run resumes
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +33,13 @@ from matplotlib.figure import Figure
 from fin_hgrpo.backtest.config import BacktestSpec
 from fin_hgrpo.backtest.results import BacktestResult
 from fin_hgrpo.errors import SpecError
-from fin_hgrpo.io import atomic_directory, atomic_write, atomic_write_text, read_csv
+from fin_hgrpo.io import (
+    atomic_directory,
+    atomic_write,
+    atomic_write_text,
+    check_replaceable,
+    read_csv,
+)
 from fin_hgrpo.measures.performance import PERIODS, excess
 from fin_hgrpo.reporting.html import CSS, image, numbers_table, png
 
@@ -43,9 +50,17 @@ LEVEL = 0.95
 
 def draw_universes(tickers: list[str], count: int, size: int, seed: int) -> list[list[str]]:
     """``count`` distinct sets of ``size`` of ``tickers`` (each in the panel's order),
-    drawn at random with ``seed``; fewer when fewer distinct sets exist."""
+    drawn at random with ``seed``; refused when fewer than two, or than ``count``,
+    distinct sets exist."""
+    if count < 2:
+        raise SpecError(f"--universes {count}: many universes means at least 2 (a bootstrap "
+                        "over universes needs more than one)")
     if not 2 <= size <= len(tickers):
-        raise ValueError(f"universes of {size} tickers cannot be drawn from {len(tickers)}")
+        raise SpecError(f"--size {size}: universes of 2 to {len(tickers)} tickers can be "
+                        f"drawn from the env's {len(tickers)}")
+    if math.comb(len(tickers), size) < count:
+        raise SpecError(f"--universes {count}: only {math.comb(len(tickers), size)} distinct "
+                        f"universes of {size} exist among {len(tickers)} tickers")
     rng = np.random.default_rng(seed)
     found: list[tuple[int, ...]] = []
     for _ in range(100 * count):
@@ -63,9 +78,10 @@ def run_universes(spec: BacktestSpec, out: str | Path,
     """Draw the universes, run ``run`` (a backtest) on each not already in ``out``, and
     write every file the module lists. Returns the summary."""
     out = Path(out)
+    check_replaceable(out, "universes.csv")  # before any work, not after it
     if spec.baseline is None:
-        raise ValueError(f"{spec.name}: many universes compare every strategy with the "
-                         "baseline: set baseline (e.g. equal_weight)")
+        raise SpecError(f"{spec.name}: many universes compare every strategy with the "
+                        "baseline: set baseline (e.g. equal_weight)")
     pool = list(spec.env_spec().load_panel().tickers)
     universes = draw_universes(pool, count, size, seed)
     out.mkdir(parents=True, exist_ok=True)

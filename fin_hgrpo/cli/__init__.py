@@ -25,7 +25,8 @@ COMMANDS = (workspace, data, train, backtest, cv, overfitting, risk, weights, ve
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; bad input prints one line and exits 2 (a traceback with --debug)."""
+    """Run the command; bad input prints one line and exits 2, a bug one line and exits 1
+    (each a traceback with --debug)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     args.argv = argv  # what a run's manifest records as the command that made it
@@ -40,6 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into a reader that stopped early, e.g. head
         sys.stderr.close()
         return 0
+    except Exception as exc:  # a bug, not bad input: one line, the traceback with --debug
+        if args.debug:
+            raise
+        print(f"fin-hgrpo: internal error: {type(exc).__name__}: {exc} (a bug: run again "
+              "with --debug for the traceback, and report it)", file=sys.stderr)
+        return 1
 
 
 def parser() -> argparse.ArgumentParser:

@@ -30,6 +30,9 @@ def print_plan(args: argparse.Namespace) -> int:
     from fin_hgrpo.backtest.cpcv import cv_plan_of, plan_cv
     from fin_hgrpo.errors import SpecError
 
+    if args.target is not None and min(args.target) < 1:
+        raise SpecError(f"--target {args.target[0]} {args.target[1]}: give at least 1 "
+                        "training day and 1 path")
     spec = BacktestSpec.load(args.spec)
     if spec.cv is None:
         raise SpecError(f"{args.spec}: no [cv] table (e.g. [cv] groups = 6, test_groups = 2)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from fin_hgrpo.cli.options import Options
+from fin_hgrpo.cli.options import Options, date_text, days
 
 MIN_ANNUALISED_ROWS = 20  # fewer: an annualised figure of a few returns is noise
 
@@ -17,8 +17,9 @@ def register(commands, options: Options) -> None:
     fetch = data_commands.add_parser("fetch", parents=[options.common],
                                      help="download prices with yfinance into the cache")
     fetch.add_argument("tickers", nargs="+", metavar="TICKER")
-    fetch.add_argument("--start", required=True, help="first date (inclusive)")
-    fetch.add_argument("--end", help="last date (exclusive, as in yfinance); default today")
+    fetch.add_argument("--start", required=True, type=date_text, help="first date (inclusive)")
+    fetch.add_argument("--end", type=date_text,
+                       help="last date (exclusive, as in yfinance); default today")
     fetch.add_argument("--interval", default="1d")
     fetch.add_argument("--cache-dir", default="data/cache")
     fetch.set_defaults(run=fetch_prices)
@@ -33,9 +34,9 @@ def register(commands, options: Options) -> None:
                       help="missing prices: keep shared dates, forward-fill, fail, or a "
                            "point-in-time universe (each ticker from its listing to its "
                            "delisting)")
-    info.add_argument("--start", help="first date (inclusive)")
-    info.add_argument("--end", help="last date (inclusive)")
-    info.add_argument("--ffill-limit", type=int, default=5, help="longest gap to fill (days)")
+    info.add_argument("--start", type=date_text, help="first date (inclusive)")
+    info.add_argument("--end", type=date_text, help="last date (inclusive)")
+    info.add_argument("--ffill-limit", type=days, default=5, help="longest gap to fill (days)")
     info.add_argument("--cache-dir", default="data/cache")
     info.add_argument("--offline", action="store_true", help="yfinance: use the cache only")
     info.set_defaults(run=describe)

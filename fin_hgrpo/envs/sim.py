@@ -148,7 +148,8 @@ class PortfolioSim:
             raise DataError(f"window must be >= 1, got {window}")
         self.panel = panel
         self.dtype, self.device = dtype, torch.device(device)
-        self._set_caps(max_weight, allow_cash)
+        # a book's limits are its own (envs.book), up to max_weight above 1 on a levered one
+        self._set_caps(min(max_weight, 1.0) if book is not None else max_weight, allow_cash)
         self._set_costs(cost_bps, min_cost_bps)
         self._set_book(book, borrow_bps_year, financing_spread_bps_year)
         self._set_impact(impact, aum, impact_days, max_participation)

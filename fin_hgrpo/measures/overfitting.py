@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from fin_hgrpo.errors import SpecError
 from fin_hgrpo.measures.performance import CashRate, cash_on
 
 FEW_CONFIGURATIONS = 10  # below this, PBO's ranks are coarse (stated with the figure)
@@ -61,6 +62,9 @@ class Overfitting:
                 "coarse": self.configurations < FEW_CONFIGURATIONS}
 
 
+MAX_BLOCKS = 20  # C(20, 10) = 184,756 halvings; C(30, 15) took 1.4 GB
+
+
 def pbo(returns: np.ndarray, blocks: int = 16, rf: float | np.ndarray = 0.0) -> Overfitting:
     """PBO of the configurations in ``returns``: daily returns, (days, configurations)
     or (days, configurations, seeds). ``blocks``: S, even, at least 2. ``rf``: cash's
@@ -71,10 +75,11 @@ def pbo(returns: np.ndarray, blocks: int = 16, rf: float | np.ndarray = 0.0) -> 
     if values.ndim != 3 or values.shape[1] < 2:
         raise ValueError(f"returns must be (days, configurations[, seeds]) with at least "
                          f"two configurations, got shape {np.shape(returns)}")
-    if blocks < 2 or blocks % 2:
-        raise ValueError(f"blocks must be even and at least 2, got {blocks}")
+    if not 2 <= blocks <= MAX_BLOCKS or blocks % 2:
+        raise SpecError(f"blocks must be even, 2 to {MAX_BLOCKS} (C(S, S/2) halvings each "
+                        f"scored: {MAX_BLOCKS} makes 184,756), got {blocks}")
     if values.shape[0] < 2 * blocks:
-        raise ValueError(f"{values.shape[0]} days are too few for {blocks} blocks")
+        raise SpecError(f"{values.shape[0]} days are too few for {blocks} blocks")
     if not np.isfinite(values).all():
         raise ValueError("returns hold NaN or infinite values: keep the days every "
                          "configuration has")

@@ -126,6 +126,29 @@ class LongShortTangencySpec(_StrategySpec):
 SELECTION_RULE = r"holdout|past_folds:([1-9][0-9]*|all)|inner_wf:([1-9][0-9]*)"
 
 
+MAX_POINTS = 256  # a grid's candidates, each trained with every seed on every fold
+
+
+def check_space(space: dict[str, object]) -> None:
+    """A grid over agent-spec keys: each list non-empty and without repeats, never the
+    seed (seeds are the evidence, set by ``seeds``), at most ``MAX_POINTS`` points."""
+    points = 1
+    for key, values in space.items():
+        if key == "seed":
+            raise ValueError("space.seed: seeds are not a hyperparameter to choose; set seeds "
+                             "(each seed is one draw of every candidate)")
+        if not isinstance(values, list):
+            continue
+        if not values:
+            raise ValueError(f"space.{key}: needs at least one value")
+        if len({repr(v) for v in values}) != len(values):
+            raise ValueError(f"space.{key}: values repeat ({values})")
+        points *= len(values)
+    if points > MAX_POINTS:
+        raise ValueError(f"space: a grid of {points} points, at most {MAX_POINTS} (each is "
+                         "trained with every seed on every fold)")
+
+
 class SelectSpec(BaseModel):
     """Candidate configurations of an agent and the rules that pick one at each fold
     (``fin_hgrpo.backtest.selection``): ``space`` is a grid over agent-spec keys, each
@@ -143,13 +166,8 @@ class SelectSpec(BaseModel):
 
     @model_validator(mode="after")
     def _valid(self) -> SelectSpec:
-        for key, values in self.space.items():
-            if not values:
-                raise ValueError(f"space.{key}: needs at least one value")
-        points = 1
-        for values in self.space.values():
-            points *= len(values)
-        if points < 2:
+        check_space(self.space)
+        if len(self.points()) < 2:
             raise ValueError("space: a choice needs at least two candidates")
         for rule in self.rules:
             if not re.fullmatch(SELECTION_RULE, rule):

@@ -1,6 +1,7 @@
 """Combinatorial purged cross-validation: the layout, training that never sees a
 split's test groups, paths as investments, and the files a run writes."""
 
+import re
 from math import comb
 from pathlib import Path
 
@@ -216,6 +217,31 @@ def test_cv_specs_that_cannot_work_are_refused(session_workspace, capsys):
     assert isinstance(BacktestSpec.model_validate({
         "name": "x", "env": "envs/tiny.toml", "strategies": [{"kind": "equal_weight"}],
         "cv": {"groups": 5, "test_groups": 2}}).cv, CvSpec)
+
+
+@pytest.mark.parametrize(("change", "message"), [  # reliability.md N46, N47
+    ("purge_days = 3", "cv: purge_days 500 \\+ embargo_days 4 must be below a group's"),
+    ("test_groups = 2", "cv: 40 groups tested 20 at a time make 137,846,528,820 splits"),
+])
+def test_a_cv_plan_skfolio_would_refuse_is_refused_before_any_work(change, message,
+                                                                    session_workspace, capsys):
+    spec = CROSS_VALIDATED.replace("purge_days = 3", "purge_days = 500") \
+        if change.startswith("purge") else CROSS_VALIDATED.replace(
+            "groups = 4\ntest_groups = 2", "groups = 40\ntest_groups = 20")
+    Path("backtests/tiny_cv_bad.toml").write_text(spec)
+    for argv in (["cv", "plan", "backtests/tiny_cv_bad.toml"],
+                 ["backtest", "backtests/tiny_cv_bad.toml", "--out", "cv_bad"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert re.search(message, err) and err.count("\n") == 1, err
+    assert not Path("cv_bad").exists() and not Path(".cv_bad.parts").exists()
+
+
+@pytest.mark.parametrize("target", [["0", "0"], ["-5", "3"]])  # reliability.md N48
+def test_cv_plan_refuses_a_target_of_no_days_or_paths(target, session_workspace, capsys):
+    Path("backtests/tiny_cv_plan.toml").write_text(CROSS_VALIDATED)
+    assert main(["cv", "plan", "backtests/tiny_cv_plan.toml", "--target", *target]) == 2
+    assert "give at least 1 training day and 1 path" in capsys.readouterr().err
 
 
 def test_the_report_shows_the_path_sharpe_distribution(cross_validated, session_workspace):

@@ -1,6 +1,7 @@
 """A long-short book through a whole backtest: its cost files, its report section,
 and ruin named in the verdict."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -141,6 +142,19 @@ def test_deployment_gives_signed_weights_and_the_trade_list(long_short, monkeypa
     assert set(targets.weights.index) == set(last.index)
 
 
+def test_holdings_beyond_the_books_gross_are_refused(long_short, monkeypatch):
+    """reliability.md N35: holdings of -1,000,000 and 1,000,001 times wealth gave trades
+    a million times wealth."""
+    from fin_hgrpo.backtest.targets import target_weights
+    from fin_hgrpo.errors import DataError
+
+    monkeypatch.chdir(long_short.parent)
+    held = pd.Series({"S0": -1e6, "S1": 1e6 + 1, "cash": 0.0})
+    with pytest.raises(DataError, match="gross exposure 2e\\+06 of wealth is beyond the "
+                                        "book's gross_max 1.5"):
+        target_weights(long_short, "long_short_momentum", holdings=held)
+
+
 def test_shorted_holdings_are_refused_for_a_long_only_env(classical_run):
     from fin_hgrpo.backtest.targets import target_weights
     from fin_hgrpo.errors import DataError
@@ -203,3 +217,55 @@ def test_a_backtest_with_impact_a_cap_and_an_estimated_spread_reports_them(
     np.testing.assert_allclose(targets.cost_bps, 5.0 + 1e4 * half.loc[targets.date],
                                rtol=1e-12)
     assert list(targets.cost_bps.rank()) == [1.0, 2.0, 3.0]  # the wider, the dearer
+
+
+def _book_workspace(folder: Path, book: str, strategies: str) -> None:
+    (folder / "envs").mkdir()
+    (folder / "backtests").mkdir()
+    (folder / "envs" / "book.toml").write_text(TINY_ENV + book)
+    (folder / "backtests" / "book.toml").write_text(
+        'name = "book"\nenv = "envs/book.toml"\ntearsheets = false\n'
+        "[walk_forward]\ntrain_days = 200\ntest_days = 120\nembargo_days = 2\n"
+        "max_folds = 2\n" + strategies + '[[strategies]]\nkind = "benchmark"\nticker = "S1"\n')
+
+
+BOOK_OF = "[constraints]\nlong_short = true\nmin_weight = {low}\nnet = {net}\ngross_max = {gross}\n"
+NEUTRAL = BOOK_OF.format(low=-0.5, net="[0.0, 0.0]", gross=1.0)
+NARROW = BOOK_OF.format(low=-0.1, net="[1.0, 1.0]", gross=1.4)
+
+
+@pytest.mark.parametrize(("book", "strategies", "message"), [
+    # N22: a market-neutral book (a documented common book) with the default 1/N baseline
+    (NEUTRAL, '[[strategies]]\nkind = "equal_weight"\n[[strategies]]\nkind = "cash"\n',
+     "strategy equal_weight cannot trade in this env .*net exposure 1 is outside 0..0"),
+    # N23: a short leg of 0.2 under min_weight = -0.1
+    (NARROW, '[[strategies]]\nkind = "equal_weight"\n[[strategies]]\n'
+             'kind = "long_short_momentum"\nlookback = 60\nskip = 5\ntop_k = 1\nshort = 0.2\n',
+     "strategy long_short_momentum cannot trade .*below its lower bound -0.1"),
+    # N20: non-finite limits
+    (NARROW.replace("[1.0, 1.0]", "[nan, nan]"), '[[strategies]]\nkind = "cash"\n',
+     "key constraints.net.0: nan is not a finite number"),
+    ("AUM", '[[strategies]]\nkind = "cash"\n', "key costs.aum: inf is not a finite number"),
+])
+def test_a_book_its_strategies_cannot_trade_is_refused_before_any_work(
+        book, strategies, message, tmp_path, monkeypatch, capsys):
+    _book_workspace(tmp_path, "" if book == "AUM" else book, strategies)
+    if book == "AUM":
+        (tmp_path / "envs" / "book.toml").write_text(
+            TINY_ENV.replace("[costs]\n", "[costs]\naum = inf\n"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["backtest", "backtests/book.toml", "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(message, err), err
+    assert not (tmp_path / "backtests" / "results").exists()
+
+
+def test_a_levered_book_may_hold_more_than_its_wealth_in_one_asset(tmp_path, monkeypatch):
+    """N21: ``max_weight = 1.2`` on a book (documented as allowed) was refused as if the
+    portfolio were long-only."""
+    _book_workspace(tmp_path, "[constraints]\nlong_short = true\nmin_weight = -0.3\n"
+                    "max_weight = 1.2\nnet = [1.0, 1.0]\ngross_max = 1.6\n",
+                    '[[strategies]]\nkind = "equal_weight"\n[[strategies]]\n'
+                    'kind = "long_short_min_variance"\nlookback = 100\ngross = 1.6\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["backtest", "backtests/book.toml", "--workers", "1"]) == 0

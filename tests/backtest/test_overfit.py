@@ -71,3 +71,12 @@ def test_too_few_configurations_or_no_results_are_refused(tmp_path):
         folder_overfitting(tmp_path / "run", ["a"])
     with pytest.raises(SpecError, match="no returns.csv"):
         folder_overfitting(tmp_path)
+
+
+def test_the_pbo_command_refuses_blocks_it_cannot_enumerate(tmp_path, capsys):
+    """reliability.md N52, N53: ``--blocks 7`` was a traceback, ``--blocks 30`` took
+    1.4 GB in 30 s."""
+    _folder(tmp_path / "run", {"a": ["a"], "b": ["b"]})
+    for blocks in ("7", "30"):
+        assert main(["pbo", str(tmp_path / "run"), "--blocks", blocks]) == 2
+        assert "blocks must be even, 2 to 20" in capsys.readouterr().err

@@ -474,6 +474,21 @@ def test_a_max_weight_that_cannot_fill_a_universe_is_a_warning(workspace):
                for w in warnings)
 
 
+def test_windows_beyond_the_data_are_a_warning(workspace):
+    """reliability.md #15: lookback = 100000 and top_k = 50 of 3 assets were capped
+    silently (momentum then holds 1/N)."""
+    spec = BacktestSpec.model_validate({
+        "name": "oversized", "env": "envs/tiny.toml", "tearsheets": False,
+        "benchmark": None, "baseline": None,
+        "walk_forward": {"train_days": 300, "test_days": 100, "max_folds": 1},
+        "strategies": [{"kind": "min_variance", "lookback": 100_000},
+                       {"kind": "momentum", "top_k": 50}]})
+    warnings = run_backtest(spec, workers=1, progress=False).info["data_warnings"]
+    assert "min_variance: lookback 100000 is longer than the first training window (300 " \
+           "days); it uses the days there are" in warnings
+    assert "momentum: top_k 50 holds every one of the 3 assets: it ranks nothing" in warnings
+
+
 def test_harm_against_the_baseline_is_in_metrics_csv_and_the_verdict(saved):
     out = saved
     table = pd.read_csv(out / "metrics.csv", index_col="strategy")

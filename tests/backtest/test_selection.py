@@ -231,6 +231,11 @@ def test_a_switch_is_charged_the_simulators_cost_of_trading_to_the_new_choice(
     ({"rules": ["past_folds:0"]}, "'past_folds:0' is not a rule"),
     ({"rules": ["holdout", "holdout"]}, "rules repeat"),
     ({"space": {"trade_rate": [1.0]}}, "at least two candidates"),
+    # reliability.md N58: repeated candidates, the seed as a choice, a 1,000-point grid
+    ({"space": {"trade_rate": [0.5, 0.5]}}, "space.trade_rate: values repeat"),
+    ({"space": {"seed": [1, 2]}}, "space.seed: seeds are not a hyperparameter"),
+    ({"space": {k: list(range(1, 11)) for k in ("hidden", "n_steps", "epochs")}},
+     "a grid of 1000 points, at most 256"),
 ])
 def test_a_bad_selection_is_refused(change, message):
     with pytest.raises(ValueError, match=message):

@@ -76,6 +76,13 @@ def test_grid_and_random_points(sweep_file):
     ("learning_rate = [1e-3]\nlearnin_rate = [1]", r"key space.learnin_rate: not a hyper"),
     ("learning_rate = [-1.0]", r"key space.learning_rate: Input should be greater than 0"),
     ("learning_rate = { low = 1e-4, high = 1e-2 }", r"key space.learning_rate: a grid needs"),
+    # reliability.md #40: an empty list was a KeyError after the spec was accepted, a
+    # reversed range "Input should be a valid list"
+    ("learning_rate = []", r"key space: .*space.learning_rate: needs at least one value"),
+    ("learning_rate = { low = 1e-2, high = 1e-4 }",
+     r"key space: .*space.learning_rate: .*needs low < high"),
+    ("learning_rate = [1e-3, 1e-3]", r"key space: .*space.learning_rate: values repeat"),
+    ("seed = [1, 2]", r"key space: .*space.seed: seeds are not a hyperparameter"),
 ])
 def test_a_bad_sweep_fails_before_any_work(sweep_file, space, message):
     sweep_file.write_text(SWEEP.replace("learning_rate = [1e-3, 3e-3]", space))

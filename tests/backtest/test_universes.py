@@ -11,6 +11,7 @@ import pytest
 from fin_hgrpo.backtest.results import BacktestResult
 from fin_hgrpo.backtest.universes import draw_universes, summarise
 from fin_hgrpo.cli import main
+from fin_hgrpo.errors import SpecError
 from fin_hgrpo.measures import performance
 
 ENV = """
@@ -61,9 +62,19 @@ def test_draws_are_distinct_seeded_subsets():
     assert all(u == sorted(u, key=tickers.index) for u in drawn)  # the panel's order
     assert drawn == draw_universes(tickers, 12, 4, seed=3)
     assert drawn != draw_universes(tickers, 12, 4, seed=4)
-    assert len(draw_universes(tickers[:4], 10, 3, seed=0)) == 4  # only four exist
-    with pytest.raises(ValueError, match="universes of 9 tickers cannot be drawn from 8"):
-        draw_universes(tickers, 2, 9, seed=0)
+    assert len(draw_universes(tickers[:4], 4, 3, seed=0)) == 4  # all four that exist
+
+
+@pytest.mark.parametrize(("count", "size", "message"), [  # reliability.md N54, N56
+    (0, 3, "--universes 0: many universes means at least 2"),
+    (1, 3, "--universes 1: many universes means at least 2"),
+    (2, 9, "--size 9: universes of 2 to 8 tickers"),
+    (2, 1, "--size 1: universes of 2 to 8 tickers"),
+    (3, 8, "--universes 3: only 1 distinct universes of 8 exist among 8 tickers"),
+])
+def test_impossible_draws_are_refused_before_any_work(count, size, message):
+    with pytest.raises(SpecError, match=message):
+        draw_universes([f"T{i}" for i in range(8)], count, size, seed=0)
 
 
 @pytest.fixture(scope="module")

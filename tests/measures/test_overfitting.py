@@ -4,6 +4,7 @@ case small enough to work by hand."""
 import numpy as np
 import pytest
 
+from fin_hgrpo.errors import SpecError
 from fin_hgrpo.measures.overfitting import dominance, pbo
 
 
@@ -91,3 +92,9 @@ def test_dominance_by_hand():
     assert first == pytest.approx(0.25)
     # integral from 0: 0, -1/4, -1/4, 0 -> max 0 (second order holds)
     assert second == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("blocks", [7, 0, -4, 22, 30, 100_000])  # reliability.md N52, N53
+def test_blocks_beyond_what_can_be_enumerated_are_refused_at_once(blocks):
+    with pytest.raises(SpecError, match=f"blocks must be even, 2 to 20 .*got {blocks}"):
+        pbo(np.zeros((400, 3)), blocks=blocks)
