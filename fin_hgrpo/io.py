@@ -117,10 +117,11 @@ def atomic_directory(path: str | Path, marker: str) -> Iterator[Path]:
             shutil.rmtree(staging)
 
 
-def check_replaceable(path: str | Path, marker: str) -> None:
+def check_replaceable(path: str | Path, marker: str | tuple[str, ...]) -> None:
     """Refuse to overwrite ``path`` unless it is absent, an empty folder or a folder
-    holding ``marker`` (a previous result of the same kind), and never the working
-    directory or a folder above it."""
+    holding ``marker`` (a previous result of the same kind; any of several), and never
+    the working directory or a folder above it."""
+    markers = (marker,) if isinstance(marker, str) else marker
     path = Path(path)
     resolved = path.resolve()
     if Path.cwd().resolve().is_relative_to(resolved):
@@ -130,9 +131,10 @@ def check_replaceable(path: str | Path, marker: str) -> None:
         return
     if not path.is_dir():
         raise FinHgrpoError(f"{path}: is a file, not a results folder; nothing was written")
-    if any(path.iterdir()) and not (path / marker).is_file():
-        raise FinHgrpoError(f"{path}: holds files but no {marker}, so it is not a previous "
-                            "result of this kind; choose a new folder (nothing was written)")
+    if any(path.iterdir()) and not any((path / m).is_file() for m in markers):
+        raise FinHgrpoError(f"{path}: holds files but no {' or '.join(markers)}, so it is not "
+                            "a previous result of this kind; choose a new folder (nothing "
+                            "was written)")
 
 
 def _remove_stale_staging(path: Path) -> None:

@@ -1,5 +1,6 @@
-"""Hyperparameter sweeps: a grid or random search over an agent's hyperparameters and
-seeds, each trial judged by a walk-forward on the training folds only.
+"""Hyperparameter sweeps: an Optuna study (``backtest.study``: TPE, CMA-ES, random or
+grid) over an agent's hyperparameters, each trial judged with every seed by a
+walk-forward on the training folds only.
 
 The backtest spec's last ``holdout_folds`` folds are never seen by the search (keep
 them for the final out-of-sample test of the winner); every trial is trained and tested
@@ -8,10 +9,10 @@ early stopping and no-trade band), and its validation Sharpe is the mean over se
 each seed's Sharpe on its stitched test returns. Trials run as tasks on the backtest's
 executor (the local pool or Ray), with the same checkpointing; trials that differ only
 in seed, learning rate, weight decay or entropy coefficient train together as one
-population task (``population_seeds`` runs at a time, as the backtest spec says).
-The table ranks trials by validation Sharpe; the winner's PSR and DSR are the means
-over its seeds of each seed's (one seed is what would be deployed), the DSR counting
-every trial as a try, which is what a search costs.
+population task (``population_seeds`` runs at a time, as the backtest spec says),
+``parallel`` trials a round. The table ranks trials by validation Sharpe; the winner's
+PSR and DSR are the means over its seeds of each seed's (one seed is what would be
+deployed), the DSR counting every trial as a try, which is what a search costs.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import optuna
 import pandas as pd
 from pydantic import (
     BaseModel,
@@ -38,6 +40,15 @@ from fin_hgrpo.algos import AgentConfig, configs_at, load_agent_config
 from fin_hgrpo.backtest.config import BacktestSpec
 from fin_hgrpo.backtest.executors import Executor, make_executor
 from fin_hgrpo.backtest.results import training_logs
+from fin_hgrpo.backtest.study import (
+    STUDY_FILE,
+    Outcome,
+    check_budget,
+    open_study,
+    run_rounds,
+    storage_of,
+)
+from fin_hgrpo.backtest.sweep_report import page, study_plots
 from fin_hgrpo.backtest.tasks import (
     DEFAULT_UNIVERSE,
     AgentRun,
@@ -49,7 +60,7 @@ from fin_hgrpo.backtest.tasks import (
 )
 from fin_hgrpo.config import load_spec
 from fin_hgrpo.errors import SpecError
-from fin_hgrpo.io import atomic_directory
+from fin_hgrpo.io import atomic_write, atomic_write_text, check_replaceable
 from fin_hgrpo.measures import performance
 from fin_hgrpo.measures.overfitting import pbo_of_runs
 from fin_hgrpo.provenance import panel_sha256, write_manifest
@@ -58,7 +69,8 @@ from fin_hgrpo.tensorboard import write_training_logs
 
 
 class Range(BaseModel):
-    """A random-search range: uniform in [low, high] (of the log with ``log``)."""
+    """A range to search: [low, high] (on a log scale with ``log``; whole numbers with
+    ``integer``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     low: float
@@ -73,13 +85,6 @@ class Range(BaseModel):
                              f"{self.high}")
         return self
 
-    def draw(self, rng: np.random.Generator) -> float | int:
-        if self.log:
-            value = float(np.exp(rng.uniform(np.log(self.low), np.log(self.high))))
-        else:
-            value = float(rng.uniform(self.low, self.high))
-        return int(round(value)) if self.integer else value
-
 
 class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -90,9 +95,10 @@ class SweepSpec(BaseModel):
     steps: int = Field(default=20_000, ge=1)  # training states per fold and trial
     seeds: list[int] = Field(default=[0], min_length=1)
     holdout_folds: int = Field(default=1, ge=0)
-    search: Literal["grid", "random"] = "grid"
-    trials: int = Field(default=10, ge=1)  # random search: how many
-    seed: int = 0  # random search: which points
+    search: Literal["tpe", "cmaes", "random", "grid"] = "tpe"
+    trials: int | None = Field(default=None, ge=1)  # how many (default 10; a grid: its size)
+    parallel: int = Field(default=4, ge=1)  # trials asked, and trained together, a round
+    seed: int = 0  # the sampler's
     space: dict[str, list | Range] = Field(min_length=1)
     # the training protocol; default: the backtest's agent strategy running this agent
     # spec (or its first agent strategy)
@@ -126,26 +132,40 @@ class SweepSpec(BaseModel):
             raise SpecError(f"{path}: key backtest: {exc}") from None
         return spec
 
-    def points(self, source: str = "sweep") -> list[dict]:
-        """The hyperparameters of each trial."""
+    def budget(self, source: str = "sweep") -> int:
+        """How many trials the study runs."""
         if self.search == "grid":
             ranged = [k for k, v in self.space.items() if isinstance(v, Range)]
             if ranged:
                 raise SpecError(f"{source}: key space.{ranged[0]}: a grid needs a list of "
-                                f"values (ranges are for search = \"random\")")
-            keys = list(self.space)
-            return [dict(zip(keys, values, strict=True))
-                    for values in itertools.product(*self.space.values())]
-        rng = np.random.default_rng(self.seed)
-        return [{k: (v.draw(rng) if isinstance(v, Range) else v[rng.integers(len(v))])
-                 for k, v in self.space.items()} for _ in range(self.trials)]
+                                "values (ranges are for tpe, cmaes and random)")
+        try:
+            return check_budget(self.search, self.space, self.trials)
+        except SpecError as exc:
+            raise SpecError(f"{source}: key trials: {exc}") from None
+
+    def corners(self) -> list[dict]:
+        """Every list value against each range's ends: the points whose configs are
+        checked before any work (what a trial asks lies between them)."""
+        axes = [v if isinstance(v, list) else [int(v.low), int(v.high)] if v.integer
+                else [v.low, v.high] for v in self.space.values()]
+        return [dict(zip(self.space, values, strict=True))
+                for values in itertools.product(*axes)]
 
     def trial_configs(self, source: str = "sweep") -> list[AgentConfig]:
-        try:
-            base = load_agent_config(self.agent)
-        except SpecError as exc:
-            raise SpecError(f"{source}: key agent: {exc}") from None
-        return configs_at(base, self.points(source), source)
+        """The configs at ``corners``: a key or value the agent spec refuses is one
+        error before any work."""
+        self.budget(source)
+        return configs_of(self, self.corners(), source)
+
+
+def configs_of(spec: SweepSpec, points: list[dict], source: str = "sweep") -> list[AgentConfig]:
+    """The agent spec's config at each point of the space."""
+    try:
+        base = load_agent_config(spec.agent)
+    except SpecError as exc:
+        raise SpecError(f"{source}: key agent: {exc}") from None
+    return configs_at(base, points, source)
 
 
 @dataclass
@@ -157,13 +177,17 @@ class SweepResult:
     trials: pd.DataFrame
     returns: pd.DataFrame
     summary: dict
+    study: optuna.Study
 
 
-def run_sweep(spec: SweepSpec, *, executor: Executor | None = None, workers: int | None = None,
-              progress: bool = True, checkpoint: str | Path | None = None,
+def run_sweep(spec: SweepSpec, out: str | Path, *, storage: str | None = None,
+              study_name: str | None = None, executor: Executor | None = None,
+              workers: int | None = None, progress: bool = True,
+              checkpoint: str | Path | None = None,
               tensorboard: str | Path | None = None) -> SweepResult:
-    """Run every trial on the search folds and rank them; ``tensorboard``: a folder that
-    gets every trial's training metrics, one run per seed and fold."""
+    """Run the study (in ``storage``, default a journal file in ``out``; ``study_name``,
+    default the spec's name) until it holds its trials, and rank them; ``tensorboard``:
+    a folder that gets every trial's training metrics, one run per seed and fold."""
     backtest = BacktestSpec.load(spec.backtest)
     env = backtest.env_spec()
     panel = env.load_panel()
@@ -172,33 +196,70 @@ def run_sweep(spec: SweepSpec, *, executor: Executor | None = None, workers: int
     if not search_folds:
         raise SpecError(f"sweep {spec.name}: {len(folds)} folds leave none to search on "
                         f"after holding out {spec.holdout_folds}")
-    points, configs = spec.points(), spec.trial_configs()
     strategy = _protocol(spec, backtest)
     rebalance, min_trade = backtest.trading_rules(strategy)
-    tasks = [PopulationTask(strategy, group, tuple(search_folds), rebalance, min_trade,
-                            spec.steps)
-             for runs in _populations(configs, spec.seeds)
-             for group in chunked(list(runs), backtest.population_seeds)]
     executor = executor or make_executor(backtest.executor, workers=workers or backtest.workers,
                                          ray_address=backtest.ray_address)
-    started = time.perf_counter()
-    outcomes = execute(tasks, Context(env, {DEFAULT_UNIVERSE: panel}), executor,
-                       progress=progress, checkpoint=checkpoint)
-    results = [r for outcome in outcomes for r in outcome]
-    if tensorboard is not None:
-        write_training_logs(Path(tensorboard) / spec.name, training_logs(results))
+    context = Context(env, {DEFAULT_UNIVERSE: panel})
     rf, periods = env.cash_returns(panel), env.periods(panel)
-    table, returns = _rank(points, spec.seeds, results, rf, periods)
+
+    def evaluate(asked: list) -> list[Outcome]:
+        configs = configs_of(spec, [trial.params for trial in asked])
+        trials = dict(zip((t.number for t in asked), configs, strict=True))
+        tasks = [PopulationTask(strategy, group, tuple(search_folds), rebalance, min_trade,
+                                spec.steps)
+                 for together in _populations(trials, spec.seeds)
+                 for group in chunked(list(together), backtest.population_seeds)]
+        outcomes = execute(tasks, context, executor, progress=progress, checkpoint=checkpoint)
+        results = [r for outcome in outcomes for r in outcome]
+        if tensorboard is not None:
+            write_training_logs(Path(tensorboard) / spec.name, training_logs(results))
+        return [_outcome(t.number, spec.seeds, results, rf, periods) for t in asked]
+
+    started = time.perf_counter()
+    study = open_study(study_name or spec.name, storage_of(storage, Path(out)))
+    run_rounds(study, spec.space, search=spec.search, seed=spec.seed, trials=spec.budget(),
+               parallel=spec.parallel, evaluate=evaluate)
+    table, returns = _rank(study, spec)
     summary = _summary(spec, table, returns, search_folds, folds, rf,
-                       time.perf_counter() - started) | {"data_sha256": panel_sha256(panel)}
-    return SweepResult(table, returns, summary)
+                       time.perf_counter() - started) | {"data_sha256": panel_sha256(panel),
+                                                        "study": study.study_name}
+    return SweepResult(table, returns, summary, study)
 
 
-def _populations(configs: list[AgentConfig], seeds: list[int]) -> list[tuple[AgentRun, ...]]:
-    """Every (trial, seed) run, grouped into populations (``tasks.populations``)."""
+def _outcome(number: int, seeds: list[int], results: list, rf: performance.CashRate,
+             periods: int) -> Outcome:
+    """A trial's value (the mean over seeds of each seed's validation Sharpe; None if a
+    seed failed) and what the table and the DSR need, kept in the study with it."""
+    sharpes, errors, returns = [], [], {}
+    for seed in seeds:
+        parts = [r for r in results if r.column == f"trial{number}_seed{seed}"]
+        errors += [r.error.strip().splitlines()[-1] for r in parts if r.error]
+        if parts and not any(r.error for r in parts):
+            daily = pd.concat([r.daily["net_return"] for r in parts])
+            returns[str(seed)] = {"dates": [str(d.date()) for d in daily.index],
+                                  "values": daily.tolist()}
+            sharpes.append(performance.sharpe(daily, rf=rf, periods=periods))
+    series = [pd.Series(r["values"], index=pd.to_datetime(r["dates"])) for r in returns.values()]
+
+    def seed_mean(metric) -> float | None:
+        return float(np.mean([metric(r) for r in series])) if series else None
+
+    attrs = {"val_sharpe_std": float(np.std(sharpes, ddof=1)) if len(sharpes) > 1 else None,
+             "val_cagr": seed_mean(lambda r: performance.cagr(r, periods)),
+             "val_max_drawdown": seed_mean(performance.max_drawdown),
+             "seeds_done": len(sharpes), "error": "; ".join(errors), "returns": returns}
+    value = float(np.mean(sharpes)) if len(sharpes) == len(seeds) else None
+    return Outcome(value, attrs)
+
+
+def _populations(trials: dict[int, AgentConfig],
+                 seeds: list[int]) -> list[tuple[AgentRun, ...]]:
+    """Every (trial, seed) run, by trial number, grouped into populations
+    (``tasks.populations``)."""
     return populations([AgentRun(f"trial{k}", f"trial{k}_seed{seed}",
                                  config.model_copy(update={"seed": seed}))
-                        for k, config in enumerate(configs) for seed in seeds])
+                        for k, config in trials.items() for seed in seeds])
 
 
 def _protocol(spec: SweepSpec, backtest: BacktestSpec) -> AgentStrategySpec:
@@ -214,31 +275,27 @@ def _protocol(spec: SweepSpec, backtest: BacktestSpec) -> AgentStrategySpec:
     return base.model_copy(update=update)
 
 
-def _rank(points: list[dict], seeds: list[int], results: list, rf: performance.CashRate,
-          periods: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _rank(study, spec: SweepSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per trial of the study that finished or failed on its own (not the ones
+    a dead process left, asked again), best validation Sharpe first; and each finished
+    trial's returns per seed (``trial<k>_seed<s>``)."""
     rows, daily = [], {}
-    for k, point in enumerate(points):
-        sharpes, errors = [], []
-        for seed in seeds:
-            parts = [r for r in results if r.column == f"trial{k}_seed{seed}"]
-            errors += [r.error.strip().splitlines()[-1] for r in parts if r.error]
-            if parts and not any(r.error for r in parts):
-                returns = pd.concat([r.daily["net_return"] for r in parts])
-                daily[f"trial{k}_seed{seed}"] = returns
-                sharpes.append(performance.sharpe(returns, rf=rf, periods=periods))
-        runs = [daily[c] for c in daily if c.startswith(f"trial{k}_seed")]
-
-        def seed_mean(metric, runs=runs) -> float:
-            return float(np.mean([metric(r) for r in runs])) if runs else np.nan
-
-        rows.append({"trial": k, **point,
-                     "val_sharpe": np.mean(sharpes) if sharpes else np.nan,
-                     "val_sharpe_std": np.std(sharpes, ddof=1) if len(sharpes) > 1 else np.nan,
-                     "val_cagr": seed_mean(lambda r: performance.cagr(r, periods)),
-                     "val_max_drawdown": seed_mean(performance.max_drawdown),
-                     "seeds_done": len(sharpes), "error": "; ".join(errors)})
+    for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        attrs = trial.user_attrs
+        if "seeds_done" not in attrs:  # left running by a dead process, or surplus
+            continue
+        for seed, r in attrs["returns"].items():
+            daily[f"trial{trial.number}_seed{seed}"] = pd.Series(
+                r["values"], index=pd.to_datetime(r["dates"]))
+        rows.append({"trial": trial.number, **trial.params,
+                     "val_sharpe": trial.value if trial.value is not None else np.nan,
+                     **{key: np.nan if attrs[key] is None else attrs[key]
+                        for key in ("val_sharpe_std", "val_cagr", "val_max_drawdown")},
+                     "seeds_done": attrs["seeds_done"], "error": attrs["error"],
+                     "state": trial.state.name.lower()})
     table = pd.DataFrame(rows).sort_values("val_sharpe", ascending=False, na_position="last")
-    return table.reset_index(drop=True), pd.DataFrame(daily).rename_axis("date")
+    returns = pd.DataFrame(daily).rename_axis("date")
+    return table.reset_index(drop=True), returns.sort_index()
 
 
 def _summary(spec: SweepSpec, table: pd.DataFrame, returns: pd.DataFrame, search_folds, folds,
@@ -258,16 +315,16 @@ def _summary(spec: SweepSpec, table: pd.DataFrame, returns: pd.DataFrame, search
                     "winner_dsr": float(np.mean([performance.dsr(r, trials, rf=rf)
                                                  for r in winner])),
                     "winner_psr": float(np.mean([performance.psr(r, rf=rf) for r in winner]))}
-        summary |= _overfitting(returns, len(table), spec.seeds, rf)
+        summary |= _overfitting(returns, list(table["trial"]), spec.seeds, rf)
     return summary
 
 
-def _overfitting(returns: pd.DataFrame, trials: int, seeds: list[int],
+def _overfitting(returns: pd.DataFrame, trials: list[int], seeds: list[int],
                  rf: performance.CashRate) -> dict:
     """The probability that the trial best in sample is overfit (PBO by CSCV over every
     trial whose every seed finished, on the days all of them have), or nothing when
     fewer than two trials did."""
-    done = [[f"trial{k}_seed{s}" for s in seeds] for k in range(trials)]
+    done = [[f"trial{k}_seed{s}" for s in seeds] for k in trials]
     done = [columns for columns in done if all(c in returns for c in columns)]
     found = pbo_of_runs(returns, done, rf=rf) if len(done) >= 2 else None
     if found is None:
@@ -276,15 +333,21 @@ def _overfitting(returns: pd.DataFrame, trials: int, seeds: list[int],
 
 
 def save_sweep(result: SweepResult, out: str | Path, *, manifest: dict | None = None) -> Path:
-    """``trials.csv`` (ranked), ``returns.csv``, ``summary.json`` and ``manifest``
-    (provenance), as one folder, written atomically."""
-    with atomic_directory(out, "trials.csv") as staging:
-        if manifest is not None:
-            write_manifest(staging, manifest)
-        result.trials.to_csv(staging / "trials.csv", index=False)
-        result.returns.to_csv(staging / "returns.csv")
-        (staging / "summary.json").write_text(json.dumps(result.summary, indent=2, default=str))
-    return Path(out)
+    """``trials.csv`` (ranked), ``returns.csv``, ``summary.json``, ``report.html`` with
+    its plots and the ``manifest`` (provenance) in ``out``, each file written
+    atomically beside the study's journal, which other workers may still be writing."""
+    out = Path(out)
+    check_replaceable(out, ("trials.csv", STUDY_FILE))
+    if manifest is not None:
+        write_manifest(out, manifest)
+    atomic_write(out / "trials.csv", lambda tmp: result.trials.to_csv(tmp, index=False))
+    atomic_write(out / "returns.csv", lambda tmp: result.returns.to_csv(tmp))
+    atomic_write_text(out / "summary.json", json.dumps(result.summary, indent=2, default=str))
+    images = study_plots(result.study)
+    for name, data in images.items():
+        atomic_write(out / "plots" / f"{name}.png", lambda tmp, data=data: tmp.write_bytes(data))
+    atomic_write_text(out / "report.html", page(result.summary, result.trials, images))
+    return out
 
 
 __all__ = ["Range", "SweepResult", "SweepSpec", "run_sweep", "save_sweep"]

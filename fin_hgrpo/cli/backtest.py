@@ -29,6 +29,11 @@ def register(commands, options: Options) -> None:
                                                   options.board],
                                 help="grid or random search over an agent's hyperparameters")
     sweep.add_argument("spec", help="sweep spec, e.g. backtests/sweep_hgrpo.toml")
+    sweep.add_argument("--storage", help="the study's database, any URL Optuna takes (e.g. "
+                                         "postgresql://user@host/db) for several machines "
+                                         "on one study (default: OUT/study.log)")
+    sweep.add_argument("--study", help="the study's name in the storage (default: the "
+                                       "spec's name)")
     sweep.set_defaults(run=run_sweep)
 
     report = commands.add_parser("report", parents=[options.common],
@@ -99,15 +104,17 @@ def _run_universes(spec, args: argparse.Namespace) -> int:
 def run_sweep(args: argparse.Namespace) -> int:
     from fin_hgrpo.backtest import BacktestSpec
     from fin_hgrpo.backtest.checkpoints import finished_tasks
+    from fin_hgrpo.backtest.study import STUDY_FILE
     from fin_hgrpo.backtest.sweep import SweepSpec, run_sweep, save_sweep
     from fin_hgrpo.io import check_replaceable
     from fin_hgrpo.provenance import build_manifest
 
     spec = SweepSpec.load(args.spec)
     out = args.out or f"backtests/results/{spec.name}"
-    check_replaceable(out, "trials.csv")  # before any work, not after it
+    check_replaceable(out, ("trials.csv", STUDY_FILE))  # before any work, not after it
     with finished_tasks(out) as checkpoint:
-        result = run_sweep(spec, executor=executor(args), workers=args.workers,
+        result = run_sweep(spec, out, storage=args.storage, study_name=args.study,
+                           executor=executor(args), workers=args.workers,
                            checkpoint=checkpoint, tensorboard=args.tensorboard)
         files = [args.spec, spec.backtest, *BacktestSpec.load(spec.backtest).files(), spec.agent]
         manifest = build_manifest("sweep", command=args.argv, files=files,

@@ -2,9 +2,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 
+from fin_hgrpo.backtest.study import Outcome, open_study, run_rounds
 from fin_hgrpo.backtest.sweep import SweepSpec, run_sweep
 from fin_hgrpo.cli import main
 from fin_hgrpo.errors import SpecError
@@ -54,22 +56,36 @@ def sweep_file(workspace: Path) -> Path:
     return path
 
 
-def test_grid_and_random_points(sweep_file):
+def _asks(spec: SweepSpec, value) -> list[dict]:
+    """The points a study of ``spec`` asks, in order, when a trial is worth
+    ``value(params)`` (an in-memory study: no training)."""
+    study = open_study("asks", optuna.storages.InMemoryStorage())
+    run_rounds(study, spec.space, search=spec.search, seed=spec.seed, trials=spec.budget(),
+               parallel=spec.parallel,
+               evaluate=lambda asked: [Outcome(value(t.params), {}) for t in asked])
+    return [t.params for t in sorted(study.trials, key=lambda t: t.number)]
+
+
+def test_each_search_is_a_seeded_optuna_sampler_over_the_space(sweep_file):
     grid = SweepSpec.load(sweep_file).model_copy(
         update={"space": {"learning_rate": [1e-3, 3e-3], "group_size": [4, 8, 16]}})
-    assert len(grid.points()) == 6
-    assert {"learning_rate": 3e-3, "group_size": 16} in grid.points()
-    sweep_file.write_text(SWEEP.replace('search = "grid"', 'search = "random"\ntrials = 5')
+    assert grid.budget() == 6
+    asked = _asks(grid, lambda p: p["learning_rate"])
+    assert sorted(map(str, asked)) == sorted(map(str, grid.corners()))  # each point once
+    sweep_file.write_text(SWEEP.replace('search = "grid"', 'search = "tpe"\ntrials = 12')
                           .replace("learning_rate = [1e-3, 3e-3]",
                                    "learning_rate = { low = 1e-4, high = 1e-2, log = true }\n"
                                    "hidden = { low = 8, high = 32, integer = true }\n"
                                    "advantage = ['paper', 'per_sample']"))
-    random = SweepSpec.load(sweep_file)
-    points = random.points()
-    assert points == random.points() and len(points) == 5  # seeded
-    assert all(1e-4 <= p["learning_rate"] <= 1e-2 and isinstance(p["hidden"], int)
-               for p in points)
-    assert len(random.trial_configs()) == 5
+    spec = SweepSpec.load(sweep_file)
+    assert len(spec.trial_configs()) == 8  # the ranges' ends against every choice
+    for search in ("tpe", "cmaes", "random"):
+        searched = spec.model_copy(update={"search": search})
+        points = _asks(searched, lambda p: -abs(np.log10(p["learning_rate"]) + 3))
+        assert points == _asks(searched, lambda p: -abs(np.log10(p["learning_rate"]) + 3))
+        assert len(points) == 12 and all(1e-4 <= p["learning_rate"] <= 1e-2
+                                         and isinstance(p["hidden"], int) for p in points)
+    assert spec.model_copy(update={"search": "random", "trials": None}).budget() == 10
 
 
 @pytest.mark.parametrize("space, message", [
@@ -90,8 +106,8 @@ def test_a_bad_sweep_fails_before_any_work(sweep_file, space, message):
         SweepSpec.load(sweep_file)
 
 
-def test_sweep_ranks_trials_on_the_search_folds_only(sweep_file):
-    result = run_sweep(SweepSpec.load(sweep_file), progress=False)
+def test_sweep_ranks_trials_on_the_search_folds_only(sweep_file, tmp_path):
+    result = run_sweep(SweepSpec.load(sweep_file), tmp_path / "out", progress=False)
     table, summary = result.trials, result.summary
     assert list(table["learning_rate"].sort_values()) == [1e-3, 3e-3]
     assert table["val_sharpe"].is_monotonic_decreasing
@@ -151,7 +167,7 @@ def test_trials_that_differ_only_in_what_members_may_differ_in_train_as_one_popu
     base = spec.trial_configs()[0]
     configs = [base, base.model_copy(update={"learning_rate": 3e-3, "weight_decay": 0.1}),
                base.model_copy(update={"hidden": 8}), base.model_copy(update={"entropy_coef": 0})]
-    groups = _populations(configs, [0, 1])
+    groups = _populations(dict(enumerate(configs)), [0, 1])
     assert [[run.column for run in runs] for runs in groups] == [
         ["trial0_seed0", "trial0_seed1", "trial1_seed0", "trial1_seed1", "trial3_seed0",
          "trial3_seed1"], ["trial2_seed0", "trial2_seed1"]]

@@ -1,0 +1,209 @@
+"""The Optuna study behind a sweep: which sampler asks, where the trials live, and how
+a killed or shared study goes on.
+
+A sweep's search is an Optuna study (``search``: TPE, CMA-ES, random or grid, seeded
+by the spec's ``seed``). Trials are asked in rounds as wide as ``parallel``; a round's
+trials (each with every seed) are trained together as populations on the executor and
+told back, the TPE sampler lying constant about the trials still running so that one
+round's asks spread out. The study lives in a storage that several processes can write
+at once: by default a journal file in the sweep's results folder (``study.log``), or
+any database Optuna supports (``--storage postgresql://...``), so several machines can
+work on one study.
+
+Resuming is exact. Each round's sampler is seeded from the spec's seed and the number
+of trials finished before the round, so the same history asks the same points; a trial
+left running by a process that died (killed, or its machine lost) is failed and its
+parameters asked again first, and its training is deterministic, so a killed study run
+again gives the same completed trials with the same values as one never interrupted.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import TrialState
+
+from fin_hgrpo.errors import SpecError
+
+STUDY_FILE = "study.log"  # the default storage: Optuna's journal, in the results folder
+WORKER = "worker"  # a trial's user attribute: host:pid of the process running it
+DONE = (TrialState.COMPLETE, TrialState.PRUNED)
+WAIT_SECONDS = 1.0  # how often a worker with nothing left to ask looks at the others'
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a trial gave: its value (None: failed), and attributes kept with it."""
+
+    value: float | None
+    attrs: dict
+
+
+Evaluate = Callable[[list[optuna.trial.Trial]], list[Outcome]]
+
+
+def distributions(space: dict) -> dict[str, BaseDistribution]:
+    """Optuna's distribution of each key of a sweep's space: a list is a choice among its
+    values, a range (``low``, ``high``, ``log``, ``integer``) a number between them."""
+    found: dict[str, BaseDistribution] = {}
+    for key, value in space.items():
+        if isinstance(value, list):
+            found[key] = CategoricalDistribution(value)
+        elif value.integer:
+            found[key] = IntDistribution(int(value.low), int(value.high), log=value.log)
+        else:
+            found[key] = FloatDistribution(value.low, value.high, log=value.log)
+    return found
+
+
+def make_sampler(search: str, space: dict, seed: int) -> optuna.samplers.BaseSampler:
+    """The sampler ``search`` names, seeded."""
+    if search == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, multivariate=True)
+    if search == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if search == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return _Grid({k: list(v) for k, v in space.items()}, seed=seed)
+
+
+class _Grid(optuna.samplers.GridSampler):
+    """Optuna's grid, asked and told by hand: the study's budget (the grid's size) ends
+    it, not ``Study.stop``, which only ``Study.optimize`` may call."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        pass
+
+
+def grid_size(space: dict) -> int:
+    """The number of points of a grid over lists."""
+    return math.prod(len(v) for v in space.values())
+
+
+def storage_of(url: str | None, folder: Path) -> optuna.storages.BaseStorage | str:
+    """``url`` (any database Optuna supports), else a journal file in ``folder``."""
+    if url is not None:
+        return url
+    from optuna.storages.journal import JournalFileBackend
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(JournalFileBackend(str(folder / STUDY_FILE)))
+
+
+def open_study(name: str, storage: optuna.storages.BaseStorage | str) -> optuna.Study:
+    """The study ``name`` in ``storage``, made if new (maximising the validation Sharpe)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return optuna.create_study(study_name=name, storage=storage, direction="maximize",
+                                   load_if_exists=True)
+    except (ValueError, ImportError) as exc:  # a URL Optuna or SQLAlchemy cannot open
+        raise SpecError(f"--storage: cannot open study {name!r} ({exc})") from None
+
+
+def run_rounds(study: optuna.Study, space: dict, *, search: str, seed: int, trials: int,
+               parallel: int, evaluate: Evaluate) -> None:
+    """Ask, evaluate and tell rounds of at most ``parallel`` trials until the study holds
+    ``trials`` finished ones (with every other process working on it), then wait for the
+    other processes' running trials, so that every worker's table is the whole study."""
+    wanted = distributions(space)
+    retry_stale(study)
+    while True:
+        existing = study.get_trials(deepcopy=False)
+        finished = sum(t.state in DONE for t in existing)
+        taken = sum(t.state in (*DONE, TrialState.RUNNING) for t in existing)
+        count = min(parallel, max(trials - taken, 0))
+        if count == 0:
+            if not any(t.state == TrialState.RUNNING for t in existing):
+                return
+            time.sleep(WAIT_SECONDS)  # other workers' trials: the table waits for them
+            retry_stale(study)
+            continue
+        # a grid's seed shuffles its points once: every round must see the same order
+        round_seed = seed if search == "grid" else seed * 1_000_003 + finished
+        study.sampler = make_sampler(search, space, round_seed)
+        asked = []
+        for _ in range(count):
+            trial = study.ask(wanted)
+            trial.set_user_attr(WORKER, f"{socket.gethostname()}:{os.getpid()}")
+            if _beyond_the_budget(study, trial, trials):
+                study.tell(trial, state=TrialState.FAIL)  # another process took the room
+                continue
+            asked.append(trial)
+        if not asked:
+            return
+        for trial, outcome in zip(asked, evaluate(asked), strict=True):
+            for key, value in outcome.attrs.items():
+                trial.set_user_attr(key, value)
+            if outcome.value is None or not math.isfinite(outcome.value):
+                study.tell(trial, state=TrialState.FAIL)
+            else:
+                study.tell(trial, outcome.value)
+
+
+def _beyond_the_budget(study: optuna.Study, trial: optuna.trial.Trial, trials: int) -> bool:
+    """Whether the trials numbered before ``trial`` that finished or run already fill the
+    budget (two processes asking at once may both have seen room for one more)."""
+    before = [t for t in study.get_trials(deepcopy=False)
+              if t.number < trial.number and t.state in (*DONE, TrialState.RUNNING)]
+    return len(before) >= trials
+
+
+def retry_stale(study: optuna.Study) -> list[int]:
+    """Fail the trials left running by a process of this machine that is gone (killed,
+    or its run stopped), and ask their parameters again first. Returns their numbers."""
+    host = socket.gethostname()
+    stale = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = str(trial.user_attrs.get(WORKER, ""))
+        name, _, pid = owner.rpartition(":")
+        if name == host and pid.isdigit() and not _alive(int(pid)):
+            study.tell(trial.number, state=TrialState.FAIL)
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            stale.append(trial.number)
+    return stale
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The study's finished trials (completed or pruned), in number order."""
+    return sorted((t for t in study.get_trials(deepcopy=False) if t.state in DONE),
+                  key=lambda t: t.number)
+
+
+def check_budget(search: str, space: dict, trials: int | None) -> int:
+    """The number of trials a study runs: ``trials``, or for a grid its size (a grid of
+    fewer points than asked is refused)."""
+    if search == "grid":
+        size = grid_size(space)
+        if trials is not None and trials > size:
+            raise SpecError(f"trials = {trials}, but the grid has {size} points")
+        return trials or size
+    return trials or 10
+
+
+__all__ = ["STUDY_FILE", "Outcome", "check_budget", "finished", "open_study", "run_rounds",
+           "storage_of"]

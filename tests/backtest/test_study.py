@@ -1,0 +1,125 @@
+"""A sweep's Optuna study: shared by worker processes (each trial done once), resumed
+exactly after a kill -9, and stale trials of dead processes asked again."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+
+from fin_hgrpo.backtest.study import (
+    STUDY_FILE,
+    Outcome,
+    open_study,
+    retry_stale,
+    run_rounds,
+    storage_of,
+)
+from fin_hgrpo.backtest.sweep import Range
+
+BACKTEST = """
+name = "tiny"
+env = "envs/tiny.toml"
+benchmark = "equal_weight"
+workers = 1
+[walk_forward]
+train_days = 200
+test_days = 120
+[[strategies]]
+kind = "equal_weight"
+"""
+SWEEP = """
+name = "study_tiny"
+backtest = "backtests/tiny.toml"
+agent = "strategies/hgrpo.toml"
+steps = 64
+seeds = [0]
+holdout_folds = 1
+search = "tpe"
+trials = 6
+parallel = 2
+[space]
+learning_rate = { low = 1e-4, high = 1e-2, log = true }
+"""
+
+
+@pytest.fixture
+def sweep(workspace: Path) -> Path:
+    (workspace / "backtests").mkdir()
+    (workspace / "backtests" / "tiny.toml").write_text(BACKTEST)
+    path = workspace / "backtests" / "study.toml"
+    path.write_text(SWEEP)
+    return path
+
+
+def _sweep(spec: Path, out: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "fin_hgrpo.cli", "sweep", str(spec),
+                             "--workers", "1", "--out", out],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _trials(out: str) -> pd.DataFrame:
+    """A sweep's trials by their parameters, with their values."""
+    table = pd.read_csv(Path(out) / "trials.csv")
+    return table[["learning_rate", "val_sharpe"]].sort_values("learning_rate").reset_index(
+        drop=True)
+
+
+def _study(out: str) -> optuna.Study:
+    return open_study("study_tiny", storage_of(None, Path(out)))
+
+
+def test_stale_trials_of_a_dead_process_are_failed_and_asked_again():
+    study = open_study("stale", optuna.storages.InMemoryStorage())
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    import socket
+
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{dead}")
+    assert retry_stale(study) == [trial.number]
+    [failed, waiting] = study.get_trials()
+    assert failed.state == optuna.trial.TrialState.FAIL
+    assert waiting.state == optuna.trial.TrialState.WAITING
+    assert waiting.system_attrs["fixed_params"] == failed.params
+    run_rounds(study, {"x": Range(low=0, high=1)}, search="random", seed=0, trials=1,
+               parallel=1,
+               evaluate=lambda asked: [Outcome(1.0, {}) for _ in asked])
+    assert [t.params for t in study.trials if t.state.name == "COMPLETE"] == [failed.params]
+
+
+@pytest.mark.slow  # three sweeps of six trials: 40 s
+def test_a_killed_study_resumes_to_the_trials_of_one_never_interrupted(sweep):
+    whole = _sweep(sweep, "whole")
+    assert whole.wait(timeout=300) == 0, whole.stderr.read()
+    killed = _sweep(sweep, "killed")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # kill -9 once a round has finished, mid-study
+        if Path("killed", STUDY_FILE).is_file() and sum(
+                t.state.name == "COMPLETE" for t in _study("killed").trials) >= 2:
+            break
+        time.sleep(0.2)
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert not Path("killed", "trials.csv").exists()
+    again = _sweep(sweep, "killed")
+    assert again.wait(timeout=300) == 0, again.stderr.read()
+    pd.testing.assert_frame_equal(_trials("killed"), _trials("whole"))
+
+
+@pytest.mark.slow  # two workers on one study of six trials: 25 s
+def test_two_workers_on_one_study_do_each_trial_once(sweep):
+    workers = [_sweep(sweep, "shared") for _ in range(2)]
+    for worker in workers:
+        assert worker.wait(timeout=300) == 0, worker.stderr.read()
+    study = _study("shared")
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(done) == 6 and len({t.number for t in done}) == 6
+    table = pd.read_csv(Path("shared") / "trials.csv")
+    assert sorted(table["trial"]) == [t.number for t in done]
+    assert sorted(table["val_sharpe"]) == sorted(t.value for t in done)
