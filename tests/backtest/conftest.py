@@ -7,6 +7,19 @@ import pytest
 
 from tests.conftest import write_tiny_workspace
 
+# the backtest a sweep searches on: 1/N on the tiny market, folds of 200 and 120 days
+BACKTEST = """
+name = "tiny"
+env = "envs/tiny.toml"
+benchmark = "equal_weight"
+workers = 1
+[walk_forward]
+train_days = 200
+test_days = 120
+[[strategies]]
+kind = "equal_weight"
+"""
+
 
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch) -> Path:

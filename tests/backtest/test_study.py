@@ -21,18 +21,8 @@ from fin_hgrpo.backtest.study import (
     storage_of,
 )
 from fin_hgrpo.backtest.sweep import Range
+from tests.backtest.conftest import BACKTEST
 
-BACKTEST = """
-name = "tiny"
-env = "envs/tiny.toml"
-benchmark = "equal_weight"
-workers = 1
-[walk_forward]
-train_days = 200
-test_days = 120
-[[strategies]]
-kind = "equal_weight"
-"""
 SWEEP = """
 name = "study_tiny"
 backtest = "backtests/tiny.toml"

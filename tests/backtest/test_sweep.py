@@ -11,18 +11,7 @@ from fin_hgrpo.backtest.sweep import SweepSpec, run_sweep
 from fin_hgrpo.cli import main
 from fin_hgrpo.errors import SpecError
 from fin_hgrpo.measures import performance
-
-BACKTEST = """
-name = "tiny"
-env = "envs/tiny.toml"
-benchmark = "equal_weight"
-workers = 1
-[walk_forward]
-train_days = 200
-test_days = 120
-[[strategies]]
-kind = "equal_weight"
-"""
+from tests.backtest.conftest import BACKTEST
 
 AGENT_STRATEGY = """
 [[strategies]]
