@@ -93,24 +93,41 @@ def grid_size(space: dict) -> int:
     return math.prod(len(v) for v in space.values())
 
 
-def storage_of(url: str | None, folder: Path) -> optuna.storages.BaseStorage | str:
+def storage_of(url: str | None, folder: Path) -> optuna.storages.BaseStorage:
     """``url`` (any database Optuna supports), else a journal file in ``folder``."""
     if url is not None:
-        return url
+        return _database(url)
     from optuna.storages.journal import JournalFileBackend
 
     folder.mkdir(parents=True, exist_ok=True)
     return optuna.storages.JournalStorage(JournalFileBackend(str(folder / STUDY_FILE)))
 
 
-def open_study(name: str, storage: optuna.storages.BaseStorage | str) -> optuna.Study:
+def _database(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Optuna's storage in the database at ``url``. Workers starting at once on a new
+    database race to create its tables; the losers try again once they exist."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    failure = None
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except SQLAlchemyError as exc:
+            failure = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            time.sleep(0.5 * (attempt + 1))
+        except (ValueError, ImportError) as exc:  # a URL or driver SQLAlchemy cannot use
+            raise SpecError(f"--storage {url}: {exc}") from None
+    raise SpecError(f"--storage {url}: cannot open the database ({failure})")
+
+
+def open_study(name: str, storage: optuna.storages.BaseStorage) -> optuna.Study:
     """The study ``name`` in ``storage``, made if new (maximising the validation Sharpe)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         return optuna.create_study(study_name=name, storage=storage, direction="maximize",
                                    load_if_exists=True)
-    except (ValueError, ImportError) as exc:  # a URL Optuna or SQLAlchemy cannot open
-        raise SpecError(f"--storage: cannot open study {name!r} ({exc})") from None
+    except ValueError as exc:  # a study of another direction under that name
+        raise SpecError(f"--study {name}: {exc}") from None
 
 
 def run_rounds(study: optuna.Study, space: dict, *, search: str, seed: int, trials: int,

@@ -2,9 +2,11 @@
 exactly after a kill -9, and stale trials of dead processes asked again."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -113,3 +115,51 @@ def test_two_workers_on_one_study_do_each_trial_once(sweep):
     table = pd.read_csv(Path("shared") / "trials.csv")
     assert sorted(table["trial"]) == [t.number for t in done]
     assert sorted(table["val_sharpe"]) == sorted(t.value for t in done)
+
+
+@pytest.fixture
+def postgres() -> str:
+    """A PostgreSQL server of this machine's installation, started for the test in a
+    folder of its own (as the postgres user when the test runs as root, which initdb
+    refuses), listening on a Unix socket only; the URL of a fresh database in it."""
+    [initdb] = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))[-1:] or [None]
+    assert initdb is not None, "needs PostgreSQL (apt-get install postgresql; .ci/run does)"
+    bin_dir = initdb.parent
+    home = Path(tempfile.mkdtemp(prefix="fin-hgrpo-pg-"))  # pytest's folders are root's alone
+    as_user = []
+    if os.geteuid() == 0:
+        shutil.chown(home, "postgres")
+        home.chmod(0o755)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = home / "data", "54329"
+
+    def run(*argv: str) -> None:
+        subprocess.run([*as_user, *argv], check=True, capture_output=True)
+
+    run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "fin", "--no-sync")
+    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(home / "log"), "-o",
+        f"-k {home} -p {port} -c listen_addresses=''", "start")
+    try:
+        run(str(bin_dir / "createdb"), "-h", str(home), "-p", port, "-U", "fin", "study")
+        yield f"postgresql://fin@/study?host={home}&port={port}"
+    finally:
+        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.mark.slow  # a PostgreSQL server and two workers on one study: 30 s
+def test_two_workers_on_one_postgresql_study_do_each_trial_once(sweep, postgres):
+    workers = [subprocess.Popen(
+        [sys.executable, "-m", "fin_hgrpo.cli", "sweep", str(sweep), "--workers", "1",
+         "--out", f"pg{i}", "--storage", postgres, "--study", "shared"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    for worker in workers:
+        assert worker.wait(timeout=300) == 0, worker.stderr.read()
+    study = optuna.load_study(study_name="shared", storage=postgres)
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(done) == 6 and len({t.number for t in done}) == 6
+    for out in ("pg0", "pg1"):  # each worker's table is the whole study's
+        table = pd.read_csv(Path(out) / "trials.csv")
+        assert sorted(table["trial"]) == [t.number for t in done]
+        assert sorted(table["val_sharpe"]) == sorted(t.value for t in done)
+    assert not Path("pg0", STUDY_FILE).exists()  # the study lives in the database
