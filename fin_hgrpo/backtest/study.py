@@ -130,6 +130,18 @@ def open_study(name: str, storage: optuna.storages.BaseStorage) -> optuna.Study:
         raise SpecError(f"--study {name}: {exc}") from None
 
 
+def claim(study: optuna.Study, fingerprint: str) -> None:
+    """Mark a new study as made by ``fingerprint`` (what its trials depend on), or refuse
+    one made by another: its finished trials would be stale."""
+    made_by = study.user_attrs.get("fingerprint")
+    if made_by is None:
+        study.set_user_attr("fingerprint", fingerprint)
+    elif made_by != fingerprint:
+        raise SpecError(f"study {study.study_name!r} was made by another sweep spec, or the "
+                        "files or prices it read have changed since: its trials would be "
+                        "stale; give another --out (or --study)")
+
+
 def run_rounds(study: optuna.Study, space: dict, *, search: str, seed: int, trials: int,
                parallel: int, evaluate: Evaluate) -> None:
     """Ask, evaluate and tell rounds of at most ``parallel`` trials until the study holds

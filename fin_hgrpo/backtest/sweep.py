@@ -17,6 +17,7 @@ deployed), the DSR counting every trial as a try, which is what a search costs.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import time
@@ -44,6 +45,7 @@ from fin_hgrpo.backtest.study import (
     STUDY_FILE,
     Outcome,
     check_budget,
+    claim,
     open_study,
     run_rounds,
     storage_of,
@@ -63,7 +65,7 @@ from fin_hgrpo.errors import SpecError
 from fin_hgrpo.io import atomic_write, atomic_write_text, check_replaceable
 from fin_hgrpo.measures import performance
 from fin_hgrpo.measures.overfitting import pbo_of_runs
-from fin_hgrpo.provenance import panel_sha256, write_manifest
+from fin_hgrpo.provenance import file_sha256, panel_sha256, write_manifest
 from fin_hgrpo.strategies.config import AgentStrategySpec, check_space
 from fin_hgrpo.tensorboard import write_training_logs
 
@@ -218,6 +220,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, storage: str | None = None,
 
     started = time.perf_counter()
     study = open_study(study_name or spec.name, storage_of(storage, Path(out)))
+    claim(study, _fingerprint(spec, backtest, panel))
     run_rounds(study, spec.space, search=spec.search, seed=spec.seed, trials=spec.budget(),
                parallel=spec.parallel, evaluate=evaluate)
     table, returns = _rank(study, spec)
@@ -225,6 +228,18 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, storage: str | None = None,
                        time.perf_counter() - started) | {"data_sha256": panel_sha256(panel),
                                                         "study": study.study_name}
     return SweepResult(table, returns, summary, study)
+
+
+def _fingerprint(spec: SweepSpec, backtest: BacktestSpec, panel) -> str:
+    """What a study's trials compute: the sweep spec but its budget, rounds, sampler and
+    name (a study may go on with more trials or another sampler), the content of every
+    file it reads, and the prices. A study made by another is never continued."""
+    files = [spec.backtest, spec.agent, *backtest.files()]
+    kept = spec.model_dump(mode="json", exclude={"name", "trials", "parallel", "search", "seed"})
+    payload = json.dumps({"spec": kept,
+                          "files": {f: file_sha256(f) for f in files},
+                          "data": panel_sha256(panel)}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def _outcome(number: int, seeds: list[int], results: list, rf: performance.CashRate,

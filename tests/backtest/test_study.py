@@ -163,3 +163,18 @@ def test_two_workers_on_one_postgresql_study_do_each_trial_once(sweep, postgres)
         assert sorted(table["trial"]) == [t.number for t in done]
         assert sorted(table["val_sharpe"]) == sorted(t.value for t in done)
     assert not Path("pg0", STUDY_FILE).exists()  # the study lives in the database
+
+
+def test_a_study_made_by_another_spec_is_not_continued(sweep, capsys):
+    """Its finished trials would be stale (another space, agent or data); a larger
+    budget goes on with them."""
+    from fin_hgrpo.cli import main
+
+    sweep.write_text(SWEEP.replace("trials = 6", "trials = 2"))
+    assert main(["sweep", str(sweep), "--workers", "1", "--out", "again"]) == 0
+    sweep.write_text(SWEEP.replace("trials = 6", "trials = 3"))  # one more trial: goes on
+    assert main(["sweep", str(sweep), "--workers", "1", "--out", "again"]) == 0
+    assert len(pd.read_csv(Path("again") / "trials.csv")) == 3
+    sweep.write_text(SWEEP.replace("trials = 6", "trials = 3").replace("1e-2", "3e-2"))
+    assert main(["sweep", str(sweep), "--workers", "1", "--out", "again"]) == 2
+    assert "made by another sweep spec" in capsys.readouterr().err
