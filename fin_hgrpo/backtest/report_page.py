@@ -32,8 +32,8 @@ def page(result: BacktestResult, images: dict[str, bytes], folder: Path) -> str:
         f"</title><style>{CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         _what_ran(result),
-        *[f"<p class='warning'>Data: {html.escape(w)}.</p>"
-          for w in result.info.get("data_warnings", [])],
+        *[f"<p class='warning'>Data: {html.escape(w)}{'' if w.endswith(('?', '.')) else '.'}"
+          "</p>" for w in result.info.get("data_warnings", [])],
         "<h2>Verdict</h2>", verdict(result),
         "<h2>Summary</h2>", _summary_note(result.info), summary_table(result),
         *_figures(result, images),
