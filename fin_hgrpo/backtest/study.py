@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+import pandas as pd
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -37,6 +38,8 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from fin_hgrpo.errors import SpecError
+from fin_hgrpo.measures import performance
+from fin_hgrpo.measures.performance import CashRate
 
 STUDY_FILE = "study.log"  # the default storage: Optuna's journal, in the results folder
 WORKER = "worker"  # a trial's user attribute: host:pid of the process running it
@@ -46,10 +49,67 @@ WAIT_SECONDS = 1.0  # how often a worker with nothing left to ask looks at the o
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a trial gave: its value (None: failed), and attributes kept with it."""
+    """What a trial gave: its value (None: failed), attributes kept with it, and whether
+    the pruner stopped it (its value is then its running one)."""
 
     value: float | None
     attrs: dict
+    pruned: bool = False
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """What a task needs to report to a study from its own process: where the study
+    lives (``url``, else the journal in ``folder``), its name, the pruner, how many
+    search folds a trial runs, and each of the task's trials' id (by trial name)."""
+
+    url: str | None
+    folder: str
+    study: str
+    pruner: str
+    steps: int
+    startup: int
+    trials: tuple[tuple[str, int], ...]
+
+
+def make_pruner(kind: str, steps: int, startup: int) -> optuna.pruners.BasePruner:
+    """``median``: stop a trial whose running value is below the median of the others'
+    at the same fold (after ``startup`` trials finished); ``hyperband``: Optuna's, over
+    the folds; ``none``: never."""
+    if kind == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=0)
+    if kind == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(steps, 1))
+    return optuna.pruners.NopPruner()
+
+
+def report_and_prune(pruning: Pruning, step: int, results: dict, rf: CashRate,
+                     periods: int) -> set[str]:
+    """Report each trial's running validation Sharpe after search fold ``step`` (the
+    mean over its seeds of each seed's Sharpe, over ``rf``, on its test returns so far;
+    ``results``: each run's fold results, by column) and return the trials the pruner
+    stops."""
+    study = optuna.load_study(study_name=pruning.study,
+                              storage=storage_of(pruning.url, Path(pruning.folder)),
+                              pruner=make_pruner(pruning.pruner, pruning.steps,
+                                                 pruning.startup))
+    by_trial: dict[str, list] = {}
+    for column, folds in results.items():
+        by_trial.setdefault(column.rsplit("_seed", 1)[0], []).append(folds)
+    stopped = set()
+    for name, runs in by_trial.items():
+        if any(r.error for folds in runs for r in folds):
+            continue  # it fails on its own
+        sharpes = [performance.sharpe(_stitched(folds), rf=rf, periods=periods) for folds in runs]
+        trial = optuna.trial.Trial(study, dict(pruning.trials)[name])
+        trial.report(float(sum(sharpes) / len(sharpes)), step)
+        if step < pruning.steps - 1 and trial.should_prune():
+            stopped.add(name)
+    return stopped
+
+
+def _stitched(folds: list) -> pd.Series:
+    return pd.concat([r.daily["net_return"] for r in folds])
 
 
 Evaluate = Callable[[list[optuna.trial.Trial]], list[Outcome]]
@@ -176,7 +236,9 @@ def run_rounds(study: optuna.Study, space: dict, *, search: str, seed: int, tria
         for trial, outcome in zip(asked, evaluate(asked), strict=True):
             for key, value in outcome.attrs.items():
                 trial.set_user_attr(key, value)
-            if outcome.value is None or not math.isfinite(outcome.value):
+            if outcome.pruned:
+                study.tell(trial, state=TrialState.PRUNED)
+            elif outcome.value is None or not math.isfinite(outcome.value):
                 study.tell(trial, state=TrialState.FAIL)
             else:
                 study.tell(trial, outcome.value)

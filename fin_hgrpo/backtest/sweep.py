@@ -44,6 +44,7 @@ from fin_hgrpo.backtest.results import training_logs
 from fin_hgrpo.backtest.study import (
     STUDY_FILE,
     Outcome,
+    Pruning,
     check_budget,
     claim,
     open_study,
@@ -56,7 +57,6 @@ from fin_hgrpo.backtest.tasks import (
     AgentRun,
     Context,
     PopulationTask,
-    chunked,
     execute,
     populations,
 )
@@ -100,6 +100,9 @@ class SweepSpec(BaseModel):
     search: Literal["tpe", "cmaes", "random", "grid"] = "tpe"
     trials: int | None = Field(default=None, ge=1)  # how many (default 10; a grid: its size)
     parallel: int = Field(default=4, ge=1)  # trials asked, and trained together, a round
+    # stop a trial whose running validation Sharpe after a search fold is below the
+    # others' at that fold (median), or by Optuna's hyperband; none: every trial runs out
+    pruner: Literal["median", "hyperband", "none"] = "median"
     seed: int = 0  # the sampler's
     space: dict[str, list | Range] = Field(min_length=1)
     # the training protocol; default: the backtest's agent strategy running this agent
@@ -208,15 +211,19 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, storage: str | None = None,
     def evaluate(asked: list) -> list[Outcome]:
         configs = configs_of(spec, [trial.params for trial in asked])
         trials = dict(zip((t.number for t in asked), configs, strict=True))
+        pruning = None if spec.pruner == "none" else Pruning(
+            storage, str(out), study.study_name, spec.pruner, len(search_folds), spec.parallel,
+            tuple((f"trial{t.number}", t._trial_id) for t in asked))  # the id a worker reports to
         tasks = [PopulationTask(strategy, group, tuple(search_folds), rebalance, min_trade,
-                                spec.steps)
+                                spec.steps, pruning=pruning)
                  for together in _populations(trials, spec.seeds)
-                 for group in chunked(list(together), backtest.population_seeds)]
+                 for group in _whole_trials(together, backtest.population_seeds)]
         outcomes = execute(tasks, context, executor, progress=progress, checkpoint=checkpoint)
         results = [r for outcome in outcomes for r in outcome]
         if tensorboard is not None:
             write_training_logs(Path(tensorboard) / spec.name, training_logs(results))
-        return [_outcome(t.number, spec.seeds, results, rf, periods) for t in asked]
+        return [_outcome(t.number, spec.seeds, results, rf, periods, len(search_folds))
+                for t in asked]
 
     started = time.perf_counter()
     study = open_study(study_name or spec.name, storage_of(storage, Path(out)))
@@ -243,13 +250,15 @@ def _fingerprint(spec: SweepSpec, backtest: BacktestSpec, panel) -> str:
 
 
 def _outcome(number: int, seeds: list[int], results: list, rf: performance.CashRate,
-             periods: int) -> Outcome:
+             periods: int, folds: int) -> Outcome:
     """A trial's value (the mean over seeds of each seed's validation Sharpe; None if a
-    seed failed) and what the table and the DSR need, kept in the study with it."""
-    sharpes, errors, returns = [], [], {}
+    seed failed), whether its pruner stopped it before the last of the ``folds``, and
+    what the table and the DSR need, kept in the study with it."""
+    sharpes, errors, returns, run = [], [], {}, 0
     for seed in seeds:
         parts = [r for r in results if r.column == f"trial{number}_seed{seed}"]
         errors += [r.error.strip().splitlines()[-1] for r in parts if r.error]
+        run = max(run, len(parts))
         if parts and not any(r.error for r in parts):
             daily = pd.concat([r.daily["net_return"] for r in parts])
             returns[str(seed)] = {"dates": [str(d.date()) for d in daily.index],
@@ -263,9 +272,24 @@ def _outcome(number: int, seeds: list[int], results: list, rf: performance.CashR
     attrs = {"val_sharpe_std": float(np.std(sharpes, ddof=1)) if len(sharpes) > 1 else None,
              "val_cagr": seed_mean(lambda r: performance.cagr(r, periods)),
              "val_max_drawdown": seed_mean(performance.max_drawdown),
-             "seeds_done": len(sharpes), "error": "; ".join(errors), "returns": returns}
+             "seeds_done": len(sharpes), "folds_run": run, "error": "; ".join(errors),
+             "returns": returns}
     value = float(np.mean(sharpes)) if len(sharpes) == len(seeds) else None
-    return Outcome(value, attrs)
+    return Outcome(value, attrs, pruned=value is not None and run < folds)
+
+
+def _whole_trials(runs: tuple[AgentRun, ...],
+                  size: int | None) -> list[tuple[AgentRun, ...]]:
+    """``runs`` in chunks of about ``size`` (None: one) that never split a trial's seeds
+    (a trial's running value, which its pruner judges, is the mean over all of them)."""
+    chunks: list[list[AgentRun]] = []
+    for run in runs:
+        if chunks and (run.strategy == chunks[-1][-1].strategy or size is None
+                       or len(chunks[-1]) < size):
+            chunks[-1].append(run)
+        else:
+            chunks.append([run])
+    return [tuple(chunk) for chunk in chunks]
 
 
 def _populations(trials: dict[int, AgentConfig],
@@ -306,9 +330,12 @@ def _rank(study, spec: SweepSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
                      "val_sharpe": trial.value if trial.value is not None else np.nan,
                      **{key: np.nan if attrs[key] is None else attrs[key]
                         for key in ("val_sharpe_std", "val_cagr", "val_max_drawdown")},
-                     "seeds_done": attrs["seeds_done"], "error": attrs["error"],
-                     "state": trial.state.name.lower()})
-    table = pd.DataFrame(rows).sort_values("val_sharpe", ascending=False, na_position="last")
+                     "seeds_done": attrs["seeds_done"], "folds_run": attrs.get("folds_run"),
+                     "error": attrs["error"], "state": trial.state.name.lower()})
+    table = pd.DataFrame(rows)
+    table["order"] = table["state"].map({"complete": 0, "pruned": 1}).fillna(2)
+    table = table.sort_values(["order", "val_sharpe"], ascending=[True, False],
+                              na_position="last").drop(columns="order")
     returns = pd.DataFrame(daily).rename_axis("date")
     return table.reset_index(drop=True), returns.sort_index()
 
@@ -321,8 +348,8 @@ def _summary(spec: SweepSpec, table: pd.DataFrame, returns: pd.DataFrame, search
                "seconds": round(seconds, 1)}
     best = table.iloc[0]
     if np.isfinite(best["val_sharpe"]):
-        runs = {int(k): [returns[c] for c in returns if c.startswith(f"trial{k}_seed")]
-                for k in table["trial"]}
+        runs = {int(k): [returns[c].dropna() for c in returns if c.startswith(f"trial{k}_seed")]
+                for k in table["trial"]}  # every trial a try, pruned ones too
         trials = np.array([np.mean([performance.sharpe(r, annualize=False, rf=rf) for r in seeds])
                            if seeds else np.nan for seeds in runs.values()])
         winner = runs[int(best["trial"])]
@@ -330,7 +357,8 @@ def _summary(spec: SweepSpec, table: pd.DataFrame, returns: pd.DataFrame, search
                     "winner_dsr": float(np.mean([performance.dsr(r, trials, rf=rf)
                                                  for r in winner])),
                     "winner_psr": float(np.mean([performance.psr(r, rf=rf) for r in winner]))}
-        summary |= _overfitting(returns, list(table["trial"]), spec.seeds, rf)
+        complete = table.loc[table["state"] == "complete", "trial"]
+        summary |= _overfitting(returns, list(complete), spec.seeds, rf)
     return summary
 
 

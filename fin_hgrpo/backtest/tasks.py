@@ -97,6 +97,9 @@ class PopulationTask:
     steps: int  # training states per member
     ensemble: str | None = None
     universe: str = DEFAULT_UNIVERSE
+    # a sweep's pruning (``backtest.study.Pruning``): fold by fold, each run's trial
+    # reports its running Sharpe to the study, and a trial its pruner stops trains no more
+    pruning: Any = None
 
     def progress_units(self) -> tuple[int, int]:
         """Fold runs, and training iterations, for the progress bars."""
@@ -293,6 +296,8 @@ def _run_population(task: PopulationTask, context: Context,
                     progress: Progress) -> list[FoldResult]:
     """Train the runs' members population by population, then test each run (and the
     ensemble) over the folds in order."""
+    if task.pruning is not None:
+        return _run_pruned(task, context, progress)
     trained = _train_populations(task, context, progress)
     columns = [(Column(run.strategy, run.column, run.config.seed),
                 [trained[r, f.index] for f in task.folds]) for r, run in enumerate(task.runs)]
@@ -368,6 +373,55 @@ def _test_agents(columns: list[Column], fits: list[Fit], fold: Fold, task: Popul
                                     fit.seconds + share))
         ends.append(None if run is None else run.end)
     return results, ends
+
+
+def _run_pruned(task: PopulationTask, context: Context,
+                progress: Progress) -> list[FoldResult]:
+    """A sweep's runs fold by fold: the runs still alive train on a fold as one
+    population (from the last fold's networks with ``warm_start``), are tested on it,
+    and report to the study, whose pruner may stop their trials; a stopped run's
+    results end with the last fold it ran."""
+    from fin_hgrpo.backtest.study import report_and_prune  # optuna: only when pruning
+
+    panel = context.panels[task.universe]
+
+    def build(run: AgentRun) -> RLStrategy:
+        return build_strategy(task.spec, context.env, seed=run.config.seed, steps=task.steps,
+                              agent=run.config, min_trade=task.min_trade,
+                              progress=lambda n: progress("train", n))
+
+    carried = {r: build(run) for r, run in enumerate(task.runs)}
+    alive = list(range(len(task.runs)))
+    positions: dict[int, Position | None] = dict.fromkeys(alive)
+    done: dict[int, list[FoldResult]] = {r: [] for r in alive}
+    for step, fold in enumerate(task.folds):
+        started = time.perf_counter()
+        strategies = [carried[r] if task.spec.warm_start else build(task.runs[r])
+                      for r in alive]
+        try:
+            errors = fit_population([(s, panel.slice(fold.train_start, fold.train_end))
+                                     for s in strategies])
+        except Exception as exc:  # noqa: BLE001 - the fault is every member's result
+            errors = [exc] * len(strategies)
+        share = (time.perf_counter() - started) / len(alive)
+        fits = [Fit(None, _error_text(e), share) if e is not None else
+                Fit(copy.deepcopy(s) if task.spec.warm_start else s, None, share)
+                for s, e in zip(strategies, errors, strict=True)]
+        columns = [Column(task.runs[r].strategy, task.runs[r].column, task.runs[r].config.seed)
+                   for r in alive]
+        results, ends = _test_agents(columns, fits, fold, task, context,
+                                     [positions[r] for r in alive])
+        for r, result, end in zip(alive, results, ends, strict=True):
+            done[r].append(result)
+            positions[r] = end
+        progress("fold", len(alive))
+        stopped = report_and_prune(task.pruning, step,
+                                   {task.runs[r].column: done[r] for r in alive},
+                                   context.env.cash_returns(panel), context.env.periods(panel))
+        alive = [r for r in alive if task.runs[r].strategy not in stopped]
+        if not alive:
+            break
+    return [result for r in range(len(task.runs)) for result in done[r]]
 
 
 def _agents_of(strategy: Strategy) -> list[Agent]:

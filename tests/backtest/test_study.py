@@ -24,6 +24,7 @@ from fin_hgrpo.backtest.study import (
 )
 from fin_hgrpo.backtest.sweep import Range
 from tests.backtest.conftest import BACKTEST
+from tests.conftest import TINY_AGENT
 
 SWEEP = """
 name = "study_tiny"
@@ -110,7 +111,7 @@ def test_two_workers_on_one_study_do_each_trial_once(sweep):
     for worker in workers:
         assert worker.wait(timeout=300) == 0, worker.stderr.read()
     study = _study("shared")
-    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    done = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
     assert len(done) == 6 and len({t.number for t in done}) == 6
     table = pd.read_csv(Path("shared") / "trials.csv")
     assert sorted(table["trial"]) == [t.number for t in done]
@@ -156,7 +157,7 @@ def test_two_workers_on_one_postgresql_study_do_each_trial_once(sweep, postgres)
     for worker in workers:
         assert worker.wait(timeout=300) == 0, worker.stderr.read()
     study = optuna.load_study(study_name="shared", storage=postgres)
-    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    done = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
     assert len(done) == 6 and len({t.number for t in done}) == 6
     for out in ("pg0", "pg1"):  # each worker's table is the whole study's
         table = pd.read_csv(Path(out) / "trials.csv")
@@ -178,3 +179,34 @@ def test_a_study_made_by_another_spec_is_not_continued(sweep, capsys):
     sweep.write_text(SWEEP.replace("trials = 6", "trials = 3").replace("1e-2", "3e-2"))
     assert main(["sweep", str(sweep), "--workers", "1", "--out", "again"]) == 2
     assert "made by another sweep spec" in capsys.readouterr().err
+
+
+# an agent tilting a base portfolio: tilting cash, its near-random policy's trades are
+# large against what it holds, and at 50 bps a trade they pay away every fold's return
+TILTING = TINY_AGENT.format(algorithm="hybrid_grpo", group=4) + (
+    'distribution = "tilt"\nbase = "equal_weight"\n')
+BAD_REGION = SWEEP.replace('search = "tpe"\ntrials = 6', 'search = "grid"').replace(
+    'agent = "strategies/hgrpo.toml"', 'agent = "strategies/tilting.toml"').replace(
+    "learning_rate = { low = 1e-4, high = 1e-2, log = true }",
+    'base = ["equal_weight", "cash"]\ntrade_rate = [0.25, 0.5, 0.75, 1.0]')
+
+
+@pytest.mark.slow  # two sweeps of eight trials: 30 s
+def test_pruning_stops_the_bad_region_early_and_keeps_the_winner(sweep, capsys):
+    from fin_hgrpo.cli import main
+
+    Path("strategies/tilting.toml").write_text(TILTING)
+    env = Path("envs/tiny.toml")
+    env.write_text(env.read_text().replace("bps = 10.0", "bps = 50.0"))
+    sweep.write_text(BAD_REGION.replace('search = "grid"', 'search = "grid"\npruner = "none"'))
+    assert main(["sweep", str(sweep), "--workers", "1", "--out", "unpruned"]) == 0
+    sweep.write_text(BAD_REGION)  # the default: the median pruner
+    assert main(["sweep", str(sweep), "--workers", "1", "--out", "pruned"]) == 0
+    whole, pruned = (pd.read_csv(Path(out) / "trials.csv") for out in ("unpruned", "pruned"))
+    assert (whole["folds_run"] == 3).all() and (pruned["state"] == "pruned").any()
+    assert (whole.groupby("base")["val_sharpe"].max()["cash"]
+            < whole.groupby("base")["val_sharpe"].min()["equal_weight"])  # a bad region
+    trained = pruned["folds_run"].sum() / whole["folds_run"].sum()
+    assert trained <= 2 / 3, trained  # at least a third of the training saved
+    winner = ["base", "trade_rate"]
+    assert pruned.iloc[0][winner].tolist() == whole.iloc[0][winner].tolist()  # the same
