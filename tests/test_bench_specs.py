@@ -71,3 +71,15 @@ def test_every_result_names_specs_that_exist():
         named = re.findall(r"bench/specs/\S+?\.toml", result.read_text().split("\n|")[0])
         for path in named:
             assert (REPO / path).is_file(), f"{result.name}: {path}"
+
+
+def test_every_experiment_sweep_loads_from_the_clones_root(monkeypatch):
+    """bench/specs/sweeps/: the sampler comparison's study (bench/samplers.py)."""
+    from fin_hgrpo.backtest.sweep import SweepSpec
+
+    monkeypatch.chdir(REPO)
+    specs = sorted((REPO / "bench" / "specs" / "sweeps").glob("*.toml"))
+    assert specs
+    for path in specs:
+        spec = SweepSpec.load(path.relative_to(REPO))
+        assert spec.budget() > spec.parallel and spec.pruner == "none", path.name

@@ -129,10 +129,13 @@ def distributions(space: dict) -> dict[str, BaseDistribution]:
     return found
 
 
-def make_sampler(search: str, space: dict, seed: int) -> optuna.samplers.BaseSampler:
-    """The sampler ``search`` names, seeded."""
+def make_sampler(search: str, space: dict, seed: int,
+                 startup: int = 10) -> optuna.samplers.BaseSampler:
+    """The sampler ``search`` names, seeded; TPE samples at random for its first
+    ``startup`` trials (a sweep's: its first round)."""
     if search == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, multivariate=True)
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, multivariate=True,
+                                          n_startup_trials=startup)
     if search == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     if search == "random":
@@ -222,7 +225,7 @@ def run_rounds(study: optuna.Study, space: dict, *, search: str, seed: int, tria
             continue
         # a grid's seed shuffles its points once: every round must see the same order
         round_seed = seed if search == "grid" else seed * 1_000_003 + finished
-        study.sampler = make_sampler(search, space, round_seed)
+        study.sampler = make_sampler(search, space, round_seed, startup=parallel)
         asked = []
         for _ in range(count):
             trial = study.ask(wanted)
