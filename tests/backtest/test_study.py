@@ -191,7 +191,7 @@ BAD_REGION = SWEEP.replace('search = "tpe"\ntrials = 6', 'search = "grid"').repl
     'base = ["equal_weight", "cash"]\ntrade_rate = [0.25, 0.5, 0.75, 1.0]')
 
 
-@pytest.mark.slow  # two sweeps of eight trials: 30 s
+@pytest.mark.slow  # three sweeps of eight trials: 15 s
 def test_pruning_stops_the_bad_region_early_and_keeps_the_winner(sweep, capsys):
     from fin_hgrpo.cli import main
 
@@ -210,6 +210,10 @@ def test_pruning_stops_the_bad_region_early_and_keeps_the_winner(sweep, capsys):
     assert trained <= 2 / 3, trained  # at least a third of the training saved
     winner = ["base", "trade_rate"]
     assert pruned.iloc[0][winner].tolist() == whole.iloc[0][winner].tolist()  # the same
+    sweep.write_text(BAD_REGION.replace('search = "grid"', 'search = "grid"\npruner = "hyperband"'))
+    assert main(["sweep", str(sweep), "--workers", "1", "--out", "hyperband"]) == 0
+    banded = pd.read_csv(Path("hyperband") / "trials.csv")
+    assert len(banded) == 8 and set(banded["state"]) <= {"complete", "pruned"}
 
 
 @pytest.mark.slow  # six studies of 16 trials: 40 s
