@@ -222,3 +222,19 @@ def test_a_date_with_a_time_zone_or_a_negative_count_is_refused_by_argparse(argv
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "has a time zone" in err or "is not a date" in err or "0 or more" in err
+
+
+def test_the_help_opens_with_what_the_command_does_and_its_three_most_used(capsys):
+    """The description was the CLI package's docstring, cut mid-sentence, with
+    reStructuredText quotes."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "``" not in out and "one module per command" not in out
+    assert "Train trading agents (PPO, GRPO, Hybrid GRPO) on historical prices" in out
+    for example in ("fin-hgrpo backtest backtests/default.toml",
+                    "fin-hgrpo risk backtests/results/default:hybrid_grpo",
+                    "fin-hgrpo weights backtests/results/default --strategy hybrid_grpo"):
+        assert example in out
+    assert "Documentation: README.md and docs/" in out

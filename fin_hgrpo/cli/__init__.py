@@ -22,6 +22,24 @@ from fin_hgrpo.cli.options import Options
 from fin_hgrpo.errors import FinHgrpoError
 
 COMMANDS = (workspace, data, train, backtest, cv, overfitting, risk, weights, verify)
+DESCRIPTION = """\
+Train trading agents (PPO, GRPO, Hybrid GRPO) on historical prices and judge them
+honestly: walk-forward backtests with transaction costs against classical baselines,
+seeds as distributions, intervals against 1/N, risk reports and overfitting measures.
+
+The three most used commands:
+  fin-hgrpo backtest backtests/default.toml
+      the main job: agents and baselines over the bundled sample's history, with
+      backtests/results/default/report.html
+  fin-hgrpo risk backtests/results/default:hybrid_grpo
+      a strategy's risk report: where its risk comes from, crises, VaR tests
+  fin-hgrpo weights backtests/results/default --strategy hybrid_grpo
+      the target weights at the last close, and the trades that reach them
+"""
+EPILOG = """\
+Start with `fin-hgrpo init DIR` (a workspace of specs), and `fin-hgrpo COMMAND --help`
+for a command's options. Documentation: README.md and docs/ in the repository
+(`make docs` builds the site)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The whole command line: each command module registers its subcommands."""
-    top = argparse.ArgumentParser(prog="fin-hgrpo", description=__doc__.split("\n")[0])
+    top = argparse.ArgumentParser(prog="fin-hgrpo", description=DESCRIPTION, epilog=EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="command", required=True)
     options = Options()
     for module in COMMANDS:

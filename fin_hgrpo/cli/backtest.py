@@ -27,7 +27,8 @@ def register(commands, options: Options) -> None:
 
     sweep = commands.add_parser("sweep", parents=[options.common, options.scaling,
                                                   options.board],
-                                help="grid or random search over an agent's hyperparameters")
+                                help="an Optuna study (TPE, CMA-ES, random or grid) over an "
+                                     "agent's hyperparameters, pruned and resumable")
     sweep.add_argument("spec", help="sweep spec, e.g. backtests/sweep_hgrpo.toml")
     sweep.add_argument("--storage", help="the study's database, any URL Optuna takes (e.g. "
                                          "postgresql://user@host/db) for several machines "
