@@ -146,6 +146,17 @@ def test_sweep_command_writes_the_ranked_table(sweep_file, capsys, tmp_path):
         set(manifest["files"])
     runs = {p.name for p in (tmp_path / "tb" / "sweep_tiny").iterdir()}
     assert "trial0_seed0_fold0" in runs and len(runs) >= 2  # one run per trial, seed, fold
+    report = (out / "report.html").read_text()
+    assert "Optimisation history" in report and "Parallel coordinates" in report
+
+
+def test_a_sweep_verifies_identical_from_a_new_study(sweep_file, capsys):
+    """verify re-runs the study from nothing (a journal in its temporary folder),
+    pruning included, and finds the same trials and returns."""
+    assert main(["sweep", str(sweep_file), "--workers", "1", "--out", "plain"]) == 0
+    capsys.readouterr()
+    assert main(["verify", "plain"]) == 0
+    assert "identical: 2 of 2 result files" in capsys.readouterr().out
 
 
 def test_trials_that_differ_only_in_what_members_may_differ_in_train_as_one_population(
