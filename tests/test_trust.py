@@ -149,6 +149,19 @@ def test_verify_runs_custom_code_only_from_a_named_spec_with_the_recorded_code(
         code.write_text(MINE)
 
 
+def test_a_folder_reads_no_data_outside_the_workspace(copies, capsys):
+    """Without the env spec file it names, weights would read the data its recorded
+    spec names: a path outside the workspace is refused, not read."""
+    folder = copies("data")
+
+    def elsewhere(state: dict) -> None:
+        state["env"] = "envs/gone.toml"
+        state["env_spec"]["data"]["source"] = "csv:/etc/passwd"
+    _edit_json(folder / "deploy" / "state.json", elsewhere)
+    assert main(["weights", str(folder), "--strategy", "equal_weight"]) == 2
+    assert "names /etc/passwd, outside the workspace" in capsys.readouterr().err
+
+
 # ---- paths and markup -------------------------------------------------------------------------
 def _rename_run(folder: Path, old: str, new: str) -> None:
     """Rename a strategy everywhere a folder names it: state.json, the result CSVs."""

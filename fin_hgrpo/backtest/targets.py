@@ -241,12 +241,14 @@ def _buildable(rules: Rules, run: str, specs: Sequence[str | Path], folder: Path
 
 def _env(state: DeployState, folder: Path) -> EnvSpec:
     """The env spec as it is now (its data may reach further), refused if it changed
-    what the strategies read. The env and data files it names are read from the
-    workspace, never from a results folder."""
+    what the strategies read. The env spec file the folder names is read from the
+    workspace, never from a results folder; without it, the data files the folder's
+    recorded spec names are held to the same rule (the workspace's own spec names
+    its data where the user chose)."""
     recorded = state.env_spec
-    for name in recorded.files():
-        check_data_file(name, f"{folder}/deploy/state.json's env spec")
     if not Path(state.env).is_file():
+        for name in recorded.files():
+            check_data_file(name, f"{folder}/deploy/state.json's env spec")
         return recorded
     check_data_file(state.env, f"{folder}/deploy/state.json")
     current = EnvSpec.load(state.env)
