@@ -144,13 +144,13 @@ def _remove_stale_staging(path: Path) -> None:
         middle = stale.name[len(path.name) + 2:-4]
         found = _STAGING.fullmatch(middle)
         if stale.suffix in (".tmp", ".old") and found and stale.is_dir() \
-                and not _alive(found["pid"]):
+                and not process_alive(found["pid"]):
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def _alive(pid: str | None) -> bool:
-    """Whether the process ``pid`` still runs (False without one: a staging folder named
-    before pids were part of the name)."""
+def process_alive(pid: str | int | None) -> bool:
+    """Whether the process ``pid`` of this machine still runs (False without one: a
+    staging folder named before pids were part of the name)."""
     if pid is None:
         return False
     try:

@@ -38,6 +38,7 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from fin_hgrpo.errors import SpecError
+from fin_hgrpo.io import process_alive
 from fin_hgrpo.measures import performance
 from fin_hgrpo.measures.performance import CashRate
 
@@ -83,32 +84,40 @@ def make_pruner(kind: str, steps: int, startup: int) -> optuna.pruners.BasePrune
     return optuna.pruners.NopPruner()
 
 
-def report_and_prune(pruning: Pruning, step: int, results: dict, rf: CashRate,
-                     periods: int) -> set[str]:
-    """Report each trial's running validation Sharpe after search fold ``step`` (the
-    mean over its seeds of each seed's Sharpe, over ``rf``, on its test returns so far;
-    ``results``: each run's fold results, by column) and return the trials the pruner
-    stops."""
-    study = optuna.load_study(study_name=pruning.study,
-                              storage=storage_of(pruning.url, Path(pruning.folder)),
-                              pruner=make_pruner(pruning.pruner, pruning.steps,
-                                                 pruning.startup))
-    by_trial: dict[str, list] = {}
-    for column, folds in results.items():
-        by_trial.setdefault(column.rsplit("_seed", 1)[0], []).append(folds)
-    stopped = set()
-    for name, runs in by_trial.items():
-        if any(r.error for folds in runs for r in folds):
-            continue  # it fails on its own
-        sharpes = [performance.sharpe(_stitched(folds), rf=rf, periods=periods) for folds in runs]
-        trial = optuna.trial.Trial(study, dict(pruning.trials)[name])
-        trial.report(float(sum(sharpes) / len(sharpes)), step)
-        if step < pruning.steps - 1 and trial.should_prune():
-            stopped.add(name)
-    return stopped
+class Reporter:
+    """A task's side of pruning, in the task's own process: the study opened once, with
+    its pruner; ``stopped`` reports each trial's running value after a search fold."""
+
+    def __init__(self, pruning: Pruning, rf: CashRate, periods: int) -> None:
+        self.pruning, self.rf, self.periods = pruning, rf, periods
+        self.ids = dict(pruning.trials)
+        self.study = optuna.load_study(
+            study_name=pruning.study, storage=storage_of(pruning.url, Path(pruning.folder)),
+            pruner=make_pruner(pruning.pruner, pruning.steps, pruning.startup))
+
+    def stopped(self, step: int, results: dict) -> set[str]:
+        """Report each trial's running validation Sharpe after search fold ``step`` (the
+        mean over its seeds of each seed's Sharpe on its test returns so far;
+        ``results``: each run's fold results, by column) and return the trials the
+        pruner stops."""
+        by_trial: dict[str, list] = {}
+        for column, folds in results.items():
+            by_trial.setdefault(column.rsplit("_seed", 1)[0], []).append(folds)
+        stopped = set()
+        for name, runs in by_trial.items():
+            if any(r.error for folds in runs for r in folds):
+                continue  # it fails on its own
+            sharpes = [performance.sharpe(stitched(folds), rf=self.rf, periods=self.periods)
+                       for folds in runs]
+            trial = optuna.trial.Trial(self.study, self.ids[name])
+            trial.report(float(sum(sharpes) / len(sharpes)), step)
+            if step < self.pruning.steps - 1 and trial.should_prune():
+                stopped.add(name)
+        return stopped
 
 
-def _stitched(folds: list) -> pd.Series:
+def stitched(folds: list) -> pd.Series:
+    """A run's daily net returns over its folds' test windows, in order."""
     return pd.concat([r.daily["net_return"] for r in folds])
 
 
@@ -263,29 +272,11 @@ def retry_stale(study: optuna.Study) -> list[int]:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = str(trial.user_attrs.get(WORKER, ""))
         name, _, pid = owner.rpartition(":")
-        if name == host and pid.isdigit() and not _alive(int(pid)):
+        if name == host and pid.isdigit() and not process_alive(pid):
             study.tell(trial.number, state=TrialState.FAIL)
             study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
             stale.append(trial.number)
     return stale
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """The study's finished trials (completed or pruned), in number order."""
-    return sorted((t for t in study.get_trials(deepcopy=False) if t.state in DONE),
-                  key=lambda t: t.number)
 
 
 def check_budget(search: str, space: dict, trials: int | None) -> int:
@@ -299,5 +290,4 @@ def check_budget(search: str, space: dict, trials: int | None) -> int:
     return trials or 10
 
 
-__all__ = ["STUDY_FILE", "Outcome", "check_budget", "finished", "open_study", "run_rounds",
-           "storage_of"]
+__all__ = ["STUDY_FILE", "Outcome", "check_budget", "open_study", "run_rounds", "storage_of"]

@@ -49,6 +49,7 @@ from fin_hgrpo.backtest.study import (
     claim,
     open_study,
     run_rounds,
+    stitched,
     storage_of,
 )
 from fin_hgrpo.backtest.sweep_report import page, study_plots
@@ -254,20 +255,19 @@ def _outcome(number: int, seeds: list[int], results: list, rf: performance.CashR
     """A trial's value (the mean over seeds of each seed's validation Sharpe; None if a
     seed failed), whether its pruner stopped it before the last of the ``folds``, and
     what the table and the DSR need, kept in the study with it."""
-    sharpes, errors, returns, run = [], [], {}, 0
+    errors, daily, run = [], {}, 0
     for seed in seeds:
         parts = [r for r in results if r.column == f"trial{number}_seed{seed}"]
         errors += [r.error.strip().splitlines()[-1] for r in parts if r.error]
         run = max(run, len(parts))
         if parts and not any(r.error for r in parts):
-            daily = pd.concat([r.daily["net_return"] for r in parts])
-            returns[str(seed)] = {"dates": [str(d.date()) for d in daily.index],
-                                  "values": daily.tolist()}
-            sharpes.append(performance.sharpe(daily, rf=rf, periods=periods))
-    series = [pd.Series(r["values"], index=pd.to_datetime(r["dates"])) for r in returns.values()]
+            daily[str(seed)] = stitched(parts)
+    sharpes = [performance.sharpe(r, rf=rf, periods=periods) for r in daily.values()]
+    returns = {seed: {"dates": [str(d.date()) for d in r.index], "values": r.tolist()}
+               for seed, r in daily.items()}
 
     def seed_mean(metric) -> float | None:
-        return float(np.mean([metric(r) for r in series])) if series else None
+        return float(np.mean([metric(r) for r in daily.values()])) if daily else None
 
     attrs = {"val_sharpe_std": float(np.std(sharpes, ddof=1)) if len(sharpes) > 1 else None,
              "val_cagr": seed_mean(lambda r: performance.cagr(r, periods)),

@@ -18,7 +18,7 @@ import copy
 import io
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -381,32 +381,21 @@ def _run_pruned(task: PopulationTask, context: Context,
     population (from the last fold's networks with ``warm_start``), are tested on it,
     and report to the study, whose pruner may stop their trials; a stopped run's
     results end with the last fold it ran."""
-    from fin_hgrpo.backtest.study import report_and_prune  # optuna: only when pruning
+    from fin_hgrpo.backtest.study import Reporter  # optuna: only when pruning
 
     panel = context.panels[task.universe]
-
-    def build(run: AgentRun) -> RLStrategy:
-        return build_strategy(task.spec, context.env, seed=run.config.seed, steps=task.steps,
-                              agent=run.config, min_trade=task.min_trade,
-                              progress=lambda n: progress("train", n))
-
+    build = _member_builder(task, context, progress)
+    reporter = Reporter(task.pruning, context.env.cash_returns(panel),
+                        context.env.periods(panel))
     carried = {r: build(run) for r, run in enumerate(task.runs)}
     alive = list(range(len(task.runs)))
     positions: dict[int, Position | None] = dict.fromkeys(alive)
     done: dict[int, list[FoldResult]] = {r: [] for r in alive}
     for step, fold in enumerate(task.folds):
-        started = time.perf_counter()
         strategies = [carried[r] if task.spec.warm_start else build(task.runs[r])
                       for r in alive]
-        try:
-            errors = fit_population([(s, panel.slice(fold.train_start, fold.train_end))
-                                     for s in strategies])
-        except Exception as exc:  # noqa: BLE001 - the fault is every member's result
-            errors = [exc] * len(strategies)
-        share = (time.perf_counter() - started) / len(alive)
-        fits = [Fit(None, _error_text(e), share) if e is not None else
-                Fit(copy.deepcopy(s) if task.spec.warm_start else s, None, share)
-                for s, e in zip(strategies, errors, strict=True)]
+        fits = _fit_together(task, strategies,
+                             [panel.slice(fold.train_start, fold.train_end)] * len(alive))
         columns = [Column(task.runs[r].strategy, task.runs[r].column, task.runs[r].config.seed)
                    for r in alive]
         results, ends = _test_agents(columns, fits, fold, task, context,
@@ -415,9 +404,7 @@ def _run_pruned(task: PopulationTask, context: Context,
             done[r].append(result)
             positions[r] = end
         progress("fold", len(alive))
-        stopped = report_and_prune(task.pruning, step,
-                                   {task.runs[r].column: done[r] for r in alive},
-                                   context.env.cash_returns(panel), context.env.periods(panel))
+        stopped = reporter.stopped(step, {task.runs[r].column: done[r] for r in alive})
         alive = [r for r in alive if task.runs[r].strategy not in stopped]
         if not alive:
             break
@@ -442,30 +429,44 @@ def _train_populations(task: PopulationTask, context: Context,
                        progress: Progress) -> dict[tuple[int, int], Fit]:
     """Each (run, fold index)'s fit: the members trained population by population."""
     panel = context.panels[task.universe]
+    build = _member_builder(task, context, progress)
+    carried = [build(run) for run in task.runs]  # warm start: one strategy per run
+    trained: dict[tuple[int, int], Fit] = {}
+    for members in task.populations():
+        strategies = [carried[r] if task.spec.warm_start else build(task.runs[r])
+                      for r, _ in members]
+        fits = _fit_together(task, strategies, [panel.slice(f.train_start, f.train_end)
+                                                for _, f in members])
+        for (r, fold), fit in zip(members, fits, strict=True):
+            trained[r, fold.index] = fit
+    return trained
 
+
+def _member_builder(task: PopulationTask, context: Context,
+                    progress: Progress) -> Callable[[AgentRun], RLStrategy]:
+    """A run's agent strategy, untrained, as the task's spec and budget say."""
     def build(run: AgentRun) -> RLStrategy:
         return build_strategy(task.spec, context.env, seed=run.config.seed, steps=task.steps,
                               agent=run.config, min_trade=task.min_trade,
                               progress=lambda n: progress("train", n))
+    return build
 
-    carried = [build(run) for run in task.runs]  # warm start: one strategy per run
-    trained: dict[tuple[int, int], Fit] = {}
-    for members in task.populations():
-        started = time.perf_counter()
-        strategies = [carried[r] if task.spec.warm_start else build(task.runs[r])
-                      for r, _ in members]
-        try:
-            errors = fit_population([(s, panel.slice(f.train_start, f.train_end))
-                                     for s, (_, f) in zip(strategies, members, strict=True)])
-            outcomes = [(None, _error_text(e)) if e is not None else
-                        (copy.deepcopy(s) if task.spec.warm_start else s, None)
-                        for s, e in zip(strategies, errors, strict=True)]
-        except Exception:  # noqa: BLE001 - the fault is every member's result
-            outcomes = [(None, traceback.format_exc())] * len(members)
-        share = (time.perf_counter() - started) / len(members)
-        for (r, fold), (strategy, error) in zip(members, outcomes, strict=True):
-            trained[r, fold.index] = Fit(strategy, error, share)
-    return trained
+
+def _fit_together(task: PopulationTask, strategies: list[RLStrategy],
+                  windows: list[MarketPanel]) -> list[Fit]:
+    """Each strategy fitted on its training window, all as one population; a member's
+    fault is its own fit's error, the population's every member's. With ``warm_start``
+    each fit is a copy, so that the strategy trains on from it in the next fold."""
+    started = time.perf_counter()
+    try:
+        errors = fit_population(list(zip(strategies, windows, strict=True)))
+        outcomes = [(None, _error_text(e)) if e is not None else
+                    (copy.deepcopy(s) if task.spec.warm_start else s, None)
+                    for s, e in zip(strategies, errors, strict=True)]
+    except Exception:  # noqa: BLE001 - the fault is every member's result
+        outcomes = [(None, traceback.format_exc())] * len(strategies)
+    share = (time.perf_counter() - started) / len(strategies)
+    return [Fit(strategy, error, share) for strategy, error in outcomes]
 
 
 def _ensemble(fits: list[Fit], name: str) -> Fit:
