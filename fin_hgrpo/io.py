@@ -49,7 +49,8 @@ def read_csv(path: str | Path, hint: str = "", **options) -> pd.DataFrame:
 
 def read_result_csv(path: str | Path, **options) -> pd.DataFrame:
     """A CSV a run wrote (pandas ends each with a newline): one that stops mid-line was
-    cut short, and is refused naming it rather than read as fewer rows."""
+    cut short, and is refused naming it rather than read as fewer rows; one read with
+    ``parse_dates`` must have dates in its first column."""
     path = Path(path)
     hint = "; truncated or edited? run it again"
     try:
@@ -60,7 +61,10 @@ def read_result_csv(path: str | Path, **options) -> pd.DataFrame:
         complete = True  # missing or empty: read_csv names it
     if not complete:
         raise DataError(f"{path}: ends mid-line{hint}")
-    return read_csv(path, hint, **options)
+    table = read_csv(path, hint, **options)
+    if options.get("parse_dates") and not isinstance(table.index, pd.DatetimeIndex):
+        raise DataError(f"{path}: its first column holds text that is not a date{hint}")
+    return table
 
 
 def read_json(path: str | Path, *keys: str) -> dict:

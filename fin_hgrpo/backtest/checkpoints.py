@@ -184,7 +184,7 @@ def _custom_code(task: Any) -> list[str]:
     """The sha256 of a custom strategy's file, if the task runs one."""
     if not isinstance(task.spec, CustomSpec):
         return []
-    return [str(file_sha256(task.spec.path.rsplit(":", 1)[0]))]
+    return [str(file_sha256(task.spec.module))]
 
 
 @contextmanager

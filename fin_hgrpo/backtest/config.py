@@ -189,7 +189,7 @@ class BacktestSpec(_Spec):
 
     def code_files(self) -> list[str]:
         """The modules of its custom strategies: the code a run of this spec imports."""
-        return [s.path.rsplit(":", 1)[0] for s in self.strategies if isinstance(s, CustomSpec)]
+        return [s.module for s in self.strategies if isinstance(s, CustomSpec)]
 
     def tries(self) -> int | None:
         """How many configurations the DSR counts as tried: ``dsr_trials`` when set; else,

@@ -148,12 +148,7 @@ class BacktestResult:
                             f"(missing {', '.join(missing)})")
 
         def frame(path: Path, **options) -> pd.DataFrame:
-            options = {"index_col": 0, "parse_dates": True} | options
-            table = read_result_csv(path, **options)
-            if options["parse_dates"] and not isinstance(table.index, pd.DatetimeIndex):
-                raise DataError(f"{path}: its first column holds text that is not a date "
-                                "(truncated or edited?); run the backtest again")
-            return table
+            return read_result_csv(path, **({"index_col": 0, "parse_dates": True} | options))
 
         returns = frame(folder / "returns.csv")
         turnover = (frame(folder / "turnover.csv") if (folder / "turnover.csv").is_file()
@@ -294,7 +289,7 @@ def deployment(spec: BacktestSpec, last: Fold, results: list[FoldResult],
     strategies = {}
     for strategy in spec.strategies:
         rebalance, min_trade = spec.trading_rules(strategy)
-        code = file_sha256(strategy.path.rpartition(":")[0]) \
+        code = file_sha256(strategy.module) \
             if isinstance(strategy, CustomSpec) else None
         rules = Rules(spec=strategy, rebalance=rebalance, min_trade=min_trade, code_sha256=code)
         name = default_name(strategy)

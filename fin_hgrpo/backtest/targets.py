@@ -222,20 +222,20 @@ def _buildable(rules: Rules, run: str, specs: Sequence[str | Path], folder: Path
     recorded = rules.spec
     if not isinstance(recorded, CustomSpec):
         return recorded
-    file, _, cls = recorded.path.rpartition(":")
     for name in specs:
         for spec in load_spec(name, BacktestSpec).strategies:
-            if isinstance(spec, CustomSpec) and spec.path.rpartition(":")[2] == cls \
+            if isinstance(spec, CustomSpec) and spec.class_name == recorded.class_name \
                     and spec.params == recorded.params \
-                    and file_sha256(spec.path.rpartition(":")[0]) == rules.code_sha256:
+                    and file_sha256(spec.module) == rules.code_sha256:
                 return spec
     if not specs:
         raise FinHgrpoError(f"{folder}: {run} runs custom code (recorded as {recorded.path}); "
                             "a results folder never chooses code to run: name the backtest "
                             f"spec that holds it, fin-hgrpo weights {folder} --spec SPEC")
     raise SpecError(f"{folder}: no strategy of {', '.join(map(str, specs))} is {run}'s code as "
-                    f"the backtest ran it (class {cls}, params {recorded.params}, sha256 "
-                    f"{(rules.code_sha256 or 'not recorded')[:12]} of {file}): the code or "
+                    f"the backtest ran it (class {recorded.class_name}, params {recorded.params}, "
+                    f"sha256 {(rules.code_sha256 or 'not recorded')[:12]} of "
+                    f"{recorded.module}): the code or "
                     "its params changed since, or the spec is another")
 
 

@@ -138,11 +138,10 @@ def _from_results(folder: Path, strategy: str, env: str | None) -> Portfolio:
 
 
 def _dated(path: Path) -> pd.DataFrame:
-    """A result file indexed by date, refused by name when truncated or edited (a first
-    column that is not dates, or no number in it)."""
+    """A result file indexed by date, refused by name when truncated or edited (cut
+    mid-line, a first column that is not dates, or no number in it)."""
     table = read_result_csv(path, index_col=0, parse_dates=True)
-    if not isinstance(table.index, pd.DatetimeIndex) or table.empty \
-            or table.isna().all().all():
+    if table.empty or table.isna().all().all():
         raise DataError(f"{path}: not the dated table a backtest writes (truncated or "
                         "edited?); run the backtest again")
     return table

@@ -257,6 +257,15 @@ class CustomSpec(_StrategySpec):
     path: str = Field(pattern=r"^.+\.py:[A-Za-z_][A-Za-z0-9_]*$")  # FILE.py:Class
     params: dict = {}
 
+    @property
+    def module(self) -> str:
+        """The file of the strategy's code (``FILE.py`` of ``FILE.py:Class``)."""
+        return self.path.rpartition(":")[0]
+
+    @property
+    def class_name(self) -> str:
+        return self.path.rpartition(":")[2]
+
 
 StrategySpec = Annotated[
     EqualWeightSpec | BuyAndHoldSpec | BenchmarkSpec | InverseVolatilitySpec | MinVarianceSpec
