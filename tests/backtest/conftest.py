@@ -27,3 +27,13 @@ def workspace(tmp_path: Path, monkeypatch) -> Path:
     write_tiny_workspace(tmp_path)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def write_sweep(workspace: Path, sweep: str, name: str) -> Path:
+    """``backtests/tiny.toml`` (``BACKTEST``) and the sweep spec ``sweep`` beside it as
+    ``backtests/<name>``, whose path is returned."""
+    (workspace / "backtests").mkdir()
+    (workspace / "backtests" / "tiny.toml").write_text(BACKTEST)
+    path = workspace / "backtests" / name
+    path.write_text(sweep)
+    return path

@@ -23,7 +23,7 @@ from fin_hgrpo.backtest.study import (
     storage_of,
 )
 from fin_hgrpo.backtest.sweep import Range
-from tests.backtest.conftest import BACKTEST
+from tests.backtest.conftest import write_sweep
 from tests.conftest import TINY_AGENT
 
 SWEEP = """
@@ -43,11 +43,7 @@ learning_rate = { low = 1e-4, high = 1e-2, log = true }
 
 @pytest.fixture
 def sweep(workspace: Path) -> Path:
-    (workspace / "backtests").mkdir()
-    (workspace / "backtests" / "tiny.toml").write_text(BACKTEST)
-    path = workspace / "backtests" / "study.toml"
-    path.write_text(SWEEP)
-    return path
+    return write_sweep(workspace, SWEEP, "study.toml")
 
 
 def _sweep(spec: Path, out: str) -> subprocess.Popen:

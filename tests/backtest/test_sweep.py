@@ -11,7 +11,7 @@ from fin_hgrpo.backtest.sweep import SweepSpec, run_sweep
 from fin_hgrpo.cli import main
 from fin_hgrpo.errors import SpecError
 from fin_hgrpo.measures import performance
-from tests.backtest.conftest import BACKTEST
+from tests.backtest.conftest import BACKTEST, write_sweep
 
 AGENT_STRATEGY = """
 [[strategies]]
@@ -38,11 +38,7 @@ learning_rate = [1e-3, 3e-3]
 
 @pytest.fixture
 def sweep_file(workspace: Path) -> Path:
-    (workspace / "backtests").mkdir()
-    (workspace / "backtests" / "tiny.toml").write_text(BACKTEST)
-    path = workspace / "backtests" / "sweep.toml"
-    path.write_text(SWEEP)
-    return path
+    return write_sweep(workspace, SWEEP, "sweep.toml")
 
 
 def _asks(spec: SweepSpec, value) -> list[dict]:
