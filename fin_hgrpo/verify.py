@@ -128,11 +128,11 @@ def verify(folder: str | Path, run: Callable[[Sequence[str]], int],
         changed = changes(manifest, current)
         if manifest.get("cwd") != current.get("cwd"):
             changed.append(f"working directory: {manifest.get('cwd')} -> {current.get('cwd')}")
-        written = _csv_names(rerun)
+        written, kept = _csv_names(rerun), _csv_names(folder)
         compared = {name: _difference(folder / name, rerun / name)
-                    for name in _ordered(written & _csv_names(folder))}
+                    for name in _ordered(written & kept)}
         return Verification(changed, {n: v for n, (v, _) in compared.items()},
-                            _sharpe_drift(folder, rerun), sorted(written - _csv_names(folder)),
+                            _sharpe_drift(folder, rerun), sorted(written - kept),
                             command, {n: w for n, (_, w) in compared.items() if w})
 
 

@@ -61,13 +61,15 @@ def parse_dates(values: object, source: str) -> pd.DatetimeIndex:
     if isinstance(values, pd.DatetimeIndex):
         index = values
     else:
-        text = pd.Index(values).astype(str)
+        raw = pd.Index(values)
+        text = pd.Index([], dtype=str) if pd.api.types.is_datetime64_any_dtype(raw) \
+            else raw.unique().astype(str)  # day-first text is text, never parsed dates
         day_first = text[text.str.match(r"^(1[3-9]|2\d|3[01])[/.-]\d{1,2}[/.-]\d{4}")]
         if len(day_first):
             raise DataError(f"{source}: dates are day first ({day_first[0]}), which reads "
                             "ambiguously (01/02 is 1 Feb or 2 Jan); give them as YYYY-MM-DD")
         try:
-            index = pd.DatetimeIndex(pd.to_datetime(pd.Index(values), format="mixed"))
+            index = pd.DatetimeIndex(pd.to_datetime(raw, format="mixed"))
         except (ValueError, TypeError) as exc:
             raise DataError(f"{source}: dates could not be parsed ({exc})") from None
     if index.tz is not None:
