@@ -144,9 +144,9 @@ class DeployState(_Model):
                                 "strategies need to act from this version on; run it again)")
         try:
             return cls.model_validate_json(path.read_text())
-        except (ValidationError, DataError) as exc:
-            if isinstance(exc, DataError):
-                raise DataError(f"{path}: {exc}") from None
+        except DataError as exc:  # a name that is not a name (check_name)
+            raise DataError(f"{path}: {exc}") from None
+        except ValidationError as exc:
             problem = exc.errors()[0]
             key = ".".join(str(part) for part in problem["loc"])
             raise FinHgrpoError(f"{path}: key {key}: {problem['msg']} (written by another "

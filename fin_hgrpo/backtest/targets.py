@@ -29,7 +29,7 @@ from fin_hgrpo.backtest.deploy import DeployState, Rules
 from fin_hgrpo.backtest.engine import ask, run_strategy
 from fin_hgrpo.config import load_spec
 from fin_hgrpo.data import CASH, MarketPanel
-from fin_hgrpo.data.calendar import rebalance_days
+from fin_hgrpo.data.calendar import rebalance_days, to_date
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.envs.trading import starting_holdings, traded_target
 from fin_hgrpo.errors import DataError, FinHgrpoError, SpecError
@@ -327,10 +327,7 @@ def _close(panel: MarketPanel, asof: object, test_start: pd.Timestamp) -> pd.Tim
     if asof is None:
         date = dates[-1]
     else:
-        try:
-            wanted = pd.Timestamp(asof)
-        except ValueError:
-            raise DataError(f"--asof {asof!r}: not a date (give YYYY-MM-DD)") from None
+        wanted = to_date(asof, "--asof")
         if wanted < dates[0]:
             raise DataError(f"--asof {wanted.date()} is before the data ({dates[0].date()})")
         date = dates[dates.searchsorted(wanted, side="right") - 1]
