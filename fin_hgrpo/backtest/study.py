@@ -243,8 +243,8 @@ def run_rounds(study: optuna.Study, space: dict, *, search: str, seed: int, tria
                 study.tell(trial, state=TrialState.FAIL)  # another process took the room
                 continue
             asked.append(trial)
-        if not asked:
-            return
+        if not asked:  # other workers took the last trials: wait for them as above
+            continue
         for trial, outcome in zip(asked, evaluate(asked), strict=True):
             for key, value in outcome.attrs.items():
                 trial.set_user_attr(key, value)
