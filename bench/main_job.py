@@ -21,12 +21,13 @@ from pathlib import Path
 from timing import Clock  # bench/timing.py: scripts run from bench/
 
 import fin_hgrpo.risk
-from fin_hgrpo.backtest import runner, tasks
+from fin_hgrpo.backtest import runner
 from fin_hgrpo.cli import main as cli
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.io import atomic_write_text
 from fin_hgrpo.strategies.ensemble import SeedEnsemble
 from fin_hgrpo.strategies.rl import RLStrategy, Validation
+from fin_hgrpo.walkforward import tasks
 
 RESULTS = Path(__file__).parent / "results"
 STAGES = ("load data", "train agents", "validation inside training", "test runs: agents",

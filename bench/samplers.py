@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fin_hgrpo.backtest.sweep import SweepSpec, run_sweep
+from fin_hgrpo.studies.sweep import SweepSpec, run_sweep
 
 SPEC = "bench/specs/sweeps/samplers.toml"
 

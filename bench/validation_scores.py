@@ -59,9 +59,9 @@ def validation_scores(folder: Path, days: int, every: int = 1) -> pd.DataFrame:
 def equal_weight_score(folder: Path, days: int) -> float:
     """1/N's log growth on each fold's validation days (cash at first, daily), mean over
     the folds, annualised as the agents' scores are."""
-    from fin_hgrpo.backtest.engine import run_strategy
     from fin_hgrpo.envs import EnvSpec
     from fin_hgrpo.strategies import EqualWeight
+    from fin_hgrpo.walkforward.engine import run_strategy
 
     info = json.loads((folder / "run.json").read_text())
     env = EnvSpec.load(info["env"])

@@ -180,9 +180,9 @@ def _files_read(kind: str, specs: list[str], envs: list[str]
     price, membership and dated files), and by spec the custom strategies' code files
     it would run. Specs are parsed, never run: no module is imported here."""
     from fin_hgrpo.backtest import BacktestSpec
-    from fin_hgrpo.backtest.sweep import SweepSpec
     from fin_hgrpo.config import load_spec
     from fin_hgrpo.envs import EnvSpec
+    from fin_hgrpo.studies.sweep import SweepSpec
 
     data = [name for env in envs for name in EnvSpec.load(env).files()]
     backtests = list(specs) if kind == "backtest" else []

@@ -124,6 +124,14 @@ def write_tiny_workspace(folder: Path) -> None:
         TINY_AGENT.format(algorithm="hybrid_grpo", group=4))
 
 
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch) -> Path:
+    """A working directory holding envs/tiny.toml and strategies/{ppo,hgrpo}.toml."""
+    write_tiny_workspace(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("PYTEST_XDIST_WORKER"):
         torch.set_num_threads(1)  # two workers on two cores: no oversubscription

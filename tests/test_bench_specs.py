@@ -76,7 +76,7 @@ def test_every_result_names_specs_that_exist():
 def test_every_experiment_sweep_loads_from_the_clones_root(monkeypatch):
     """bench/specs/sweeps/: the sampler comparison (bench/samplers.py) and its pruned
     study (docs/scaling.md)."""
-    from fin_hgrpo.backtest.sweep import SweepSpec
+    from fin_hgrpo.studies.sweep import SweepSpec
 
     monkeypatch.chdir(REPO)
     specs = sorted((REPO / "bench" / "specs" / "sweeps").glob("*.toml"))

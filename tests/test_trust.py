@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fin_hgrpo.backtest.targets import target_weights
 from fin_hgrpo.cli import main
+from fin_hgrpo.deploy.targets import target_weights
 from fin_hgrpo.errors import FinHgrpoError
 from fin_hgrpo.trust import NAME
 from tests.conftest import TINY_CLASSICAL, write_tiny_specs

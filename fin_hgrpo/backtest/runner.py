@@ -1,7 +1,7 @@
 """A walk-forward backtest from a spec: plan the tasks, run them, gather the results,
 save them.
 
-``backtest.tasks`` plans and runs the tasks (a classical strategy's run over its folds,
+``walkforward.tasks`` plans and runs the tasks (a classical strategy's run over its folds,
 an agent's seeds as one population); this module loads the data, gathers the fold
 results into a ``BacktestResult`` with the notes a reader of it must see, and writes
 its folder atomically.
@@ -13,18 +13,28 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from fin_hgrpo.backtest.config import BacktestSpec
-from fin_hgrpo.backtest.cpcv import cv_plan_of, run_cv
-from fin_hgrpo.backtest.executors import Executor, make_executor
-from fin_hgrpo.backtest.report import write_report, write_tearsheets
-from fin_hgrpo.backtest.results import BacktestResult, gather, training_logs
-from fin_hgrpo.backtest.selection import (
+from fin_hgrpo.data import MarketPanel
+from fin_hgrpo.data.rates import cash_rate_notes
+from fin_hgrpo.data.validation import suspicious_moves
+from fin_hgrpo.envs import EnvSpec
+from fin_hgrpo.errors import DataError, FinHgrpoError, SpecError
+from fin_hgrpo.io import atomic_directory
+from fin_hgrpo.provenance import panel_sha256, write_manifest
+from fin_hgrpo.reports.backtest import write_report, write_tearsheets
+from fin_hgrpo.strategies.config import default_name
+from fin_hgrpo.studies.cpcv import cv_plan_of, run_cv
+from fin_hgrpo.studies.selection import (
     best_candidates,
     candidate_overfitting,
     select_all,
     switching_on,
 )
-from fin_hgrpo.backtest.tasks import (
+from fin_hgrpo.tensorboard import write_training_logs
+from fin_hgrpo.walkforward.config import BacktestSpec
+from fin_hgrpo.walkforward.executors import Executor, make_executor
+from fin_hgrpo.walkforward.results import BacktestResult, gather, training_logs
+from fin_hgrpo.walkforward.splits import Fold
+from fin_hgrpo.walkforward.tasks import (
     DEFAULT_UNIVERSE,
     Context,
     PopulationTask,
@@ -34,16 +44,6 @@ from fin_hgrpo.backtest.tasks import (
     plan,
     plan_inner,
 )
-from fin_hgrpo.backtest.walkforward import Fold
-from fin_hgrpo.data import MarketPanel
-from fin_hgrpo.data.rates import cash_rate_notes
-from fin_hgrpo.data.validation import suspicious_moves
-from fin_hgrpo.envs import EnvSpec
-from fin_hgrpo.errors import DataError, FinHgrpoError, SpecError
-from fin_hgrpo.io import atomic_directory
-from fin_hgrpo.provenance import panel_sha256, write_manifest
-from fin_hgrpo.strategies.config import default_name
-from fin_hgrpo.tensorboard import write_training_logs
 
 # more writing into a result folder while it is staged: ``extra(staging, shown_as)``,
 # ``shown_as`` the folder's final name (risk reports, from ``fin_hgrpo.risk``)

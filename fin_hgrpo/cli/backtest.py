@@ -47,10 +47,10 @@ def register(commands, options: Options) -> None:
 
 def run_backtest(args: argparse.Namespace) -> int:
     from fin_hgrpo.backtest import BacktestSpec, run_backtest, save_backtest
-    from fin_hgrpo.backtest.checkpoints import finished_tasks
     from fin_hgrpo.io import check_replaceable
     from fin_hgrpo.provenance import build_manifest
     from fin_hgrpo.risk import write_risk_reports
+    from fin_hgrpo.walkforward.checkpoints import finished_tasks
 
     spec = BacktestSpec.load(args.spec)
     if args.seeds is not None:
@@ -84,8 +84,8 @@ def run_backtest(args: argparse.Namespace) -> int:
 
 def _run_universes(spec, args: argparse.Namespace) -> int:
     from fin_hgrpo.backtest import run_backtest
-    from fin_hgrpo.backtest.config import UniversesSpec
-    from fin_hgrpo.backtest.universes import run_universes
+    from fin_hgrpo.studies.universes import run_universes
+    from fin_hgrpo.walkforward.config import UniversesSpec
 
     drawn = spec.universes or UniversesSpec()
     count = drawn.count if args.universes is None else args.universes
@@ -104,11 +104,11 @@ def _run_universes(spec, args: argparse.Namespace) -> int:
 
 def run_sweep(args: argparse.Namespace) -> int:
     from fin_hgrpo.backtest import BacktestSpec
-    from fin_hgrpo.backtest.checkpoints import finished_tasks
-    from fin_hgrpo.backtest.study import STUDY_FILE
-    from fin_hgrpo.backtest.sweep import SweepSpec, run_sweep, save_sweep
     from fin_hgrpo.io import check_replaceable
     from fin_hgrpo.provenance import build_manifest
+    from fin_hgrpo.studies.optuna_study import STUDY_FILE
+    from fin_hgrpo.studies.sweep import SweepSpec, run_sweep, save_sweep
+    from fin_hgrpo.walkforward.checkpoints import finished_tasks
 
     spec = SweepSpec.load(args.spec)
     out = args.out or f"backtests/results/{spec.name}"

@@ -27,8 +27,8 @@ def print_plan(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from fin_hgrpo.backtest import BacktestSpec
-    from fin_hgrpo.backtest.cpcv import cv_plan_of, plan_cv
     from fin_hgrpo.errors import SpecError
+    from fin_hgrpo.studies.cpcv import cv_plan_of, plan_cv
 
     if args.target is not None and min(args.target) < 1:
         raise SpecError(f"--target {args.target[0]} {args.target[1]}: give at least 1 "

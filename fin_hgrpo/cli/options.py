@@ -83,7 +83,7 @@ def seed_list(text: str) -> list[int]:
 
 def executor(args: argparse.Namespace):
     """The executor the scaling options ask for, or None for the spec's own."""
-    from fin_hgrpo.backtest.executors import make_executor
+    from fin_hgrpo.walkforward.executors import make_executor
 
     if args.workers is not None and args.workers < 1:
         raise SpecError(f"--workers must be >= 1, got {args.workers}")

@@ -22,8 +22,8 @@ def register(commands, options: Options) -> None:
 
 
 def print_pbo(args: argparse.Namespace) -> int:
-    from fin_hgrpo.backtest.overfit import folder_overfitting
     from fin_hgrpo.measures.overfitting import FEW_CONFIGURATIONS
+    from fin_hgrpo.studies.overfit import folder_overfitting
 
     result = folder_overfitting(args.folder, args.strategies, blocks=args.blocks)
     found = result.found

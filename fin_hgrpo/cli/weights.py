@@ -37,7 +37,7 @@ def register(commands, options: Options) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fin_hgrpo.backtest.targets import (
+    from fin_hgrpo.deploy.targets import (
         read_holdings,
         target_weights,
         targets_folder,

@@ -2,7 +2,7 @@
 rebalance days and drifting with prices between them.
 
 The day loop every run goes through, below everyone who runs one: a backtest's strategy
-(B = 1, ``backtest.engine``), a population's validation (B = its members on one
+(B = 1, ``walkforward.engine``), a population's validation (B = its members on one
 training window) and target weights after a backtest. The portfolio starts all in cash
 at the close of the first decision day, or from a ``Position`` held at an earlier
 close. On a rebalance day the decision names target weights and the portfolio trades to

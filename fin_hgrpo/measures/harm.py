@@ -5,7 +5,7 @@ what a holder would have lived through. ``worst_rolling_shortfall`` is the worst
 Sharpe difference over any 3 years of consecutive test days (756 daily bars); ``share_beaten``
 the share of test folds (years, in the main job) in which the strategy's Sharpe was the
 higher; the share of an agent's seeds below the baseline's Sharpe is counted per
-strategy (``backtest.summary``).
+strategy (``walkforward.summary``).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from matplotlib.ticker import PercentFormatter
 
 from fin_hgrpo.errors import FinHgrpoError
 from fin_hgrpo.io import atomic_directory
-from fin_hgrpo.reporting.html import CSS, image, numbers_table, png
+from fin_hgrpo.reports.html import CSS, image, numbers_table, png
 from fin_hgrpo.risk.analysis import RiskAnalysis, analyse
 from fin_hgrpo.risk.sources import load_portfolio
 from fin_hgrpo.trust import check_name, inside

@@ -122,7 +122,7 @@ class LongShortTangencySpec(_StrategySpec):
     gross: float = Field(default=1.0, gt=0.0, le=10.0)
 
 
-# backtest.selection reads them
+# studies.selection reads them
 SELECTION_RULE = r"holdout|past_folds:([1-9][0-9]*|all)|inner_wf:([1-9][0-9]*)"
 
 
@@ -151,7 +151,7 @@ def check_space(space: dict[str, object]) -> None:
 
 class SelectSpec(BaseModel):
     """Candidate configurations of an agent and the rules that pick one at each fold
-    (``fin_hgrpo.backtest.selection``): ``space`` is a grid over agent-spec keys, each
+    (``fin_hgrpo.studies.selection``): ``space`` is a grid over agent-spec keys, each
     point a candidate trained on every fold; each rule is judged out of sample as a
     strategy of its own."""
 

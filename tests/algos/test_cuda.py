@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from fin_hgrpo.algos import Population, agent_config, make_agent
-from fin_hgrpo.backtest.engine import run_strategy
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.strategies.config import AgentStrategySpec, build_strategy
+from fin_hgrpo.walkforward.engine import run_strategy
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
 

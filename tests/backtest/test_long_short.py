@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fin_hgrpo.backtest.book_report import book_table, exposures
-from fin_hgrpo.backtest.report import write_report
-from fin_hgrpo.backtest.results import BacktestResult
 from fin_hgrpo.cli import main
+from fin_hgrpo.reports.backtest import write_report
+from fin_hgrpo.reports.book import book_table, exposures
+from fin_hgrpo.walkforward.results import BacktestResult
 from tests.conftest import TINY_ENV
 
 BOOK = """
@@ -127,7 +127,7 @@ def test_the_report_shows_the_book_and_names_a_ruined_run(long_short, tmp_path):
 
 
 def test_deployment_gives_signed_weights_and_the_trade_list(long_short, monkeypatch):
-    from fin_hgrpo.backtest.targets import target_weights
+    from fin_hgrpo.deploy.targets import target_weights
 
     monkeypatch.chdir(long_short.parent)  # the env's files are the workspace's
     result = BacktestResult.read(long_short)
@@ -145,7 +145,7 @@ def test_deployment_gives_signed_weights_and_the_trade_list(long_short, monkeypa
 def test_holdings_beyond_the_books_gross_are_refused(long_short, monkeypatch):
     """reliability.md N35: holdings of -1,000,000 and 1,000,001 times wealth gave trades
     a million times wealth."""
-    from fin_hgrpo.backtest.targets import target_weights
+    from fin_hgrpo.deploy.targets import target_weights
     from fin_hgrpo.errors import DataError
 
     monkeypatch.chdir(long_short.parent)
@@ -156,7 +156,7 @@ def test_holdings_beyond_the_books_gross_are_refused(long_short, monkeypatch):
 
 
 def test_shorted_holdings_are_refused_for_a_long_only_env(classical_run):
-    from fin_hgrpo.backtest.targets import target_weights
+    from fin_hgrpo.deploy.targets import target_weights
     from fin_hgrpo.errors import DataError
 
     held = pd.Series({"AAPL": -0.1, "cash": 1.1})
@@ -207,8 +207,8 @@ def test_a_backtest_with_impact_a_cap_and_an_estimated_spread_reports_them(
     page = (tmp_path / "out" / "report.html").read_text()
     assert "impact a year" in page and "capped days a year" in page
 
-    from fin_hgrpo.backtest.targets import target_weights
     from fin_hgrpo.data.spreads import edge_half_spreads
+    from fin_hgrpo.deploy.targets import target_weights
     from fin_hgrpo.envs import EnvSpec
 
     env = EnvSpec.load("envs/sized.toml")

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from fin_hgrpo.backtest import BacktestResult, BacktestSpec, run_backtest, save_backtest
-from fin_hgrpo.backtest.report import _training, write_report, write_tearsheets
-from fin_hgrpo.backtest.tasks import PopulationTask, Task
 from fin_hgrpo.cli import main
 from fin_hgrpo.errors import SpecError
+from fin_hgrpo.reports.backtest import _training, write_report, write_tearsheets
 from fin_hgrpo.strategies.rl import WarmStart
+from fin_hgrpo.walkforward.tasks import PopulationTask, Task
 from tests.conftest import write_tiny_workspace
 
 FLAKY = '''
@@ -301,7 +301,7 @@ def test_report_of_a_folder_that_is_not_a_result(tmp_path):
 
 
 def test_plan_trains_an_agents_seeds_and_folds_as_populations_the_spec_sizes(spec_file):
-    from fin_hgrpo.backtest.tasks import plan
+    from fin_hgrpo.walkforward.tasks import plan
 
     spec = BacktestSpec.load(spec_file)
     folds = spec.walk_forward.splitter().split(spec.env_spec().load_panel().dates)

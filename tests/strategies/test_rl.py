@@ -4,9 +4,9 @@ import torch
 
 from fin_hgrpo.algos import agent_config
 from fin_hgrpo.algos.evaluation import allocation_path
-from fin_hgrpo.backtest.engine import run_strategy
 from fin_hgrpo.envs import EnvSpec
 from fin_hgrpo.strategies.rl import RLStrategy
+from fin_hgrpo.walkforward.engine import run_strategy
 
 SPEC = EnvSpec.model_validate({
     "data": {"source": "synthetic:iid", "n_assets": 3, "n_days": 500, "seed": 2},

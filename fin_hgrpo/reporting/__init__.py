@@ -1,1 +1,0 @@
-"""What every report page shares: the style sheet, inlined figures, tables of numbers."""
