@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 # slow tier's long tests are balanced by work stealing
 PYTEST := $(BIN)/python -m pytest -n 2
 
-.PHONY: demo test test-slow test-all lint clean docs docs-check
+.PHONY: demo test test-slow test-all lint clean docs docs-check figures
 
 # torch is installed first and pinned: the CPU build on local disk. An unpinned
 # torch pulled in by a dependency would fetch a multi-GB CUDA build.
@@ -51,3 +51,8 @@ lint: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) build dist site *.egg-info
+
+# The figures the README and docs quote, rewritten from the files of the runs that made
+# them (docs/results/); tests/test_figures.py fails on any that differ
+figures: $(VENV)/.installed
+	$(BIN)/python tools/figures.py
