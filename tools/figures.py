@@ -309,6 +309,62 @@ def cpcv_agents_table(root: Path) -> str:
     return block(f"Run: {quoted(run.source)}.\n\n" + "\n".join(lines))
 
 
+BOOK_ROWS = {  # the 130/30 book's rows, in the order shown
+    "equal_weight": "equal_weight (1/N)", "hybrid_grpo": "Hybrid GRPO",
+    "hybrid_grpo_ensemble": "Hybrid GRPO, ensemble", "ppo": "PPO",
+    "ppo_ensemble": "PPO, ensemble", "grpo": "GRPO",
+    "momentum": "momentum (long-only, top 5)",
+    "momentum_130_30": "momentum 130/30 (top 5 long, worst 5 short)",
+    "long_short_min_variance": "minimum variance with shorts, gross 1.6",
+}
+
+
+@figure("long_short.table")
+def long_short_table(root: Path) -> str:
+    """The 130/30 book: each strategy's Sharpe against 1/N and what its book did."""
+    run = Run(root, "long_short")
+    book = pd.read_csv(run.folder / "book.csv", index_col="strategy")
+    lines = ["| strategy | Sharpe: mean ± std over seeds (min..max) | Sharpe − 1/N [95% CI] | "
+             "turnover / yr | gross | short | trading / yr | borrow / yr |",
+             "|---|---|---|---|---|---|---|---|"]
+    for strategy, name in BOOK_ROWS.items():
+        r, b = run.metrics.loc[strategy], book.loc[strategy]
+        borrow = "0" if b["borrow_a_year"] == 0 else pct(b["borrow_a_year"], 2)
+        lines.append(f"| {name} | {sharpe_cell(r)} | "
+                     f"{interval_cell(r, baseline=strategy == run.baseline)} | "
+                     f"{r['turnover']:.1f} | {b['gross']:.2f} | {b['short']:.2f} | "
+                     f"{pct(b['trading_a_year'], 2)} | {borrow} |")
+    return block(f"Run: {quoted(run.source)}.\n\n" + "\n".join(lines))
+
+
+def _universes(name: str) -> Callable[[Path], str]:
+    """A many-universes run against 1/N: the mean difference over universes with its
+    interval over universes and days, the universes won and, where the run measured
+    it, the universes in which a strategy is below 1/N at 95%."""
+    def table(root: Path) -> str:
+        run = Run(root, name)
+        summary = pd.read_csv(run.folder / "summary.csv", index_col="strategy")
+        losses = "significant_losses" in summary
+        header = ["strategy", "mean Sharpe − 1/N [95% over universes and days]",
+                  "universes won"] + (["below 1/N at 95% in its own universe"] if losses else [])
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for strategy, r in summary.iterrows():
+            n = r["universes"]
+            cells = [AGENTS.get(strategy, label(run, strategy)),
+                     interval_cell(r.rename({"mean_difference": "sharpe_vs_baseline",
+                                             "low": "sharpe_vs_baseline_low",
+                                             "high": "sharpe_vs_baseline_high"})),
+                     f"{r['wins'] * n:.0f} of {n:.0f}"]
+            cells += [f"{r['significant_losses'] * n:.0f}"] if losses else []
+            lines.append("| " + " | ".join(cells) + " |")
+        return block(f"Run: {quoted(run.source)}.\n\n" + "\n".join(lines))
+    return table
+
+
+for _name in ("universes", "universes_hgrpo"):
+    figure(f"{_name}.table")(_universes(_name))
+
+
 def _tier(index: int) -> Callable[[Path], str]:
     def tests(root: Path) -> str:
         tier = record(root, "ci")["tests"][index]
