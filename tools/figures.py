@@ -90,7 +90,7 @@ class Run:
 
     @cached_property
     def source(self) -> dict:
-        """Command, machine and date: the run's timed record, else its ``source.json``."""
+        """Command, machine and date of a run kept before runs were timed."""
         return json.loads((self.folder / "source.json").read_text())
 
     @property
@@ -103,6 +103,7 @@ class Run:
         return [s for s, row in self.metrics.iterrows() if row["seeds"] > 1]
 
     def classical(self) -> list[str]:
+        """Strategies that are neither agents, ensembles, the baseline nor the benchmark."""
         return [s for s in self.metrics.index
                 if s not in self.agents and not s.endswith("_ensemble")
                 and s not in (self.baseline, self.info.get("benchmark"))]
@@ -133,7 +134,7 @@ def pct(x: float, digits: int = 1) -> str:
 
 
 def signed(x: float) -> str:
-    return "-0.00" if -0.005 < x < 0 else f"{x:+.2f}"
+    return f"{x:+.2f}"
 
 
 def sharpe_cell(row: pd.Series) -> str:
@@ -242,8 +243,8 @@ def main_job_verdict(root: Path) -> str:
     m = run.metrics
     differ = [s for s, r in m.iterrows() if r["sharpe_vs_baseline_low"] > 0
               or r["sharpe_vs_baseline_high"] < 0]
-    agents_differ = [s for s in differ if s.split("_shrunk")[0].split("_ensemble")[0]
-                     in AGENTS]
+    agents_differ = [s for s in differ
+                     if s.removesuffix("_ensemble").removesuffix("_shrunk") in AGENTS]
     raw, twin, base = m.loc["hybrid_grpo"], m.loc["hybrid_grpo_shrunk"], m.loc[run.baseline]
     verdict = ("no agent differs from 1/N at 95%" if not agents_differ else
                f"{', '.join(agents_differ)} differ from 1/N at 95%")
@@ -295,9 +296,9 @@ def cpcv_agents_table(root: Path) -> str:
     """Each agent's path Sharpe over its runs (seeds x paths), and 1/N's."""
     run = Run(root, "cpcv_agents")
     m = run.metrics
-    lines = ["| agent | path Sharpe: mean ± std over 25 runs | 5th..95th percentile | "
-             "runs below 1/N on the same path | turnover / yr |", "|---|---|---|---|---|"]
-    lines[0] = lines[0].replace("25", f"{m['runs'].max():.0f}")
+    lines = [f"| agent | path Sharpe: mean ± std over {m['runs'].max():.0f} runs | 5th..95th "
+             "percentile | runs below 1/N on the same path | turnover / yr |",
+             "|---|---|---|---|---|"]
     for agent, name in AGENTS.items():
         r = m.loc[agent]
         lines.append(f"| {name} | {r['sharpe_mean']:.2f} ± {r['sharpe_std']:.2f} | "
