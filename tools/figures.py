@@ -263,20 +263,39 @@ def main_job_table(root: Path) -> str:
     return block(f"Run: {quoted(record(root, 'demo'))}.\n\n{metrics_table(run, harm=True)}")
 
 
+def fold_sharpes(run: Run) -> pd.DataFrame:
+    """Each strategy's test Sharpe by fold, an agent's the mean over its seeds."""
+    return run.folds.groupby(["fold", "strategy"])["sharpe"].mean().unstack()
+
+
 @figure("main_job.folds")
 def main_job_folds(root: Path) -> str:
     """Mean test Sharpe by fold: 1/N, each agent over its seeds, max Sharpe and SPY."""
     run = Run(root, "main_job")
-    folds = run.folds
     columns = [(run.baseline, "1/N"), *((a, n) for a, n in AGENTS.items()),
                ("max_sharpe", "max Sharpe"), (run.info["benchmark"], "SPY")]
-    sharpe = folds.groupby(["fold", "strategy"])["sharpe"].mean().unstack()
-    starts = folds.groupby("fold")["test_start"].first()
+    starts = run.folds.groupby("fold")["test_start"].first()
     lines = ["| fold | test year from | " + " | ".join(n for _, n in columns) + " |",
              "|---:|---|" + "---:|" * len(columns)]
-    for fold, row in sharpe.iterrows():
+    for fold, row in fold_sharpes(run).iterrows():
         lines.append(f"| {fold} | {starts[fold]} | "
                      + " | ".join(f"{row[s]:.2f}" for s, _ in columns) + " |")
+    return block("\n".join(lines))
+
+
+@figure("main_job_5_seeds_group.folds")
+def seven_years_folds(root: Path) -> str:
+    """Mean test Sharpe by fold of the seven-year run: 1/N, each agent and its ensemble."""
+    run = Run(root, "main_job_5_seeds_group")
+    agents = [a for a in ("hybrid_grpo", "ppo", "grpo") if a in run.metrics.index]
+    columns = [run.baseline] + [s for a in agents for s in (a, f"{a}_ensemble")]
+    years = run.folds.groupby("fold")["test_start"].first().str[:4].astype(int)
+    header = ["fold (test year from late Nov)", "1/N"]
+    header += [h for a in agents for h in (AGENTS[a], "its ensemble")]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for fold, row in fold_sharpes(run).iterrows():
+        lines.append(f"| {fold} ({years[fold]}-{(years[fold] + 1) % 100:02d}) | "
+                     + " | ".join(f"{row[s]:.2f}" for s in columns) + " |")
     return block("\n".join(lines))
 
 
