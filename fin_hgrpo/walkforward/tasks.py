@@ -33,6 +33,7 @@ from fin_hgrpo.data.calendar import Rebalance
 from fin_hgrpo.envs import EnvSpec, PortfolioSim
 from fin_hgrpo.envs.trading import Position
 from fin_hgrpo.errors import DataError, FinHgrpoError, SpecError
+from fin_hgrpo.measures.performance import CashRate
 from fin_hgrpo.strategies.base import Strategy
 from fin_hgrpo.strategies.config import (
     AgentStrategySpec,
@@ -67,7 +68,7 @@ class Pruner(Protocol):
     """A sweep's pruning as a task sees it (``studies.optuna_study.Pruning``): picklable,
     opened in the task's own process with the cash returns and bars a year."""
 
-    def open(self, rf: object, periods: int) -> FoldReporter: ...
+    def open(self, rf: CashRate, periods: int) -> FoldReporter: ...
 
 
 @dataclass(frozen=True)
