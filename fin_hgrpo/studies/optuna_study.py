@@ -25,6 +25,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import optuna
@@ -46,6 +47,7 @@ STUDY_FILE = "study.log"  # the default storage: Optuna's journal, in the result
 WORKER = "worker"  # a trial's user attribute: host:pid of the process running it
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 WAIT_SECONDS = 1.0  # how often a worker with nothing left to ask looks at the others'
+OWNERLESS_SECONDS = 30.0  # a running trial naming no worker this long: its asker died
 
 
 @dataclass(frozen=True)
@@ -270,17 +272,26 @@ def _beyond_the_budget(study: optuna.Study, trial: optuna.trial.Trial, trials: i
 
 def retry_stale(study: optuna.Study) -> list[int]:
     """Fail the trials left running by a process of this machine that is gone (killed,
-    or its run stopped), and ask their parameters again first. Returns their numbers."""
+    or its run stopped), and ask their parameters again first. Returns their numbers.
+
+    A trial that names no worker was asked by a process killed before it could name
+    itself (a live one does so at once): stale once it is ``OWNERLESS_SECONDS`` old."""
     host = socket.gethostname()
     stale = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = str(trial.user_attrs.get(WORKER, ""))
         name, _, pid = owner.rpartition(":")
-        if name == host and pid.isdigit() and not process_alive(pid):
+        if (name == host and pid.isdigit() and not process_alive(pid)) or (
+                not owner and _older_than(trial, OWNERLESS_SECONDS)):
             study.tell(trial.number, state=TrialState.FAIL)
             study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
             stale.append(trial.number)
     return stale
+
+
+def _older_than(trial: optuna.trial.FrozenTrial, seconds: float) -> bool:
+    started = trial.datetime_start  # Optuna's: the asking process's local time
+    return started is not None and (datetime.now() - started).total_seconds() > seconds
 
 
 def check_budget(search: str, space: dict, trials: int | None) -> int:

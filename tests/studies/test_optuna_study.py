@@ -52,6 +52,16 @@ def _sweep(spec: Path, out: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+def _training_after_a_round(out: str) -> bool:
+    """Whether a round has finished and the next one's two trials are asked, named and
+    training (a kill between asking a trial and naming it is the case of
+    test_a_trial_whose_asker_died_before_naming_itself_is_asked_again)."""
+    trials = _study(out).trials
+    return (sum(t.state.name == "COMPLETE" for t in trials) >= 2
+            and sum(t.state.name == "RUNNING" and "worker" in t.user_attrs
+                    for t in trials) == 2)
+
+
 def _trials(out: str) -> pd.DataFrame:
     """A sweep's trials by their parameters, with their values."""
     table = pd.read_csv(Path(out) / "trials.csv")
@@ -82,17 +92,33 @@ def test_stale_trials_of_a_dead_process_are_failed_and_asked_again():
     assert [t.params for t in study.trials if t.state.name == "COMPLETE"] == [failed.params]
 
 
+def test_a_trial_whose_asker_died_before_naming_itself_is_asked_again(monkeypatch):
+    """kill -9 between asking a trial and naming its worker leaves it running with no
+    owner: a resumed study must not wait for it forever."""
+    from fin_hgrpo.studies import optuna_study
+
+    study = open_study("ownerless", optuna.storages.InMemoryStorage())
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    assert retry_stale(study) == []  # just asked: its asker may still name itself
+    monkeypatch.setattr(optuna_study, "OWNERLESS_SECONDS", 0.0)
+    time.sleep(0.01)
+    assert retry_stale(study) == [trial.number]
+    run_rounds(study, {"x": Range(low=0, high=1)}, search="random", seed=0, trials=1,
+               parallel=1, evaluate=lambda asked: [Outcome(1.0, {}) for _ in asked])
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert [t.params for t in done] == [trial.params]
+
+
 @pytest.mark.slow  # three sweeps of six trials: 40 s
 def test_a_killed_study_resumes_to_the_trials_of_one_never_interrupted(sweep):
     whole = _sweep(sweep, "whole")
     assert whole.wait(timeout=300) == 0, whole.stderr.read()
     killed = _sweep(sweep, "killed")
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:  # kill -9 once a round has finished, mid-study
-        if Path("killed", STUDY_FILE).is_file() and sum(
-                t.state.name == "COMPLETE" for t in _study("killed").trials) >= 2:
+    while time.monotonic() < deadline:  # kill -9 mid-study, while a round trains
+        if Path("killed", STUDY_FILE).is_file() and _training_after_a_round("killed"):
             break
-        time.sleep(0.2)
+        time.sleep(0.1)
     os.kill(killed.pid, signal.SIGKILL)
     killed.wait()
     assert not Path("killed", "trials.csv").exists()
