@@ -104,9 +104,9 @@ class Run:
 
     def classical(self) -> list[str]:
         """Strategies that are neither agents, ensembles, the baseline nor the benchmark."""
+        others = {*self.agents, self.baseline, self.info.get("benchmark")}
         return [s for s in self.metrics.index
-                if s not in self.agents and not s.endswith("_ensemble")
-                and s not in (self.baseline, self.info.get("benchmark"))]
+                if s not in others and not s.endswith("_ensemble")]
 
 
 def record(root: Path, name: str) -> dict:

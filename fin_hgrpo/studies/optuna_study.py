@@ -14,7 +14,10 @@ Resuming is exact. Each round's sampler is seeded from the spec's seed and the n
 of trials finished before the round, so the same history asks the same points; a trial
 left running by a process that died (killed, or its machine lost) is failed and its
 parameters asked again first, and its training is deterministic, so a killed study run
-again gives the same completed trials with the same values as one never interrupted.
+again gives the same completed trials with the same values as one never interrupted. A
+process killed in the instant between asking a trial and naming itself on it leaves a
+trial with no owner: it is failed and asked again once ``OWNERLESS_SECONDS`` old, so the
+study completes, though its last points may differ from an uninterrupted study's.
 """
 
 from __future__ import annotations
